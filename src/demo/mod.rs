@@ -1,0 +1,1 @@
+//! The demo systems: a source fleet and destinations that behave like real ones, on loopback.

@@ -1,0 +1,7 @@
+//! syncdeck: a terminal console for outbound sync jobs.
+//!
+//! The binary (`src/main.rs`) parses the command line and dispatches; everything it runs lives
+//! here so the integration tests in `tests/` drive the same code.
+
+pub mod demo;
+pub mod store;

@@ -1,0 +1,316 @@
+//! The records syncdeck keeps: runs, connection runs, report entries and sync contracts.
+//!
+//! Names follow SPEC sections 2–4. Every type here is plain data (serde), so the engine can build
+//! them, the store can persist them and the screens can show them without knowing about redb.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Identifier of a run; increases with every run started on a store.
+pub type RunId = u64;
+/// Identifier of a report entry ("sync id"); increases with every entry recorded on a store.
+pub type SyncId = u64;
+
+/// Full (every record in scope), Single (one serial) or Resync (chosen report entries).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunType {
+    Full,
+    Single,
+    Resync,
+}
+
+/// Dry runs write nothing to any destination; Live runs do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunMode {
+    Dry,
+    Live,
+}
+
+/// Status of a run or of a connection run (SPEC section 3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    /// Still processing (or, found on open, left behind by a process that died).
+    Running,
+    /// Finished without a terminal error, even with failed records.
+    Completed,
+    /// A terminal request, contract or payload error stopped it.
+    Failed,
+    /// The operator canceled it.
+    Canceled,
+    /// The source listing ended early; unseen records are not reported missing.
+    Incomplete,
+    /// The process died or was killed while it ran; set on the next open.
+    Interrupted,
+}
+
+impl RunStatus {
+    /// True once nothing will change the run any more.
+    pub fn is_finished(self) -> bool {
+        self != RunStatus::Running
+    }
+
+    /// Lower-case name, as used in JSON output and on screen.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Completed => "completed",
+            RunStatus::Failed => "failed",
+            RunStatus::Canceled => "canceled",
+            RunStatus::Incomplete => "incomplete",
+            RunStatus::Interrupted => "interrupted",
+        }
+    }
+}
+
+/// Status of one report entry (SPEC section 3): OK, Sent, Pending, Failed for live runs; Dry for
+/// dry runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EntryStatus {
+    Ok,
+    Sent,
+    Pending,
+    Failed,
+    Dry,
+}
+
+impl EntryStatus {
+    pub const ALL: [EntryStatus; 5] = [
+        EntryStatus::Ok,
+        EntryStatus::Sent,
+        EntryStatus::Pending,
+        EntryStatus::Failed,
+        EntryStatus::Dry,
+    ];
+
+    /// One byte that orders the status index; stable across versions of the store.
+    pub fn code(self) -> u8 {
+        match self {
+            EntryStatus::Ok => 0,
+            EntryStatus::Sent => 1,
+            EntryStatus::Pending => 2,
+            EntryStatus::Failed => 3,
+            EntryStatus::Dry => 4,
+        }
+    }
+
+    /// Inverse of [`EntryStatus::code`].
+    pub fn from_code(code: u8) -> Option<EntryStatus> {
+        EntryStatus::ALL.into_iter().find(|s| s.code() == code)
+    }
+
+    /// Lower-case name, as used in JSON/CSV output and filters.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntryStatus::Ok => "ok",
+            EntryStatus::Sent => "sent",
+            EntryStatus::Pending => "pending",
+            EntryStatus::Failed => "failed",
+            EntryStatus::Dry => "dry",
+        }
+    }
+
+    /// Parses the lower- or upper-case name (`ok`, `OK`, `failed`, ...).
+    pub fn parse(text: &str) -> Option<EntryStatus> {
+        let lower = text.trim().to_ascii_lowercase();
+        EntryStatus::ALL.into_iter().find(|s| s.as_str() == lower)
+    }
+}
+
+/// What happened (or, in a dry run, would happen) to one record on one connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Updated,
+    Created,
+    WouldUpdate,
+    WouldCreate,
+    Skipped,
+    MissingSource,
+    MissingDestination,
+    Error,
+}
+
+impl Outcome {
+    /// Snake-case name, as used in JSON/CSV output and filters.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Updated => "updated",
+            Outcome::Created => "created",
+            Outcome::WouldUpdate => "would_update",
+            Outcome::WouldCreate => "would_create",
+            Outcome::Skipped => "skipped",
+            Outcome::MissingSource => "missing_source",
+            Outcome::MissingDestination => "missing_destination",
+            Outcome::Error => "error",
+        }
+    }
+
+    /// Words for the screen: "would update", "missing destination".
+    pub fn label(self) -> &'static str {
+        match self {
+            Outcome::Updated => "updated",
+            Outcome::Created => "created",
+            Outcome::WouldUpdate => "would update",
+            Outcome::WouldCreate => "would create",
+            Outcome::Skipped => "skipped",
+            Outcome::MissingSource => "missing source",
+            Outcome::MissingDestination => "missing destination",
+            Outcome::Error => "error",
+        }
+    }
+}
+
+/// The counters of a connection run (SPEC section 3): the dry-run diagnostics and the live
+/// counters, plus the test-style totals.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counters {
+    pub would_update: u64,
+    pub updated: u64,
+    pub created: u64,
+    pub skipped: u64,
+    pub missing_source: u64,
+    pub missing_destination: u64,
+    pub failed: u64,
+    pub pending: u64,
+    pub errors: u64,
+    /// Source records seen.
+    pub fetched: u64,
+    /// Records with no sync contract yet.
+    pub new: u64,
+    /// Records whose hash differs from their contract's.
+    pub changed: u64,
+    /// Records whose hash matches their contract's.
+    pub unchanged: u64,
+}
+
+/// A terminal error that stopped a connection run, with the hint of SPEC section 4.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunError {
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+/// One execution over one or more connections.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Run {
+    pub id: RunId,
+    pub run_type: RunType,
+    pub mode: RunMode,
+    pub status: RunStatus,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    /// The serial of a Single run.
+    pub serial: Option<String>,
+    /// Connection names in execution order.
+    pub connections: Vec<String>,
+    /// Names of the credential contexts the connections use (never their values).
+    pub credential_contexts: Vec<String>,
+    /// Why the run ended as it did ("1,204 of 2,000 processed", "interrupted"), if it says more
+    /// than its status.
+    pub note: Option<String>,
+}
+
+/// One connection inside a run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectionRun {
+    pub run_id: RunId,
+    /// Execution order within the run, from 0.
+    pub position: u32,
+    pub connection: String,
+    pub system: String,
+    pub credential: Option<String>,
+    pub mode: RunMode,
+    pub status: RunStatus,
+    /// Records in scope ("N" of the "X of N" gauge); 0 until the listing knows.
+    pub total: u64,
+    /// Records done ("X").
+    pub processed: u64,
+    pub counters: Counters,
+    pub error: Option<RunError>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Hash of the connection's configuration when it ran, for the Full Live safety gate.
+    pub config_hash: String,
+    pub note: Option<String>,
+}
+
+/// One try at writing a record.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attempt {
+    pub at: DateTime<Utc>,
+    pub http_status: Option<u16>,
+    /// What went wrong, if anything (already redacted).
+    pub error: Option<String>,
+}
+
+/// The error details kept with a failed entry (SPEC section 4). Every string is redacted before
+/// it gets here.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntryError {
+    pub http_status: Option<u16>,
+    /// The destination's error code, e.g. `INVALID_CONTENT`.
+    pub code: Option<String>,
+    pub message: String,
+    pub hint: Option<String>,
+    pub method: Option<String>,
+    pub url: Option<String>,
+    /// At most 4 KiB of the response body.
+    pub response_excerpt: Option<String>,
+}
+
+/// One field's change: the destination's value before and the value syncdeck writes (or would).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldChange {
+    pub field: String,
+    pub old: Option<serde_json::Value>,
+    pub new: Option<serde_json::Value>,
+}
+
+/// The outcome for one record on one connection in one run: a sync report row.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportEntry {
+    /// Assigned by the store when the entry is first recorded; 0 before.
+    pub sync_id: SyncId,
+    pub run_id: RunId,
+    pub connection: String,
+    pub system: String,
+    /// The record's serial.
+    pub reference: String,
+    pub source_id: Option<String>,
+    pub target_id: Option<String>,
+    pub status: EntryStatus,
+    pub outcome: Outcome,
+    /// Reason code of a skip or an error ("no_change", "rule", "ambiguous_destination", ...).
+    pub reason: Option<String>,
+    pub time: DateTime<Utc>,
+    pub attempts: Vec<Attempt>,
+    pub error: Option<EntryError>,
+    pub diff: Vec<FieldChange>,
+}
+
+/// What a contract's last write did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ContractAction {
+    Created,
+    Updated,
+    Unchanged,
+}
+
+/// What syncdeck knows about one record on one connection.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncContract {
+    pub connection: String,
+    /// The serial.
+    pub origin_id: String,
+    pub target_id: Option<String>,
+    /// blake3 hex of what was last written.
+    pub last_hash: String,
+    pub last_seen: DateTime<Utc>,
+    pub last_synced: Option<DateTime<Utc>>,
+    pub last_action: ContractAction,
+}
