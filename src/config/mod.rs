@@ -1,0 +1,121 @@
+//! Configuration: the TOML model of SPEC section 7, validated with every problem reported at
+//! once (file, line, key path, what was expected), and secret references resolved.
+
+mod model;
+mod reader;
+pub mod secret;
+mod sections;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+pub use model::*;
+pub use secret::{Environment, Secret, SecretRef};
+
+use reader::{Reader, Table};
+
+/// One thing wrong with a config file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column.
+    pub column: usize,
+    /// Dotted key path, e.g. `connections[1].update.method`.
+    pub key: String,
+    /// What is wrong and what was expected. Never contains a secret value.
+    pub message: String,
+}
+
+/// Why a config could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {}: {source}", file.display())]
+    Read {
+        file: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}", format_problems(file, problems))]
+    Invalid {
+        file: PathBuf,
+        problems: Vec<Problem>,
+    },
+}
+
+impl ConfigError {
+    /// The problems found, empty for a file that could not be read.
+    pub fn problems(&self) -> &[Problem] {
+        match self {
+            ConfigError::Read { .. } => &[],
+            ConfigError::Invalid { problems, .. } => problems,
+        }
+    }
+}
+
+fn format_problems(file: &Path, problems: &[Problem]) -> String {
+    let mut out = String::new();
+    for p in problems {
+        out.push_str(&format!(
+            "{}:{}:{}: {}: {}\n",
+            file.display(),
+            p.line,
+            p.column,
+            if p.key.is_empty() { "(file)" } else { &p.key },
+            p.message
+        ));
+    }
+    let n = problems.len();
+    out.push_str(&format!(
+        "{n} problem{} in {}",
+        if n == 1 { "" } else { "s" },
+        file.display()
+    ));
+    out
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}: {}: {}", self.line, self.key, self.message)
+    }
+}
+
+/// Reads, validates and resolves a config file.
+pub fn load(path: &Path, env: &Environment) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        file: path.to_path_buf(),
+        source,
+    })?;
+    parse(&text, path, env)
+}
+
+/// Validates config text as if read from `path` (relative `file:` secrets and the store path
+/// are taken from its directory).
+pub fn parse(text: &str, path: &Path, env: &Environment) -> Result<Config, ConfigError> {
+    let mut reader = Reader::new(text);
+    let (doc, syntax_errors) = toml::de::DeTable::parse_recoverable(text);
+    for error in &syntax_errors {
+        let span = error.span().unwrap_or(0..0);
+        let message = format!("invalid TOML: {}", error.message().trim());
+        reader.problem(span, "", message);
+    }
+    let base_dir = path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    let config = if syntax_errors.is_empty() {
+        let root = Table::root(&doc);
+        sections::read_config(&mut reader, &root, path, &base_dir, env)
+    } else {
+        None
+    };
+    let mut problems = reader.problems;
+    problems.sort_by_key(|p| (p.line, p.column));
+    match config {
+        Some(config) if problems.is_empty() => Ok(config),
+        _ => Err(ConfigError::Invalid {
+            file: path.to_path_buf(),
+            problems,
+        }),
+    }
+}

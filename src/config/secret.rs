@@ -1,0 +1,279 @@
+//! Secret references (`env:NAME`, `file:PATH`) and the values they resolve to.
+//!
+//! A secret never appears inline in a config file, and its value never appears in `Debug`,
+//! `Display` or serialized output: those show the reference (`env:CMDB_TOKEN`) instead.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Serialize, Serializer};
+
+/// Where the value of a secret comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SecretRef {
+    /// An environment variable.
+    Env(String),
+    /// A file, private to its owner; surrounding whitespace is trimmed.
+    File(PathBuf),
+}
+
+impl fmt::Display for SecretRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SecretRef::Env(name) => write!(f, "env:{name}"),
+            SecretRef::File(path) => write!(f, "file:{}", path.display()),
+        }
+    }
+}
+
+/// Why a secret reference could not be used. The messages never contain a secret value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SecretProblem {
+    /// The text is not `env:NAME` or `file:PATH`: a secret written inline.
+    Inline,
+    /// `env:` or `file:` with nothing after it, or an invalid variable name.
+    Malformed(String),
+    /// The environment variable is not set (or empty).
+    UnsetEnv(String),
+    /// The file cannot be read.
+    Unreadable(PathBuf, String),
+    /// The file can be read by its group or by others.
+    NotPrivate(PathBuf, u32),
+}
+
+impl fmt::Display for SecretProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SecretProblem::Inline => write!(
+                f,
+                "inline secret: a credential value must be a reference, `env:NAME` or `file:PATH` \
+                 (the value is not shown here)"
+            ),
+            SecretProblem::Malformed(why) => write!(f, "malformed secret reference: {why}"),
+            SecretProblem::UnsetEnv(name) => {
+                write!(
+                    f,
+                    "environment variable {name} is not set (export {name}=...)"
+                )
+            }
+            SecretProblem::Unreadable(path, why) => {
+                write!(f, "cannot read secret file {}: {why}", path.display())
+            }
+            SecretProblem::NotPrivate(path, mode) => write!(
+                f,
+                "secret file {} is readable by group or others (mode {:o}); fix with `chmod 600 {}`",
+                path.display(),
+                mode & 0o777,
+                path.display()
+            ),
+        }
+    }
+}
+
+/// Parses `env:NAME` or `file:PATH`; a relative file path is taken from `base_dir`.
+pub fn parse_ref(text: &str, base_dir: &Path) -> Result<SecretRef, SecretProblem> {
+    if let Some(name) = text.strip_prefix("env:") {
+        let valid = !name.is_empty()
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            && !name.starts_with(|c: char| c.is_ascii_digit());
+        if !valid {
+            return Err(SecretProblem::Malformed(format!(
+                "`env:` must be followed by a variable name such as CMDB_TOKEN, found `env:{name}`"
+            )));
+        }
+        return Ok(SecretRef::Env(name.to_string()));
+    }
+    if let Some(path) = text.strip_prefix("file:") {
+        if path.trim().is_empty() {
+            return Err(SecretProblem::Malformed(
+                "`file:` must be followed by a path".to_string(),
+            ));
+        }
+        let path = Path::new(path);
+        let full = if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            base_dir.join(path)
+        };
+        return Ok(SecretRef::File(full));
+    }
+    Err(SecretProblem::Inline)
+}
+
+/// Where environment variables are read from: the process, or the process with fallbacks (the
+/// demo supplies its own credentials when the operator has not set them).
+#[derive(Clone, Debug, Default)]
+pub struct Environment {
+    fallbacks: HashMap<String, String>,
+}
+
+impl Environment {
+    /// The process environment alone.
+    pub fn process() -> Self {
+        Self::default()
+    }
+
+    /// The process environment, then these values for variables it does not set.
+    pub fn with_fallbacks<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+        Environment {
+            fallbacks: pairs
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    /// The value of a variable, if set and not empty.
+    pub fn var(&self, name: &str) -> Option<String> {
+        match std::env::var(name) {
+            Ok(value) if !value.is_empty() => Some(value),
+            _ => self.fallbacks.get(name).cloned(),
+        }
+    }
+}
+
+/// Reads the value a reference points at.
+pub fn resolve(reference: &SecretRef, env: &Environment) -> Result<Secret, SecretProblem> {
+    let value = match reference {
+        SecretRef::Env(name) => env
+            .var(name)
+            .ok_or_else(|| SecretProblem::UnsetEnv(name.clone()))?,
+        SecretRef::File(path) => read_private_file(path)?,
+    };
+    Ok(Secret {
+        reference: reference.clone(),
+        value,
+    })
+}
+
+fn read_private_file(path: &Path) -> Result<String, SecretProblem> {
+    let meta = std::fs::metadata(path)
+        .map_err(|e| SecretProblem::Unreadable(path.to_path_buf(), e.kind().to_string()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = meta.permissions().mode();
+        if mode & 0o077 != 0 {
+            return Err(SecretProblem::NotPrivate(path.to_path_buf(), mode));
+        }
+    }
+    if !meta.is_file() {
+        return Err(SecretProblem::Unreadable(
+            path.to_path_buf(),
+            "not a regular file".to_string(),
+        ));
+    }
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| SecretProblem::Unreadable(path.to_path_buf(), e.kind().to_string()))?;
+    let value = text.trim().to_string();
+    if value.is_empty() {
+        return Err(SecretProblem::Unreadable(
+            path.to_path_buf(),
+            "the file is empty".to_string(),
+        ));
+    }
+    Ok(value)
+}
+
+/// A resolved secret. Shows and serializes as its reference, never as its value.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret {
+    reference: SecretRef,
+    value: String,
+}
+
+impl Secret {
+    /// The secret value, for building a request header. Never log or display it.
+    pub fn expose(&self) -> &str {
+        &self.value
+    }
+
+    /// Where the value came from (`env:NAME`), safe to show.
+    pub fn reference(&self) -> &SecretRef {
+        &self.reference
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Secret({})", self.reference)
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&self.reference)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_env_and_file_references() {
+        let base = Path::new("/etc/syncdeck");
+        assert_eq!(
+            parse_ref("env:CMDB_TOKEN", base),
+            Ok(SecretRef::Env("CMDB_TOKEN".into()))
+        );
+        assert_eq!(
+            parse_ref("file:tokens/cmdb", base),
+            Ok(SecretRef::File("/etc/syncdeck/tokens/cmdb".into()))
+        );
+        assert_eq!(
+            parse_ref("file:/run/secrets/x", base),
+            Ok(SecretRef::File("/run/secrets/x".into()))
+        );
+        assert_eq!(parse_ref("hunter2", base), Err(SecretProblem::Inline));
+        assert!(matches!(
+            parse_ref("env:", base),
+            Err(SecretProblem::Malformed(_))
+        ));
+        assert!(matches!(
+            parse_ref("env:A-B", base),
+            Err(SecretProblem::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn debug_and_serialize_show_the_reference_only() {
+        let secret = Secret {
+            reference: SecretRef::Env("TOKEN".into()),
+            value: "s3cr3t-value".into(),
+        };
+        assert_eq!(format!("{secret:?}"), "Secret(env:TOKEN)");
+        assert_eq!(serde_json::to_string(&secret).unwrap(), "\"env:TOKEN\"");
+        assert_eq!(secret.expose(), "s3cr3t-value");
+    }
+
+    #[test]
+    fn fallbacks_fill_unset_variables() {
+        let env = Environment::with_fallbacks([("SYNCDECK_TEST_SURELY_UNSET_VAR", "x")]);
+        assert_eq!(
+            env.var("SYNCDECK_TEST_SURELY_UNSET_VAR").as_deref(),
+            Some("x")
+        );
+        assert_eq!(
+            Environment::process().var("SYNCDECK_TEST_SURELY_UNSET_VAR"),
+            None
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn file_secrets_must_be_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("token");
+        std::fs::write(&path, "abc\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let reference = SecretRef::File(path.clone());
+        let err = resolve(&reference, &Environment::process()).unwrap_err();
+        assert!(err.to_string().contains("chmod 600"), "{err}");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let secret = resolve(&reference, &Environment::process()).unwrap();
+        assert_eq!(secret.expose(), "abc");
+    }
+}
