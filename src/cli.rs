@@ -1,0 +1,47 @@
+//! The command line (SPEC section 6), as clap definitions.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// syncdeck: push a device fleet into destination systems, watch every run, triage and resync
+/// what failed.
+#[derive(Debug, Parser)]
+#[command(name = "syncdeck", version, about, arg_required_else_help = true)]
+#[command(
+    after_help = "Exit codes: 0 success; 1 the job ran but some records failed; \
+2 bad usage or configuration; 3 the store is in use or unreadable."
+)]
+pub struct Cli {
+    /// Config file [default: the platform config dir, syncdeck/config.toml]
+    #[arg(long, global = true, value_name = "PATH", env = "SYNCDECK_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    /// Store file [default: [store] path in the config, else the platform data dir]
+    #[arg(long, global = true, value_name = "PATH", env = "SYNCDECK_STORE")]
+    pub store: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Validate a config file and report every problem with its line and key
+    CheckConfig {
+        /// The file to check [default: --config, else the platform config file]
+        path: Option<PathBuf>,
+    },
+    /// Serve the demo source and destinations on 127.0.0.1, headless, for experiments
+    DemoServer {
+        /// Port to listen on (0 picks a free one; the port is printed)
+        #[arg(long, default_value_t = 7300)]
+        port: u16,
+        /// Devices in the demo fleet
+        #[arg(long, default_value_t = 2_400, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+        fleet_size: u32,
+        /// Seed of the demo data (the same seed gives the same fleet)
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+    },
+}
