@@ -1,0 +1,300 @@
+//! The MDM under `/mdm`: a bare JSON array by serial, and `PATCH` answered 202 Accepted (applied
+//! at once, so a verification read sees the fields). About 2% of the devices answer 503 to their
+//! first write; exactly one write per server lifetime (the 25th) gets 429 with `Retry-After: 1`.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::{SecondsFormat, Utc};
+use serde_json::{Map, Value, json};
+
+use super::catalogue::{HELPDESK_OWNER, os_line};
+use super::dice::{index_of_opaque_id, opaque_id};
+use super::fleet::{Device, Fleet};
+use super::record::{Kind, Schema, check_json, flatten, set_path};
+use super::reply::{ErrorFormat, is_json, unsupported_media_type};
+use super::server::{Shared, lock};
+
+const FORMAT: ErrorFormat = ErrorFormat::Json;
+const ID_SYSTEM: &str = "mdm";
+
+/// The one write per server lifetime that is rate limited (counting valid writes from 1).
+pub(crate) const THROTTLED_WRITE: u64 = 25;
+
+const PLATFORMS: &[&str] = &["windows", "macos", "ubuntu"];
+
+const SCHEMA: &Schema = &[
+    ("id", Kind::ReadOnly),
+    ("serial", Kind::ReadOnly),
+    ("device_name", Kind::Text),
+    ("platform", Kind::Choice(PLATFORMS)),
+    ("os_version", Kind::Text),
+    ("memory_gb", Kind::Integer),
+    ("user.email", Kind::Text),
+    ("enrolled_at", Kind::ReadOnly),
+    ("last_check_in", Kind::ReadOnly),
+    ("compliance", Kind::ReadOnly),
+];
+
+/// The MDM's records and its fault injection state.
+pub(crate) struct MdmState {
+    inner: Mutex<MdmInner>,
+}
+
+#[derive(Default)]
+struct MdmInner {
+    written: HashMap<usize, Map<String, Value>>,
+    /// Valid writes received so far.
+    writes_seen: u64,
+    /// Flaky devices that have had their one 503.
+    failed_once: HashSet<usize>,
+}
+
+/// What the MDM does with one valid write.
+enum WriteVerdict {
+    Applied,
+    Missing,
+    Throttled,
+    Unavailable,
+}
+
+impl MdmState {
+    pub(crate) fn new() -> Self {
+        Self {
+            inner: Mutex::new(MdmInner::default()),
+        }
+    }
+
+    fn record(&self, fleet: &Fleet, index: usize) -> Option<Map<String, Value>> {
+        if let Some(record) = lock(&self.inner).written.get(&index) {
+            return Some(record.clone());
+        }
+        base_record(fleet, index)
+    }
+
+    fn write(&self, fleet: &Fleet, index: usize, fields: Vec<(String, Value)>) -> WriteVerdict {
+        let mut inner = lock(&self.inner);
+        inner.writes_seen += 1;
+        if inner.writes_seen == THROTTLED_WRITE {
+            return WriteVerdict::Throttled;
+        }
+        if fleet.mdm_flaky(index) && inner.failed_once.insert(index) {
+            return WriteVerdict::Unavailable;
+        }
+        let record = match inner.written.remove(&index) {
+            Some(record) => Some(record),
+            None => base_record(fleet, index),
+        };
+        let Some(mut record) = record else {
+            return WriteVerdict::Missing;
+        };
+        for (field, value) in fields {
+            set_path(&mut record, &field, value);
+        }
+        inner.written.insert(index, record);
+        WriteVerdict::Applied
+    }
+}
+
+/// The record as the demo mapping would write it (nulls where the source is null).
+fn mapped(device: &Device) -> Map<String, Value> {
+    let fields = json!({
+        "device_name": device.hostname,
+        "platform": device.os.name.to_lowercase(),
+        "os_version": device.os.version,
+        "memory_gb": device.hardware.memory_gb.as_ref().map(|m| m.gigabytes()),
+        "user": {"email": device.owner.as_ref().map(|owner| owner.to_lowercase())},
+    });
+    match fields {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    }
+}
+
+/// What a stale record still holds in `field`: always different from [`mapped`].
+fn stale_value(field: &str, device: &Device) -> Value {
+    match field {
+        // The name the device gave itself at enrolment, before the naming policy applied.
+        "device_name" => {
+            let first = device
+                .owner
+                .as_deref()
+                .and_then(|owner| owner.split('.').next())
+                .map(capitalised);
+            match first {
+                Some(first) => json!(format!("{first}'s {}", device.model)),
+                None => json!(format!("Unassigned {}", device.model)),
+            }
+        }
+        "os_version" => json!(os_line(device.os.name).older),
+        "memory_gb" => json!(
+            device
+                .hardware
+                .memory_gb
+                .as_ref()
+                .map_or(8, |m| (m.gigabytes() / 2).max(4))
+        ),
+        "user.email" => json!(HELPDESK_OWNER),
+        _ => Value::Null,
+    }
+}
+
+fn capitalised(word: &str) -> String {
+    let mut chars = word.chars();
+    match chars.next() {
+        Some(first) => first
+            .to_uppercase()
+            .chain(chars.map(|c| c.to_ascii_lowercase()))
+            .collect(),
+        None => String::new(),
+    }
+}
+
+fn base_record(fleet: &Fleet, index: usize) -> Option<Map<String, Value>> {
+    if !fleet.in_mdm(index) {
+        return None;
+    }
+    let device = fleet.device(index)?;
+    let traits = fleet.traits_of(index, &device);
+    let mut record = mapped(&device);
+    for field in traits.mdm.stale_fields {
+        set_path(&mut record, field, stale_value(field, &device));
+    }
+    record.insert("id".into(), json!(device_id(fleet, index)?));
+    record.insert("serial".into(), json!(device.serial));
+    record.insert(
+        "enrolled_at".into(),
+        json!(format!("{}T09:00:00Z", device.purchased_at)),
+    );
+    record.insert("last_check_in".into(), json!(device.updated_at));
+    record.insert("compliance".into(), json!("compliant"));
+    Some(record)
+}
+
+/// A UUID-shaped id carrying the fleet index (see [`opaque_id`]).
+fn device_id(fleet: &Fleet, index: usize) -> Option<String> {
+    let hex = opaque_id(fleet.seed(), ID_SYSTEM, u32::try_from(index).ok()?);
+    Some(format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    ))
+}
+
+fn resolve(fleet: &Fleet, id: &str) -> Option<usize> {
+    let index = usize::try_from(index_of_opaque_id(fleet.seed(), ID_SYSTEM, id)?).ok()?;
+    (index < fleet.len() && fleet.in_mdm(index) && device_id(fleet, index).as_deref() == Some(id))
+        .then_some(index)
+}
+
+pub(crate) fn router() -> Router<Shared> {
+    Router::new()
+        .route(
+            "/v1/devices",
+            get(find_devices).fallback(|| async { FORMAT.method_not_allowed("GET") }),
+        )
+        .route(
+            "/v1/devices/{id}",
+            get(read_device)
+                .patch(update_device)
+                .fallback(|| async { FORMAT.method_not_allowed("GET, PATCH") }),
+        )
+        .fallback(|| async { FORMAT.not_found("no such MDM endpoint") })
+}
+
+async fn find_devices(
+    State(state): State<Shared>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let Some(serial) = query.get("serial").map(|s| s.trim()) else {
+        return FORMAT.error(
+            StatusCode::BAD_REQUEST,
+            "MISSING_PARAMETER",
+            "devices are searched by serial: add ?serial=",
+        );
+    };
+    let devices: Vec<_> = state
+        .fleet
+        .index_of(serial)
+        .and_then(|index| state.mdm.record(&state.fleet, index))
+        .into_iter()
+        .collect();
+    Json(devices).into_response()
+}
+
+async fn read_device(State(state): State<Shared>, Path(id): Path<String>) -> Response {
+    match resolve(&state.fleet, &id).and_then(|index| state.mdm.record(&state.fleet, index)) {
+        Some(record) => Json(record).into_response(),
+        None => FORMAT.not_found(&format!("no device with id '{id}'")),
+    }
+}
+
+async fn update_device(
+    State(state): State<Shared>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if !is_json(&headers) {
+        return unsupported_media_type(FORMAT, &headers);
+    }
+    let Some(index) = resolve(&state.fleet, &id) else {
+        return FORMAT.not_found(&format!("no device with id '{id}'"));
+    };
+    let fields = match serde_json::from_slice::<Value>(&body) {
+        Ok(value) => match flatten(&value) {
+            Ok(fields) => fields,
+            Err(message) => return invalid_content(&message),
+        },
+        Err(error) => {
+            return FORMAT.error(
+                StatusCode::BAD_REQUEST,
+                "INVALID_JSON",
+                &format!("the body is not valid JSON: {error}"),
+            );
+        }
+    };
+    if let Some(message) = fields
+        .iter()
+        .find_map(|(field, value)| check_json(SCHEMA, field, value).err())
+    {
+        return invalid_content(&message);
+    }
+    match state.mdm.write(&state.fleet, index, fields) {
+        WriteVerdict::Applied => {
+            let accepted_at = Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true);
+            let body = json!({"id": id, "status": "accepted", "accepted_at": accepted_at});
+            (StatusCode::ACCEPTED, Json(body)).into_response()
+        }
+        WriteVerdict::Missing => FORMAT.not_found(&format!("no device with id '{id}'")),
+        WriteVerdict::Throttled => {
+            let mut response = FORMAT.error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "RATE_LIMITED",
+                "too many device updates; retry after 1 second",
+            );
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            response
+        }
+        WriteVerdict::Unavailable => FORMAT.error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "SERVICE_UNAVAILABLE",
+            "the device command queue is temporarily unavailable; try again",
+        ),
+    }
+}
+
+fn invalid_content(message: &str) -> Response {
+    FORMAT.error(StatusCode::BAD_REQUEST, "INVALID_CONTENT", message)
+}
