@@ -3,5 +3,11 @@
 //! The binary (`src/main.rs`) parses the command line and dispatches; everything it runs lives
 //! here so the integration tests in `tests/` drive the same code.
 
+pub mod cli;
+pub mod commands;
+pub mod config;
 pub mod demo;
+pub mod engine;
+pub mod logging;
+pub mod paths;
 pub mod store;

@@ -1,0 +1,304 @@
+//! Batched writes: many entries, contracts and run rows in one durable transaction.
+
+use std::collections::BTreeSet;
+
+use redb::{ReadableTable, Table, TableDefinition, WriteTransaction};
+
+use super::Store;
+use super::error::{StoreError, db};
+use super::tables::*;
+use super::types::{ConnectionRun, ReportEntry, Run, RunId, SyncContract, SyncId};
+
+/// Everything one commit writes; see [`Store::commit`].
+#[derive(Clone, Debug, Default)]
+pub struct WriteBatch {
+    /// Entries to record (sync id 0: a new entry, which gets an id) or to update (a resync);
+    /// a non-zero id the store has not seen is recorded under that id.
+    pub entries: Vec<ReportEntry>,
+    /// Contracts to insert or replace.
+    pub contracts: Vec<SyncContract>,
+    /// Contracts to delete, as (connection, origin id); applied before `contracts`.
+    pub contract_deletes: Vec<(String, String)>,
+    /// Connection runs to insert or replace (their progress and counters).
+    pub connection_runs: Vec<ConnectionRun>,
+    /// Runs to insert or replace; their ids come from [`Store::create_run`].
+    pub runs: Vec<Run>,
+}
+
+impl WriteBatch {
+    /// An empty batch.
+    pub fn new() -> WriteBatch {
+        WriteBatch::default()
+    }
+
+    /// True when a commit would write nothing.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+            && self.contracts.is_empty()
+            && self.contract_deletes.is_empty()
+            && self.connection_runs.is_empty()
+            && self.runs.is_empty()
+    }
+
+    /// Forgets everything, keeping the allocations for the next batch.
+    pub fn clear(&mut self) {
+        self.entries.clear();
+        self.contracts.clear();
+        self.contract_deletes.clear();
+        self.connection_runs.clear();
+        self.runs.clear();
+    }
+}
+
+impl Store {
+    /// Writes the batch in one durable transaction and returns the sync id of each entry, in
+    /// order. On success the batch is emptied for reuse; on error it is left as it was.
+    pub fn commit(&self, batch: &mut WriteBatch) -> Result<Vec<SyncId>, StoreError> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        let new_entries: Vec<usize> = (0..batch.entries.len())
+            .filter(|&i| batch.entries[i].sync_id == 0)
+            .collect();
+        let result = self.write().and_then(|txn| {
+            let ids = apply(&txn, batch)?;
+            txn.commit().map_err(db("committing a batch"))?;
+            Ok(ids)
+        });
+        match result {
+            Ok(ids) => {
+                batch.clear();
+                Ok(ids)
+            }
+            Err(err) => {
+                // Ids were assigned in place; give the entries back as new so a retry works.
+                for i in new_entries {
+                    batch.entries[i].sync_id = 0;
+                }
+                Err(err)
+            }
+        }
+    }
+
+    /// Records a new run, assigning and returning its id.
+    pub fn create_run(&self, mut run: Run) -> Result<RunId, StoreError> {
+        let txn = self.write()?;
+        {
+            let mut sequences = txn.open_table(SEQUENCES).map_err(db("opening sequences"))?;
+            run.id = take_ids(&mut sequences, NEXT_RUN_ID, 1)?;
+            let mut runs = txn.open_table(RUNS).map_err(db("opening runs"))?;
+            let bytes = encode(&run, "encoding a run")?;
+            runs.insert(run.id, bytes.as_slice())
+                .map_err(db("writing a run"))?;
+        }
+        txn.commit().map_err(db("committing a new run"))?;
+        Ok(run.id)
+    }
+
+    /// Inserts or replaces a run (its status, finish time, note).
+    pub fn upsert_run(&self, run: &Run) -> Result<(), StoreError> {
+        let mut batch = WriteBatch::new();
+        batch.runs.push(run.clone());
+        self.commit(&mut batch).map(drop)
+    }
+
+    /// Inserts or replaces a connection run (its progress, counters, status).
+    pub fn upsert_connection_run(&self, connection_run: &ConnectionRun) -> Result<(), StoreError> {
+        let mut batch = WriteBatch::new();
+        batch.connection_runs.push(connection_run.clone());
+        self.commit(&mut batch).map(drop)
+    }
+}
+
+/// Writes a batch into an open transaction; assigns ids to new entries in place.
+fn apply(txn: &WriteTransaction, batch: &mut WriteBatch) -> Result<Vec<SyncId>, StoreError> {
+    if !batch.runs.is_empty() {
+        let mut runs = txn.open_table(RUNS).map_err(db("opening runs"))?;
+        let mut highest = 0;
+        for run in &batch.runs {
+            let bytes = encode(run, "encoding a run")?;
+            runs.insert(run.id, bytes.as_slice())
+                .map_err(db("writing a run"))?;
+            highest = highest.max(run.id);
+        }
+        let mut sequences = txn.open_table(SEQUENCES).map_err(db("opening sequences"))?;
+        raise_sequence(&mut sequences, NEXT_RUN_ID, highest)?;
+    }
+    if !batch.connection_runs.is_empty() {
+        let mut table = txn
+            .open_table(CONNECTION_RUNS)
+            .map_err(db("opening connection runs"))?;
+        for connection_run in &batch.connection_runs {
+            let bytes = encode(connection_run, "encoding a connection run")?;
+            table
+                .insert(
+                    (connection_run.run_id, connection_run.position),
+                    bytes.as_slice(),
+                )
+                .map_err(db("writing a connection run"))?;
+        }
+    }
+    if !batch.contract_deletes.is_empty() || !batch.contracts.is_empty() {
+        let mut table = txn.open_table(CONTRACTS).map_err(db("opening contracts"))?;
+        for (connection, origin_id) in &batch.contract_deletes {
+            table
+                .remove((connection.as_str(), origin_id.as_str()))
+                .map_err(db("deleting a contract"))?;
+        }
+        for contract in &batch.contracts {
+            let bytes = encode(contract, "encoding a contract")?;
+            table
+                .insert(
+                    (contract.connection.as_str(), contract.origin_id.as_str()),
+                    bytes.as_slice(),
+                )
+                .map_err(db("writing a contract"))?;
+        }
+    }
+    put_entries(txn, &mut batch.entries)
+}
+
+/// Index keys to remove and to insert, gathered over a whole batch so each index is written in
+/// key order (sequential B-tree pages instead of random ones).
+struct IndexDelta<K> {
+    insert: BTreeSet<K>,
+    remove: Vec<K>,
+}
+
+impl<K: Ord + AsRef<[u8]>> IndexDelta<K> {
+    fn new() -> Self {
+        IndexDelta {
+            insert: BTreeSet::new(),
+            remove: Vec::new(),
+        }
+    }
+
+    fn remove(&mut self, key: K) {
+        // A key inserted earlier in this batch (the same entry updated twice) is not on disk yet.
+        if !self.insert.remove(&key) {
+            self.remove.push(key);
+        }
+    }
+
+    fn apply(
+        self,
+        txn: &WriteTransaction,
+        definition: TableDefinition<&[u8], ()>,
+        context: &'static str,
+    ) -> Result<(), StoreError> {
+        let mut table = txn.open_table(definition).map_err(db(context))?;
+        for key in &self.remove {
+            table.remove(key.as_ref()).map_err(db(context))?;
+        }
+        for key in &self.insert {
+            table.insert(key.as_ref(), ()).map_err(db(context))?;
+        }
+        Ok(())
+    }
+}
+
+/// Inserts new entries (sync id 0 gets the next id, in place) and updates existing ones,
+/// keeping the four indexes in step. Returns each entry's sync id in order.
+pub(crate) fn put_entries(
+    txn: &WriteTransaction,
+    entries: &mut [ReportEntry],
+) -> Result<Vec<SyncId>, StoreError> {
+    if entries.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut sequences = txn.open_table(SEQUENCES).map_err(db("opening sequences"))?;
+    let new_count = entries.iter().filter(|e| e.sync_id == 0).count() as u64;
+    let mut next_id = take_ids(&mut sequences, NEXT_SYNC_ID, new_count)?;
+    let mut highest_given = 0;
+
+    let mut table = txn.open_table(ENTRIES).map_err(db("opening entries"))?;
+    let mut by_time = IndexDelta::new();
+    let mut by_status = IndexDelta::new();
+    let mut by_reference = IndexDelta::new();
+    let mut by_run = IndexDelta::new();
+    let mut ids = Vec::with_capacity(entries.len());
+    let mut bytes = Vec::with_capacity(1024);
+    for entry in entries.iter_mut() {
+        if entry.sync_id == 0 {
+            entry.sync_id = next_id;
+            next_id += 1;
+        } else {
+            highest_given = highest_given.max(entry.sync_id);
+            let old = table
+                .get(entry.sync_id)
+                .map_err(db("reading an entry to update"))?
+                .map(|old| decode::<ReportEntry>(old.value(), "decoding an entry to update"))
+                .transpose()?;
+            if let Some(old) = old {
+                let old = EntryKeys::of(&old);
+                by_time.remove(old.time);
+                by_status.remove(old.status);
+                by_reference.remove(old.reference);
+                by_run.remove(old.run);
+            }
+        }
+        bytes.clear();
+        serde_json::to_writer(&mut bytes, &*entry).map_err(|source| StoreError::Encoding {
+            context: "encoding an entry",
+            source,
+        })?;
+        table
+            .insert(entry.sync_id, bytes.as_slice())
+            .map_err(db("writing an entry"))?;
+        let keys = EntryKeys::of(entry);
+        by_time.insert.insert(keys.time);
+        by_status.insert.insert(keys.status);
+        by_reference.insert.insert(keys.reference);
+        by_run.insert.insert(keys.run);
+        ids.push(entry.sync_id);
+    }
+    // An update naming an id never handed out must not collide with a later new entry.
+    raise_sequence(&mut sequences, NEXT_SYNC_ID, highest_given)?;
+    drop(table);
+
+    by_time.apply(txn, ENTRIES_BY_TIME, "writing the time index")?;
+    by_status.apply(txn, ENTRIES_BY_STATUS, "writing the status index")?;
+    by_reference.apply(txn, ENTRIES_BY_REFERENCE, "writing the reference index")?;
+    by_run.apply(txn, ENTRIES_BY_RUN, "writing the run index")?;
+    Ok(ids)
+}
+
+/// Hands out `count` consecutive ids from a sequence and returns the first.
+pub(crate) fn take_ids(
+    sequences: &mut Table<&str, u64>,
+    name: &'static str,
+    count: u64,
+) -> Result<u64, StoreError> {
+    let first = sequences
+        .get(name)
+        .map_err(db("reading a sequence"))?
+        .map_or(1, |next| next.value())
+        .max(1);
+    if count > 0 {
+        sequences
+            .insert(name, first + count)
+            .map_err(db("writing a sequence"))?;
+    }
+    Ok(first)
+}
+
+/// Makes sure a sequence hands out ids above `used`.
+fn raise_sequence(
+    sequences: &mut Table<&str, u64>,
+    name: &'static str,
+    used: u64,
+) -> Result<(), StoreError> {
+    if used == 0 {
+        return Ok(());
+    }
+    let next = sequences
+        .get(name)
+        .map_err(db("reading a sequence"))?
+        .map_or(1, |next| next.value());
+    if next <= used {
+        sequences
+            .insert(name, used + 1)
+            .map_err(db("writing a sequence"))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,157 @@
+//! Recovery on open: what a process that died left Running or Pending is settled, so nothing
+//! stays in limbo and the operator is told.
+
+use redb::{Database, ReadableTable};
+
+use super::batch::put_entries;
+use super::error::{StoreError, db};
+use super::tables::*;
+use super::types::{ConnectionRun, EntryError, EntryStatus, ReportEntry, Run, RunId, RunStatus};
+
+/// The note on runs and connection runs found Running when the store was opened.
+pub const INTERRUPTED_NOTE: &str = "interrupted: the process ended while the run was going";
+/// The error message of entries found Pending when the store was opened.
+pub const INTERRUPTED_MESSAGE: &str = "interrupted";
+
+/// What the last open found left behind by a process that died.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Recovery {
+    /// Runs that were Running and are now Interrupted.
+    pub runs_interrupted: Vec<RunId>,
+    /// Connection runs that were Running and are now Interrupted.
+    pub connection_runs_interrupted: u64,
+    /// Entries that were Pending and are now Failed ("interrupted").
+    pub entries_failed: u64,
+}
+
+impl Recovery {
+    /// True when the previous process ended cleanly (nothing was recovered).
+    pub fn is_empty(&self) -> bool {
+        self.runs_interrupted.is_empty()
+            && self.connection_runs_interrupted == 0
+            && self.entries_failed == 0
+    }
+
+    /// One line for the operator, or None when there is nothing to say.
+    pub fn summary(&self) -> Option<String> {
+        if self.is_empty() {
+            return None;
+        }
+        let runs: Vec<String> = self
+            .runs_interrupted
+            .iter()
+            .map(|id| format!("#{id}"))
+            .collect();
+        Some(format!(
+            "the previous syncdeck process ended during a run: {} run(s) marked interrupted{}, \
+             {} connection run(s) interrupted, {} pending entr{} marked failed",
+            runs.len(),
+            if runs.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", runs.join(", "))
+            },
+            self.connection_runs_interrupted,
+            self.entries_failed,
+            if self.entries_failed == 1 { "y" } else { "ies" },
+        ))
+    }
+}
+
+/// Settles Running runs and connection runs and Pending entries; the caller holds the store lock,
+/// so whatever is still Running belongs to a process that is gone.
+pub(crate) fn recover(database: &Database) -> Result<Recovery, StoreError> {
+    let mut recovery = Recovery::default();
+    let txn = super::begin_write(database)?;
+    {
+        let mut runs = txn.open_table(RUNS).map_err(db("opening runs"))?;
+        let mut interrupted: Vec<Run> = Vec::new();
+        for item in runs.iter().map_err(db("reading runs"))? {
+            let (_, bytes) = item.map_err(db("reading runs"))?;
+            let run: Run = decode(bytes.value(), "decoding a run")?;
+            if run.status == RunStatus::Running {
+                interrupted.push(run);
+            }
+        }
+        for mut run in interrupted {
+            run.status = RunStatus::Interrupted;
+            run.note = Some(INTERRUPTED_NOTE.to_string());
+            let bytes = encode(&run, "encoding a run")?;
+            runs.insert(run.id, bytes.as_slice())
+                .map_err(db("writing a run"))?;
+            recovery.runs_interrupted.push(run.id);
+        }
+    }
+    {
+        let mut table = txn
+            .open_table(CONNECTION_RUNS)
+            .map_err(db("opening connection runs"))?;
+        let mut interrupted: Vec<ConnectionRun> = Vec::new();
+        for item in table.iter().map_err(db("reading connection runs"))? {
+            let (_, bytes) = item.map_err(db("reading connection runs"))?;
+            let connection_run: ConnectionRun = decode(bytes.value(), "decoding a connection run")?;
+            if connection_run.status == RunStatus::Running {
+                interrupted.push(connection_run);
+            }
+        }
+        for mut connection_run in interrupted {
+            connection_run.status = RunStatus::Interrupted;
+            connection_run.note = Some(INTERRUPTED_NOTE.to_string());
+            let bytes = encode(&connection_run, "encoding a connection run")?;
+            table
+                .insert(
+                    (connection_run.run_id, connection_run.position),
+                    bytes.as_slice(),
+                )
+                .map_err(db("writing a connection run"))?;
+            recovery.connection_runs_interrupted += 1;
+        }
+    }
+    let mut pending = pending_entries(&txn)?;
+    for entry in &mut pending {
+        entry.status = EntryStatus::Failed;
+        let previous = entry.error.take().unwrap_or_default();
+        entry.error = Some(EntryError {
+            message: INTERRUPTED_MESSAGE.to_string(),
+            hint: Some(
+                "the process ended before the write was confirmed; check the destination, then \
+                 resync"
+                    .to_string(),
+            ),
+            ..previous
+        });
+    }
+    put_entries(&txn, &mut pending)?;
+    recovery.entries_failed = pending.len() as u64;
+    if recovery.is_empty() {
+        txn.abort().map_err(db("ending the recovery"))?;
+    } else {
+        txn.commit().map_err(db("committing the recovery"))?;
+    }
+    Ok(recovery)
+}
+
+/// Every Pending entry, found through the status index.
+fn pending_entries(txn: &redb::WriteTransaction) -> Result<Vec<ReportEntry>, StoreError> {
+    let code = EntryStatus::Pending.code();
+    let by_status = txn
+        .open_table(ENTRIES_BY_STATUS)
+        .map_err(db("opening the status index"))?;
+    let entries = txn.open_table(ENTRIES).map_err(db("opening entries"))?;
+    let low = status_key(code, i64::MIN, 0);
+    let high = status_key(code, i64::MAX, u64::MAX);
+    let mut pending = Vec::new();
+    for item in by_status
+        .range::<&[u8]>(&low[..]..=&high[..])
+        .map_err(db("reading the status index"))?
+    {
+        let (key, _) = item.map_err(db("reading the status index"))?;
+        let Some((_, sync_id)) = key_tail(key.value()) else {
+            continue;
+        };
+        if let Some(bytes) = entries.get(sync_id).map_err(db("reading an entry"))? {
+            pending.push(decode(bytes.value(), "decoding an entry")?);
+        }
+    }
+    Ok(pending)
+}
