@@ -297,7 +297,21 @@ fn read_credentials(
             "bearer" => read_secret(r, t, "token", base_dir, env)
                 .map(|token| CredentialKind::Bearer { token }),
             "basic" => {
-                let username = r.string(t, "username", true);
+                // Not a secret, so it may be written as it is; a reference is resolved too.
+                let username = match r.spanned_string(t, "username", true) {
+                    Some((text, span)) if text.starts_with("env:") || text.starts_with("file:") => {
+                        match secret::parse_ref(&text, base_dir)
+                            .and_then(|reference| secret::resolve(&reference, env))
+                        {
+                            Ok(value) => Some(value.expose().to_string()),
+                            Err(problem) => {
+                                r.problem(span, t.key_path("username"), problem.to_string());
+                                None
+                            }
+                        }
+                    }
+                    other => other.map(|(text, _)| text),
+                };
                 let password = read_secret(r, t, "password", base_dir, env);
                 username
                     .zip(password)

@@ -1,0 +1,61 @@
+//! The hints of SPEC section 4: for each symptom, the likely cause and what to check.
+
+/// The hint for a failed write with this HTTP status (None when the table has nothing).
+pub fn for_status(status: u16, code: Option<&str>) -> Option<&'static str> {
+    Some(match status {
+        400 if code == Some("INVALID_CONTENT") => {
+            "mapped destination path or formatter mismatch: check the mapping target names and formatters"
+        }
+        400 => "the destination refused the payload: check the mapping target names and formatters",
+        401 | 403 => "credential context rejected: check the connection's credential",
+        404 => "wrong path or {id}: check the update contract path and the fetch contract id field",
+        405 => "wrong update method for the endpoint: check the method in the update contract",
+        415 => "JSON/XML formatter mismatch: check the formatter of the update contract",
+        429 => "rate limited: lower rate_limit_per_sec or concurrency",
+        500..=599 => "destination down: run the connection's health check, then resync",
+        _ => return None,
+    })
+}
+
+/// The hint for a request that timed out or could not connect.
+pub const DESTINATION_DOWN: &str =
+    "destination down: run the connection's health check, then resync";
+
+/// A run where more than 20% of the records had no destination record.
+pub const MISSING_DESTINATION_SPIKE: &str = "lookup path does not expose serial fields consistently: check the fetch contract path and serial_field";
+
+/// A Completed run that wrote nothing.
+pub const NOTHING_WRITTEN: &str = "no-change / skip / null-source protections prevented writes: check the field rules and the diagnostics counters";
+
+/// A run that fetched no records.
+pub const NOTHING_FETCHED: &str =
+    "wrong results position: check the real envelope (the top-level keys seen are listed)";
+
+/// A re-run with no new and no changed records.
+pub const NOTHING_NEW: &str = "contracts exist and hashes match (normal on a re-run): delete a contract to re-test the create path";
+
+/// True for the contract-level statuses that repeat for every record (SPEC section 3):
+/// `abort_after` of them in a row fail the connection run.
+pub fn is_contract_level(status: u16) -> bool {
+    matches!(status, 401 | 403 | 404 | 405 | 415)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_answers_each_symptom() {
+        assert!(
+            for_status(400, Some("INVALID_CONTENT"))
+                .unwrap()
+                .contains("mapping")
+        );
+        assert!(for_status(405, None).unwrap().contains("method"));
+        assert!(for_status(415, None).unwrap().contains("formatter"));
+        assert!(for_status(401, None).unwrap().contains("credential"));
+        assert!(for_status(503, None).unwrap().contains("health check"));
+        assert_eq!(for_status(409, None), None);
+        assert!(is_contract_level(405) && !is_contract_level(400));
+    }
+}

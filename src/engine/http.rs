@@ -1,0 +1,263 @@
+//! One HTTP client per system: credentials applied, every timeout set, redirects kept to the same
+//! origin (so no credential follows a redirect elsewhere), and redaction of secret values from
+//! anything that is logged, stored or shown.
+
+use std::time::Duration;
+
+use reqwest::header::{HeaderName, HeaderValue};
+use reqwest::{Method, RequestBuilder, Response, Url};
+
+use crate::config::{Credential, CredentialKind};
+
+/// What replaces a secret in text.
+pub const REDACTED: &str = "[redacted]";
+
+/// Query parameter names whose values are treated as secrets in URLs shown or stored.
+const SECRET_PARAMS: &[&str] = &[
+    "token",
+    "secret",
+    "password",
+    "passwd",
+    "apikey",
+    "api_key",
+    "api-key",
+    "key",
+    "auth",
+    "signature",
+    "sig",
+    "access_token",
+];
+
+/// Why a client could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpSetupError {
+    #[error("invalid base URL {0}")]
+    BaseUrl(String),
+    #[error("invalid credential header: {0}")]
+    Header(String),
+    #[error("cannot build the HTTP client: {0}")]
+    Client(String),
+}
+
+#[derive(Clone)]
+enum Auth {
+    None,
+    Bearer(String),
+    Basic(String, String),
+    Header(HeaderName, HeaderValue),
+}
+
+/// An HTTP client bound to one system's base URL and credential.
+#[derive(Clone)]
+pub struct HttpClient {
+    client: reqwest::Client,
+    base: Url,
+    auth: Auth,
+    secrets: Vec<String>,
+}
+
+impl HttpClient {
+    /// A client for `base_url` presenting `credential`, with connect, read and total timeouts.
+    pub fn new(
+        base_url: &str,
+        credential: Option<&Credential>,
+        timeout: Duration,
+        pool_size: usize,
+    ) -> Result<Self, HttpSetupError> {
+        let base = Url::parse(&format!("{}/", base_url.trim_end_matches('/')))
+            .map_err(|_| HttpSetupError::BaseUrl(base_url.to_string()))?;
+        let (auth, secrets) = match credential.map(|c| &c.kind) {
+            None | Some(CredentialKind::None) => (Auth::None, Vec::new()),
+            Some(CredentialKind::Bearer { token }) => (
+                Auth::Bearer(token.expose().to_string()),
+                vec![token.expose().to_string()],
+            ),
+            Some(CredentialKind::Basic { username, password }) => (
+                Auth::Basic(username.clone(), password.expose().to_string()),
+                vec![password.expose().to_string()],
+            ),
+            Some(CredentialKind::Header { header, value }) => {
+                let name = HeaderName::from_bytes(header.as_bytes())
+                    .map_err(|e| HttpSetupError::Header(e.to_string()))?;
+                let mut value_header = HeaderValue::from_str(value.expose()).map_err(|_| {
+                    HttpSetupError::Header(format!(
+                        "the value of {header} is not a valid header value"
+                    ))
+                })?;
+                value_header.set_sensitive(true);
+                (
+                    Auth::Header(name, value_header),
+                    vec![value.expose().to_string()],
+                )
+            }
+        };
+        let connect = timeout.min(Duration::from_secs(10));
+        let client = reqwest::Client::builder()
+            .connect_timeout(connect)
+            .read_timeout(timeout)
+            .timeout(timeout)
+            .pool_max_idle_per_host(pool_size.max(1))
+            .redirect(same_origin_redirects())
+            .user_agent(concat!("syncdeck/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| HttpSetupError::Client(e.without_url().to_string()))?;
+        Ok(HttpClient {
+            client,
+            base,
+            auth,
+            secrets: secrets.into_iter().filter(|s| s.len() >= 3).collect(),
+        })
+    }
+
+    /// The URL of `path` (which may start with '/') under the base URL, with a query.
+    pub fn url(&self, path: &str, query: &[(String, String)]) -> Url {
+        let mut url = self.base.clone();
+        let base_path = self.base.path().trim_end_matches('/');
+        let path = path.trim_start_matches('/');
+        url.set_path(&format!("{base_path}/{path}"));
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
+        url
+    }
+
+    /// A request with the credential applied.
+    pub fn request(&self, method: Method, url: Url) -> RequestBuilder {
+        let builder = self.client.request(method, url);
+        match &self.auth {
+            Auth::None => builder,
+            Auth::Bearer(token) => builder.bearer_auth(token),
+            Auth::Basic(user, password) => builder.basic_auth(user, Some(password)),
+            Auth::Header(name, value) => builder.header(name.clone(), value.clone()),
+        }
+    }
+
+    /// `text` with every secret value of this client replaced.
+    pub fn redact(&self, text: &str) -> String {
+        redact_values(text, &self.secrets)
+    }
+
+    /// A URL fit to show: no user info, secret-looking query values and secret values replaced.
+    pub fn redact_url(&self, url: &Url) -> String {
+        let mut shown = url.clone();
+        let _ = shown.set_username("");
+        let _ = shown.set_password(None);
+        if shown.query().is_some() {
+            let pairs: Vec<(String, String)> = url
+                .query_pairs()
+                .map(|(k, v)| {
+                    let secret_name = SECRET_PARAMS.contains(&k.to_ascii_lowercase().as_str());
+                    let v = if secret_name {
+                        REDACTED.to_string()
+                    } else {
+                        v.into_owned()
+                    };
+                    (k.into_owned(), v)
+                })
+                .collect();
+            shown.query_pairs_mut().clear().extend_pairs(pairs);
+        }
+        self.redact(shown.as_str())
+    }
+}
+
+/// Replaces every occurrence of each secret in `text`.
+pub fn redact_values(text: &str, secrets: &[String]) -> String {
+    let mut out = text.to_string();
+    for secret in secrets {
+        if out.contains(secret.as_str()) {
+            out = out.replace(secret.as_str(), REDACTED);
+        }
+    }
+    out
+}
+
+/// Follows at most 5 redirects, and only within the same scheme, host and port: a redirect to
+/// another origin is not followed, so no credential (custom headers included) leaves the system.
+fn same_origin_redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        if attempt.previous().len() >= 5 {
+            return attempt.stop();
+        }
+        let same_origin = attempt.previous().first().is_some_and(|first| {
+            first.scheme() == attempt.url().scheme()
+                && first.host_str() == attempt.url().host_str()
+                && first.port_or_known_default() == attempt.url().port_or_known_default()
+        });
+        if same_origin {
+            attempt.follow()
+        } else {
+            attempt.stop()
+        }
+    })
+}
+
+/// Reads at most `limit` bytes of a body; the flag says whether more was cut off. A body that
+/// fails midway yields what arrived and the error's text.
+pub async fn read_capped(mut response: Response, limit: usize) -> (Vec<u8>, bool, Option<String>) {
+    let mut body = Vec::new();
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                let room = limit.saturating_sub(body.len());
+                if chunk.len() > room {
+                    body.extend_from_slice(&chunk[..room]);
+                    return (body, true, None);
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => return (body, false, None),
+            Err(e) => return (body, false, Some(e.without_url().to_string())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Environment, secret};
+
+    fn bearer(token_var: &str) -> Credential {
+        let reference = secret::SecretRef::Env(token_var.to_string());
+        let env = Environment::with_fallbacks([(token_var, "canary-T0KEN-123")]);
+        Credential {
+            name: "c".into(),
+            kind: CredentialKind::Bearer {
+                token: secret::resolve(&reference, &env).unwrap(),
+            },
+        }
+    }
+
+    #[test]
+    fn urls_join_base_path_and_query() {
+        let client =
+            HttpClient::new("http://127.0.0.1:1/api/", None, Duration::from_secs(1), 1).unwrap();
+        let url = client.url("/devices", &[("serial".into(), "SD 1".into())]);
+        assert_eq!(url.as_str(), "http://127.0.0.1:1/api/devices?serial=SD+1");
+        let client =
+            HttpClient::new("http://127.0.0.1:1", None, Duration::from_secs(1), 1).unwrap();
+        assert_eq!(client.url("/x", &[]).as_str(), "http://127.0.0.1:1/x");
+    }
+
+    #[test]
+    fn redaction_removes_secret_values_and_secret_params() {
+        let credential = bearer("SYNCDECK_HTTP_TEST_UNSET_TOKEN");
+        let client = HttpClient::new(
+            "http://127.0.0.1:1",
+            Some(&credential),
+            Duration::from_secs(1),
+            1,
+        )
+        .unwrap();
+        let body = r#"{"error":"bad token canary-T0KEN-123"}"#;
+        assert!(!client.redact(body).contains("canary-T0KEN-123"));
+        let url = Url::parse("http://u:p@127.0.0.1:1/x?api_key=abc&serial=S1&q=canary-T0KEN-123")
+            .unwrap();
+        let shown = client.redact_url(&url);
+        assert!(
+            !shown.contains("abc") && !shown.contains("canary") && !shown.contains("u:p"),
+            "{shown}"
+        );
+        assert!(shown.contains("serial=S1"), "{shown}");
+    }
+}
