@@ -1,0 +1,743 @@
+//! Map and compare (SPEC section 3, steps 3–4): formatters, field rules, the field-level diff and
+//! the hash of what a record should look like. Pure functions: no I/O, no clock.
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
+use std::io::Write as _;
+
+use chrono::format::StrftimeItems;
+use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime};
+use serde_json::{Map, Value};
+
+use crate::config::{Format, MappingRule, OnNull, OnSame};
+use crate::store::types::FieldChange;
+
+/// Longest value text kept in an error (report rows and messages stay readable).
+const SHOWN_VALUE_CHARS: usize = 60;
+/// How many known keys a `map` error lists.
+const KNOWN_KEYS_SHOWN: usize = 5;
+
+/// What mapping one source record for one connection gives.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Mapped {
+    /// Something to write: only the fields to send, nested by target path, and one change per
+    /// sent field (old = the destination's current value, None when absent or no destination).
+    Write {
+        payload: Value,
+        diff: Vec<FieldChange>,
+        desired_hash: String,
+    },
+    /// Nothing left to write.
+    Skipped {
+        reason: SkipReason,
+        desired_hash: String,
+    },
+    /// A `required` rule's source value is absent or null; names the source path.
+    MissingSource { field: String },
+    /// A formatter could not convert a value: the target field, the value (shortened) and why.
+    Error {
+        field: String,
+        value: String,
+        message: String,
+    },
+}
+
+/// Why a record has nothing left to write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SkipReason {
+    /// Every field equals the destination's and was dropped by `on_same = "skip"`.
+    NoChange,
+    /// No rule produced a field (e.g. all dropped by `on_null = "skip"`).
+    Rule,
+}
+
+impl SkipReason {
+    /// Stable reason code, as stored and filtered on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            SkipReason::NoChange => "no_change",
+            SkipReason::Rule => "rule",
+        }
+    }
+}
+
+/// The value at a dotted path ("hardware.memory_gb", "tags.0"); None when any segment is absent.
+pub fn get_path<'a>(value: &'a Value, dotted: &str) -> Option<&'a Value> {
+    dotted
+        .split('.')
+        .try_fold(value, |current, segment| match current {
+            Value::Object(map) => map.get(segment),
+            Value::Array(items) => items.get(segment.parse::<usize>().ok()?),
+            _ => None,
+        })
+}
+
+/// Sets a dotted path, creating objects on the way and replacing non-objects in the way.
+pub fn set_path(target: &mut Value, dotted: &str, value: Value) {
+    let mut current = target;
+    let mut segments = dotted.split('.').peekable();
+    while let Some(segment) = segments.next() {
+        if !current.is_object() {
+            *current = Value::Object(Map::new());
+        }
+        let Value::Object(map) = current else {
+            unreachable!("made an object above")
+        };
+        if segments.peek().is_none() {
+            map.insert(segment.to_string(), value);
+            return;
+        }
+        current = map
+            .entry(segment)
+            .or_insert_with(|| Value::Object(Map::new()));
+    }
+}
+
+/// Applies one formatter; Err says what could not be converted, e.g. `"abc" is not an integer`.
+pub fn apply_format(format: &Format, value: &Value) -> Result<Value, String> {
+    match format {
+        Format::String => scalar_text(value)
+            .map(|text| Value::String(text.into_owned()))
+            .ok_or_else(|| format!("{} cannot be turned into a string", show(value))),
+        Format::Integer => {
+            to_integer(value).ok_or_else(|| format!("{} is not an integer", show(value)))
+        }
+        Format::Float => to_float(value).ok_or_else(|| format!("{} is not a number", show(value))),
+        Format::Boolean => to_boolean(value)
+            .map(Value::Bool)
+            .ok_or_else(|| format!("{} is not a boolean", show(value))),
+        Format::Upper => text_op(value, str::to_uppercase),
+        Format::Lower => text_op(value, str::to_lowercase),
+        Format::Trim => text_op(value, |text| text.trim().to_string()),
+        Format::Date(pattern) => format_date(pattern, value),
+        Format::Map(table) => {
+            let text = scalar_text(value)
+                .ok_or_else(|| format!("{} cannot be looked up in a values table", show(value)))?;
+            table.get(text.as_ref()).cloned().ok_or_else(|| {
+                let mut known: Vec<String> = table
+                    .keys()
+                    .take(KNOWN_KEYS_SHOWN)
+                    .map(|k| format!("{k:?}"))
+                    .collect();
+                if table.len() > KNOWN_KEYS_SHOWN {
+                    known.push("…".to_string());
+                }
+                format!(
+                    "{} is not in the values table (known: {})",
+                    show(value),
+                    known.join(", ")
+                )
+            })
+        }
+    }
+}
+
+/// Maps one source record for one connection, comparing with the destination record when there
+/// is one (None: the record does not exist there yet, so every field is sent).
+pub fn map_record(rules: &[MappingRule], source: &Value, destination: Option<&Value>) -> Mapped {
+    let mut fields: Vec<(&MappingRule, Value)> = Vec::with_capacity(rules.len());
+    for rule in rules {
+        let value = match get_path(source, &rule.source) {
+            Some(found) if !found.is_null() => match &rule.format {
+                None => found.clone(),
+                Some(format) => match apply_format(format, found) {
+                    Ok(formatted) => formatted,
+                    Err(message) => {
+                        return Mapped::Error {
+                            field: rule.target.clone(),
+                            value: show(found),
+                            message,
+                        };
+                    }
+                },
+            },
+            _ if rule.required => {
+                return Mapped::MissingSource {
+                    field: rule.source.clone(),
+                };
+            }
+            _ => match rule.on_null {
+                OnNull::Skip => continue,
+                OnNull::Clear => Value::Null,
+            },
+        };
+        fields.push((rule, value));
+    }
+
+    let desired_hash = desired_hash(&fields);
+    if fields.is_empty() {
+        return Mapped::Skipped {
+            reason: SkipReason::Rule,
+            desired_hash,
+        };
+    }
+
+    let mut payload = Value::Object(Map::new());
+    let mut diff = Vec::with_capacity(fields.len());
+    for (rule, new) in fields {
+        let old = destination.and_then(|d| get_path(d, &rule.target));
+        if rule.on_same == OnSame::Skip && old.is_some_and(|old| same_value(old, &new)) {
+            continue;
+        }
+        diff.push(FieldChange {
+            field: rule.target.clone(),
+            old: old.cloned(),
+            new: Some(new.clone()),
+        });
+        set_path(&mut payload, &rule.target, new);
+    }
+    if diff.is_empty() {
+        return Mapped::Skipped {
+            reason: SkipReason::NoChange,
+            desired_hash,
+        };
+    }
+    Mapped::Write {
+        payload,
+        diff,
+        desired_hash,
+    }
+}
+
+/// Equality as the destination sees it: numbers by value (16 == 16.0), everything else exactly.
+pub fn same_value(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => {
+            if let (Some(x), Some(y)) = (x.as_i64(), y.as_i64()) {
+                x == y
+            } else if let (Some(x), Some(y)) = (x.as_u64(), y.as_u64()) {
+                x == y
+            } else {
+                x.as_f64() == y.as_f64()
+            }
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(x, y)| same_value(x, y))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| same_value(v, w)))
+        }
+        _ => a == b,
+    }
+}
+
+/// blake3 of the canonical JSON object `{target: value}` of every formatted field: keys sorted at
+/// every level and integral floats written as integers, so it depends only on the source record.
+fn desired_hash(fields: &[(&MappingRule, Value)]) -> String {
+    let mut hasher = blake3::Hasher::new();
+    let entries = fields
+        .iter()
+        .map(|(rule, value)| (rule.target.as_str(), value));
+    write_object(&mut hasher, entries.collect());
+    hasher.finalize().to_hex()[..32].to_string()
+}
+
+// Writing to a hasher cannot fail, so the io results below are ignored.
+fn write_object(hasher: &mut blake3::Hasher, mut entries: Vec<(&str, &Value)>) {
+    // Sorted here, not trusted to the map, in case a dependency turns on preserve_order.
+    entries.sort_by(|a, b| a.0.cmp(b.0));
+    hasher.update(b"{");
+    for (i, (key, value)) in entries.into_iter().enumerate() {
+        hasher.update(if i == 0 { b"" } else { b"," });
+        let _ = serde_json::to_writer(&mut *hasher, key);
+        hasher.update(b":");
+        write_canonical(hasher, value);
+    }
+    hasher.update(b"}");
+}
+
+fn write_canonical(hasher: &mut blake3::Hasher, value: &Value) {
+    match value {
+        Value::Number(n) => match n.as_f64() {
+            Some(f) if n.is_f64() && f.fract() == 0.0 && f.abs() < 9.0e15 => {
+                let _ = write!(hasher, "{}", f as i64);
+            }
+            _ => {
+                let _ = write!(hasher, "{n}");
+            }
+        },
+        Value::Array(items) => {
+            hasher.update(b"[");
+            for (i, item) in items.iter().enumerate() {
+                hasher.update(if i == 0 { b"" } else { b"," });
+                write_canonical(hasher, item);
+            }
+            hasher.update(b"]");
+        }
+        Value::Object(map) => {
+            write_object(hasher, map.iter().map(|(k, v)| (k.as_str(), v)).collect())
+        }
+        scalar => {
+            let _ = serde_json::to_writer(&mut *hasher, scalar);
+        }
+    }
+}
+
+/// The text of a string, number or boolean; None for null, arrays and objects.
+fn scalar_text(value: &Value) -> Option<Cow<'_, str>> {
+    match value {
+        Value::String(text) => Some(Cow::Borrowed(text)),
+        Value::Number(n) => Some(Cow::Owned(n.to_string())),
+        Value::Bool(b) => Some(Cow::Borrowed(if *b { "true" } else { "false" })),
+        _ => None,
+    }
+}
+
+fn text_op(value: &Value, op: impl Fn(&str) -> String) -> Result<Value, String> {
+    scalar_text(value)
+        .map(|text| Value::String(op(&text)))
+        .ok_or_else(|| format!("{} is not text", show(value)))
+}
+
+fn to_integer(value: &Value) -> Option<Value> {
+    match value {
+        Value::Number(n) if n.is_i64() || n.is_u64() => Some(value.clone()),
+        Value::Number(n) => integral(n.as_f64()?),
+        Value::String(text) => {
+            let text = text.trim();
+            if let Ok(i) = text.parse::<i64>() {
+                Some(Value::from(i))
+            } else if let Ok(u) = text.parse::<u64>() {
+                Some(Value::from(u))
+            } else {
+                integral(text.parse::<f64>().ok()?)
+            }
+        }
+        _ => None,
+    }
+}
+
+/// A float with no fraction, as an i64 (16.0 → 16); None for 16.5 or out of range.
+fn integral(f: f64) -> Option<Value> {
+    // i64::MIN is exactly -2^63; 2^63 itself is out of range.
+    let in_range = (-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&f);
+    (f.fract() == 0.0 && in_range).then(|| Value::from(f as i64))
+}
+
+fn to_float(value: &Value) -> Option<Value> {
+    let f = match value {
+        Value::Number(n) => n.as_f64()?,
+        Value::String(text) => text.trim().parse::<f64>().ok()?,
+        _ => return None,
+    };
+    // NaN and infinities have no JSON form.
+    serde_json::Number::from_f64(f).map(Value::Number)
+}
+
+fn to_boolean(value: &Value) -> Option<bool> {
+    match value {
+        Value::Bool(b) => Some(*b),
+        Value::Number(n) => match n.as_f64()? {
+            0.0 => Some(false),
+            1.0 => Some(true),
+            _ => None,
+        },
+        Value::String(text) => match text.trim().to_ascii_lowercase().as_str() {
+            "true" | "yes" | "1" => Some(true),
+            "false" | "no" | "0" => Some(false),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Reads an RFC 3339 date-time, `YYYY-MM-DD` or `YYYY-MM-DD HH:MM:SS` (dates and times without
+/// an offset are taken as UTC) and writes it with the strftime pattern.
+fn format_date(pattern: &str, value: &Value) -> Result<Value, String> {
+    let not_a_date = || {
+        format!(
+            "{} is not a date (expected RFC 3339, YYYY-MM-DD or YYYY-MM-DD HH:MM:SS)",
+            show(value)
+        )
+    };
+    let Value::String(text) = value else {
+        return Err(not_a_date());
+    };
+    let text = text.trim();
+    let moment: DateTime<FixedOffset> = DateTime::parse_from_rfc3339(text)
+        .ok()
+        .or_else(|| {
+            NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f")
+                .or_else(|_| NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f"))
+                .or_else(|_| {
+                    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+                        .map(|d| d.and_time(Default::default()))
+                })
+                .ok()
+                .map(|naive| naive.and_utc().fixed_offset())
+        })
+        .ok_or_else(not_a_date)?;
+    let mut out = String::new();
+    write!(
+        out,
+        "{}",
+        moment.format_with_items(StrftimeItems::new(pattern))
+    )
+    .map_err(|_| format!("the pattern \"{pattern}\" cannot format {}", show(value)))?;
+    Ok(Value::String(out))
+}
+
+/// A value as compact JSON text, shortened to [`SHOWN_VALUE_CHARS`] characters.
+fn show(value: &Value) -> String {
+    let text = value.to_string();
+    if text.char_indices().nth(SHOWN_VALUE_CHARS).is_none() {
+        return text;
+    }
+    let cut = text
+        .char_indices()
+        .nth(SHOWN_VALUE_CHARS - 1)
+        .map_or(text.len(), |(at, _)| at);
+    format!("{}…", &text[..cut])
+}
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use serde_json::json;
+
+    use super::*;
+
+    fn rule(source: &str, target: &str) -> MappingRule {
+        let (source, target) = (source.to_string(), target.to_string());
+        let (on_null, on_same) = (OnNull::Skip, OnSame::Skip);
+        MappingRule {
+            source,
+            target,
+            format: None,
+            required: false,
+            on_null,
+            on_same,
+        }
+    }
+
+    fn with(mut rule: MappingRule, change: impl FnOnce(&mut MappingRule)) -> MappingRule {
+        change(&mut rule);
+        rule
+    }
+
+    fn with_format(format: Format, source: &str, target: &str) -> MappingRule {
+        with(rule(source, target), |r| r.format = Some(format))
+    }
+
+    fn list(items: Value) -> Vec<Value> {
+        items.as_array().cloned().unwrap_or_default()
+    }
+
+    /// Checks `[input, output]` pairs; an output `{"err": text}` expects that error (`true`: any).
+    /// Outputs compare exactly: 16 and 16.0 differ here.
+    fn check(format: Format, cases: Value) {
+        for case in list(cases) {
+            let (input, want) = (&case[0], &case[1]);
+            let got = apply_format(&format, input);
+            match want.get("err") {
+                Some(Value::String(err)) => assert_eq!(got, Err(err.clone()), "{input}"),
+                Some(_) => assert!(got.is_err(), "{input} gave {got:?}"),
+                None => assert_eq!(got, Ok(want.clone()), "{input}"),
+            }
+        }
+    }
+
+    fn write_of(mapped: Mapped) -> (Value, Vec<FieldChange>) {
+        match mapped {
+            Mapped::Write { payload, diff, .. } => (payload, diff),
+            other => panic!("expected a write, got {other:?}"),
+        }
+    }
+
+    fn skip_of(mapped: &Mapped) -> Option<SkipReason> {
+        match mapped {
+            Mapped::Skipped { reason, .. } => Some(*reason),
+            _ => None,
+        }
+    }
+
+    fn change(field: &str, old: Option<Value>, new: Value) -> FieldChange {
+        FieldChange {
+            field: field.into(),
+            old,
+            new: Some(new),
+        }
+    }
+
+    fn hash_of(mapped: &Mapped) -> &str {
+        match mapped {
+            Mapped::Write { desired_hash, .. } => desired_hash,
+            Mapped::Skipped { desired_hash, .. } => desired_hash,
+            other => panic!("no hash in {other:?}"),
+        }
+    }
+
+    #[test]
+    fn get_path_reads_nested_keys_and_array_indexes() {
+        let record = json!({"hardware": {"memory_gb": 16}, "tags": ["a", {"k": "v"}]});
+        assert_eq!(get_path(&record, "hardware.memory_gb"), Some(&json!(16)));
+        assert_eq!(get_path(&record, "tags.0"), Some(&json!("a")));
+        assert_eq!(get_path(&record, "tags.1.k"), Some(&json!("v")));
+        for absent in ["tags.2", "tags.x", "hardware.memory_gb.more", "missing"] {
+            assert_eq!(get_path(&record, absent), None, "{absent}");
+        }
+    }
+
+    #[test]
+    fn set_path_nests_objects_and_replaces_scalars_in_the_way() {
+        let mut target = json!({"user": "plain", "keep": 1});
+        set_path(&mut target, "user.email", json!("a@b"));
+        set_path(&mut target, "user.name.first", json!("Ann"));
+        set_path(&mut target, "top", json!(null));
+        let want =
+            json!({"user": {"email": "a@b", "name": {"first": "Ann"}}, "keep": 1, "top": null});
+        assert_eq!(target, want);
+        let mut scalar = json!(5);
+        set_path(&mut scalar, "a", json!(1));
+        assert_eq!(scalar, json!({"a": 1}));
+    }
+
+    #[test]
+    fn string_formatter_turns_scalars_to_text() {
+        let cases = json!([
+            [16, "16"], [2.5, "2.5"], [true, "true"], ["x", "x"],
+            [[1, 2], {"err": "[1,2] cannot be turned into a string"}], [{"a": 1}, {"err": 1}],
+        ]);
+        check(Format::String, cases);
+    }
+
+    #[test]
+    fn integer_formatter_accepts_integral_numbers_and_numeric_strings() {
+        let cases = json!([
+            [16, 16], [16.0, 16], ["16", 16], [" 16 ", 16], ["16.0", 16], ["-3", -3],
+            [u64::MAX, u64::MAX], ["1e3", 1000],
+            ["abc", {"err": "\"abc\" is not an integer"}],
+            [16.5, {"err": "16.5 is not an integer"}],
+            ["16.5", {"err": 1}], [true, {"err": 1}], ["1e30", {"err": 1}], [[], {"err": 1}],
+        ]);
+        check(Format::Integer, cases);
+    }
+
+    #[test]
+    fn float_formatter_accepts_numbers_and_numeric_strings() {
+        let cases = json!([
+            [16, 16.0], [" 3.25 ", 3.25], ["-1e2", -100.0],
+            ["abc", {"err": "\"abc\" is not a number"}],
+            ["NaN", {"err": 1}], ["inf", {"err": 1}], [false, {"err": 1}], ["1,5", {"err": 1}],
+        ]);
+        check(Format::Float, cases);
+    }
+
+    #[test]
+    fn boolean_formatter_reads_words_and_digits() {
+        let cases = json!([
+            [true, true], ["TRUE", true], ["Yes", true], ["1", true], [1, true],
+            [false, false], [" false ", false], ["NO", false], ["0", false], [0.0, false],
+            ["maybe", {"err": "\"maybe\" is not a boolean"}], [2, {"err": 1}], [[], {"err": 1}],
+        ]);
+        check(Format::Boolean, cases);
+    }
+
+    #[test]
+    fn text_formatters_change_case_and_trim() {
+        let cases = json!([["In Use", "IN USE"], [12, "12"], [true, "TRUE"]]);
+        check(Format::Upper, cases);
+        let cases = json!([["In Use", "in use"], [{"a": 1}, {"err": "{\"a\":1} is not text"}]]);
+        check(Format::Lower, cases);
+        let cases = json!([["  x y \t", "x y"], [1.5, "1.5"], [[" a "], {"err": 1}]]);
+        check(Format::Trim, cases);
+    }
+
+    #[test]
+    fn date_formatter_reads_three_input_shapes() {
+        let date = |pattern: &str| Format::Date(pattern.into());
+        let cases = json!([["2024-03-05T10:20:30+02:00", "05/03/2024 10:20 +0200"]]);
+        check(date("%d/%m/%Y %H:%M %z"), cases);
+        let cases = json!([["2024-03-05", "20240305 00:00:00"]]);
+        check(date("%Y%m%d %H:%M:%S"), cases);
+        let cases = json!([["2024-03-05 10:20:30", "2024-03-05T10:20:30+00:00"]]);
+        check(date("%Y-%m-%dT%H:%M:%S%:z"), cases);
+        let expected = "expected RFC 3339, YYYY-MM-DD or YYYY-MM-DD HH:MM:SS";
+        let cases = json!([
+            ["yesterday", {"err": format!("\"yesterday\" is not a date ({expected})")}],
+            ["2024-02-30", {"err": 1}], ["05/03/2024", {"err": 1}], [20240305, {"err": 1}],
+            ["2024-03-05 25:00:00", {"err": 1}],
+        ]);
+        check(date("%Y"), cases);
+    }
+
+    #[test]
+    fn map_formatter_looks_up_text_and_names_known_keys() {
+        let keys = ["a", "b", "c", "d", "e", "f", "1", "true"];
+        let table = keys.map(|k| (k.to_string(), json!(format!("<{k}>"))));
+        let cases = json!([
+            ["a", "<a>"], [1, "<1>"], [true, "<true>"],
+            ["zzz", {"err": concat!(
+                "\"zzz\" is not in the values table ",
+                "(known: \"1\", \"a\", \"b\", \"c\", \"d\", …)"
+            )}],
+        ]);
+        check(Format::Map(table.into()), cases);
+        let small = BTreeMap::from([("x".to_string(), json!(1))]);
+        let cases = json!([["y", {"err": "\"y\" is not in the values table (known: \"x\")"}]]);
+        check(Format::Map(small), cases);
+    }
+
+    #[test]
+    fn a_new_record_sends_every_field_nested_with_no_old_values() {
+        let rules = [
+            rule("serial", "asset.serial"),
+            rule("tags.1", "asset.hw.ram"),
+        ];
+        let source = json!({"serial": "S1", "tags": ["x", 16]});
+        let (payload, diff) = write_of(map_record(&rules, &source, None));
+        assert_eq!(
+            payload,
+            json!({"asset": {"serial": "S1", "hw": {"ram": 16}}})
+        );
+        let want = [
+            change("asset.serial", None, json!("S1")),
+            change("asset.hw.ram", None, json!(16)),
+        ];
+        assert_eq!(diff, want);
+    }
+
+    #[test]
+    fn a_required_field_absent_or_null_is_missing_source_naming_the_first() {
+        let owner = with(rule("owner.name", "owner"), |r| r.required = true);
+        let model = with(rule("model", "model"), |r| r.required = true);
+        let rules = [rule("serial", "serial"), owner, model];
+        let missing = Mapped::MissingSource {
+            field: "owner.name".into(),
+        };
+        for source in [json!({"serial": "S1"}), json!({"owner": {"name": null}})] {
+            assert_eq!(map_record(&rules, &source, None), missing, "{source}");
+        }
+    }
+
+    #[test]
+    fn on_null_skip_drops_clear_sends_null_and_nothing_left_is_a_rule_skip() {
+        let clear = with(rule("location", "site"), |r| r.on_null = OnNull::Clear);
+        let rules = [rule("owner", "owner"), clear];
+        let destination = json!({"site": "HQ", "owner": "Ann"});
+        let mapped = map_record(&rules, &json!({"owner": null}), Some(&destination));
+        let (payload, diff) = write_of(mapped);
+        assert_eq!(payload, json!({"site": null}));
+        assert_eq!(diff, [change("site", Some(json!("HQ")), Value::Null)]);
+
+        let skipped = map_record(&rules[..1], &json!({"owner": null}), Some(&destination));
+        assert_eq!(skip_of(&skipped), Some(SkipReason::Rule));
+        assert_eq!(
+            skip_of(&map_record(&[], &destination, None)),
+            Some(SkipReason::Rule)
+        );
+        assert_eq!(SkipReason::Rule.code(), "rule");
+    }
+
+    #[test]
+    fn on_same_skip_drops_equal_fields_and_all_equal_is_no_change() {
+        let rules = [rule("a", "a"), rule("b", "x.b")];
+        let source = json!({"a": "same", "b": 2});
+        let destination = json!({"a": "same", "x": {"b": 1}});
+        let (payload, diff) = write_of(map_record(&rules, &source, Some(&destination)));
+        assert_eq!(payload, json!({"x": {"b": 2}}));
+        assert_eq!(diff, [change("x.b", Some(json!(1)), json!(2))]);
+
+        let equal = json!({"a": "same", "x": {"b": 2}});
+        let skipped = map_record(&rules, &source, Some(&equal));
+        assert_eq!(skip_of(&skipped), Some(SkipReason::NoChange));
+        assert_eq!(SkipReason::NoChange.code(), "no_change");
+
+        // A null destination value matches a cleared field; an absent one does not.
+        let clear = [with(rule("site", "site"), |r| r.on_null = OnNull::Clear)];
+        let null_there = map_record(&clear, &source, Some(&json!({"site": null})));
+        assert_eq!(skip_of(&null_there), Some(SkipReason::NoChange));
+        let (_, diff) = write_of(map_record(&clear, &source, Some(&json!({}))));
+        assert_eq!(diff, [change("site", None, Value::Null)]);
+    }
+
+    #[test]
+    fn on_same_write_keeps_equal_fields() {
+        let always = [with(rule("a", "a"), |r| r.on_same = OnSame::Write)];
+        let (payload, diff) = write_of(map_record(
+            &always,
+            &json!({"a": 1}),
+            Some(&json!({"a": 1})),
+        ));
+        assert_eq!(payload, json!({"a": 1}));
+        assert_eq!(diff, [change("a", Some(json!(1)), json!(1))]);
+    }
+
+    #[test]
+    fn comparison_is_semantic_for_numbers_and_exact_for_strings() {
+        assert!(same_value(&json!(16), &json!(16.0)));
+        assert!(same_value(&json!({"v": [1, 2.0]}), &json!({"v": [1.0, 2]})));
+        assert!(!same_value(&json!(16), &json!("16")));
+        assert!(!same_value(&json!("Abc"), &json!("abc")));
+        assert!(!same_value(&json!(16), &json!(16.5)));
+        assert!(!same_value(&json!({"a": 1}), &json!({"a": 1, "b": 2})));
+
+        let rules = [
+            with_format(Format::Integer, "ram", "ram"),
+            rule("name", "name"),
+        ];
+        let source = json!({"ram": "16", "name": "Abc"});
+        let destination = json!({"ram": 16.0, "name": "abc"});
+        let (payload, _) = write_of(map_record(&rules, &source, Some(&destination)));
+        assert_eq!(payload, json!({"name": "Abc"}));
+    }
+
+    #[test]
+    fn a_formatter_error_names_the_target_field_and_a_short_value() {
+        let rules = [
+            rule("serial", "serial"),
+            with_format(Format::Integer, "hw.ram", "memory_gb"),
+        ];
+        let source = json!({"serial": "S", "hw": {"ram": "lots"}});
+        let want = Mapped::Error {
+            field: "memory_gb".into(),
+            value: "\"lots\"".into(),
+            message: "\"lots\" is not an integer".into(),
+        };
+        assert_eq!(map_record(&rules, &source, None), want);
+
+        let long = json!({"hw": {"ram": "x".repeat(500)}});
+        let Mapped::Error { value, message, .. } = map_record(&rules, &long, None) else {
+            panic!("expected an error");
+        };
+        assert_eq!(value, format!("\"{}…", "x".repeat(58)));
+        assert_eq!(message, format!("{value} is not an integer"));
+    }
+
+    #[test]
+    fn the_hash_depends_only_on_the_formatted_source_fields() {
+        let site = with(rule("site", "site"), |r| r.on_same = OnSame::Write);
+        let rules = [
+            rule("a", "a"),
+            rule("b.c", "x.c"),
+            rule("gone", "gone"),
+            site,
+        ];
+        let source = json!({"a": {"p": 1, "q": [1, 2]}, "b": {"c": 2}, "site": "HQ"});
+        let hash = |rules: &[MappingRule], source: &Value, destination: Option<&Value>| {
+            hash_of(&map_record(rules, source, destination)).to_string()
+        };
+        let new = hash(&rules, &source, None);
+        assert_eq!(new.len(), 32);
+        assert_eq!(
+            new,
+            hash(&rules, &source, Some(&json!({"a": {"q": [1, 2], "p": 1}})))
+        );
+        assert_eq!(new, hash(&rules, &source, Some(&json!({"site": "Lab"}))));
+
+        // Source key order, rule order, 2 vs 2.0 and a skipped null field do not matter.
+        let reordered = json!({"site": "HQ", "b": {"c": 2.0}, "a": {"q": [1, 2], "p": 1}});
+        let fewer_rules = [rules[3].clone(), rules[1].clone(), rules[0].clone()];
+        assert_eq!(new, hash(&fewer_rules, &reordered, None));
+
+        let changed = json!({"a": {"p": 1, "q": [1, 3]}, "b": {"c": 2}, "site": "HQ"});
+        assert_ne!(new, hash(&rules, &changed, None));
+        let cleared = [with(rules[2].clone(), |r| r.on_null = OnNull::Clear)];
+        assert_ne!(
+            hash(&rules[2..3], &source, None),
+            hash(&cleared, &source, None)
+        );
+    }
+}
