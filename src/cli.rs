@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{ArgGroup, Parser, Subcommand};
 
 /// syncdeck: push a device fleet into destination systems, watch every run, triage and resync
 /// what failed.
@@ -27,6 +27,32 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run a sync job headless: Full or Single, Dry or Live
+    #[command(group(ArgGroup::new("scope").required(true).args(["full", "single"])))]
+    Run {
+        /// A connection to run (repeatable) [default: every connection, in config order]
+        #[arg(long = "connection", value_name = "NAME")]
+        connections: Vec<String>,
+        /// Every record in scope
+        #[arg(long)]
+        full: bool,
+        /// One record, by serial
+        #[arg(long, value_name = "SERIAL")]
+        single: Option<String>,
+        /// Write nothing: report what would happen [default: each connection's dry_run]
+        #[arg(long, conflicts_with = "live")]
+        dry_run: bool,
+        /// Write to the destinations
+        #[arg(long)]
+        live: bool,
+        /// Print a machine-readable summary (SPEC section 6) on stdout
+        #[arg(long)]
+        json: bool,
+        /// Run a Full Live run even though the configuration changed since its last clean
+        /// Full Dry run
+        #[arg(long)]
+        force: bool,
+    },
     /// Validate a config file and report every problem with its line and key
     CheckConfig {
         /// The file to check [default: --config, else the platform config file]

@@ -2,12 +2,16 @@
 
 mod check_config;
 mod demo_server;
+mod run;
 
 use std::process::ExitCode;
 
+use std::path::{Path, PathBuf};
+
 use crate::cli::{Cli, Command};
-use crate::config::ConfigError;
-use crate::store::StoreError;
+use crate::config::{self, Config, ConfigError, Environment};
+use crate::engine::{RunRequest, RunScope};
+use crate::store::{RunMode, Store, StoreError, StoreOptions};
 
 /// The exit codes of SPEC section 6.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,6 +39,8 @@ pub enum CommandError {
     Config(#[from] ConfigError),
     #[error("{0}")]
     Store(#[from] StoreError),
+    #[error("no config at {}: write one (see config.example.toml), pass --config, or try `syncdeck demo`", .0.display())]
+    NoConfig(PathBuf),
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -47,7 +53,7 @@ impl CommandError {
     /// The exit code for this error.
     pub fn exit(&self) -> Exit {
         match self {
-            CommandError::Config(_) => Exit::Usage,
+            CommandError::Config(_) | CommandError::NoConfig(_) => Exit::Usage,
             CommandError::Store(e) if e.exit_code() == 3 => Exit::Store,
             CommandError::Store(_) | CommandError::Io { .. } => Exit::RecordsFailed,
         }
@@ -57,6 +63,34 @@ impl CommandError {
 /// Runs the parsed command line.
 pub fn dispatch(cli: Cli) -> Result<Exit, CommandError> {
     match cli.command {
+        Some(Command::Run {
+            connections,
+            full,
+            single,
+            dry_run,
+            live,
+            json,
+            force,
+        }) => {
+            let config = load_config(cli.config.as_deref())?;
+            let store = open_store(cli.store.as_deref(), &config)?;
+            let scope = match (full, single) {
+                (_, Some(serial)) => RunScope::Single(serial),
+                _ => RunScope::Full,
+            };
+            let mode = match (dry_run, live) {
+                (true, _) => Some(RunMode::Dry),
+                (_, true) => Some(RunMode::Live),
+                _ => None,
+            };
+            let request = RunRequest {
+                scope,
+                connections,
+                mode,
+                force,
+            };
+            run::run(config, store, request, json)
+        }
         Some(Command::CheckConfig { path }) => {
             let path = path
                 .or(cli.config)
@@ -75,4 +109,35 @@ pub fn dispatch(cli: Cli) -> Result<Exit, CommandError> {
             Ok(Exit::Usage)
         }
     }
+}
+
+/// Loads the config named on the command line, else the platform default.
+fn load_config(path: Option<&Path>) -> Result<Config, CommandError> {
+    let path = path
+        .map(Path::to_path_buf)
+        .unwrap_or_else(crate::paths::default_config_file);
+    if !path.exists() {
+        return Err(CommandError::NoConfig(path));
+    }
+    Ok(config::load(&path, &Environment::process())?)
+}
+
+/// Opens the store: `--store`, else `[store] path`, else the platform data dir. Tells the
+/// operator on stderr what a dead process left behind.
+fn open_store(path: Option<&Path>, config: &Config) -> Result<Store, CommandError> {
+    let path = path
+        .map(Path::to_path_buf)
+        .or_else(|| config.store.path.clone())
+        .unwrap_or_else(crate::paths::default_store_file);
+    let store = Store::open(
+        &path,
+        StoreOptions {
+            retention_days: config.store.retention_days,
+        },
+    )?;
+    if let Some(summary) = store.recovery().summary() {
+        eprintln!("syncdeck: {summary}");
+        tracing::warn!("{summary}");
+    }
+    Ok(store)
 }

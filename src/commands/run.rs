@@ -1,0 +1,218 @@
+//! `syncdeck run`: the engine with a printer instead of a screen.
+
+use std::io::{IsTerminal, Write};
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde_json::json;
+
+use super::{CommandError, Exit};
+use crate::config::Config;
+use crate::engine::{self, Command, Event, RunRequest};
+use crate::store::{ConnectionRun, Run, RunMode, RunStatus, Store};
+
+/// Runs one job to its end; the exit code says whether records failed.
+pub fn run(
+    config: Config,
+    store: Store,
+    request: RunRequest,
+    json_output: bool,
+) -> Result<Exit, CommandError> {
+    let runtime = tokio::runtime::Runtime::new().map_err(|source| CommandError::Io {
+        context: "cannot start the async runtime".into(),
+        source,
+    })?;
+    let outcome = runtime.block_on(drive(Arc::new(config), store.clone(), request))?;
+    let Some(run) = outcome else {
+        return Ok(Exit::Usage);
+    };
+    let rows = store.connection_runs(run.id)?;
+    let mut stdout = std::io::stdout().lock();
+    let text = if json_output {
+        format!(
+            "{}\n",
+            serde_json::to_string_pretty(&run_json(&run, &rows)).unwrap_or_default()
+        )
+    } else {
+        summary(&run, &rows)
+    };
+    let _ = stdout.write_all(text.as_bytes());
+    Ok(exit_for(&rows))
+}
+
+/// 1 when a connection run failed or any record failed; 0 otherwise.
+pub fn exit_for(rows: &[ConnectionRun]) -> Exit {
+    let failed = rows.iter().any(|r| {
+        r.status == RunStatus::Failed
+            || match r.mode {
+                RunMode::Live => {
+                    r.counters.failed + r.counters.missing_source + r.counters.missing_destination
+                        > 0
+                }
+                RunMode::Dry => r.counters.errors > 0,
+            }
+    });
+    if failed {
+        Exit::RecordsFailed
+    } else {
+        Exit::Success
+    }
+}
+
+/// Starts the run and follows its events; None when the engine refused it (reason printed).
+async fn drive(
+    config: Arc<Config>,
+    store: Store,
+    request: RunRequest,
+) -> Result<Option<Run>, CommandError> {
+    let mut engine = engine::spawn(config, store);
+    let _ = engine.commands.send(Command::StartRun(request));
+    let live_line = std::io::stderr().is_terminal();
+    let started = Instant::now();
+    let mut run_id = None;
+    let mut cancels = 0;
+    let mut current = String::new();
+    loop {
+        tokio::select! {
+            event = engine.events.recv() => {
+                let Some(event) = event else { return Ok(None) };
+                match event {
+                    Event::Refused { reason } => {
+                        eprintln!("syncdeck: {reason}");
+                        let _ = engine.commands.send(Command::Shutdown);
+                        return Ok(None);
+                    }
+                    Event::RunStarted { run } => run_id = Some(run.id),
+                    Event::ConnectionStarted { connection_run } => {
+                        current = connection_run.connection.clone();
+                    }
+                    Event::Progress { processed, total, counters, .. } if live_line => {
+                        eprint!(
+                            "\r\x1b[2K{current}: {processed} of {total} · ok {} · skipped {} · failed {} · {:.0}s",
+                            counters.updated + counters.created + counters.would_update,
+                            counters.skipped,
+                            counters.failed + counters.errors,
+                            started.elapsed().as_secs_f64()
+                        );
+                    }
+                    Event::ConnectionFinished { connection_run } if live_line => {
+                        eprintln!(
+                            "\r\x1b[2K{}: {}",
+                            connection_run.connection,
+                            connection_run.status.as_str()
+                        );
+                    }
+                    Event::RunFinished { run } => {
+                        let _ = engine.commands.send(Command::Shutdown);
+                        let _ = engine.task.await;
+                        return Ok(Some(run));
+                    }
+                    _ => {}
+                }
+            }
+            _ = tokio::signal::ctrl_c() => {
+                cancels += 1;
+                if let Some(run_id) = run_id {
+                    eprintln!("\nsyncdeck: canceling run {run_id} (in-flight requests finish)...");
+                    let _ = engine.commands.send(Command::Cancel { run_id });
+                }
+                if cancels > 1 {
+                    eprintln!("syncdeck: still finishing in-flight requests; the run is recorded as canceled");
+                }
+            }
+        }
+    }
+}
+
+/// The machine-readable summary of SPEC section 6.
+pub fn run_json(run: &Run, rows: &[ConnectionRun]) -> serde_json::Value {
+    json!({
+        "run_id": run.id,
+        "type": run.run_type,
+        "mode": run.mode,
+        "status": run.status.as_str(),
+        "serial": run.serial,
+        "started_at": run.started_at,
+        "finished_at": run.finished_at,
+        "note": run.note,
+        "connections": rows.iter().map(connection_json).collect::<Vec<_>>(),
+    })
+}
+
+fn connection_json(row: &ConnectionRun) -> serde_json::Value {
+    let c = &row.counters;
+    json!({
+        "name": row.connection,
+        "system": row.system,
+        "mode": row.mode,
+        "status": row.status.as_str(),
+        "total": row.total,
+        "processed": row.processed,
+        "fetched": c.fetched,
+        "new": c.new,
+        "changed": c.changed,
+        "unchanged": c.unchanged,
+        "counters": {
+            "would_update": c.would_update,
+            "updated": c.updated,
+            "created": c.created,
+            "skipped": c.skipped,
+            "missing_source": c.missing_source,
+            "missing_destination": c.missing_destination,
+            "failed": c.failed,
+            "pending": c.pending,
+            "errors": c.errors,
+        },
+        "note": row.note,
+        "error": row.error.as_ref().map(|e| json!({"message": e.message, "hint": e.hint})),
+    })
+}
+
+/// A table for people.
+fn summary(run: &Run, rows: &[ConnectionRun]) -> String {
+    let mut out = format!(
+        "run {} · {:?} {:?} · {}{}\n",
+        run.id,
+        run.run_type,
+        run.mode,
+        run.status.as_str(),
+        run.note
+            .as_deref()
+            .map(|n| format!(" · {n}"))
+            .unwrap_or_default()
+    );
+    for row in rows {
+        let c = &row.counters;
+        out.push_str(&format!(
+            "  {:<20} {:<11} {} of {}",
+            row.connection,
+            row.status.as_str(),
+            row.processed,
+            row.total
+        ));
+        match row.mode {
+            RunMode::Dry => out.push_str(&format!(
+                " · would update {} · skipped {} · missing source {} · missing destination {} · errors {}\n",
+                c.would_update, c.skipped, c.missing_source, c.missing_destination, c.errors
+            )),
+            RunMode::Live => out.push_str(&format!(
+                " · updated {} · created {} · skipped {} · missing source {} · missing destination {} · failed {}\n",
+                c.updated, c.created, c.skipped, c.missing_source, c.missing_destination, c.failed
+            )),
+        }
+        out.push_str(&format!(
+            "  {:<20} fetched {} · new {} · changed {} · unchanged {}\n",
+            "", c.fetched, c.new, c.changed, c.unchanged
+        ));
+        if let Some(error) = &row.error {
+            out.push_str(&format!("  {:<20} error: {}\n", "", error.message));
+            if let Some(hint) = &error.hint {
+                out.push_str(&format!("  {:<20} hint: {hint}\n", ""));
+            }
+        }
+        if let Some(note) = &row.note {
+            out.push_str(&format!("  {:<20} note: {note}\n", ""));
+        }
+    }
+    out
+}

@@ -1,0 +1,492 @@
+//! One connection run: list the source, dispatch records to bounded workers, fold their results
+//! into counters, record entries and contracts in batches, stop on cancel or `abort_after`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use tokio::sync::{Semaphore, mpsc, watch};
+
+use super::EventSink;
+use super::deliver::Deliverer;
+use super::hints;
+use super::http::HttpClient;
+use super::limit::RateLimiter;
+use super::lookup;
+use super::protocol::{Event, LogLevel, RunScope};
+use super::record::{self, Novelty, RecordContext, RecordResult};
+use super::retry::RetryPolicy;
+use super::source::{self, SourceRecord};
+use crate::config::{Config, Connection};
+use crate::store::{
+    ConnectionRun, Counters, EntryStatus, Outcome, RunError, RunId, RunMode, RunStatus, Store,
+    WriteBatch,
+};
+
+/// Entries per store commit.
+const BATCH_SIZE: usize = 1_000;
+/// A partly filled batch is committed after this long.
+const BATCH_AGE: Duration = Duration::from_millis(250);
+/// Progress events at most this often per connection run.
+const PROGRESS_EVERY: Duration = Duration::from_millis(100);
+
+/// What a connection run needs from the run around it.
+pub(crate) struct ConnectionJob {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub events: EventSink,
+    pub cancel: watch::Receiver<bool>,
+    pub run_id: RunId,
+    pub position: u32,
+    pub connection: Connection,
+    pub mode: RunMode,
+    pub scope: RunScope,
+}
+
+/// A fresh connection run row, Running.
+pub(crate) fn new_connection_run(job: &ConnectionJob) -> ConnectionRun {
+    ConnectionRun {
+        run_id: job.run_id,
+        position: job.position,
+        connection: job.connection.name.clone(),
+        system: job.connection.system.clone(),
+        credential: job.connection.credential.clone(),
+        mode: job.mode,
+        status: RunStatus::Running,
+        total: 0,
+        processed: 0,
+        counters: Counters::default(),
+        error: None,
+        started_at: Some(Utc::now()),
+        finished_at: None,
+        config_hash: job.connection.config_hash(),
+        note: None,
+    }
+}
+
+/// Runs one connection to its end and returns its final row (already recorded).
+pub(crate) async fn run(job: ConnectionJob) -> ConnectionRun {
+    let mut row = new_connection_run(&job);
+    let _ = commit_rows(&job.store, &mut WriteBatch::new(), &row).await;
+    job.events.send(Event::ConnectionStarted {
+        connection_run: row.clone(),
+    });
+    match execute(&job, &mut row).await {
+        Ok(()) => {}
+        Err(error) => {
+            row.status = RunStatus::Failed;
+            job.events.log(
+                LogLevel::Error,
+                format!("{}: {}", row.connection, error.message),
+            );
+            row.error = Some(error);
+        }
+    }
+    finish(&job, &mut row).await;
+    row
+}
+
+async fn finish(job: &ConnectionJob, row: &mut ConnectionRun) {
+    row.finished_at = Some(Utc::now());
+    if row.status == RunStatus::Running {
+        row.status = RunStatus::Completed;
+    }
+    if row.status == RunStatus::Completed
+        && let Some(hint) = run_hint(row)
+    {
+        row.note = Some(match row.note.take() {
+            Some(note) => format!("{note}; {hint}"),
+            None => hint.to_string(),
+        });
+    }
+    if let Err(e) = commit_rows(&job.store, &mut WriteBatch::new(), row).await {
+        job.events.log(
+            LogLevel::Error,
+            format!("cannot record {}: {e}", row.connection),
+        );
+    }
+    job.events.send(Event::ConnectionFinished {
+        connection_run: row.clone(),
+    });
+}
+
+/// The run-level hint of SPEC section 4 that applies to a completed connection run, if any.
+pub(crate) fn run_hint(row: &ConnectionRun) -> Option<&'static str> {
+    let c = &row.counters;
+    if c.fetched == 0 {
+        Some(hints::NOTHING_FETCHED)
+    } else if c.missing_destination * 5 > c.fetched {
+        Some(hints::MISSING_DESTINATION_SPIKE)
+    } else if c.new == 0 && c.changed == 0 {
+        Some(hints::NOTHING_NEW)
+    } else if row.mode == RunMode::Live && c.updated + c.created == 0 {
+        Some(hints::NOTHING_WRITTEN)
+    } else {
+        None
+    }
+}
+
+async fn execute(job: &ConnectionJob, row: &mut ConnectionRun) -> Result<(), RunError> {
+    let config = &job.config;
+    let connection = &job.connection;
+    let setup = |e: super::http::HttpSetupError| RunError {
+        message: e.to_string(),
+        hint: None,
+    };
+    let source_credential = config
+        .source
+        .credential
+        .as_deref()
+        .and_then(|name| config.credential(name));
+    let source_client = HttpClient::new(
+        &config.source.base_url,
+        source_credential,
+        Duration::from_secs(config.source.timeout_secs),
+        4,
+    )
+    .map_err(setup)?;
+    let credential = connection
+        .credential
+        .as_deref()
+        .and_then(|name| config.credential(name));
+    let client = HttpClient::new(
+        &connection.base_url,
+        credential,
+        Duration::from_secs(connection.timeout_secs),
+        connection.concurrency,
+    )
+    .map_err(setup)?;
+    let policy = RetryPolicy::new(connection.max_retries);
+
+    let bulk = if job.scope == RunScope::Full && connection.fetch.bulk {
+        job.events.log(
+            LogLevel::Info,
+            format!(
+                "{}: listing the destination for a bulk lookup",
+                connection.name
+            ),
+        );
+        // Keep only what the mapping compares, so 100,000 records fit in little memory.
+        let targets: Vec<&str> = connection
+            .mapping
+            .iter()
+            .map(|r| r.target.as_str())
+            .collect();
+        let index = lookup::list_destination(
+            &client,
+            &connection.fetch,
+            policy,
+            &job.cancel,
+            Some(&targets),
+        )
+        .await
+        .map_err(|e| {
+            let error = e.to_entry_error();
+            RunError {
+                message: format!("bulk lookup failed: {}", error.message),
+                hint: error.hint,
+            }
+        })?;
+        Some(index)
+    } else {
+        None
+    };
+    let deliverer = Deliverer::new(
+        client.clone(),
+        connection,
+        RateLimiter::new(connection.rate_limit_per_sec),
+    );
+    let ctx = Arc::new(RecordContext {
+        run_id: job.run_id,
+        mode: job.mode,
+        connection: connection.clone(),
+        store: job.store.clone(),
+        client,
+        deliverer,
+        bulk,
+        policy,
+    });
+
+    // The listing feeds pages through a small bounded channel: the next page downloads while
+    // this one is processed, and a slow destination slows the listing down.
+    let (page_tx, mut page_rx) = mpsc::channel::<Vec<SourceRecord>>(2);
+    let listing = {
+        let source = config.source.clone();
+        let scope = match &job.scope {
+            RunScope::Full => source::Scope::Full,
+            RunScope::Single(serial) => source::Scope::Single(serial.clone()),
+        };
+        let cancel = job.cancel.clone();
+        let source_policy = RetryPolicy::new(connection.max_retries);
+        tokio::spawn(async move {
+            source::list_source(
+                &source_client,
+                &source,
+                &scope,
+                source_policy,
+                &cancel,
+                page_tx,
+            )
+            .await
+        })
+    };
+
+    // Workers: one task per record, at most `concurrency` at once.
+    let stop = Arc::new(AtomicBool::new(false));
+    let (result_tx, mut result_rx) = mpsc::channel::<RecordResult>(connection.concurrency * 2);
+    let dispatcher = {
+        let ctx = ctx.clone();
+        let stop = stop.clone();
+        let cancel = job.cancel.clone();
+        let events = job.events.clone();
+        let permits = Arc::new(Semaphore::new(connection.concurrency));
+        let position = job.position;
+        tokio::spawn(async move {
+            let mut seen = 0u64;
+            'pages: while let Some(page) = page_rx.recv().await {
+                for source_record in page {
+                    if stop.load(Ordering::Relaxed) || *cancel.borrow() {
+                        break 'pages;
+                    }
+                    let Ok(permit) = permits.clone().acquire_owned().await else {
+                        break 'pages;
+                    };
+                    seen += 1;
+                    let ctx = ctx.clone();
+                    let tx = result_tx.clone();
+                    let events = events.clone();
+                    tokio::spawn(async move {
+                        let run_id = ctx.run_id;
+                        let reference = source_record.serial.clone();
+                        let mut on_retry = |notice: super::deliver::RetryNotice| {
+                            events.send(Event::RetryScheduled {
+                                run_id,
+                                position,
+                                reference: reference.clone(),
+                                attempt: notice.attempt,
+                                delay: notice.delay,
+                                reason: notice.reason,
+                            });
+                        };
+                        let result = record::process(ctx, source_record, &mut on_retry).await;
+                        let _ = tx.send(result).await;
+                        drop(permit);
+                    });
+                }
+            }
+            seen
+        })
+    };
+
+    let mut batch = WriteBatch::new();
+    let mut last_commit = Instant::now();
+    let mut last_progress = Instant::now();
+    let mut consecutive_contract_errors = 0u32;
+    let mut terminal: Option<RunError> = None;
+    let mut ticker = tokio::time::interval(BATCH_AGE);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            // The dispatcher and every worker hold a sender: None once all are done.
+            received = result_rx.recv() => {
+                let Some(result) = received else { break };
+                fold(row, &result);
+                match result.contract_level {
+                    Some(true) => consecutive_contract_errors += 1,
+                    Some(false) => consecutive_contract_errors = 0,
+                    None => {}
+                }
+                if terminal.is_none() && consecutive_contract_errors >= connection.abort_after {
+                    let error = result.entry.error.clone().unwrap_or_default();
+                    terminal = Some(RunError {
+                        message: format!(
+                            "{} consecutive contract errors; last: {}",
+                            consecutive_contract_errors, error.message
+                        ),
+                        hint: error.hint,
+                    });
+                    stop.store(true, Ordering::Relaxed);
+                }
+                batch.entries.push(result.entry);
+                if let Some(contract) = result.contract {
+                    batch.contracts.push(contract);
+                }
+                if batch.entries.len() >= BATCH_SIZE {
+                    flush(job, row, &mut batch).await?;
+                    last_commit = Instant::now();
+                }
+                if last_progress.elapsed() >= PROGRESS_EVERY {
+                    progress(job, row);
+                    last_progress = Instant::now();
+                }
+            }
+            _ = ticker.tick() => {
+                if !batch.entries.is_empty() && last_commit.elapsed() >= BATCH_AGE {
+                    flush(job, row, &mut batch).await?;
+                    last_commit = Instant::now();
+                }
+                progress(job, row);
+                last_progress = Instant::now();
+            }
+        }
+    }
+    drop(result_rx);
+    let dispatched = dispatcher.await.unwrap_or(0);
+    flush(job, row, &mut batch).await?;
+    progress(job, row);
+
+    let listing = match listing.await {
+        Ok(outcome) => outcome,
+        Err(join) => {
+            return Err(RunError {
+                message: format!("the source listing stopped: {}", panic_text(join)),
+                hint: None,
+            });
+        }
+    };
+    if let Some(error) = terminal {
+        return Err(error);
+    }
+    if *job.cancel.borrow() {
+        row.status = RunStatus::Canceled;
+        row.note = Some(format!(
+            "canceled: {} of {} processed",
+            row.processed,
+            row.total.max(dispatched)
+        ));
+        return Ok(());
+    }
+    match listing {
+        Ok(summary) => {
+            let mut notes = Vec::new();
+            if let Some(cut) = summary.cut() {
+                row.status = RunStatus::Incomplete;
+                notes.push(format!(
+                    "the source listing ended early: {}; records not seen are not reported missing",
+                    cut.reason
+                ));
+            }
+            if summary.without_serial > 0 {
+                notes.push(format!(
+                    "{} source record{} had no serial at {} and {} skipped",
+                    summary.without_serial,
+                    if summary.without_serial == 1 { "" } else { "s" },
+                    config.source.id_field,
+                    if summary.without_serial == 1 {
+                        "was"
+                    } else {
+                        "were"
+                    },
+                ));
+            }
+            if summary.duplicates > 0 {
+                notes.push(format!(
+                    "{} duplicate serial{} in the source (first copy kept): {}",
+                    summary.duplicates,
+                    if summary.duplicates == 1 { "" } else { "s" },
+                    summary.duplicate_serials.join(", ")
+                ));
+            }
+            if !notes.is_empty() {
+                row.note = Some(notes.join("; "));
+            }
+            Ok(())
+        }
+        Err(e) => Err(RunError {
+            message: format!("source listing failed: {e}"),
+            hint: Some(hints::NOTHING_FETCHED.to_string()),
+        }),
+    }
+}
+
+/// Adds one record's result to the counters.
+fn fold(row: &mut ConnectionRun, result: &RecordResult) {
+    let c = &mut row.counters;
+    row.processed += 1;
+    row.total = row.total.max(row.processed);
+    c.fetched += 1;
+    match result.novelty {
+        Novelty::New => c.new += 1,
+        Novelty::Changed => c.changed += 1,
+        Novelty::Unchanged => c.unchanged += 1,
+    }
+    let entry = &result.entry;
+    let dry = entry.status == EntryStatus::Dry;
+    match entry.outcome {
+        Outcome::WouldUpdate | Outcome::WouldCreate => c.would_update += 1,
+        Outcome::Updated => c.updated += 1,
+        Outcome::Created => c.created += 1,
+        Outcome::Skipped => c.skipped += 1,
+        Outcome::MissingSource => c.missing_source += 1,
+        Outcome::MissingDestination => c.missing_destination += 1,
+        Outcome::Error if dry => c.errors += 1,
+        Outcome::Error => c.failed += 1,
+    }
+}
+
+async fn flush(
+    job: &ConnectionJob,
+    row: &ConnectionRun,
+    batch: &mut WriteBatch,
+) -> Result<(), RunError> {
+    let count = batch.entries.len();
+    commit_rows(&job.store, batch, row)
+        .await
+        .map_err(|e| RunError {
+            message: format!("cannot record entries in the store: {e}"),
+            hint: None,
+        })?;
+    if count > 0 {
+        job.events.send(Event::EntriesRecorded {
+            run_id: job.run_id,
+            position: job.position,
+            count,
+        });
+    }
+    Ok(())
+}
+
+/// Commits the batch with the connection run's current row, off the async threads.
+async fn commit_rows(
+    store: &Store,
+    batch: &mut WriteBatch,
+    row: &ConnectionRun,
+) -> Result<(), String> {
+    batch.connection_runs.push(row.clone());
+    let store = store.clone();
+    let mut owned = std::mem::take(batch);
+    let (result, owned) = tokio::task::spawn_blocking(move || {
+        let result = store.commit(&mut owned);
+        (result, owned)
+    })
+    .await
+    .map_err(panic_text)?;
+    *batch = owned;
+    batch.clear();
+    result.map(|_| ()).map_err(|e| e.to_string())
+}
+
+fn progress(job: &ConnectionJob, row: &ConnectionRun) {
+    job.events.send(Event::Progress {
+        run_id: job.run_id,
+        position: job.position,
+        processed: row.processed,
+        total: row.total,
+        counters: row.counters,
+    });
+}
+
+/// The message of a panicked task.
+pub(crate) fn panic_text(error: tokio::task::JoinError) -> String {
+    if !error.is_panic() {
+        return "the task was canceled".to_string();
+    }
+    let payload = error.into_panic();
+    let message = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_string());
+    format!("internal error (panic): {message}")
+}

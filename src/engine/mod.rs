@@ -1,0 +1,408 @@
+//! The sync engine (SPEC section 3): lists the source, looks records up in each destination,
+//! maps, compares, writes and records. No terminal code here: the TUI and `syncdeck run` are two
+//! front ends on the same engine, which runs as a tokio task taking [`Command`]s and emitting
+//! [`Event`]s.
+
+pub mod body;
+mod connection;
+pub mod deliver;
+pub mod hints;
+pub mod http;
+pub mod limit;
+pub mod lookup;
+pub mod mapping;
+pub mod protocol;
+mod record;
+pub mod retry;
+pub mod source;
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+pub use protocol::{Command, Event, LogLevel, RunRequest, RunScope};
+
+use crate::config::Config;
+use crate::store::{ConnectionRun, Counters, Run, RunMode, RunStatus, RunType, Store, WriteBatch};
+use connection::{ConnectionJob, panic_text};
+
+/// Settings key of a connection's dry-run override (`"true"` / `"false"`).
+pub fn dry_run_override_key(connection: &str) -> String {
+    format!("dry_run.{connection}")
+}
+
+/// Settings key holding the config hash of a connection's last clean Full Dry run.
+pub fn clean_full_dry_key(connection: &str) -> String {
+    format!("clean_full_dry.{connection}")
+}
+
+/// Where events go; sending never blocks (progress is coalesced at the source).
+#[derive(Clone)]
+pub struct EventSink(mpsc::UnboundedSender<Event>);
+
+impl EventSink {
+    pub fn send(&self, event: Event) {
+        let _ = self.0.send(event);
+    }
+
+    /// A log line, to the log file and to the front end.
+    pub fn log(&self, level: LogLevel, message: String) {
+        match level {
+            LogLevel::Info => tracing::info!("{message}"),
+            LogLevel::Warn => tracing::warn!("{message}"),
+            LogLevel::Error => tracing::error!("{message}"),
+        }
+        self.send(Event::Log { level, message });
+    }
+}
+
+/// A running engine: send commands, receive events.
+pub struct EngineHandle {
+    pub commands: mpsc::UnboundedSender<Command>,
+    pub events: mpsc::UnboundedReceiver<Event>,
+    pub task: JoinHandle<()>,
+}
+
+/// Starts the engine task on the current tokio runtime.
+pub fn spawn(config: Arc<Config>, store: Store) -> EngineHandle {
+    let (command_tx, command_rx) = mpsc::unbounded_channel();
+    let (event_tx, event_rx) = mpsc::unbounded_channel();
+    let task = tokio::spawn(engine_loop(config, store, command_rx, EventSink(event_tx)));
+    EngineHandle {
+        commands: command_tx,
+        events: event_rx,
+        task,
+    }
+}
+
+struct Current {
+    run_id: u64,
+    cancel: watch::Sender<bool>,
+    task: JoinHandle<Run>,
+}
+
+async fn engine_loop(
+    config: Arc<Config>,
+    store: Store,
+    mut commands: mpsc::UnboundedReceiver<Command>,
+    events: EventSink,
+) {
+    let mut current: Option<Current> = None;
+    loop {
+        let finished = async {
+            match current.as_mut() {
+                Some(c) => (&mut c.task).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            command = commands.recv() => match command {
+                Some(Command::StartRun(request)) => {
+                    if let Some(c) = &current {
+                        events.send(Event::Refused {
+                            reason: format!("run {} is still going; cancel it or wait", c.run_id),
+                        });
+                        continue;
+                    }
+                    match start_run(&config, &store, &events, request).await {
+                        Ok(started) => current = Some(started),
+                        Err(reason) => events.send(Event::Refused { reason }),
+                    }
+                }
+                Some(Command::Cancel { run_id }) => {
+                    if let Some(c) = current.as_ref().filter(|c| c.run_id == run_id) {
+                        events.log(LogLevel::Warn, format!("run {run_id}: cancel requested"));
+                        let _ = c.cancel.send(true);
+                    }
+                }
+                Some(Command::Shutdown) | None => {
+                    if let Some(c) = current.take() {
+                        let _ = c.cancel.send(true);
+                        let _ = c.task.await;
+                    }
+                    break;
+                }
+            },
+            result = finished => {
+                if let Err(e) = result {
+                    events.log(LogLevel::Error, format!("run task ended: {}", panic_text(e)));
+                }
+                current = None;
+            }
+        }
+    }
+}
+
+/// Checks a request, records the new run and starts it.
+async fn start_run(
+    config: &Arc<Config>,
+    store: &Store,
+    events: &EventSink,
+    request: RunRequest,
+) -> Result<Current, String> {
+    let plan = plan_run(config, store, &request)?;
+    let mode = if plan.iter().all(|(_, m)| *m == RunMode::Dry) {
+        RunMode::Dry
+    } else {
+        RunMode::Live
+    };
+    let mut credential_contexts: Vec<String> = Vec::new();
+    for (c, _) in &plan {
+        if let Some(name) = &c.credential
+            && !credential_contexts.contains(name)
+        {
+            credential_contexts.push(name.clone());
+        }
+    }
+    let run = Run {
+        id: 0,
+        run_type: match request.scope {
+            RunScope::Full => RunType::Full,
+            RunScope::Single(_) => RunType::Single,
+        },
+        mode,
+        status: RunStatus::Running,
+        started_at: Utc::now(),
+        finished_at: None,
+        serial: match &request.scope {
+            RunScope::Single(serial) => Some(serial.clone()),
+            RunScope::Full => None,
+        },
+        connections: plan.iter().map(|(c, _)| c.name.clone()).collect(),
+        credential_contexts,
+        note: None,
+    };
+    let run = {
+        let store = store.clone();
+        tokio::task::spawn_blocking(move || {
+            let id = store.create_run(run.clone())?;
+            Ok::<Run, crate::store::StoreError>(Run { id, ..run })
+        })
+        .await
+        .map_err(panic_text)?
+        .map_err(|e| format!("cannot record the run: {e}"))?
+    };
+    let (cancel_tx, cancel_rx) = watch::channel(false);
+    let run_id = run.id;
+    let task = tokio::spawn(execute_run(
+        config.clone(),
+        store.clone(),
+        events.clone(),
+        run,
+        plan,
+        request.scope,
+        cancel_rx,
+    ));
+    Ok(Current {
+        run_id,
+        cancel: cancel_tx,
+        task,
+    })
+}
+
+/// The connections of a request with the mode each runs in; refuses unknown names and Full Live
+/// runs the safety gate stops.
+pub fn plan_run(
+    config: &Config,
+    store: &Store,
+    request: &RunRequest,
+) -> Result<Vec<(crate::config::Connection, RunMode)>, String> {
+    let names: Vec<String> = if request.connections.is_empty() {
+        config.connections.iter().map(|c| c.name.clone()).collect()
+    } else {
+        request.connections.clone()
+    };
+    let mut plan = Vec::new();
+    for name in &names {
+        let Some(connection) = config.connection(name) else {
+            let known: Vec<&str> = config.connections.iter().map(|c| c.name.as_str()).collect();
+            return Err(format!(
+                "unknown connection \"{name}\" (known: {})",
+                known.join(", ")
+            ));
+        };
+        let mode = match request.mode {
+            Some(mode) => mode,
+            None => {
+                let dry = store
+                    .get_setting(&dry_run_override_key(name))
+                    .ok()
+                    .flatten()
+                    .map_or(connection.dry_run, |v| v == "true");
+                if dry { RunMode::Dry } else { RunMode::Live }
+            }
+        };
+        plan.push((connection.clone(), mode));
+    }
+    if request.scope == RunScope::Full && !request.force {
+        let mut gated = Vec::new();
+        for (connection, mode) in &plan {
+            if *mode != RunMode::Live {
+                continue;
+            }
+            let clean = store
+                .get_setting(&clean_full_dry_key(&connection.name))
+                .ok()
+                .flatten();
+            match clean {
+                Some(hash) if hash == connection.config_hash() => {}
+                Some(_) => gated.push(format!(
+                    "{}: its configuration changed since its last clean Full Dry run",
+                    connection.name
+                )),
+                None => gated.push(format!(
+                    "{}: it has no clean Full Dry run yet",
+                    connection.name
+                )),
+            }
+        }
+        if !gated.is_empty() {
+            return Err(format!(
+                "safety gate: a Full Live run writes to every record, and {}. Run a Full Dry run \
+                 of the same configuration first (or confirm with --force).",
+                gated.join("; ")
+            ));
+        }
+    }
+    Ok(plan)
+}
+
+async fn execute_run(
+    config: Arc<Config>,
+    store: Store,
+    events: EventSink,
+    mut run: Run,
+    plan: Vec<(crate::config::Connection, RunMode)>,
+    scope: RunScope,
+    cancel: watch::Receiver<bool>,
+) -> Run {
+    events.send(Event::RunStarted { run: run.clone() });
+    events.log(
+        LogLevel::Info,
+        format!(
+            "run {} started: {:?} {:?} over {}",
+            run.id,
+            run.run_type,
+            run.mode,
+            run.connections.join(", ")
+        ),
+    );
+    let mut rows: Vec<ConnectionRun> = Vec::new();
+    for (position, (connection, mode)) in plan.into_iter().enumerate() {
+        let job = ConnectionJob {
+            config: config.clone(),
+            store: store.clone(),
+            events: events.clone(),
+            cancel: cancel.clone(),
+            run_id: run.id,
+            position: position as u32,
+            connection,
+            mode,
+            scope: scope.clone(),
+        };
+        if *cancel.borrow() {
+            let mut row = connection::new_connection_run(&job);
+            row.status = RunStatus::Canceled;
+            row.started_at = None;
+            row.finished_at = Some(Utc::now());
+            row.note = Some("canceled before it started".into());
+            record_row(&store, &row).await;
+            events.send(Event::ConnectionFinished {
+                connection_run: row.clone(),
+            });
+            rows.push(row);
+            continue;
+        }
+        let fallback = connection::new_connection_run(&job);
+        let name = job.connection.name.clone();
+        let hash = job.connection.config_hash();
+        let row = match tokio::spawn(connection::run(job)).await {
+            Ok(row) => row,
+            // A panic inside the connection run fails that connection, not the engine.
+            Err(join) => {
+                let mut row = fallback;
+                row.status = RunStatus::Failed;
+                row.finished_at = Some(Utc::now());
+                row.error = Some(crate::store::RunError {
+                    message: panic_text(join),
+                    hint: None,
+                });
+                record_row(&store, &row).await;
+                events.send(Event::ConnectionFinished {
+                    connection_run: row.clone(),
+                });
+                row
+            }
+        };
+        let clean = row.status == RunStatus::Completed
+            && row.counters.errors == 0
+            && row.mode == RunMode::Dry
+            && scope == RunScope::Full;
+        if clean {
+            let _ = store.set_setting(&clean_full_dry_key(&name), &hash);
+        }
+        rows.push(row);
+    }
+    run.finished_at = Some(Utc::now());
+    run.status = if *cancel.borrow() {
+        RunStatus::Canceled
+    } else if rows.iter().any(|r| r.status == RunStatus::Failed) {
+        RunStatus::Failed
+    } else if rows.iter().any(|r| r.status == RunStatus::Incomplete) {
+        RunStatus::Incomplete
+    } else {
+        RunStatus::Completed
+    };
+    if run.status == RunStatus::Canceled {
+        let processed: u64 = rows.iter().map(|r| r.processed).sum();
+        let total: u64 = rows.iter().map(|r| r.total).sum();
+        run.note = Some(format!("canceled: {processed} of {total} processed"));
+    }
+    let mut batch = WriteBatch::new();
+    batch.runs.push(run.clone());
+    let committed = {
+        let store = store.clone();
+        tokio::task::spawn_blocking(move || store.commit(&mut batch)).await
+    };
+    if !matches!(committed, Ok(Ok(_))) {
+        events.log(
+            LogLevel::Error,
+            format!("cannot record the end of run {}", run.id),
+        );
+    }
+    events.log(
+        LogLevel::Info,
+        format!("run {} finished: {}", run.id, run.status.as_str()),
+    );
+    events.send(Event::RunFinished { run: run.clone() });
+    run
+}
+
+async fn record_row(store: &Store, row: &ConnectionRun) {
+    let store = store.clone();
+    let row = row.clone();
+    let _ = tokio::task::spawn_blocking(move || store.upsert_connection_run(&row)).await;
+}
+
+/// Sums the counters of connection runs.
+pub fn total_counters(rows: &[ConnectionRun]) -> Counters {
+    let mut total = Counters::default();
+    for c in rows.iter().map(|r| &r.counters) {
+        total.would_update += c.would_update;
+        total.updated += c.updated;
+        total.created += c.created;
+        total.skipped += c.skipped;
+        total.missing_source += c.missing_source;
+        total.missing_destination += c.missing_destination;
+        total.failed += c.failed;
+        total.pending += c.pending;
+        total.errors += c.errors;
+        total.fetched += c.fetched;
+        total.new += c.new;
+        total.changed += c.changed;
+        total.unchanged += c.unchanged;
+    }
+    total
+}

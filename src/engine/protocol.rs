@@ -1,0 +1,93 @@
+//! What front ends say to the engine (`Command`) and what it tells them (`Event`).
+
+use std::time::Duration;
+
+use crate::store::{ConnectionRun, Counters, Run, RunId, RunMode};
+
+/// Full (every record in scope) or Single (one serial).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RunScope {
+    Full,
+    Single(String),
+}
+
+/// A run to start.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunRequest {
+    pub scope: RunScope,
+    /// Connection names in the order to run them; empty = every connection in config order.
+    pub connections: Vec<String>,
+    /// Dry or Live for every connection; None = each connection's own `dry_run` setting (or its
+    /// override in the store).
+    pub mode: Option<RunMode>,
+    /// Run a Full Live run even where the safety gate would refuse it.
+    pub force: bool,
+}
+
+/// Commands into the engine.
+#[derive(Clone, Debug)]
+pub enum Command {
+    /// Start a run; refused (with an `Event::Refused`) while another run is going.
+    StartRun(RunRequest),
+    /// Cancel a running run: dispatching stops at once, in-flight requests finish.
+    Cancel { run_id: RunId },
+    /// Cancel what runs and stop the engine.
+    Shutdown,
+}
+
+/// Events out of the engine, in order.
+#[derive(Clone, Debug)]
+pub enum Event {
+    /// A start was refused (another run is going, a gate, an unknown connection).
+    Refused {
+        reason: String,
+    },
+    RunStarted {
+        run: Run,
+    },
+    ConnectionStarted {
+        connection_run: ConnectionRun,
+    },
+    /// Coalesced: at most a few per second per connection run.
+    Progress {
+        run_id: RunId,
+        position: u32,
+        processed: u64,
+        total: u64,
+        counters: Counters,
+    },
+    /// A batch of entries was committed to the store.
+    EntriesRecorded {
+        run_id: RunId,
+        position: u32,
+        count: usize,
+    },
+    /// A write will be retried after `delay`; its entry is Pending meanwhile.
+    RetryScheduled {
+        run_id: RunId,
+        position: u32,
+        reference: String,
+        attempt: u32,
+        delay: Duration,
+        reason: String,
+    },
+    ConnectionFinished {
+        connection_run: ConnectionRun,
+    },
+    RunFinished {
+        run: Run,
+    },
+    /// A line for the logs view (already redacted).
+    Log {
+        level: LogLevel,
+        message: String,
+    },
+}
+
+/// Severity of a log event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogLevel {
+    Info,
+    Warn,
+    Error,
+}

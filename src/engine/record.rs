@@ -1,0 +1,371 @@
+//! One record on one connection: look up, map, compare, decide, write — and the report entry and
+//! contract that say what happened.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+
+use super::deliver::{Deliverer, RetryNotice, WriteKind, WriteRequest};
+use super::hints;
+use super::http::HttpClient;
+use super::lookup::{self, BulkIndex, Lookup};
+use super::mapping::{self, Mapped};
+use super::retry::RetryPolicy;
+use super::source::SourceRecord;
+use crate::config::Connection;
+use crate::store::{
+    ContractAction, EntryError, EntryStatus, Outcome, ReportEntry, RunId, RunMode, Store,
+    SyncContract,
+};
+
+/// Everything a record task needs, shared by all of a connection run's tasks.
+pub(crate) struct RecordContext {
+    pub run_id: RunId,
+    pub mode: RunMode,
+    pub connection: Connection,
+    pub store: Store,
+    pub client: HttpClient,
+    pub deliverer: Deliverer,
+    pub bulk: Option<BulkIndex>,
+    pub policy: RetryPolicy,
+}
+
+/// Whether a record was new, changed or unchanged against its contract (SPEC test totals).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Novelty {
+    New,
+    Changed,
+    Unchanged,
+}
+
+/// What a record task hands back to the connection run.
+pub(crate) struct RecordResult {
+    pub entry: ReportEntry,
+    pub contract: Option<SyncContract>,
+    pub novelty: Novelty,
+    /// A contract-level failure (401, 403, 404 on the endpoint, 405, 415): counts toward
+    /// `abort_after`. None when the record made no request that could say.
+    pub contract_level: Option<bool>,
+}
+
+/// Processes one source record. Never panics on input; every failure becomes an entry.
+pub(crate) async fn process(
+    ctx: Arc<RecordContext>,
+    record: SourceRecord,
+    on_retry: &mut (dyn FnMut(RetryNotice) + Send),
+) -> RecordResult {
+    let serial = record.serial.clone();
+    let name = ctx.connection.name.clone();
+    let contract = ctx.store.get_contract(&name, &serial).ok().flatten();
+    let mut entry = ReportEntry {
+        sync_id: 0,
+        run_id: ctx.run_id,
+        connection: name,
+        system: ctx.connection.system.clone(),
+        reference: serial.clone(),
+        source_id: Some(serial.clone()),
+        target_id: contract.as_ref().and_then(|c| c.target_id.clone()),
+        status: if ctx.mode == RunMode::Dry {
+            EntryStatus::Dry
+        } else {
+            EntryStatus::Ok
+        },
+        outcome: Outcome::Skipped,
+        reason: None,
+        time: Utc::now(),
+        attempts: Vec::new(),
+        error: None,
+        diff: Vec::new(),
+    };
+    let mut result = RecordResult {
+        entry: entry.clone(),
+        contract: None,
+        novelty: Novelty::New,
+        contract_level: None,
+    };
+
+    // The hash of what the mapping wants decides new / changed / unchanged before any request.
+    let desired = mapping::map_record(&ctx.connection.mapping, &record.record, None);
+    let desired_hash = match &desired {
+        Mapped::Write { desired_hash, .. } | Mapped::Skipped { desired_hash, .. } => {
+            Some(desired_hash.clone())
+        }
+        _ => None,
+    };
+    result.novelty = match (&contract, &desired_hash) {
+        (None, _) => Novelty::New,
+        (Some(c), Some(hash)) if &c.last_hash == hash => Novelty::Unchanged,
+        _ => Novelty::Changed,
+    };
+    match desired {
+        Mapped::MissingSource { field } => {
+            let message = format!("required source field {field} is absent or null");
+            return finish_problem(
+                ctx.mode,
+                result,
+                entry,
+                Outcome::MissingSource,
+                "missing_source",
+                message,
+                None,
+            );
+        }
+        Mapped::Error {
+            field,
+            value,
+            message,
+        } => {
+            let message = format!("field {field}: cannot convert {value}: {message}");
+            return finish_problem(
+                ctx.mode,
+                result,
+                entry,
+                Outcome::Error,
+                "format_error",
+                message,
+                None,
+            );
+        }
+        _ => {}
+    }
+    // Unchanged since the last sync: nothing to look up or write.
+    if result.novelty == Novelty::Unchanged {
+        entry.outcome = Outcome::Skipped;
+        entry.reason = Some("unchanged".into());
+        if ctx.mode == RunMode::Live
+            && let Some(mut c) = contract
+        {
+            c.last_seen = Utc::now();
+            c.last_action = ContractAction::Unchanged;
+            result.contract = Some(c);
+        }
+        result.entry = entry;
+        return result;
+    }
+
+    // Look the destination record up.
+    let found = match &ctx.bulk {
+        Some(index) => index.get(&serial),
+        None => lookup::lookup_one(&ctx.client, &ctx.connection.fetch, &serial, ctx.policy).await,
+    };
+    let destination = match found {
+        Ok(Lookup::Found(found)) => Some(found),
+        Ok(Lookup::Missing) => None,
+        Ok(Lookup::Ambiguous(n)) => {
+            let message = format!("ambiguous destination: {n} records match serial {serial}");
+            return finish_problem(
+                ctx.mode,
+                result,
+                entry,
+                Outcome::Error,
+                "ambiguous_destination",
+                message,
+                None,
+            );
+        }
+        Err(e) => {
+            let error = e.to_entry_error();
+            result.contract_level = error.http_status.map(hints::is_contract_level);
+            let message = format!("lookup failed: {}", error.message);
+            return finish_problem(
+                ctx.mode,
+                result,
+                entry,
+                Outcome::Error,
+                "lookup_failed",
+                message,
+                Some(error),
+            );
+        }
+    };
+    if destination.is_none() && ctx.connection.create.is_none() {
+        let message = "no destination record has this serial (and no create contract)".to_string();
+        let error = EntryError {
+            message: message.clone(),
+            hint: Some(hints::MISSING_DESTINATION_SPIKE.into()),
+            ..EntryError::default()
+        };
+        return finish_problem(
+            ctx.mode,
+            result,
+            entry,
+            Outcome::MissingDestination,
+            "missing_destination",
+            message,
+            Some(error),
+        );
+    }
+    if let Some(found) = &destination {
+        entry.target_id = Some(found.target_id.clone());
+    }
+
+    // Map against the destination's current values.
+    let mapped = mapping::map_record(
+        &ctx.connection.mapping,
+        &record.record,
+        destination.as_ref().map(|d| &d.record),
+    );
+    let (payload, diff, hash) = match mapped {
+        Mapped::Write {
+            payload,
+            diff,
+            desired_hash,
+        } => (payload, diff, desired_hash),
+        Mapped::Skipped {
+            reason,
+            desired_hash,
+        } => {
+            entry.outcome = Outcome::Skipped;
+            entry.reason = Some(reason.code().into());
+            // The destination already holds what the mapping wants: remember it as synced.
+            if ctx.mode == RunMode::Live {
+                result.contract = Some(SyncContract {
+                    connection: entry.connection.clone(),
+                    origin_id: serial.clone(),
+                    target_id: entry.target_id.clone(),
+                    last_hash: desired_hash,
+                    last_seen: Utc::now(),
+                    last_synced: contract.as_ref().and_then(|c| c.last_synced),
+                    last_action: ContractAction::Unchanged,
+                });
+            }
+            result.entry = entry;
+            return result;
+        }
+        // The first mapping already caught these; a destination does not change them.
+        Mapped::MissingSource { field } => {
+            let message = format!("required source field {field} is absent or null");
+            return finish_problem(
+                ctx.mode,
+                result,
+                entry,
+                Outcome::MissingSource,
+                "missing_source",
+                message,
+                None,
+            );
+        }
+        Mapped::Error {
+            field,
+            value,
+            message,
+        } => {
+            let message = format!("field {field}: cannot convert {value}: {message}");
+            return finish_problem(
+                ctx.mode,
+                result,
+                entry,
+                Outcome::Error,
+                "format_error",
+                message,
+                None,
+            );
+        }
+    };
+    entry.diff = diff;
+    let creating = destination.is_none();
+    if ctx.mode == RunMode::Dry {
+        entry.outcome = if creating {
+            Outcome::WouldCreate
+        } else {
+            Outcome::WouldUpdate
+        };
+        result.entry = entry;
+        return result;
+    }
+
+    // Live: write it.
+    let kind = if creating {
+        WriteKind::Create
+    } else {
+        WriteKind::Update {
+            target_id: entry.target_id.clone(),
+        }
+    };
+    let written = ctx
+        .deliverer
+        .write(
+            WriteRequest {
+                kind,
+                serial: &serial,
+                payload: &payload,
+            },
+            on_retry,
+        )
+        .await;
+    result.contract_level = Some(written.contract_level);
+    entry.attempts = written.attempts;
+    if written.target_id.is_some() {
+        entry.target_id = written.target_id;
+    }
+    entry.outcome = if creating {
+        Outcome::Created
+    } else {
+        Outcome::Updated
+    };
+    entry.status = written.status;
+    if written.status == EntryStatus::Failed {
+        entry.outcome = Outcome::Error;
+        entry.reason = Some(if written.outcome_unknown {
+            "outcome_unknown".into()
+        } else {
+            "write_failed".into()
+        });
+        entry.error = written.error;
+        result.entry = entry;
+        return result;
+    }
+    if written.status == EntryStatus::Sent && ctx.connection.verify {
+        match ctx.deliverer.verify(&serial, &payload).await {
+            Ok(true) => entry.status = EntryStatus::Ok,
+            Ok(false) => {
+                entry.reason = Some("not_verified".into());
+            }
+            Err(error) => {
+                entry.reason = Some("verify_failed".into());
+                entry.error = Some(error);
+            }
+        }
+    }
+    result.contract = Some(SyncContract {
+        connection: entry.connection.clone(),
+        origin_id: serial,
+        target_id: entry.target_id.clone(),
+        last_hash: hash,
+        last_seen: Utc::now(),
+        last_synced: Some(Utc::now()),
+        last_action: if creating {
+            ContractAction::Created
+        } else {
+            ContractAction::Updated
+        },
+    });
+    result.entry = entry;
+    result
+}
+
+/// A record that cannot be written: Dry in a dry run, Failed in a live one, with its reason.
+fn finish_problem(
+    mode: RunMode,
+    mut result: RecordResult,
+    mut entry: ReportEntry,
+    outcome: Outcome,
+    reason: &str,
+    message: String,
+    error: Option<EntryError>,
+) -> RecordResult {
+    entry.outcome = outcome;
+    entry.reason = Some(reason.into());
+    entry.status = if mode == RunMode::Dry {
+        EntryStatus::Dry
+    } else {
+        EntryStatus::Failed
+    };
+    let mut error = error.unwrap_or_default();
+    if error.message.is_empty() {
+        error.message = message;
+    }
+    entry.error = Some(error);
+    result.entry = entry;
+    result
+}
