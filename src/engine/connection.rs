@@ -2,7 +2,7 @@
 //! into counters, record entries and contracts in batches, stop on cancel or `abort_after`.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -234,6 +234,7 @@ async fn execute(job: &ConnectionJob, row: &mut ConnectionRun) -> Result<(), Run
 
     // Workers: one task per record, at most `concurrency` at once.
     let stop = Arc::new(AtomicBool::new(false));
+    let pending = Arc::new(AtomicU64::new(0));
     let (result_tx, mut result_rx) = mpsc::channel::<RecordResult>(connection.concurrency * 2);
     let dispatcher = {
         let ctx = ctx.clone();
@@ -242,6 +243,7 @@ async fn execute(job: &ConnectionJob, row: &mut ConnectionRun) -> Result<(), Run
         let events = job.events.clone();
         let permits = Arc::new(Semaphore::new(connection.concurrency));
         let position = job.position;
+        let pending = pending.clone();
         tokio::spawn(async move {
             let mut seen = 0u64;
             'pages: while let Some(page) = page_rx.recv().await {
@@ -256,20 +258,43 @@ async fn execute(job: &ConnectionJob, row: &mut ConnectionRun) -> Result<(), Run
                     let ctx = ctx.clone();
                     let tx = result_tx.clone();
                     let events = events.clone();
+                    let pending = pending.clone();
                     tokio::spawn(async move {
                         let run_id = ctx.run_id;
                         let reference = source_record.serial.clone();
-                        let mut on_retry = |notice: super::deliver::RetryNotice| {
-                            events.send(Event::RetryScheduled {
-                                run_id,
-                                position,
-                                reference: reference.clone(),
-                                attempt: notice.attempt,
-                                delay: notice.delay,
-                                reason: notice.reason,
-                            });
+                        let retried = Arc::new(AtomicBool::new(false));
+                        let worker = {
+                            let ctx = ctx.clone();
+                            let retried = retried.clone();
+                            let pending = pending.clone();
+                            let reference = reference.clone();
+                            tokio::spawn(async move {
+                                // Pending while retried: counted once per record.
+                                let mut on_retry = |notice: super::deliver::RetryNotice| {
+                                    if !retried.swap(true, Ordering::Relaxed) {
+                                        pending.fetch_add(1, Ordering::Relaxed);
+                                    }
+                                    events.send(Event::RetryScheduled {
+                                        run_id,
+                                        position,
+                                        reference: reference.clone(),
+                                        attempt: notice.attempt,
+                                        delay: notice.delay,
+                                        reason: notice.reason,
+                                    });
+                                };
+                                record::process(ctx, source_record, &mut on_retry).await
+                            })
                         };
-                        let result = record::process(ctx, source_record, &mut on_retry).await;
+                        // A panic in one record fails the connection run with its message; it
+                        // never leaves the record without an entry.
+                        let result = match worker.await {
+                            Ok(result) => result,
+                            Err(join) => record::panicked(&ctx, reference, panic_text(join)),
+                        };
+                        if retried.load(Ordering::Relaxed) {
+                            pending.fetch_sub(1, Ordering::Relaxed);
+                        }
                         let _ = tx.send(result).await;
                         drop(permit);
                     });
@@ -292,6 +317,16 @@ async fn execute(job: &ConnectionJob, row: &mut ConnectionRun) -> Result<(), Run
             received = result_rx.recv() => {
                 let Some(result) = received else { break };
                 fold(row, &result);
+                row.counters.pending = pending.load(Ordering::Relaxed);
+                if let Some(message) = &result.panic
+                    && terminal.is_none()
+                {
+                    terminal = Some(RunError {
+                        message: message.clone(),
+                        hint: None,
+                    });
+                    stop.store(true, Ordering::Relaxed);
+                }
                 match result.contract_level {
                     Some(true) => consecutive_contract_errors += 1,
                     Some(false) => consecutive_contract_errors = 0,
@@ -322,6 +357,7 @@ async fn execute(job: &ConnectionJob, row: &mut ConnectionRun) -> Result<(), Run
                 }
             }
             _ = ticker.tick() => {
+                row.counters.pending = pending.load(Ordering::Relaxed);
                 if !batch.entries.is_empty() && last_commit.elapsed() >= BATCH_AGE {
                     flush(job, row, &mut batch).await?;
                     last_commit = Instant::now();

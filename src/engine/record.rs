@@ -46,6 +46,42 @@ pub(crate) struct RecordResult {
     /// A contract-level failure (401, 403, 404 on the endpoint, 405, 415): counts toward
     /// `abort_after`. None when the record made no request that could say.
     pub contract_level: Option<bool>,
+    /// The record's task panicked with this message: the connection run fails with it.
+    pub panic: Option<String>,
+}
+
+/// The result of a record whose task panicked: an Error entry carrying the message.
+pub(crate) fn panicked(ctx: &RecordContext, serial: String, message: String) -> RecordResult {
+    let entry = ReportEntry {
+        sync_id: 0,
+        run_id: ctx.run_id,
+        connection: ctx.connection.name.clone(),
+        system: ctx.connection.system.clone(),
+        source_id: Some(serial.clone()),
+        reference: serial,
+        target_id: None,
+        status: if ctx.mode == RunMode::Dry {
+            EntryStatus::Dry
+        } else {
+            EntryStatus::Failed
+        },
+        outcome: Outcome::Error,
+        reason: Some("internal_error".into()),
+        time: Utc::now(),
+        attempts: Vec::new(),
+        error: Some(EntryError {
+            message: message.clone(),
+            ..EntryError::default()
+        }),
+        diff: Vec::new(),
+    };
+    RecordResult {
+        entry,
+        contract: None,
+        novelty: Novelty::New,
+        contract_level: None,
+        panic: Some(message),
+    }
 }
 
 /// Processes one source record. Never panics on input; every failure becomes an entry.
@@ -82,6 +118,7 @@ pub(crate) async fn process(
         contract: None,
         novelty: Novelty::New,
         contract_level: None,
+        panic: None,
     };
 
     // The hash of what the mapping wants decides new / changed / unchanged before any request.
