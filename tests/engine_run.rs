@@ -129,7 +129,8 @@ fn expected_cmdb(server: &DemoServer) -> Expected {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_dry_run_of_the_cmdb_counts_what_the_demo_holds_and_writes_nothing() {
     let demo = demo(800).await;
-    let (run, rows, events) = run_to_end(&demo, request(RunScope::Full, "cmdb", RunMode::Dry)).await;
+    let (run, rows, events) =
+        run_to_end(&demo, request(RunScope::Full, "cmdb", RunMode::Dry)).await;
     assert_eq!(run.status, RunStatus::Completed);
     let row = &rows[0];
     let c = row.counters;
@@ -145,7 +146,10 @@ async fn full_dry_run_of_the_cmdb_counts_what_the_demo_holds_and_writes_nothing(
         c.would_update + c.skipped + c.missing_source + c.missing_destination + c.errors,
         800
     );
-    assert!(e.missing_destination > 5 && e.would_update > 100, "the demo is varied");
+    assert!(
+        e.missing_destination > 5 && e.would_update > 100,
+        "the demo is varied"
+    );
     assert_eq!(c.new, 800, "no contracts yet");
     // Dry: nothing written anywhere, no contract.
     assert_eq!(demo.server.stats().destination_writes(), 0);
@@ -165,6 +169,40 @@ async fn full_dry_run_of_the_cmdb_counts_what_the_demo_holds_and_writes_nothing(
             .all(|e| e.error.as_ref().unwrap().message.contains("status"))
     );
     assert!(events.iter().any(|e| matches!(e, Event::Progress { .. })));
+    // on_null = "skip": a device without an owner never sends assigned_to.
+    let fleet = demo.server.fleet();
+    let ownerless: Vec<String> = (0..fleet.len())
+        .map(|i| fleet.device(i).unwrap())
+        .filter(|d| d.owner.is_none() && d.status.is_some())
+        .map(|d| d.serial)
+        .collect();
+    assert!(!ownerless.is_empty());
+    for entry in all.iter().filter(|e| ownerless.contains(&e.reference)) {
+        assert!(
+            entry.diff.iter().all(|c| c.field != "assigned_to"),
+            "{entry:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_null_clear_sends_null_to_the_registry() {
+    // A device the registry lacks is created with every field: its null owner is sent as null.
+    let demo = demo(5_000).await;
+    let serial = serial_where(&demo.server, |d, t| {
+        d.owner.is_none() && d.status.is_some() && t.registry.missing && !t.unknown_site
+    });
+    let scope = RunScope::Single(serial);
+    let (run, _, _) = run_to_end(&demo, request(scope, "registry", RunMode::Dry)).await;
+    let entry = &entries(&demo, run.id)[0];
+    assert_eq!(entry.outcome, Outcome::WouldCreate, "{entry:?}");
+    let owner = entry
+        .diff
+        .iter()
+        .find(|c| c.field == "owner")
+        .expect("owner in the diff");
+    assert_eq!(owner.old, None);
+    assert_eq!(owner.new, Some(serde_json::Value::Null));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -179,7 +217,9 @@ async fn dry_runs_of_every_connection_write_nothing() {
     let (run, rows, _) = run_to_end(&demo, request).await;
     assert_eq!(rows.len(), 4, "every connection in config order");
     assert_eq!(
-        rows.iter().map(|r| r.connection.as_str()).collect::<Vec<_>>(),
+        rows.iter()
+            .map(|r| r.connection.as_str())
+            .collect::<Vec<_>>(),
         ["cmdb", "registry", "mdm", "cmdb-wrong-method"]
     );
     assert_eq!(run.mode, RunMode::Dry);
@@ -189,7 +229,10 @@ async fn dry_runs_of_every_connection_write_nothing() {
     }
 }
 
-fn serial_where(server: &DemoServer, pick: impl Fn(&demo::Device, &demo::DeviceTraits) -> bool) -> String {
+fn serial_where(
+    server: &DemoServer,
+    pick: impl Fn(&demo::Device, &demo::DeviceTraits) -> bool,
+) -> String {
     let fleet = server.fleet();
     (0..fleet.len())
         .find(|&i| pick(&fleet.device(i).unwrap(), &fleet.traits(i).unwrap()))
@@ -266,7 +309,9 @@ async fn the_registry_is_written_in_xml_creates_missing_and_reports_invalid_cont
     let row = &rows[0];
     let fleet = demo.server.fleet();
     let unknown_site = (0..fleet.len())
-        .filter(|&i| fleet.device(i).unwrap().status.is_some() && fleet.traits(i).unwrap().unknown_site)
+        .filter(|&i| {
+            fleet.device(i).unwrap().status.is_some() && fleet.traits(i).unwrap().unknown_site
+        })
         .count() as u64;
     let missing = (0..fleet.len())
         .filter(|&i| {
@@ -287,7 +332,10 @@ async fn the_registry_is_written_in_xml_creates_missing_and_reports_invalid_cont
         assert_eq!(error.code.as_deref(), Some("INVALID_CONTENT"));
         assert!(error.hint.as_ref().unwrap().contains("mapping"));
         // PUT for an update, POST for a create of a missing record at an unknown site.
-        assert!(matches!(error.method.as_deref(), Some("PUT" | "POST")), "{error:?}");
+        assert!(
+            matches!(error.method.as_deref(), Some("PUT" | "POST")),
+            "{error:?}"
+        );
     }
     assert!(demo.server.stats().registry.writes > 0);
 }
@@ -295,7 +343,8 @@ async fn the_registry_is_written_in_xml_creates_missing_and_reports_invalid_cont
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_mdm_retries_503s_waits_out_the_429_and_verifies_202s() {
     let demo = demo(300).await;
-    let (run, rows, events) = run_to_end(&demo, request(RunScope::Full, "mdm", RunMode::Live)).await;
+    let (run, rows, events) =
+        run_to_end(&demo, request(RunScope::Full, "mdm", RunMode::Live)).await;
     assert_eq!(run.status, RunStatus::Completed, "{:?}", rows[0].error);
     let c = rows[0].counters;
     assert_eq!(c.failed, 0, "503s and the 429 are retried: {c:?}");
@@ -308,22 +357,37 @@ async fn the_mdm_retries_503s_waits_out_the_429_and_verifies_202s() {
         })
         .collect();
     assert!(
-        retries.iter().any(|(reason, delay)| reason.contains("429") && *delay >= Duration::from_secs(1)),
+        retries
+            .iter()
+            .any(|(reason, delay)| reason.contains("429") && *delay >= Duration::from_secs(1)),
         "{retries:?}"
     );
-    assert!(retries.iter().any(|(reason, _)| reason.contains("503")), "{retries:?}");
+    assert!(
+        retries.iter().any(|(reason, _)| reason.contains("503")),
+        "{retries:?}"
+    );
     let written: Vec<_> = entries(&demo, run.id)
         .into_iter()
         .filter(|e| e.outcome == Outcome::Updated)
         .collect();
-    assert!(written.iter().all(|e| e.status == EntryStatus::Ok), "202 + verify = OK");
-    assert!(written.iter().any(|e| e.attempts.len() >= 2), "a retried entry keeps its attempts");
+    assert!(
+        written.iter().all(|e| e.status == EntryStatus::Ok),
+        "202 + verify = OK"
+    );
+    assert!(
+        written.iter().any(|e| e.attempts.len() >= 2),
+        "a retried entry keeps its attempts"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_wrong_method_connection_fails_fast_with_its_hint() {
     let demo = demo(600).await;
-    let (run, rows, _) = run_to_end(&demo, request(RunScope::Full, "cmdb-wrong-method", RunMode::Live)).await;
+    let (run, rows, _) = run_to_end(
+        &demo,
+        request(RunScope::Full, "cmdb-wrong-method", RunMode::Live),
+    )
+    .await;
     let row = &rows[0];
     assert_eq!(row.status, RunStatus::Failed);
     assert_eq!(run.status, RunStatus::Failed);
@@ -331,7 +395,11 @@ async fn the_wrong_method_connection_fails_fast_with_its_hint() {
     assert!(error.message.contains("405"), "{}", error.message);
     assert!(error.hint.as_ref().unwrap().contains("method"));
     let writes = demo.server.stats().cmdb.writes;
-    let concurrency = demo.config.connection("cmdb-wrong-method").unwrap().concurrency as u64;
+    let concurrency = demo
+        .config
+        .connection("cmdb-wrong-method")
+        .unwrap()
+        .concurrency as u64;
     // In flight when the fifth 405 came back: at most `concurrency` requests, plus results
     // already finished and waiting to be counted (the result queue holds 2 x concurrency).
     assert!(
@@ -347,13 +415,19 @@ async fn cancel_stops_dispatching_and_records_what_finished() {
     let mut engine = engine::spawn(demo.config.clone(), demo.store.clone());
     engine
         .commands
-        .send(Command::StartRun(request(RunScope::Full, "mdm", RunMode::Dry)))
+        .send(Command::StartRun(request(
+            RunScope::Full,
+            "mdm",
+            RunMode::Dry,
+        )))
         .unwrap();
     let run = tokio::time::timeout(Duration::from_secs(60), async {
         let mut canceled = false;
         loop {
             match engine.events.recv().await.unwrap() {
-                Event::Progress { run_id, processed, .. } if !canceled && processed > 50 => {
+                Event::Progress {
+                    run_id, processed, ..
+                } if !canceled && processed > 50 => {
                     engine.commands.send(Command::Cancel { run_id }).unwrap();
                     canceled = true;
                 }
@@ -368,7 +442,11 @@ async fn cancel_stops_dispatching_and_records_what_finished() {
     let rows = demo.store.connection_runs(run.id).unwrap();
     assert_eq!(rows[0].status, RunStatus::Canceled);
     assert!(rows[0].processed < 20_000);
-    assert!(run.note.as_ref().unwrap().contains(" of "), "{:?}", run.note);
+    assert!(
+        run.note.as_ref().unwrap().contains(" of "),
+        "{:?}",
+        run.note
+    );
     let recorded = demo
         .store
         .count_entries(&EntryQuery {
@@ -376,7 +454,10 @@ async fn cancel_stops_dispatching_and_records_what_finished() {
             ..EntryQuery::default()
         })
         .unwrap();
-    assert_eq!(recorded, rows[0].processed, "every processed record has its entry");
+    assert_eq!(
+        recorded, rows[0].processed,
+        "every processed record has its entry"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -391,7 +472,8 @@ async fn the_safety_gate_wants_a_clean_full_dry_run_first() {
     let refusal = engine::plan_run(&demo.config, &demo.store, &gated).unwrap_err();
     assert!(refusal.contains("no clean Full Dry run"), "{refusal}");
     run_to_end(&demo, request(RunScope::Full, "mdm", RunMode::Dry)).await;
-    engine::plan_run(&demo.config, &demo.store, &gated).expect("allowed after a clean Full Dry run");
+    engine::plan_run(&demo.config, &demo.store, &gated)
+        .expect("allowed after a clean Full Dry run");
     // A Single Live run is never gated.
     let single = RunRequest {
         scope: RunScope::Single("SD-000001".into()),

@@ -266,8 +266,19 @@ pub struct EntryError {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FieldChange {
     pub field: String,
+    /// None: the destination had no such field; `Some(Null)`: it held null.
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
     pub old: Option<serde_json::Value>,
+    /// None: nothing is written; `Some(Null)`: the field is cleared.
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
     pub new: Option<serde_json::Value>,
+}
+
+/// A key that is present holds a value, null included (serde would read null as None).
+fn present<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<serde_json::Value>, D::Error> {
+    serde_json::Value::deserialize(deserializer).map(Some)
 }
 
 /// The outcome for one record on one connection in one run: a sync report row.
@@ -313,4 +324,28 @@ pub struct SyncContract {
     pub last_seen: DateTime<Utc>,
     pub last_synced: Option<DateTime<Utc>>,
     pub last_action: ContractAction,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cleared_field_survives_a_round_trip() {
+        let changes = vec![
+            FieldChange {
+                field: "owner".into(),
+                old: None,
+                new: Some(serde_json::Value::Null),
+            },
+            FieldChange {
+                field: "ram".into(),
+                old: Some(serde_json::Value::Null),
+                new: Some(16.into()),
+            },
+        ];
+        let text = serde_json::to_string(&changes).unwrap();
+        let back: Vec<FieldChange> = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, changes);
+    }
 }
