@@ -120,7 +120,10 @@ pub(crate) fn run_hint(row: &ConnectionRun) -> Option<&'static str> {
         Some(hints::MISSING_DESTINATION_SPIKE)
     } else if c.new == 0 && c.changed == 0 {
         Some(hints::NOTHING_NEW)
-    } else if row.mode == RunMode::Live && c.updated + c.created == 0 {
+    } else if row.mode == RunMode::Live
+        && c.updated + c.created == 0
+        && c.failed + c.missing_source + c.missing_destination == 0
+    {
         Some(hints::NOTHING_WRITTEN)
     } else {
         None
