@@ -529,3 +529,74 @@ pub(crate) fn panic_text(error: tokio::task::JoinError) -> String {
         .unwrap_or_else(|| "unknown panic".to_string());
     format!("internal error (panic): {message}")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(mode: RunMode, counters: Counters) -> ConnectionRun {
+        ConnectionRun {
+            run_id: 1,
+            position: 0,
+            connection: "c".into(),
+            system: "s".into(),
+            credential: None,
+            mode,
+            status: RunStatus::Completed,
+            total: counters.fetched,
+            processed: counters.fetched,
+            counters,
+            error: None,
+            started_at: None,
+            finished_at: None,
+            config_hash: String::new(),
+            note: None,
+        }
+    }
+
+    #[test]
+    fn run_hints_follow_the_spec_table() {
+        let nothing = Counters::default();
+        assert_eq!(run_hint(&row(RunMode::Dry, nothing)), Some(hints::NOTHING_FETCHED));
+        let spike = Counters {
+            fetched: 10,
+            new: 10,
+            missing_destination: 3,
+            ..Counters::default()
+        };
+        assert_eq!(
+            run_hint(&row(RunMode::Dry, spike)),
+            Some(hints::MISSING_DESTINATION_SPIKE)
+        );
+        let rerun = Counters {
+            fetched: 10,
+            unchanged: 10,
+            skipped: 10,
+            ..Counters::default()
+        };
+        assert_eq!(run_hint(&row(RunMode::Live, rerun)), Some(hints::NOTHING_NEW));
+        let skipped = Counters {
+            fetched: 10,
+            new: 10,
+            skipped: 10,
+            ..Counters::default()
+        };
+        assert_eq!(
+            run_hint(&row(RunMode::Live, skipped)),
+            Some(hints::NOTHING_WRITTEN)
+        );
+        let failed = Counters {
+            failed: 1,
+            ..skipped
+        };
+        assert_eq!(run_hint(&row(RunMode::Live, failed)), None);
+        let healthy = Counters {
+            fetched: 10,
+            new: 10,
+            updated: 4,
+            skipped: 6,
+            ..Counters::default()
+        };
+        assert_eq!(run_hint(&row(RunMode::Live, healthy)), None);
+    }
+}
