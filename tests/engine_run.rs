@@ -447,6 +447,12 @@ async fn cancel_stops_dispatching_and_records_what_finished() {
         "{:?}",
         run.note
     );
+    assert!(
+        rows[0].total > rows[0].processed,
+        "the gauge's N counts what was listed: {} of {}",
+        rows[0].processed,
+        rows[0].total
+    );
     let recorded = demo
         .store
         .count_entries(&EntryQuery {
@@ -480,4 +486,18 @@ async fn the_safety_gate_wants_a_clean_full_dry_run_first() {
         ..gated.clone()
     };
     engine::plan_run(&demo.config, &demo.store, &single).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_single_run_of_a_serial_not_in_the_source_fails_and_says_so() {
+    let demo = demo(100).await;
+    let scope = RunScope::Single("NO-SUCH-SERIAL".into());
+    let (run, rows, _) = run_to_end(&demo, request(scope, "cmdb", RunMode::Dry)).await;
+    assert_eq!(run.status, RunStatus::Failed);
+    let error = rows[0].error.as_ref().unwrap();
+    assert!(
+        error.message.contains("NO-SUCH-SERIAL is not in the source"),
+        "{}",
+        error.message
+    );
 }

@@ -238,6 +238,8 @@ async fn execute(job: &ConnectionJob, row: &mut ConnectionRun) -> Result<(), Run
     // Workers: one task per record, at most `concurrency` at once.
     let stop = Arc::new(AtomicBool::new(false));
     let pending = Arc::new(AtomicU64::new(0));
+    // Records listed so far: the "N" of the "X of N" gauge grows as pages arrive.
+    let listed = Arc::new(AtomicU64::new(0));
     let (result_tx, mut result_rx) = mpsc::channel::<RecordResult>(connection.concurrency * 2);
     let dispatcher = {
         let ctx = ctx.clone();
@@ -247,9 +249,11 @@ async fn execute(job: &ConnectionJob, row: &mut ConnectionRun) -> Result<(), Run
         let permits = Arc::new(Semaphore::new(connection.concurrency));
         let position = job.position;
         let pending = pending.clone();
+        let listed = listed.clone();
         tokio::spawn(async move {
             let mut seen = 0u64;
             'pages: while let Some(page) = page_rx.recv().await {
+                listed.fetch_add(page.len() as u64, Ordering::Relaxed);
                 for source_record in page {
                     if stop.load(Ordering::Relaxed) || *cancel.borrow() {
                         break 'pages;
@@ -321,6 +325,7 @@ async fn execute(job: &ConnectionJob, row: &mut ConnectionRun) -> Result<(), Run
                 let Some(result) = received else { break };
                 fold(row, &result);
                 row.counters.pending = pending.load(Ordering::Relaxed);
+                row.total = row.total.max(listed.load(Ordering::Relaxed));
                 if let Some(message) = &result.panic
                     && terminal.is_none()
                 {
@@ -361,6 +366,7 @@ async fn execute(job: &ConnectionJob, row: &mut ConnectionRun) -> Result<(), Run
             }
             _ = ticker.tick() => {
                 row.counters.pending = pending.load(Ordering::Relaxed);
+                row.total = row.total.max(listed.load(Ordering::Relaxed));
                 if !batch.entries.is_empty() && last_commit.elapsed() >= BATCH_AGE {
                     flush(job, row, &mut batch).await?;
                     last_commit = Instant::now();
@@ -398,6 +404,23 @@ async fn execute(job: &ConnectionJob, row: &mut ConnectionRun) -> Result<(), Run
     }
     match listing {
         Ok(summary) => {
+            row.total = row.total.max(summary.records);
+            if let RunScope::Single(serial) = &job.scope
+                && row.processed == 0
+                && summary.cut().is_none()
+            {
+                return Err(RunError {
+                    message: format!(
+                        "serial {serial} is not in the source ({} record{} listed)",
+                        summary.records,
+                        if summary.records == 1 { "" } else { "s" }
+                    ),
+                    hint: Some(format!(
+                        "check the serial, and that the source's {} field holds it",
+                        config.source.id_field
+                    )),
+                });
+            }
             let mut notes = Vec::new();
             if let Some(cut) = summary.cut() {
                 row.status = RunStatus::Incomplete;

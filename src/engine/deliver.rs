@@ -1,36 +1,28 @@
 //! Writing one record to a destination (SPEC section 3 step 5): the update or create contract,
-//! retries of what is safe to retry, error details with hints (SPEC section 4), and the
-//! verification read that turns a 202 Accepted into OK.
+//! the URL and body of a write, and the id of a created record. Sending with retries and error
+//! details is [`super::exchange`]; the verification read that turns a 202 Accepted into OK is
+//! `super::verify`.
 
 use std::time::Duration;
 
-use chrono::Utc;
 use reqwest::header::{self, HeaderMap};
-use reqwest::{Method as HttpMethod, StatusCode, Url};
+use reqwest::{Method as HttpMethod, Url};
 use serde_json::Value;
 
 use super::body;
+use super::exchange::{Ending, Exchange, join_reason};
 use super::hints;
-use super::http::{HttpClient, read_capped};
+use super::http::HttpClient;
 use super::limit::RateLimiter;
-use super::retry::{RetryPolicy, is_retryable_status, parse_retry_after};
-use crate::config::{Connection, FetchContract, Method, ResultsPosition, WriteContract};
+use super::paging::encode_segment;
+use super::retry::RetryPolicy;
+use crate::config::{Connection, FetchContract, Method, WriteContract};
 use crate::store::{Attempt, EntryError, EntryStatus};
 
-/// At most this much of an error body is read (the rest is dropped unread).
-const ERROR_BODY_CAP: usize = 64 * 1024;
 /// At most this much of a successful write's body is read (for a created record's id).
 const WRITE_BODY_CAP: usize = 64 * 1024;
-/// At most this much of a verification read is read.
-const READ_BODY_CAP: usize = 4 * 1024 * 1024;
-/// The longest response excerpt kept with an error, in bytes (SPEC section 4).
-pub const EXCERPT_LIMIT: usize = 4 * 1024;
-/// The longest transport error text kept, in characters.
-const MAX_TRANSPORT_TEXT: usize = 500;
 
 const CREATE_NOT_FOUND: &str = "wrong path: check the create contract path";
-const REDIRECTED: &str = "the destination redirected to another origin (not followed, so no \
-                          credential leaves it): check base_url and the contract path";
 
 /// Which contract a write uses.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -84,49 +76,13 @@ pub struct RetryNotice {
 /// Writes records to one connection's destination; built once per connection run and shared by
 /// its workers.
 pub struct Deliverer {
-    client: HttpClient,
-    limiter: RateLimiter,
-    policy: RetryPolicy,
-    timeout: Duration,
+    pub(super) client: HttpClient,
+    pub(super) limiter: RateLimiter,
+    pub(super) policy: RetryPolicy,
+    pub(super) timeout: Duration,
     update: WriteContract,
     create: Option<WriteContract>,
-    fetch: FetchContract,
-}
-
-/// How an exchange (a request and its retries) ended.
-enum Ending {
-    /// The destination answered; a non-2xx when it was not retried or retries ran out.
-    Answered(Answer),
-    /// No answer: a timeout or a connection error.
-    Unanswered {
-        text: String,
-        /// The request may have reached the destination (not a connect failure).
-        reached: bool,
-        gave_up: Option<String>,
-    },
-}
-
-/// The last answer of an exchange.
-struct Answer {
-    status: u16,
-    headers: HeaderMap,
-    /// The body, read up to a cap.
-    body: Vec<u8>,
-    /// More body was left unread.
-    truncated: bool,
-    /// Why a retryable answer was not retried (retries ran out, `Retry-After` too long).
-    gave_up: Option<String>,
-}
-
-impl Answer {
-    fn is_success(&self) -> bool {
-        (200..300).contains(&self.status)
-    }
-}
-
-struct Exchange {
-    attempts: Vec<Attempt>,
-    ending: Ending,
+    pub(super) fetch: FetchContract,
 }
 
 impl Deliverer {
@@ -274,270 +230,6 @@ impl Deliverer {
             }
         }
     }
-
-    /// After a 202: reads the record back (through the fetch contract's per-serial lookup: GET
-    /// fetch.path with fetch.query, {serial} replaced, list at fetch.results_position, record whose
-    /// fetch.serial_field equals the serial) and checks every payload field landed (dotted paths,
-    /// numbers compared semantically). Ok(true) = landed.
-    ///
-    /// No record for the serial is Ok(false); several are an error (ambiguous destination).
-    pub async fn verify(&self, serial: &str, payload: &Value) -> Result<bool, EntryError> {
-        let fail = |message: String, url: Option<String>| EntryError {
-            message: self.client.redact(&message),
-            method: Some("GET".to_string()),
-            url,
-            ..EntryError::default()
-        };
-        let path = fill_placeholders(&self.fetch.path, None, serial).map_err(|m| fail(m, None))?;
-        let query: Vec<(String, String)> = self
-            .fetch
-            .query
-            .iter()
-            .map(|(key, value)| (key.clone(), value.replace("{serial}", serial)))
-            .collect();
-        let mut url = self.client.url(&path.path, &query);
-        if let Some(extra) = &path.query {
-            append_query(&mut url, extra);
-        }
-        let shown_url = self.client.redact_url(&url);
-        let Exchange { ending, .. } = self
-            .exchange(
-                HttpMethod::GET,
-                &url,
-                None,
-                true,
-                READ_BODY_CAP,
-                &mut |_| {},
-            )
-            .await;
-        let body = match ending {
-            Ending::Answered(answer) if answer.is_success() => {
-                if answer.truncated {
-                    return Err(fail(
-                        format!(
-                            "verification read: the lookup response is larger than {} MiB",
-                            READ_BODY_CAP / (1024 * 1024)
-                        ),
-                        Some(shown_url),
-                    ));
-                }
-                answer.body
-            }
-            Ending::Answered(answer) => {
-                let mut error = self.http_error(&answer, "GET", &shown_url);
-                error.message = self
-                    .client
-                    .redact(&format!("verification read: {}", error.message));
-                if answer.status == 404 {
-                    error.hint = Some(
-                        "wrong lookup path: check the fetch contract path and query".to_string(),
-                    );
-                }
-                return Err(error);
-            }
-            Ending::Unanswered { text, gave_up, .. } => {
-                let mut error = fail(
-                    format!(
-                        "verification read: {}",
-                        join_reason(&text, gave_up.as_deref())
-                    ),
-                    Some(shown_url),
-                );
-                error.hint = Some(hints::DESTINATION_DOWN.to_string());
-                return Err(error);
-            }
-        };
-        let document: Value = serde_json::from_slice(&body).map_err(|_| {
-            fail(
-                "verification read: the lookup response is not JSON".to_string(),
-                Some(shown_url.clone()),
-            )
-        })?;
-        let records = match results(&document, &self.fetch.results_position) {
-            Some(records) => records,
-            None => {
-                let position: String = self.fetch.results_position.clone().into();
-                return Err(EntryError {
-                    hint: Some(hints::NOTHING_FETCHED.to_string()),
-                    ..fail(
-                        format!(
-                            "verification read: no list at results position '{position}' \
-                             (top-level keys: {})",
-                            top_level_keys(&document)
-                        ),
-                        Some(shown_url),
-                    )
-                });
-            }
-        };
-        let matching: Vec<&Value> = records
-            .into_iter()
-            .filter(|record| {
-                get_path(record, &self.fetch.serial_field)
-                    .and_then(scalar_text)
-                    .as_deref()
-                    == Some(serial)
-            })
-            .collect();
-        let record = match matching.as_slice() {
-            [] => {
-                tracing::debug!(serial, "verification read found no destination record");
-                return Ok(false);
-            }
-            [record] => *record,
-            several => {
-                return Err(fail(
-                    format!(
-                        "verification read: ambiguous destination: {} records have serial {serial}",
-                        several.len()
-                    ),
-                    Some(shown_url),
-                ));
-            }
-        };
-        let mut leaves = Vec::new();
-        flatten(payload, String::new(), &mut leaves);
-        let missed: Vec<&str> = leaves
-            .iter()
-            .filter(|(path, expected)| !landed(expected, get_path(record, path)))
-            .map(|(path, _)| path.as_str())
-            .collect();
-        if !missed.is_empty() {
-            tracing::debug!(serial, fields = ?missed, "verification read: fields not landed yet");
-        }
-        Ok(missed.is_empty())
-    }
-
-    /// Sends a request, retrying what may be retried; every try goes through the rate limiter.
-    async fn exchange(
-        &self,
-        method: HttpMethod,
-        url: &Url,
-        body: Option<(&[u8], &'static str)>,
-        idempotent: bool,
-        success_cap: usize,
-        on_retry: &mut (dyn FnMut(RetryNotice) + Send),
-    ) -> Exchange {
-        let mut attempts = Vec::new();
-        let mut number: u32 = 0;
-        loop {
-            number += 1;
-            self.limiter.acquire().await;
-            let at = Utc::now();
-            let mut request = self
-                .client
-                .request(method.clone(), url.clone())
-                .timeout(self.timeout);
-            if let Some((bytes, content_type)) = body {
-                request = request
-                    .header(header::CONTENT_TYPE, content_type)
-                    .body(bytes.to_vec());
-            }
-            let (text, delay) = match request.send().await {
-                Ok(response) => {
-                    let status = response.status().as_u16();
-                    let headers = response.headers().clone();
-                    let cap = if (200..300).contains(&status) {
-                        success_cap
-                    } else {
-                        ERROR_BODY_CAP
-                    };
-                    let (bytes, truncated, _) = read_capped(response, cap).await;
-                    if (200..300).contains(&status) {
-                        attempts.push(Attempt {
-                            at,
-                            http_status: Some(status),
-                            error: None,
-                        });
-                        return Exchange {
-                            attempts,
-                            ending: Ending::Answered(Answer {
-                                status,
-                                headers,
-                                body: bytes,
-                                truncated,
-                                gave_up: None,
-                            }),
-                        };
-                    }
-                    let text = self.status_text(status, &headers, &bytes);
-                    attempts.push(Attempt {
-                        at,
-                        http_status: Some(status),
-                        error: Some(text.clone()),
-                    });
-                    // 429 and 503 say the destination did nothing, so even a POST may go again.
-                    let retry =
-                        is_retryable_status(status) && (idempotent || matches!(status, 429 | 503));
-                    let retry_after = headers
-                        .get(header::RETRY_AFTER)
-                        .and_then(|value| value.to_str().ok())
-                        .and_then(|value| parse_retry_after(value, Utc::now()));
-                    let verdict = if retry {
-                        self.policy.delay(number, retry_after).map_err(Some)
-                    } else {
-                        Err(None)
-                    };
-                    match verdict {
-                        Ok(delay) => (text, delay),
-                        Err(gave_up) => {
-                            return Exchange {
-                                attempts,
-                                ending: Ending::Answered(Answer {
-                                    status,
-                                    headers,
-                                    body: bytes,
-                                    truncated,
-                                    gave_up,
-                                }),
-                            };
-                        }
-                    }
-                }
-                Err(error) => {
-                    let timed_out = error.is_timeout();
-                    // A failed connect never reached the destination: safe to retry, POST too.
-                    let reached = !error.is_connect();
-                    let text = self.transport_text(&error.without_url(), timed_out);
-                    attempts.push(Attempt {
-                        at,
-                        http_status: None,
-                        error: Some(text.clone()),
-                    });
-                    if !idempotent && reached {
-                        return Exchange {
-                            attempts,
-                            ending: Ending::Unanswered {
-                                text,
-                                reached,
-                                gave_up: None,
-                            },
-                        };
-                    }
-                    match self.policy.delay(number, None) {
-                        Ok(delay) => (text, delay),
-                        Err(reason) => {
-                            return Exchange {
-                                attempts,
-                                ending: Ending::Unanswered {
-                                    text,
-                                    reached,
-                                    gave_up: Some(reason),
-                                },
-                            };
-                        }
-                    }
-                }
-            };
-            on_retry(RetryNotice {
-                attempt: number,
-                delay,
-                reason: text,
-            });
-            tokio::time::sleep(delay).await;
-        }
-    }
-
     /// The URL of a write: `{id}` and `{serial}` filled in, path-segment encoded.
     fn write_url(
         &self,
@@ -552,95 +244,6 @@ impl Deliverer {
         }
         Ok(url)
     }
-
-    /// "HTTP 405 Method Not Allowed [METHOD_NOT_ALLOWED]: ...", redacted.
-    fn status_text(&self, status: u16, headers: &HeaderMap, body: &[u8]) -> String {
-        let (code, message) = body::error_details(body, content_type(headers));
-        let reason = StatusCode::from_u16(status)
-            .ok()
-            .and_then(|s| s.canonical_reason())
-            .unwrap_or("");
-        let mut text = format!("HTTP {status} {reason}").trim_end().to_string();
-        if let Some(code) = code {
-            text.push_str(&format!(" [{code}]"));
-        }
-        if let Some(message) = message {
-            text.push_str(&format!(": {message}"));
-        }
-        self.client.redact(&text)
-    }
-
-    /// A timeout or connection error in words, with its causes, redacted.
-    fn transport_text(&self, error: &reqwest::Error, timed_out: bool) -> String {
-        let text = if timed_out {
-            format!("no answer within {}s (timed out)", self.timeout.as_secs())
-        } else {
-            let mut parts = vec![error.to_string()];
-            let mut source = std::error::Error::source(error);
-            while let Some(cause) = source {
-                let cause = cause.to_string();
-                if !parts.iter().any(|part| part.contains(&cause)) {
-                    parts.push(cause);
-                }
-                source = cause_of(source);
-            }
-            format!("connection error: {}", parts.join(": "))
-        };
-        let text = self.client.redact(&text);
-        match text.char_indices().nth(MAX_TRANSPORT_TEXT) {
-            Some((cut, _)) => format!("{}…", &text[..cut]),
-            None => text,
-        }
-    }
-
-    /// The error details of a non-2xx answer (SPEC section 4).
-    fn http_error(&self, answer: &Answer, method: &str, shown_url: &str) -> EntryError {
-        let Answer {
-            status,
-            headers,
-            body,
-            truncated,
-            gave_up,
-        } = answer;
-        let (code, _) = body::error_details(body, content_type(headers));
-        let code = code.map(|code| self.client.redact(&code));
-        let message = join_reason(
-            &self.status_text(*status, headers, body),
-            gave_up.as_deref(),
-        );
-        let hint = match status {
-            300..=399 => Some(REDIRECTED),
-            _ => hints::for_status(*status, code.as_deref()),
-        };
-        EntryError {
-            http_status: Some(*status),
-            code,
-            message: self.client.redact(&message),
-            hint: hint.map(str::to_string),
-            method: Some(method.to_string()),
-            url: Some(shown_url.to_string()),
-            response_excerpt: self.excerpt(body, *truncated),
-        }
-    }
-
-    /// At most [`EXCERPT_LIMIT`] bytes of a body, redacted, lossy UTF-8; None when empty.
-    fn excerpt(&self, body: &[u8], truncated: bool) -> Option<String> {
-        if body.is_empty() {
-            return None;
-        }
-        // Redact the whole capped body first, so a secret across the cut is still found.
-        let text = self.client.redact(&String::from_utf8_lossy(body));
-        if text.len() <= EXCERPT_LIMIT && !truncated {
-            return Some(text);
-        }
-        let marker = "…";
-        let mut cut = EXCERPT_LIMIT.min(text.len()) - marker.len().min(text.len());
-        while !text.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        Some(format!("{}{marker}", &text[..cut]))
-    }
-
     /// A created record's id: the fetch contract's id field (or `id`) in a JSON or XML body,
     /// else the last segment of the `Location` header.
     fn created_id(&self, url: &Url, headers: &HeaderMap, body: &[u8]) -> Option<String> {
@@ -707,33 +310,14 @@ fn http_method(method: Method) -> HttpMethod {
     }
 }
 
-fn content_type(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-}
-
-fn cause_of<'a>(
-    error: Option<&'a (dyn std::error::Error + 'static)>,
-) -> Option<&'a (dyn std::error::Error + 'static)> {
-    error.and_then(std::error::Error::source)
-}
-
-fn join_reason(text: &str, reason: Option<&str>) -> String {
-    match reason {
-        Some(reason) => format!("{text}; {reason}"),
-        None => text.to_string(),
-    }
-}
-
 /// A contract path with its placeholders filled, split from any query it carries.
-struct FilledPath {
-    path: String,
-    query: Option<String>,
+pub(super) struct FilledPath {
+    pub(super) path: String,
+    pub(super) query: Option<String>,
 }
 
 /// Replaces `{id}` and `{serial}` with their percent-encoded values.
-fn fill_placeholders(
+pub(super) fn fill_placeholders(
     template: &str,
     target_id: Option<&str>,
     serial: &str,
@@ -766,15 +350,7 @@ fn encode_value(value: &str, what: &str) -> Result<String, String> {
     if value.is_empty() || value == "." || value == ".." {
         return Err(format!("invalid {what} '{value}' for a URL path"));
     }
-    let mut out = String::with_capacity(value.len());
-    for byte in value.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    Ok(out)
+    Ok(encode_segment(value))
 }
 
 fn percent_decode(text: &str) -> String {
@@ -798,42 +374,15 @@ fn percent_decode(text: &str) -> String {
 }
 
 /// Adds a contract's own query string (already encoded) to a URL.
-fn append_query(url: &mut Url, extra: &str) {
+pub(super) fn append_query(url: &mut Url, extra: &str) {
     let query = match url.query() {
         Some(existing) if !existing.is_empty() => format!("{existing}&{extra}"),
         _ => extra.to_string(),
     };
     url.set_query(Some(&query));
 }
-
-/// The records at a results position; a single object there counts as one record.
-fn results<'a>(document: &'a Value, position: &ResultsPosition) -> Option<Vec<&'a Value>> {
-    let list = match position {
-        ResultsPosition::Root => document,
-        ResultsPosition::Path(segments) => segments
-            .iter()
-            .try_fold(document, |value, key| value.get(key))?,
-    };
-    match list {
-        Value::Array(items) => Some(items.iter().collect()),
-        Value::Object(_) => Some(vec![list]),
-        _ => None,
-    }
-}
-
-fn top_level_keys(document: &Value) -> String {
-    match document {
-        Value::Object(object) if !object.is_empty() => {
-            object.keys().cloned().collect::<Vec<_>>().join(", ")
-        }
-        Value::Object(_) => "none".to_string(),
-        Value::Array(_) => "none: the body is a bare array (use _root)".to_string(),
-        _ => "none".to_string(),
-    }
-}
-
 /// The value at a dotted path; a key that itself contains dots is found too.
-fn get_path<'a>(value: &'a Value, path: &str) -> Option<&'a Value> {
+pub(super) fn get_path<'a>(value: &'a Value, path: &str) -> Option<&'a Value> {
     if path.is_empty() {
         return Some(value);
     }
@@ -847,74 +396,11 @@ fn get_path<'a>(value: &'a Value, path: &str) -> Option<&'a Value> {
     })
 }
 
-fn scalar_text(value: &Value) -> Option<String> {
+pub(super) fn scalar_text(value: &Value) -> Option<String> {
     match value {
         Value::String(text) => Some(text.clone()),
         Value::Number(number) => Some(number.to_string()),
         _ => None,
-    }
-}
-
-/// The leaves of a payload as (dotted path, value); an empty object is a leaf.
-fn flatten(value: &Value, prefix: String, out: &mut Vec<(String, Value)>) {
-    match value {
-        Value::Object(object) if !object.is_empty() => {
-            for (key, inner) in object {
-                let path = if prefix.is_empty() {
-                    key.clone()
-                } else {
-                    format!("{prefix}.{key}")
-                };
-                flatten(inner, path, out);
-            }
-        }
-        other => out.push((prefix, other.clone())),
-    }
-}
-
-/// Whether the destination holds what was written: numbers compare by value (16 = 16.0 = "16"),
-/// a cleared field may come back null or absent.
-fn landed(expected: &Value, actual: Option<&Value>) -> bool {
-    match (expected, actual) {
-        (Value::Null, None | Some(Value::Null)) => true,
-        (Value::Object(object), None | Some(Value::Null)) if object.is_empty() => true,
-        (_, None) => false,
-        (expected, Some(actual)) => same(expected, actual),
-    }
-}
-
-fn same(expected: &Value, actual: &Value) -> bool {
-    match (expected, actual) {
-        (Value::Number(a), Value::Number(b)) => same_number(a, b),
-        (Value::Number(n), Value::String(s)) | (Value::String(s), Value::Number(n)) => {
-            match (s.trim().parse::<f64>(), n.as_f64()) {
-                (Ok(parsed), Some(number)) => parsed == number,
-                _ => false,
-            }
-        }
-        (Value::Bool(flag), Value::String(s)) | (Value::String(s), Value::Bool(flag)) => s
-            .trim()
-            .eq_ignore_ascii_case(if *flag { "true" } else { "false" }),
-        (Value::Array(a), Value::Array(b)) => {
-            a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same(x, y))
-        }
-        (Value::Object(a), Value::Object(b)) => {
-            a.iter().all(|(key, value)| landed(value, b.get(key)))
-        }
-        (a, b) => a == b,
-    }
-}
-
-fn same_number(a: &serde_json::Number, b: &serde_json::Number) -> bool {
-    if let (Some(x), Some(y)) = (a.as_i64(), b.as_i64()) {
-        return x == y;
-    }
-    if let (Some(x), Some(y)) = (a.as_u64(), b.as_u64()) {
-        return x == y;
-    }
-    match (a.as_f64(), b.as_f64()) {
-        (Some(x), Some(y)) => x == y || (x - y).abs() <= f64::EPSILON * x.abs().max(y.abs()),
-        _ => false,
     }
 }
 
@@ -949,44 +435,6 @@ mod tests {
         assert_eq!(get_path(&record, "x.y"), Some(&json!(1)));
         assert_eq!(get_path(&record, "deep.a.b.c"), Some(&json!(2)));
         assert_eq!(get_path(&record, "user.name"), None);
-    }
-
-    #[test]
-    fn landed_compares_numbers_semantically() {
-        assert!(landed(&json!(16), Some(&json!(16.0))));
-        assert!(landed(&json!(16), Some(&json!("16"))));
-        assert!(landed(&json!("16"), Some(&json!(16))));
-        assert!(!landed(&json!(16), Some(&json!(17))));
-        assert!(landed(&json!(null), None));
-        assert!(landed(&json!(null), Some(&json!(null))));
-        assert!(!landed(&json!("a"), None));
-        assert!(landed(&json!(true), Some(&json!("true"))));
-        assert!(landed(&json!([1, 2]), Some(&json!([1.0, "2"]))));
-        assert!(!landed(&json!([1, 2]), Some(&json!([1]))));
-    }
-
-    #[test]
-    fn payload_leaves_use_dotted_paths() {
-        let mut leaves = Vec::new();
-        flatten(
-            &json!({"a": 1, "user": {"email": "e", "name": null}, "empty": {}}),
-            String::new(),
-            &mut leaves,
-        );
-        let paths: Vec<&str> = leaves.iter().map(|(p, _)| p.as_str()).collect();
-        assert_eq!(paths, vec!["a", "empty", "user.email", "user.name"]);
-    }
-
-    #[test]
-    fn results_positions() {
-        let doc = json!({"data": {"items": [{"a": 1}, {"a": 2}]}});
-        let position = ResultsPosition::parse("data.items").unwrap();
-        assert_eq!(results(&doc, &position).map(|r| r.len()), Some(2));
-        assert_eq!(
-            results(&json!([{"a": 1}]), &ResultsPosition::Root).map(|r| r.len()),
-            Some(1)
-        );
-        assert!(results(&doc, &ResultsPosition::parse("nope").unwrap()).is_none());
     }
 
     #[test]

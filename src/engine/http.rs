@@ -72,10 +72,17 @@ impl HttpClient {
                 Auth::Bearer(token.expose().to_string()),
                 vec![token.expose().to_string()],
             ),
-            Some(CredentialKind::Basic { username, password }) => (
-                Auth::Basic(username.clone(), password.expose().to_string()),
-                vec![password.expose().to_string()],
-            ),
+            Some(CredentialKind::Basic { username, password }) => {
+                use base64::Engine as _;
+                // A destination that echoes the Authorization header shows user:password in
+                // base64, one decode away from the password.
+                let header = base64::engine::general_purpose::STANDARD
+                    .encode(format!("{username}:{}", password.expose()));
+                (
+                    Auth::Basic(username.clone(), password.expose().to_string()),
+                    vec![password.expose().to_string(), header],
+                )
+            }
             Some(CredentialKind::Header { header, value }) => {
                 let name = HeaderName::from_bytes(header.as_bytes())
                     .map_err(|e| HttpSetupError::Header(e.to_string()))?;
@@ -105,7 +112,7 @@ impl HttpClient {
             client,
             base,
             auth,
-            secrets: secrets.into_iter().filter(|s| s.len() >= 3).collect(),
+            secrets: secret_forms(secrets),
         })
     }
 
@@ -159,6 +166,56 @@ impl HttpClient {
         }
         self.redact(shown.as_str())
     }
+}
+
+/// Every form a secret may take when a destination echoes it back — as it is, JSON-escaped (with
+/// and without `\/`), percent-encoded — longest first, so a longer form is replaced whole.
+fn secret_forms(secrets: Vec<String>) -> Vec<String> {
+    let mut forms: Vec<String> = Vec::new();
+    for secret in secrets.into_iter().filter(|s| s.len() >= 3) {
+        let json = serde_json::to_string(&secret).unwrap_or_default();
+        let json = json.trim_matches('"').to_string();
+        let percent = form_encoded(&secret);
+        let percent_path = percent.replace('+', "%20");
+        for form in [
+            json.replace('/', "\\/"),
+            json,
+            percent,
+            percent_path,
+            secret,
+        ] {
+            if !forms.contains(&form) {
+                forms.push(form);
+            }
+        }
+    }
+    forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
+    forms
+}
+
+/// Bytes from a remote system as text fit for a screen: lossy UTF-8, and control characters (an
+/// escape sequence in a body) replaced so they never reach a terminal.
+pub fn printable(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes)
+        .chars()
+        .map(|c| {
+            if c.is_control() && !matches!(c, '\n' | '\r' | '\t') {
+                '\u{fffd}'
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
+/// `text` as it appears in a query string (`a b/c` → `a+b%2Fc`).
+fn form_encoded(text: &str) -> String {
+    let mut url = Url::parse("http://127.0.0.1/").expect("a constant URL");
+    url.query_pairs_mut().append_pair("k", text);
+    url.query()
+        .and_then(|q| q.strip_prefix("k="))
+        .unwrap_or(text)
+        .to_string()
 }
 
 /// Replaces every occurrence of each secret in `text`.
@@ -237,6 +294,43 @@ mod tests {
         let client =
             HttpClient::new("http://127.0.0.1:1", None, Duration::from_secs(1), 1).unwrap();
         assert_eq!(client.url("/x", &[]).as_str(), "http://127.0.0.1:1/x");
+    }
+
+    #[test]
+    fn redaction_covers_echoed_forms_of_a_secret() {
+        let forms = secret_forms(vec!["k3y/with+slash==".to_string()]);
+        let text = r#"{"got":"k3y\/with+slash==","q":"k3y%2Fwith%2Bslash%3D%3D"}"#;
+        let redacted = redact_values(text, &forms);
+        assert!(!redacted.contains("k3y"), "{redacted}");
+    }
+
+    #[test]
+    fn an_echoed_basic_authorization_header_is_redacted() {
+        use base64::Engine as _;
+        let env = Environment::with_fallbacks([("SYNCDECK_HTTP_TEST_UNSET_PASS", "pa55-w0rd")]);
+        let password = secret::resolve(
+            &secret::SecretRef::Env("SYNCDECK_HTTP_TEST_UNSET_PASS".into()),
+            &env,
+        )
+        .unwrap();
+        let credential = Credential {
+            name: "c".into(),
+            kind: CredentialKind::Basic {
+                username: "bot".into(),
+                password,
+            },
+        };
+        let client = HttpClient::new(
+            "http://127.0.0.1:1",
+            Some(&credential),
+            Duration::from_secs(1),
+            1,
+        )
+        .unwrap();
+        let header = base64::engine::general_purpose::STANDARD.encode("bot:pa55-w0rd");
+        let echoed = format!("unauthorized: Basic {header}");
+        let redacted = client.redact(&echoed);
+        assert!(!redacted.contains(&header), "{redacted}");
     }
 
     #[test]

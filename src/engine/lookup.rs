@@ -18,8 +18,9 @@ use serde_json::{Map, Value};
 use tokio::sync::watch;
 
 use super::http::HttpClient;
+use super::listing_request::ListingError;
+use super::paging::{Pager, Step, fill_path, fill_query, text_at, value_at};
 use super::retry::RetryPolicy;
-use super::source::{ListingError, Pager, Step, fill_path, fill_query, text_at, value_at};
 use crate::config::{FetchContract, Pagination};
 
 /// The destination record of a serial.

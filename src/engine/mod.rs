@@ -6,15 +6,19 @@
 pub mod body;
 mod connection;
 pub mod deliver;
+pub mod exchange;
 pub mod hints;
 pub mod http;
 pub mod limit;
+pub mod listing_request;
 pub mod lookup;
 pub mod mapping;
+pub mod paging;
 pub mod protocol;
 mod record;
 pub mod retry;
 pub mod source;
+mod verify;
 
 use std::sync::Arc;
 
