@@ -496,7 +496,9 @@ async fn a_single_run_of_a_serial_not_in_the_source_fails_and_says_so() {
     assert_eq!(run.status, RunStatus::Failed);
     let error = rows[0].error.as_ref().unwrap();
     assert!(
-        error.message.contains("NO-SUCH-SERIAL is not in the source"),
+        error
+            .message
+            .contains("NO-SUCH-SERIAL is not in the source"),
         "{}",
         error.message
     );

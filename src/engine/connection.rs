@@ -580,7 +580,10 @@ mod tests {
     #[test]
     fn run_hints_follow_the_spec_table() {
         let nothing = Counters::default();
-        assert_eq!(run_hint(&row(RunMode::Dry, nothing)), Some(hints::NOTHING_FETCHED));
+        assert_eq!(
+            run_hint(&row(RunMode::Dry, nothing)),
+            Some(hints::NOTHING_FETCHED)
+        );
         let spike = Counters {
             fetched: 10,
             new: 10,
@@ -597,7 +600,10 @@ mod tests {
             skipped: 10,
             ..Counters::default()
         };
-        assert_eq!(run_hint(&row(RunMode::Live, rerun)), Some(hints::NOTHING_NEW));
+        assert_eq!(
+            run_hint(&row(RunMode::Live, rerun)),
+            Some(hints::NOTHING_NEW)
+        );
         let skipped = Counters {
             fetched: 10,
             new: 10,

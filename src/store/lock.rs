@@ -43,7 +43,6 @@ impl StoreLock {
             .open(&path)
             .map_err(io("opening the lock file"))?;
         // File::try_lock is stable since Rust 1.89; the crate's declared MSRV is older.
-        #[allow(clippy::incompatible_msrv)]
         let locked = file.try_lock();
         match locked {
             Ok(()) => {}

@@ -267,10 +267,18 @@ pub struct EntryError {
 pub struct FieldChange {
     pub field: String,
     /// None: the destination had no such field; `Some(Null)`: it held null.
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
     pub old: Option<serde_json::Value>,
     /// None: nothing is written; `Some(Null)`: the field is cleared.
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
     pub new: Option<serde_json::Value>,
 }
 
