@@ -47,7 +47,7 @@ fn tag(i: usize) -> Option<String> {
 }
 
 fn source_thing(i: usize) -> Value {
-    let memory = if i % 11 == 0 {
+    let memory = if i.is_multiple_of(11) {
         Value::Null
     } else if i % 53 == 5 {
         json!("n/a")
@@ -56,12 +56,12 @@ fn source_thing(i: usize) -> Value {
     } else {
         json!(8u64 << (i % 3))
     };
-    let state = if i % 29 == 0 {
+    let state = if i.is_multiple_of(29) {
         Value::Null
     } else {
         json!(["active", "spare", "broken"][i % 3])
     };
-    let notes = if i % 5 == 0 {
+    let notes = if i.is_multiple_of(5) {
         Value::Null
     } else {
         json!(format!("  note {i} "))
