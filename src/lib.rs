@@ -11,3 +11,4 @@ pub mod engine;
 pub mod logging;
 pub mod paths;
 pub mod store;
+pub mod ui;

@@ -1,0 +1,45 @@
+//! Everything the operator can do from the keyboard, named once. Key maps ([`super::keymap`])
+//! turn keys into these; [`super::app::App`] carries them out.
+
+/// One thing the operator asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    Up,
+    Down,
+    PageUp,
+    PageDown,
+    Top,
+    Bottom,
+    /// Expand a run; on a connection row, open its logs.
+    Expand,
+    /// Collapse a run; on a connection row, go back to its run.
+    Collapse,
+    /// Back out: clear a filter, close an overlay.
+    Back,
+    ShowJobs,
+    ShowLogs,
+    NextView,
+    Help,
+    Quit,
+    NewRun,
+    /// Open the dialog prefilled with the selected run's parameters.
+    Rerun,
+    /// Cancel the running run (asks first).
+    CancelRun,
+    CycleStatusFilter,
+    ToggleFailuresOnly,
+    /// Open the logs filter.
+    Search,
+    /// Keep what was typed and leave the text field.
+    FinishInput,
+    ToggleChoice,
+    AllConnections,
+    NextField,
+    PreviousField,
+    Left,
+    Right,
+    StartRun,
+    CloseDialog,
+    Confirm,
+    Dismiss,
+}

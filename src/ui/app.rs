@@ -1,0 +1,321 @@
+//! The application state the terminal loop drives: keys and engine events in, frames out.
+//! Keys are handled in [`super::input`], engine events in [`super::events`].
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use ratatui::Frame;
+use ratatui::crossterm::event::KeyEvent;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::config::Config;
+use crate::engine::{Command, Event, LogLevel};
+use crate::store::{RunId, RunStatus, Store, StoreError};
+
+use super::clock::Clock;
+use super::confirm::Confirm;
+use super::dashboard;
+use super::format;
+use super::help::{self, Help};
+use super::jobs_view::{JobsView, Paint};
+use super::keymap::Context;
+use super::layout;
+use super::ledger::Ledger;
+use super::logs::{LogBook, LogLine};
+use super::new_run::{Field, NewRunDialog};
+use super::theme::Theme;
+
+/// How the app is started.
+pub struct AppOptions {
+    /// Default | Mono; NO_COLOR (set and non-empty) also means Mono.
+    pub theme: crate::config::Theme,
+    /// Shown as a banner when syncdeck runs on the built-in demo systems, e.g.
+    /// "DEMO — built-in demo systems on 127.0.0.1:PORT, scratch store; write a config to leave
+    /// the demo (see config.example.toml)"
+    pub banner: Option<String>,
+}
+
+/// The two views.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum View {
+    Jobs,
+    Logs,
+}
+
+/// A one-line message above the key bar, until the next key.
+#[derive(Clone, Debug)]
+pub struct Toast {
+    pub text: String,
+    pub error: bool,
+}
+
+/// The whole screen's state.
+pub struct App {
+    pub(super) config: Arc<Config>,
+    pub(super) store: Store,
+    pub(super) commands: UnboundedSender<Command>,
+    pub(super) theme: Theme,
+    pub(super) banner: Option<String>,
+    pub(super) view: View,
+    pub(super) ledger: Ledger,
+    pub(super) jobs_view: JobsView,
+    pub(super) logs: LogBook,
+    pub(super) dialog: Option<NewRunDialog>,
+    pub(super) confirm: Option<Confirm>,
+    pub(super) help: Option<Help>,
+    pub(super) toast: Option<Toast>,
+    /// Serials of Single runs started in this session, newest first.
+    pub(super) recent_serials: Vec<String>,
+    /// The run going now.
+    pub(super) live: Option<RunId>,
+    /// A run was just started from the dialog: select it when it appears.
+    pub(super) follow_next_run: bool,
+    pub(super) clock: Clock,
+    pub(super) quit: bool,
+    pub(super) dirty: bool,
+}
+
+impl App {
+    /// Reads the first page of runs from the store; never loads the whole history.
+    pub fn new(
+        config: Arc<Config>,
+        store: Store,
+        commands: UnboundedSender<Command>,
+        options: AppOptions,
+    ) -> Result<App, StoreError> {
+        let mut ledger = Ledger::load(&store)?;
+        let latest = ledger.latest().map(|r| r.id);
+        if let Some(id) = latest {
+            ledger.ensure_connection_runs(&store, id)?;
+        }
+        let mut app = App {
+            theme: Theme::new(options.theme, Theme::no_color_requested()),
+            banner: options.banner,
+            config,
+            store,
+            commands,
+            view: View::Jobs,
+            ledger,
+            jobs_view: JobsView::default(),
+            logs: LogBook::default(),
+            dialog: None,
+            confirm: None,
+            help: None,
+            toast: None,
+            recent_serials: Vec::new(),
+            live: None,
+            follow_next_run: false,
+            clock: Clock::System,
+            quit: false,
+            dirty: true,
+        };
+        if let Some(summary) = app.store.recovery().summary() {
+            app.log(LogLevel::Warn, summary.clone());
+            app.toast = Some(Toast {
+                text: summary,
+                error: true,
+            });
+        }
+        Ok(app)
+    }
+
+    /// Draws every time from this instant (stable snapshots).
+    pub fn freeze_clock(&mut self, at: DateTime<Utc>) {
+        self.clock = Clock::Fixed(at);
+        self.dirty = true;
+    }
+
+    pub fn handle_key(&mut self, key: KeyEvent) {
+        self.on_key(key);
+    }
+
+    pub fn handle_engine(&mut self, event: Event) {
+        self.on_engine(event);
+    }
+
+    /// Once a second: elapsed/ETA of a running run (marks dirty only while a run is going).
+    pub fn tick(&mut self) {
+        if self.live.is_some() {
+            self.dirty = true;
+        }
+    }
+
+    pub fn should_quit(&self) -> bool {
+        self.quit
+    }
+
+    /// True when something changed since the last call (the loop redraws only then).
+    pub fn take_dirty(&mut self) -> bool {
+        std::mem::take(&mut self.dirty)
+    }
+
+    /// The run now going, if any (the loop cancels it on exit).
+    pub fn running_run(&self) -> Option<RunId> {
+        self.live
+    }
+
+    pub(super) fn log(&mut self, level: LogLevel, message: String) {
+        let at = self.clock.now();
+        self.logs.push(LogLine { at, level, message });
+    }
+
+    pub(super) fn say(&mut self, text: impl Into<String>, error: bool) {
+        self.toast = Some(Toast {
+            text: text.into(),
+            error,
+        });
+        self.dirty = true;
+    }
+
+    /// Where keys go now.
+    pub(super) fn context(&self) -> Context {
+        if self.confirm.is_some() {
+            Context::Confirm
+        } else if self.help.is_some() {
+            Context::Help
+        } else if let Some(dialog) = &self.dialog {
+            if dialog.focus == Field::Serial {
+                Context::NewRunSerial
+            } else {
+                Context::NewRun
+            }
+        } else {
+            match self.view {
+                View::Jobs => Context::Jobs,
+                View::Logs if self.logs.editing => Context::LogsFilter,
+                View::Logs => Context::Logs,
+            }
+        }
+    }
+
+    pub fn draw(&mut self, frame: &mut Frame) {
+        let area = frame.area();
+        if layout::too_small(area) {
+            layout::draw_too_small(frame, area, self.theme);
+            return;
+        }
+        let banner_lines = self.banner_lines(area);
+        let toast = u16::from(self.toast.is_some());
+        let [title, banner, card, main, toast_area, bar] = Layout::vertical([
+            Constraint::Length(1),
+            Constraint::Length(banner_lines.len() as u16),
+            Constraint::Length(dashboard::HEIGHT),
+            Constraint::Fill(1),
+            Constraint::Length(toast),
+            Constraint::Length(1),
+        ])
+        .areas(area);
+        self.draw_title(frame, title);
+        frame.render_widget(Paragraph::new(banner_lines), banner);
+        let card_run = self.live.or(self.ledger.latest().map(|r| r.id));
+        let run = card_run.and_then(|id| self.ledger.run(id));
+        let rows = card_run.map_or(&[][..], |id| self.ledger.connection_runs(id));
+        let now = self.clock.now();
+        dashboard::draw(frame, card, run, rows, &self.config, now, self.theme);
+        match self.view {
+            View::Jobs => {
+                let paint = Paint {
+                    theme: self.theme,
+                    now,
+                    config: &self.config,
+                };
+                self.jobs_view.draw(frame, main, &self.ledger, &paint);
+            }
+            View::Logs => self.logs.draw(frame, main, self.theme),
+        }
+        if let Some(toast) = &self.toast {
+            let (mark, style) = if toast.error {
+                ("✖ ", self.theme.error())
+            } else {
+                ("• ", self.theme.ok())
+            };
+            let text = format::fit(&format!("{mark}{}", toast.text), area.width as usize - 1);
+            frame.render_widget(
+                Paragraph::new(Line::styled(format!(" {text}"), style)),
+                toast_area,
+            );
+        }
+        let overlay = Rect {
+            y: area.y + 1,
+            height: area.height.saturating_sub(2),
+            ..area
+        };
+        if let Some(dialog) = &self.dialog {
+            dialog.draw(frame, overlay, self.theme);
+        }
+        if let Some(help) = &mut self.help {
+            help.draw(frame, overlay, self.theme);
+        }
+        if let Some(confirm) = &self.confirm {
+            confirm.draw(frame, overlay, self.theme);
+        }
+        frame.render_widget(
+            Paragraph::new(help::key_bar(self.context(), area.width, self.theme)),
+            bar,
+        );
+    }
+
+    fn banner_lines(&self, area: Rect) -> Vec<Line<'static>> {
+        let Some(banner) = &self.banner else {
+            return Vec::new();
+        };
+        let max = if area.height >= 20 { 2 } else { 1 };
+        let width = area.width as usize;
+        let mut pieces = format::wrap(banner, width.saturating_sub(2));
+        if pieces.len() > max {
+            pieces.truncate(max);
+            if let Some(last) = pieces.last_mut() {
+                *last = format::fit(&format!("{last} …"), width.saturating_sub(2));
+            }
+        }
+        pieces
+            .into_iter()
+            .map(|p| Line::styled(format::pad(&format!(" {p}"), width), self.theme.banner()))
+            .collect()
+    }
+
+    fn draw_title(&self, frame: &mut Frame, area: Rect) {
+        let theme = self.theme;
+        let tab = |key: &str, name: &str, active: bool| {
+            let style = if active {
+                theme.tab_active()
+            } else {
+                theme.dim()
+            };
+            Span::styled(format!(" {key} {name} "), style)
+        };
+        let mut left = vec![
+            Span::styled(" syncdeck ", theme.title()),
+            tab("1", "Jobs", self.view == View::Jobs),
+            Span::raw(" "),
+            tab("2", "Logs", self.view == View::Logs),
+        ];
+        let right = match self.live.and_then(|id| self.ledger.run(id)) {
+            Some(run) if run.status == RunStatus::Running => Span::styled(
+                format!("▶ run #{} going ", run.id),
+                theme.status(RunStatus::Running),
+            ),
+            _ => {
+                let n = self.config.connections.len();
+                Span::styled(
+                    format!(
+                        "{} · {n} connection{} ",
+                        self.config.source.name,
+                        if n == 1 { "" } else { "s" }
+                    ),
+                    theme.dim(),
+                )
+            }
+        };
+        let used: usize = left.iter().map(Span::width).sum();
+        let width = area.width as usize;
+        if used + right.width() < width {
+            left.push(Span::raw(" ".repeat(width - used - right.width())));
+            left.push(right);
+        }
+        frame.render_widget(Paragraph::new(Line::from(left)), area);
+    }
+}

@@ -1,0 +1,91 @@
+//! Engine events into the screen's state: live runs and connection runs in the ledger, log
+//! lines in the log book, refusals as an error line.
+
+use crate::engine::{Event, LogLevel};
+
+use super::app::{App, View};
+use super::format;
+
+impl App {
+    pub(super) fn on_engine(&mut self, event: Event) {
+        match event {
+            Event::Refused { reason } => {
+                self.follow_next_run = false;
+                self.log(LogLevel::Warn, format!("run refused: {reason}"));
+                self.say(format!("run refused: {reason}"), true);
+            }
+            Event::RunStarted { run } => {
+                let id = run.id;
+                self.live = Some(id);
+                self.ledger.upsert_run(run);
+                self.ledger.expand_run(id);
+                if std::mem::take(&mut self.follow_next_run) {
+                    self.ledger.select_first();
+                }
+                self.dirty = true;
+            }
+            Event::ConnectionStarted { connection_run }
+            | Event::ConnectionFinished { connection_run } => {
+                self.ledger.upsert_connection_run(connection_run);
+                self.dirty = true;
+            }
+            Event::Progress {
+                run_id,
+                position,
+                processed,
+                total,
+                counters,
+            } => {
+                if self
+                    .ledger
+                    .apply_progress(run_id, position, processed, total, counters)
+                {
+                    self.dirty = true;
+                }
+            }
+            Event::EntriesRecorded { .. } => {}
+            Event::RetryScheduled {
+                run_id,
+                position,
+                reference,
+                attempt,
+                delay,
+                reason,
+            } => {
+                let connection = self.ledger.connection_run(run_id, position).map_or_else(
+                    || format!("connection {}", position + 1),
+                    |r| r.connection.clone(),
+                );
+                let wait =
+                    format::duration(chrono::TimeDelta::milliseconds(delay.as_millis() as i64));
+                self.log(
+                    LogLevel::Warn,
+                    format!(
+                        "{connection}: {reference} pending, retry {attempt} in {wait}: {reason}"
+                    ),
+                );
+                self.dirty |= self.view == View::Logs;
+            }
+            Event::RunFinished { run } => {
+                if self.live == Some(run.id) {
+                    self.live = None;
+                }
+                let text = format!(
+                    "run #{} finished: {}{}",
+                    run.id,
+                    run.status.as_str(),
+                    run.note
+                        .as_ref()
+                        .map_or(String::new(), |n| format!(" ({n})"))
+                );
+                let failed = super::status::is_failure(run.status);
+                self.ledger.upsert_run(run);
+                self.say(text, failed);
+            }
+            Event::Log { level, message } => {
+                self.log(level, message);
+                self.dirty |= self.view == View::Logs;
+            }
+        }
+    }
+}

@@ -1,0 +1,333 @@
+//! Keys to actions to state: the key maps decide what a key means in the current context, and
+//! this carries the action out. Dangerous actions go through [`Confirm`].
+
+use ratatui::crossterm::event::{KeyEvent, KeyEventKind};
+
+use crate::engine::{Command, RunRequest, RunScope};
+use crate::store::{RunStatus, RunType, StoreError};
+
+use super::action::Action;
+use super::app::{App, View};
+use super::confirm::{Confirm, ConfirmedAction};
+use super::gauge;
+use super::help::Help;
+use super::keymap::{self, Context};
+use super::ledger::Row;
+use super::new_run::{self, DialogOutcome, NewRunDialog, Prefill};
+use super::status;
+
+impl App {
+    pub(super) fn on_key(&mut self, key: KeyEvent) {
+        if key.kind == KeyEventKind::Release {
+            return;
+        }
+        self.dirty = true;
+        self.toast = None;
+        let context = self.context();
+        match keymap::lookup(context, &key) {
+            Some(action) => self.apply(context, action),
+            None if context == Context::NewRunSerial => {
+                if let Some(dialog) = &mut self.dialog {
+                    dialog.type_key(key);
+                }
+            }
+            None if context == Context::LogsFilter => self.logs.type_key(key),
+            None => {}
+        }
+    }
+
+    fn apply(&mut self, context: Context, action: Action) {
+        let result = match context {
+            Context::Confirm => {
+                self.on_confirm(action);
+                Ok(())
+            }
+            Context::Help => {
+                self.on_help(action);
+                Ok(())
+            }
+            Context::NewRun | Context::NewRunSerial => {
+                self.on_dialog(context, action);
+                Ok(())
+            }
+            Context::Jobs | Context::Logs | Context::LogsFilter => self.on_view(context, action),
+        };
+        if let Err(e) = result {
+            self.say(format!("cannot read the store: {e}"), true);
+        }
+    }
+
+    fn on_confirm(&mut self, action: Action) {
+        match action {
+            Action::Confirm => {
+                if let Some(confirm) = self.confirm.take() {
+                    self.carry_out(confirm.action);
+                }
+            }
+            Action::Dismiss => self.confirm = None,
+            Action::Quit => {
+                if self
+                    .confirm
+                    .as_ref()
+                    .is_some_and(|c| c.action == ConfirmedAction::Quit)
+                {
+                    self.quit = true;
+                } else {
+                    self.confirm = None;
+                    self.request_quit();
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn carry_out(&mut self, action: ConfirmedAction) {
+        match action {
+            ConfirmedAction::Quit => self.quit = true,
+            ConfirmedAction::CancelRun(run_id) => {
+                if self.commands.send(Command::Cancel { run_id }).is_err() {
+                    self.say("the engine has stopped: the run cannot be canceled", true);
+                } else {
+                    self.say(
+                        format!(
+                            "cancel requested for run #{run_id}: in-flight requests finish first"
+                        ),
+                        false,
+                    );
+                }
+            }
+            ConfirmedAction::StartForced(request) => self.start_run(request),
+        }
+    }
+
+    fn on_help(&mut self, action: Action) {
+        let Some(help) = &mut self.help else {
+            return;
+        };
+        match action {
+            Action::Back => self.help = None,
+            Action::Up => help.scroll = help.scroll.saturating_sub(1),
+            Action::Down => help.scroll += 1,
+            Action::Quit => {
+                self.help = None;
+                self.request_quit();
+            }
+            _ => {}
+        }
+    }
+
+    fn on_dialog(&mut self, context: Context, action: Action) {
+        match action {
+            Action::Help => self.help = Some(Help::new(context)),
+            Action::Quit => self.request_quit(),
+            _ => {
+                let Some(dialog) = &mut self.dialog else {
+                    return;
+                };
+                match dialog.act(action, &self.config, &self.store) {
+                    DialogOutcome::Stay => {}
+                    DialogOutcome::Close => self.dialog = None,
+                    DialogOutcome::Start(request) => self.start_run(request),
+                    DialogOutcome::Gated(request, gate) => {
+                        self.confirm = Some(Confirm::forced_full_live(request, &gate));
+                    }
+                }
+            }
+        }
+    }
+
+    fn on_view(&mut self, context: Context, action: Action) -> Result<(), StoreError> {
+        let jobs = self.view == View::Jobs;
+        let store = &self.store;
+        match action {
+            Action::Up if jobs => self.ledger.move_by(store, -1)?,
+            Action::Down if jobs => self.ledger.move_by(store, 1)?,
+            Action::PageUp if jobs => self
+                .ledger
+                .move_by(store, -(self.jobs_view.page() as isize))?,
+            Action::PageDown if jobs => {
+                self.ledger.move_by(store, self.jobs_view.page() as isize)?
+            }
+            Action::Top if jobs => self.ledger.select_first(),
+            Action::Bottom if jobs => self.ledger.select_last(store)?,
+            Action::Up => self.logs.scroll_up(1),
+            Action::Down => self.logs.scroll_down(1),
+            Action::PageUp => self.logs.scroll_up(self.logs.page()),
+            Action::PageDown => self.logs.scroll_down(self.logs.page()),
+            Action::Top => self.logs.oldest(),
+            Action::Bottom => self.logs.follow(),
+            Action::Expand => self.expand()?,
+            Action::Collapse => self.ledger.collapse(),
+            Action::Back if jobs => self.clear_job_filters()?,
+            Action::Back => {
+                self.logs.clear_filter();
+            }
+            Action::FinishInput => self.logs.editing = false,
+            Action::Search => self.logs.editing = true,
+            Action::ShowJobs => self.view = View::Jobs,
+            Action::ShowLogs => self.view = View::Logs,
+            Action::NextView => {
+                self.view = if jobs { View::Logs } else { View::Jobs };
+            }
+            Action::Help => self.help = Some(Help::new(context)),
+            Action::Quit => self.request_quit(),
+            Action::NewRun => self.open_dialog(None)?,
+            Action::Rerun => self.rerun()?,
+            Action::CancelRun => self.ask_cancel(),
+            Action::CycleStatusFilter => self.ledger.cycle_status_filter(store)?,
+            Action::ToggleFailuresOnly => self.ledger.toggle_failures_only(store)?,
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn clear_job_filters(&mut self) -> Result<(), StoreError> {
+        let cleared = self.ledger.clear_filters(&self.store)?;
+        if cleared {
+            self.say("filters cleared", false);
+        }
+        Ok(())
+    }
+
+    /// Enter on a run expands it; on a connection row it opens that connection's logs.
+    fn expand(&mut self) -> Result<(), StoreError> {
+        if self.view != View::Jobs {
+            return Ok(());
+        }
+        match self.ledger.selected_row() {
+            Some(Row::Connection { run_id, position }) => {
+                let name = self
+                    .ledger
+                    .connection_run(run_id, position)
+                    .map(|r| r.connection.clone())
+                    .or_else(|| {
+                        let run = self.ledger.run(run_id)?;
+                        run.connections.get(position as usize).cloned()
+                    });
+                if let Some(name) = name {
+                    self.logs.filter = tui_input::Input::new(name.clone());
+                    self.logs.filter_changed();
+                    self.view = View::Logs;
+                    self.say(
+                        format!("logs of {name} (this session's lines; Esc clears the filter)"),
+                        false,
+                    );
+                }
+            }
+            Some(Row::Run(_)) => {
+                self.ledger.expand(&self.store)?;
+            }
+            None => {}
+        }
+        Ok(())
+    }
+
+    pub(super) fn request_quit(&mut self) {
+        match self.live.and_then(|id| self.ledger.run(id)) {
+            Some(run) if run.status == RunStatus::Running => {
+                self.confirm = Some(Confirm::quit(run));
+            }
+            _ => self.quit = true,
+        }
+    }
+
+    fn ask_cancel(&mut self) {
+        let Some(run) = self.live.and_then(|id| self.ledger.run(id)) else {
+            self.say("no run is going: nothing to cancel", true);
+            return;
+        };
+        let progress = self
+            .ledger
+            .connection_runs(run.id)
+            .iter()
+            .rev()
+            .find(|r| r.status == RunStatus::Running)
+            .map(|r| {
+                format!(
+                    "{}, {}",
+                    r.connection,
+                    gauge::x_of_n(r.processed, r.total, r.total > 0)
+                )
+            });
+        self.confirm = Some(Confirm::cancel_run(run, progress));
+    }
+
+    fn open_dialog(&mut self, prefill: Option<Prefill>) -> Result<(), StoreError> {
+        let dialog = NewRunDialog::open(&self.config, &self.store, &self.recent_serials, prefill)?;
+        self.dialog = Some(dialog);
+        Ok(())
+    }
+
+    /// `r`: the dialog with the selected run's connections, scope and mode.
+    fn rerun(&mut self) -> Result<(), StoreError> {
+        let Some(run) = self.ledger.selected_run().cloned() else {
+            self.say("no run selected", true);
+            return Ok(());
+        };
+        if run.run_type == RunType::Resync {
+            self.say(
+                "a Resync run is rerun from the sync report, entry by entry",
+                true,
+            );
+            return Ok(());
+        }
+        self.ledger.ensure_connection_runs(&self.store, run.id)?;
+        let modes: Vec<_> = self
+            .ledger
+            .connection_runs(run.id)
+            .iter()
+            .map(|r| r.mode)
+            .collect();
+        let mode = match modes.first() {
+            Some(first) if modes.iter().all(|m| m == first) => Some(*first),
+            Some(_) => None,
+            None => Some(run.mode),
+        };
+        let unknown: Vec<&String> = run
+            .connections
+            .iter()
+            .filter(|c| self.config.connection(c).is_none())
+            .collect();
+        if !unknown.is_empty() {
+            let names: Vec<&str> = unknown.iter().map(|s| s.as_str()).collect();
+            self.say(
+                format!("not in the configuration any more: {}", names.join(", ")),
+                true,
+            );
+        }
+        self.open_dialog(Some(Prefill {
+            run_id: run.id,
+            connections: run.connections.clone(),
+            full: run.run_type == RunType::Full,
+            serial: run.serial.clone(),
+            mode,
+        }))
+    }
+
+    pub(super) fn start_run(&mut self, request: RunRequest) {
+        if let RunScope::Single(serial) = &request.scope {
+            new_run::remember_serial(&mut self.recent_serials, serial);
+        }
+        let what = format!(
+            "{} {} on {}",
+            match &request.scope {
+                RunScope::Full => "Full".to_string(),
+                RunScope::Single(serial) => format!("Single {serial}"),
+            },
+            request
+                .mode
+                .map_or("(each connection's mode)", status::mode),
+            request.connections.join(", ")
+        );
+        if self.commands.send(Command::StartRun(request)).is_err() {
+            self.say(
+                "the engine has stopped: restart syncdeck to start runs",
+                true,
+            );
+            return;
+        }
+        self.dialog = None;
+        self.follow_next_run = true;
+        self.say(format!("starting {what}"), false);
+    }
+}

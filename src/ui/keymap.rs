@@ -1,0 +1,559 @@
+//! The key maps, as data: one table per context. Key lookup, the key bar and the help overlay
+//! all read these tables, so the help can never disagree with what the keys do.
+
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use super::action::Action;
+
+/// A key as the tables name it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Key {
+    Char(char),
+    Ctrl(char),
+    F(u8),
+    Enter,
+    Esc,
+    Tab,
+    BackTab,
+    Up,
+    Down,
+    Left,
+    Right,
+    PageUp,
+    PageDown,
+    Home,
+    End,
+    Space,
+}
+
+impl Key {
+    /// The key pressed, in the tables' terms.
+    pub fn from_event(event: &KeyEvent) -> Option<Key> {
+        let ctrl = event.modifiers.contains(KeyModifiers::CONTROL);
+        Some(match event.code {
+            KeyCode::Char(' ') if !ctrl => Key::Space,
+            KeyCode::Char(c) if ctrl => Key::Ctrl(c.to_ascii_lowercase()),
+            KeyCode::Char(c) => Key::Char(c),
+            KeyCode::F(n) => Key::F(n),
+            KeyCode::Enter => Key::Enter,
+            KeyCode::Esc => Key::Esc,
+            KeyCode::Tab if event.modifiers.contains(KeyModifiers::SHIFT) => Key::BackTab,
+            KeyCode::Tab => Key::Tab,
+            KeyCode::BackTab => Key::BackTab,
+            KeyCode::Up => Key::Up,
+            KeyCode::Down => Key::Down,
+            KeyCode::Left => Key::Left,
+            KeyCode::Right => Key::Right,
+            KeyCode::PageUp => Key::PageUp,
+            KeyCode::PageDown => Key::PageDown,
+            KeyCode::Home => Key::Home,
+            KeyCode::End => Key::End,
+            _ => return None,
+        })
+    }
+
+    /// How the key is written in the key bar and the help.
+    pub fn name(self) -> String {
+        match self {
+            Key::Char(c) => c.to_string(),
+            Key::Ctrl(c) => format!("Ctrl-{c}"),
+            Key::F(n) => format!("F{n}"),
+            Key::Enter => "Enter".into(),
+            Key::Esc => "Esc".into(),
+            Key::Tab => "Tab".into(),
+            Key::BackTab => "S-Tab".into(),
+            Key::Up => "↑".into(),
+            Key::Down => "↓".into(),
+            Key::Left => "←".into(),
+            Key::Right => "→".into(),
+            Key::PageUp => "PgUp".into(),
+            Key::PageDown => "PgDn".into(),
+            Key::Home => "Home".into(),
+            Key::End => "End".into(),
+            Key::Space => "Space".into(),
+        }
+    }
+}
+
+/// Where the keys go: a view, a dialog, a text field or an overlay.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Context {
+    Jobs,
+    Logs,
+    /// Typing the logs filter.
+    LogsFilter,
+    /// The new-run dialog, outside its serial field.
+    NewRun,
+    /// Typing the serial of a Single run.
+    NewRunSerial,
+    Confirm,
+    Help,
+}
+
+impl Context {
+    /// The name the help overlay shows.
+    pub fn title(self) -> &'static str {
+        match self {
+            Context::Jobs => "Outbound Sync Jobs",
+            Context::Logs => "Logs",
+            Context::LogsFilter => "Logs filter",
+            Context::NewRun => "New run",
+            Context::NewRunSerial => "New run: serial field",
+            Context::Confirm => "Confirmation",
+            Context::Help => "Help",
+        }
+    }
+
+    /// True where unbound keys edit a text field.
+    pub fn takes_text(self) -> bool {
+        matches!(self, Context::LogsFilter | Context::NewRunSerial)
+    }
+}
+
+/// One entry of a key map.
+#[derive(Clone, Copy, Debug)]
+pub struct Binding {
+    pub keys: &'static [Key],
+    pub action: Action,
+    /// The key bar's word for it; None keeps it out of the bar (it is still in the help).
+    pub bar: Option<&'static str>,
+    /// The help's sentence for it.
+    pub help: &'static str,
+}
+
+const fn bind(
+    keys: &'static [Key],
+    action: Action,
+    bar: Option<&'static str>,
+    help: &'static str,
+) -> Binding {
+    Binding {
+        keys,
+        action,
+        bar,
+        help,
+    }
+}
+
+use Key::*;
+
+/// Key-bar entries that stay when the bar is too narrow for all (the others drop from the end).
+const PINNED: [Action; 2] = [Action::Help, Action::Quit];
+
+const JOBS: &[Binding] = &[
+    bind(
+        &[Char('n')],
+        Action::NewRun,
+        Some("new run"),
+        "open the new-run dialog",
+    ),
+    bind(
+        &[Enter, Char('l'), Right],
+        Action::Expand,
+        Some("expand"),
+        "expand the run into its connections; on a connection row, open its logs",
+    ),
+    bind(
+        &[Char('h'), Left],
+        Action::Collapse,
+        None,
+        "collapse the run; on a connection row, go back to its run",
+    ),
+    bind(
+        &[Char('c')],
+        Action::CancelRun,
+        Some("cancel"),
+        "cancel the running run (asks first)",
+    ),
+    bind(
+        &[Char('r')],
+        Action::Rerun,
+        Some("rerun"),
+        "rerun: open the dialog with the selected run's parameters",
+    ),
+    bind(
+        &[Char('f')],
+        Action::CycleStatusFilter,
+        Some("status"),
+        "filter runs by status: all, running, completed, failed, canceled, incomplete, interrupted",
+    ),
+    bind(
+        &[Char('F')],
+        Action::ToggleFailuresOnly,
+        Some("failures"),
+        "show only failures (failed, incomplete, interrupted)",
+    ),
+    bind(&[Esc], Action::Back, None, "clear the filters"),
+    bind(&[Char('k'), Up], Action::Up, None, "move up"),
+    bind(&[Char('j'), Down], Action::Down, None, "move down"),
+    bind(&[PageUp], Action::PageUp, None, "page up"),
+    bind(&[PageDown], Action::PageDown, None, "page down"),
+    bind(&[Char('g'), Home], Action::Top, None, "newest run"),
+    bind(
+        &[Char('G'), End],
+        Action::Bottom,
+        None,
+        "oldest run (reads the whole history)",
+    ),
+    bind(
+        &[Char('1')],
+        Action::ShowJobs,
+        None,
+        "view: Outbound Sync Jobs",
+    ),
+    bind(&[Char('2')], Action::ShowLogs, Some("logs"), "view: Logs"),
+    bind(&[Tab], Action::NextView, None, "next view"),
+    bind(&[Char('?'), F(1)], Action::Help, Some("help"), "this help"),
+    bind(
+        &[Char('q'), Ctrl('c')],
+        Action::Quit,
+        Some("quit"),
+        "quit (asks first while a run is going)",
+    ),
+];
+
+const LOGS: &[Binding] = &[
+    bind(
+        &[Char('/')],
+        Action::Search,
+        Some("filter"),
+        "filter the lines (case-insensitive)",
+    ),
+    bind(&[Esc], Action::Back, None, "clear the filter"),
+    bind(&[Char('k'), Up], Action::Up, None, "scroll up (older)"),
+    bind(
+        &[Char('j'), Down],
+        Action::Down,
+        None,
+        "scroll down (newer)",
+    ),
+    bind(&[PageUp], Action::PageUp, None, "page up"),
+    bind(&[PageDown], Action::PageDown, None, "page down"),
+    bind(&[Char('g'), Home], Action::Top, None, "oldest line"),
+    bind(
+        &[Char('G'), End],
+        Action::Bottom,
+        Some("follow"),
+        "newest line, and follow new ones",
+    ),
+    bind(
+        &[Char('n')],
+        Action::NewRun,
+        Some("new run"),
+        "open the new-run dialog",
+    ),
+    bind(
+        &[Char('c')],
+        Action::CancelRun,
+        Some("cancel"),
+        "cancel the running run (asks first)",
+    ),
+    bind(
+        &[Char('1')],
+        Action::ShowJobs,
+        Some("jobs"),
+        "view: Outbound Sync Jobs",
+    ),
+    bind(&[Char('2')], Action::ShowLogs, None, "view: Logs"),
+    bind(&[Tab], Action::NextView, None, "next view"),
+    bind(&[Char('?'), F(1)], Action::Help, Some("help"), "this help"),
+    bind(
+        &[Char('q'), Ctrl('c')],
+        Action::Quit,
+        Some("quit"),
+        "quit (asks first while a run is going)",
+    ),
+];
+
+const LOGS_FILTER: &[Binding] = &[
+    bind(
+        &[Enter],
+        Action::FinishInput,
+        Some("keep filter"),
+        "keep the filter and scroll the lines",
+    ),
+    bind(&[Esc], Action::Back, Some("clear"), "clear the filter"),
+    bind(&[F(1)], Action::Help, Some("help"), "this help"),
+    bind(
+        &[Ctrl('c')],
+        Action::Quit,
+        Some("quit"),
+        "quit (asks first while a run is going)",
+    ),
+];
+
+const NEW_RUN: &[Binding] = &[
+    bind(
+        &[Enter],
+        Action::StartRun,
+        Some("start"),
+        "start the run (a gated Full Live run asks first)",
+    ),
+    bind(
+        &[Space],
+        Action::ToggleChoice,
+        Some("toggle"),
+        "toggle the connection under the cursor, or switch Scope / Mode",
+    ),
+    bind(
+        &[Char('a')],
+        Action::AllConnections,
+        Some("all"),
+        "choose all connections, or none",
+    ),
+    bind(&[Tab], Action::NextField, Some("next field"), "next field"),
+    bind(&[BackTab], Action::PreviousField, None, "previous field"),
+    bind(
+        &[Char('k'), Up],
+        Action::Up,
+        None,
+        "previous connection or field",
+    ),
+    bind(
+        &[Char('j'), Down],
+        Action::Down,
+        None,
+        "next connection or field",
+    ),
+    bind(
+        &[Char('h'), Left],
+        Action::Left,
+        None,
+        "previous choice of Scope / Mode",
+    ),
+    bind(
+        &[Char('l'), Right],
+        Action::Right,
+        None,
+        "next choice of Scope / Mode",
+    ),
+    bind(
+        &[Esc],
+        Action::CloseDialog,
+        Some("close"),
+        "close without starting",
+    ),
+    bind(&[Char('?'), F(1)], Action::Help, Some("help"), "this help"),
+    bind(
+        &[Ctrl('c')],
+        Action::Quit,
+        None,
+        "quit (asks first while a run is going)",
+    ),
+];
+
+const NEW_RUN_SERIAL: &[Binding] = &[
+    bind(&[Enter], Action::StartRun, Some("start"), "start the run"),
+    bind(
+        &[Up],
+        Action::Up,
+        Some("recent"),
+        "previous remembered serial (the last 5 of this session)",
+    ),
+    bind(&[Down], Action::Down, None, "next remembered serial"),
+    bind(&[Tab], Action::NextField, Some("next field"), "next field"),
+    bind(&[BackTab], Action::PreviousField, None, "previous field"),
+    bind(
+        &[Esc],
+        Action::CloseDialog,
+        Some("close"),
+        "close without starting",
+    ),
+    bind(&[F(1)], Action::Help, Some("help"), "this help"),
+    bind(
+        &[Ctrl('c')],
+        Action::Quit,
+        None,
+        "quit (asks first while a run is going)",
+    ),
+];
+
+const CONFIRM: &[Binding] = &[
+    bind(&[Char('y'), Enter], Action::Confirm, Some("yes"), "do it"),
+    bind(
+        &[Char('n'), Esc],
+        Action::Dismiss,
+        Some("no"),
+        "back, without doing it",
+    ),
+    bind(
+        &[Ctrl('c')],
+        Action::Quit,
+        None,
+        "quit (asks first while a run is going)",
+    ),
+];
+
+const HELP: &[Binding] = &[
+    bind(
+        &[Esc, Char('?'), Char('q'), F(1)],
+        Action::Back,
+        Some("close"),
+        "close the help",
+    ),
+    bind(&[Char('k'), Up], Action::Up, None, "scroll up"),
+    bind(&[Char('j'), Down], Action::Down, None, "scroll down"),
+    bind(
+        &[Ctrl('c')],
+        Action::Quit,
+        None,
+        "quit (asks first while a run is going)",
+    ),
+];
+
+/// The key map of a context.
+pub fn bindings(context: Context) -> &'static [Binding] {
+    match context {
+        Context::Jobs => JOBS,
+        Context::Logs => LOGS,
+        Context::LogsFilter => LOGS_FILTER,
+        Context::NewRun => NEW_RUN,
+        Context::NewRunSerial => NEW_RUN_SERIAL,
+        Context::Confirm => CONFIRM,
+        Context::Help => HELP,
+    }
+}
+
+/// What typing does in a text context, for the help.
+pub fn text_note(context: Context) -> Option<&'static str> {
+    match context {
+        Context::LogsFilter => Some("typing edits the filter (←/→, Home/End, Backspace, Ctrl-w)"),
+        Context::NewRunSerial => Some("typing edits the serial (←/→, Home/End, Backspace, Ctrl-w)"),
+        _ => None,
+    }
+}
+
+/// The action a key press means in a context.
+pub fn lookup(context: Context, event: &KeyEvent) -> Option<Action> {
+    let key = Key::from_event(event)?;
+    bindings(context)
+        .iter()
+        .find(|b| b.keys.contains(&key))
+        .map(|b| b.action)
+}
+
+/// `j/↓`: every key of a binding.
+pub fn key_names(keys: &[Key]) -> String {
+    keys.iter().map(|k| k.name()).collect::<Vec<_>>().join("/")
+}
+
+/// The key bar's entries (first key, word), the pinned ones last; `fits` says whether a list
+/// of entries fits the width, and entries drop from the end of the unpinned ones until it does.
+pub fn bar_entries(
+    context: Context,
+    fits: impl Fn(&[(String, &str)]) -> bool,
+) -> Vec<(String, &'static str)> {
+    let mut free = Vec::new();
+    let mut pinned = Vec::new();
+    for binding in bindings(context) {
+        let (Some(word), Some(key)) = (binding.bar, binding.keys.first()) else {
+            continue;
+        };
+        if PINNED.contains(&binding.action) {
+            pinned.push((key.name(), word));
+        } else {
+            free.push((key.name(), word));
+        }
+    }
+    loop {
+        let entries: Vec<(String, &'static str)> =
+            free.iter().chain(pinned.iter()).cloned().collect();
+        if free.is_empty() || fits(&entries) {
+            return entries;
+        }
+        free.pop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn press(code: KeyCode, modifiers: KeyModifiers) -> KeyEvent {
+        KeyEvent::new(code, modifiers)
+    }
+
+    #[test]
+    fn keys_find_their_actions() {
+        let none = KeyModifiers::NONE;
+        assert_eq!(
+            lookup(Context::Jobs, &press(KeyCode::Char('j'), none)),
+            Some(Action::Down)
+        );
+        assert_eq!(
+            lookup(Context::Jobs, &press(KeyCode::Down, none)),
+            Some(Action::Down)
+        );
+        assert_eq!(
+            lookup(
+                Context::Jobs,
+                &press(KeyCode::Char('G'), KeyModifiers::SHIFT)
+            ),
+            Some(Action::Bottom)
+        );
+        assert_eq!(
+            lookup(
+                Context::Jobs,
+                &press(KeyCode::Char('c'), KeyModifiers::CONTROL)
+            ),
+            Some(Action::Quit)
+        );
+        assert_eq!(
+            lookup(Context::Jobs, &press(KeyCode::Char('c'), none)),
+            Some(Action::CancelRun)
+        );
+        assert_eq!(
+            lookup(Context::NewRun, &press(KeyCode::Char(' '), none)),
+            Some(Action::ToggleChoice)
+        );
+        // In a text field, letters are text.
+        assert_eq!(
+            lookup(Context::NewRunSerial, &press(KeyCode::Char('a'), none)),
+            None
+        );
+        assert_eq!(
+            lookup(
+                Context::NewRunSerial,
+                &press(KeyCode::Tab, KeyModifiers::SHIFT)
+            ),
+            Some(Action::PreviousField)
+        );
+    }
+
+    #[test]
+    fn no_key_is_bound_twice_in_a_context() {
+        let contexts = [
+            Context::Jobs,
+            Context::Logs,
+            Context::LogsFilter,
+            Context::NewRun,
+            Context::NewRunSerial,
+            Context::Confirm,
+            Context::Help,
+        ];
+        for context in contexts {
+            let keys: Vec<Key> = bindings(context)
+                .iter()
+                .flat_map(|b| b.keys.iter().copied())
+                .collect();
+            for (i, key) in keys.iter().enumerate() {
+                assert!(!keys[i + 1..].contains(key), "{key:?} twice in {context:?}");
+            }
+            if context.takes_text() {
+                assert!(
+                    keys.iter().all(|k| !matches!(k, Key::Char(_) | Key::Space)),
+                    "a text context binds a printable key"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_bar_keeps_help_and_quit_when_narrow() {
+        let all = bar_entries(Context::Jobs, |_| true);
+        assert!(all.len() > 4);
+        let narrow = bar_entries(Context::Jobs, |entries| entries.len() <= 3);
+        let words: Vec<&str> = narrow.iter().map(|(_, w)| *w).collect();
+        assert_eq!(words, vec!["new run", "help", "quit"]);
+    }
+}

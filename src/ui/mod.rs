@@ -1,0 +1,26 @@
+pub mod action;
+pub mod app;
+pub mod clock;
+pub mod confirm;
+pub mod dashboard;
+pub mod diagnostics;
+pub mod event_loop;
+pub mod events;
+pub mod format;
+pub mod gauge;
+pub mod help;
+pub mod input;
+pub mod jobs_view;
+pub mod keymap;
+pub mod layout;
+pub mod ledger;
+pub mod logs;
+pub mod new_run;
+pub mod new_run_view;
+pub mod status;
+pub mod theme;
+pub mod tui;
+pub mod workflow;
+
+pub use app::{App, AppOptions};
+pub use event_loop::{UiExit, run};
