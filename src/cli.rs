@@ -5,9 +5,10 @@ use std::path::PathBuf;
 use clap::{ArgGroup, Parser, Subcommand};
 
 /// syncdeck: push a device fleet into destination systems, watch every run, triage and resync
-/// what failed.
+/// what failed. Without a command it opens the screens: on the config when one exists, else on
+/// the built-in demo systems.
 #[derive(Debug, Parser)]
-#[command(name = "syncdeck", version, about, arg_required_else_help = true)]
+#[command(name = "syncdeck", version, about)]
 #[command(
     after_help = "Exit codes: 0 success; 1 the job ran but some records failed; \
 2 bad usage or configuration; 3 the store is in use or unreadable."
@@ -27,6 +28,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// The screens on the built-in demo systems, with a scratch store
+    Demo,
     /// Run a sync job headless: Full or Single, Dry or Live
     #[command(group(ArgGroup::new("scope").required(true).args(["full", "single"])))]
     Run {

@@ -3,6 +3,7 @@
 mod check_config;
 mod demo_server;
 mod run;
+mod tui;
 
 use std::process::ExitCode;
 
@@ -13,22 +14,37 @@ use crate::config::{self, Config, ConfigError, Environment};
 use crate::engine::{RunRequest, RunScope};
 use crate::store::{RunMode, Store, StoreError, StoreOptions};
 
-/// The exit codes of SPEC section 6.
+/// The exit codes of SPEC section 6, and the conventional 128 + N after signal N.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Exit {
     /// Everything worked.
-    Success = 0,
+    Success,
     /// The job ran but some records failed.
-    RecordsFailed = 1,
+    RecordsFailed,
     /// Bad usage or configuration.
-    Usage = 2,
+    Usage,
     /// The store is in use or unreadable.
-    Store = 3,
+    Store,
+    /// Ended by this signal (SIGHUP 1, SIGINT 2, SIGTERM 15).
+    Signal(i32),
+}
+
+impl Exit {
+    /// The process exit code.
+    pub fn code(self) -> u8 {
+        match self {
+            Exit::Success => 0,
+            Exit::RecordsFailed => 1,
+            Exit::Usage => 2,
+            Exit::Store => 3,
+            Exit::Signal(number) => 128u8.saturating_add(number.clamp(0, 127) as u8),
+        }
+    }
 }
 
 impl From<Exit> for ExitCode {
     fn from(exit: Exit) -> ExitCode {
-        ExitCode::from(exit as u8)
+        ExitCode::from(exit.code())
     }
 }
 
@@ -102,12 +118,8 @@ pub fn dispatch(cli: Cli) -> Result<Exit, CommandError> {
             fleet_size,
             seed,
         }) => demo_server::run(port, fleet_size as usize, seed),
-        None => {
-            // Reached with only global options (`syncdeck --config x`): say what to type.
-            use clap::CommandFactory;
-            eprintln!("{}", Cli::command().render_help());
-            Ok(Exit::Usage)
-        }
+        Some(Command::Demo) => tui::run(None, cli.store.as_deref(), true),
+        None => tui::run(cli.config.as_deref(), cli.store.as_deref(), false),
     }
 }
 

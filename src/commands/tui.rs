@@ -1,0 +1,104 @@
+//! `syncdeck` and `syncdeck demo`: the screens, on the configured systems or on the built-in demo.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::{CommandError, Exit, load_config, open_store};
+use crate::config::{self, Environment};
+use crate::demo::{self, DemoOptions};
+use crate::store::{Store, StoreOptions};
+use crate::ui::{self, AppOptions, UiExit};
+
+/// Opens the screens: on the config when one exists (or is named), else on the demo.
+pub fn run(
+    config: Option<&Path>,
+    store: Option<&Path>,
+    demo_requested: bool,
+) -> Result<Exit, CommandError> {
+    let runtime = tokio::runtime::Runtime::new().map_err(|source| CommandError::Io {
+        context: "cannot start the async runtime".into(),
+        source,
+    })?;
+    let use_demo =
+        demo_requested || (config.is_none() && !crate::paths::default_config_file().exists());
+    let exit = if use_demo {
+        runtime.block_on(run_demo(store))?
+    } else {
+        let config = load_config(config)?;
+        let store = open_store(store, &config)?;
+        let theme = config.ui.theme;
+        runtime
+            .block_on(ui::run(
+                Arc::new(config),
+                store,
+                AppOptions {
+                    theme,
+                    banner: None,
+                },
+            ))
+            .map_err(|source| CommandError::Io {
+                context: "the terminal".into(),
+                source,
+            })?
+    };
+    Ok(match exit {
+        UiExit::Quit => Exit::Success,
+        UiExit::Signal(number) => Exit::Signal(number),
+    })
+}
+
+/// The demo systems in-process on a free loopback port, a scratch store, the demo config.
+async fn run_demo(store: Option<&Path>) -> Result<UiExit, CommandError> {
+    let server = demo::start(
+        SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+        DemoOptions::default(),
+    )
+    .await
+    .map_err(|source| CommandError::Io {
+        context: "cannot start the demo systems".into(),
+        source,
+    })?;
+    let text = demo::config_for(server.addr());
+    let env = Environment::with_fallbacks(demo::demo_secrets().iter().copied());
+    let config = config::parse(&text, Path::new("assets/demo/config.toml (built in)"), &env)?;
+    let scratch = store.is_none().then(scratch_dir);
+    let store_path = match (store, &scratch) {
+        (Some(path), _) => path.to_path_buf(),
+        (None, Some(dir)) => dir.join("demo.redb"),
+        (None, None) => unreachable!("a scratch dir exists when no store is named"),
+    };
+    let store = Store::open(&store_path, StoreOptions::default())?;
+    let banner = format!(
+        "DEMO · built-in demo systems on http://{} · scratch store · to leave the demo, write {} (see config.example.toml)",
+        server.addr(),
+        crate::paths::default_config_file().display()
+    );
+    tracing::info!(addr = %server.addr(), store = %store_path.display(), "demo started");
+    let theme = config.ui.theme;
+    let result = ui::run(
+        Arc::new(config),
+        store,
+        AppOptions {
+            theme,
+            banner: Some(banner),
+        },
+    )
+    .await;
+    server.shutdown().await;
+    if let Some(dir) = scratch {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    result.map_err(|source| CommandError::Io {
+        context: "the terminal".into(),
+        source,
+    })
+}
+
+/// A fresh directory for the demo's scratch store, removed when the demo ends.
+fn scratch_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("syncdeck-demo-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::create_dir_all(&dir);
+    dir
+}
