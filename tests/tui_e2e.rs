@@ -1,0 +1,263 @@
+//! The real binary in a real terminal (tmux): `syncdeck demo` driven by keys as an operator would,
+//! read back from the screen; and the terminal given back after `q` and after SIGHUP.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use syncdeck::store::{RunStatus, Store, StoreOptions};
+
+/// A private tmux server running one syncdeck inside a small shell script that records the
+/// terminal settings before and after, the exit code and syncdeck's pid.
+struct Terminal {
+    socket: String,
+    dir: tempfile::TempDir,
+}
+
+impl Terminal {
+    /// Starts `syncdeck ARGS`; `{dir}` in ARGS is the test's own temp dir.
+    fn start(width: u16, height: u16, args: &str) -> Terminal {
+        let dir = tempfile::tempdir().unwrap();
+        let args = args.replace("{dir}", &dir.path().display().to_string());
+        let socket = format!("syncdeck-e2e-{}-{}", std::process::id(), width);
+        let d = dir.path().display();
+        let bin = env!("CARGO_BIN_EXE_syncdeck");
+        let script = format!(
+            "export XDG_STATE_HOME={d}/state XDG_DATA_HOME={d}/data XDG_CONFIG_HOME={d}/config; \
+             unset SYNCDECK_CONFIG SYNCDECK_STORE NO_COLOR; \
+             stty -g > {d}/stty.before; \
+             sh -c 'echo $$ > {d}/pid; exec {bin} {args}'; \
+             echo $? > {d}/exit; stty -g > {d}/stty.after; sleep 120"
+        );
+        let status = Command::new("tmux")
+            .args([
+                "-L",
+                &socket,
+                "-f",
+                "/dev/null",
+                "new-session",
+                "-d",
+                "-s",
+                "e2e",
+            ])
+            .args(["-x", &width.to_string(), "-y", &height.to_string()])
+            .arg(script)
+            .status()
+            .expect("tmux is installed (.ci/run installs it)");
+        assert!(status.success());
+        Terminal { socket, dir }
+    }
+
+    fn tmux(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux")
+            .args(["-L", &self.socket])
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Sends keys one at a time (tmux key names: Enter, Tab, BTab, Right, Escape, ...), with a
+    /// pause so an Escape is never read together with the next key as Alt+key.
+    fn keys(&self, keys: &[&str]) {
+        for key in keys {
+            self.tmux(&["send-keys", "-t", "e2e", key]);
+            std::thread::sleep(Duration::from_millis(80));
+        }
+    }
+
+    fn type_text(&self, text: &str) {
+        self.tmux(&["send-keys", "-t", "e2e", "-l", text]);
+        std::thread::sleep(Duration::from_millis(80));
+    }
+
+    fn screen(&self) -> String {
+        self.tmux(&["capture-pane", "-p", "-t", "e2e"])
+    }
+
+    /// Waits until the screen shows `needle`; fails with the screen after 30 s.
+    fn wait_for(&self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let screen = self.screen();
+            if screen.contains(needle) {
+                return screen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {needle:?}; the screen:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn file(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Waits for the script to record syncdeck's exit code.
+    fn exit_code(&self) -> i32 {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(text) = std::fs::read_to_string(self.file("exit"))
+                && let Ok(code) = text.trim().parse()
+                && self.file("stty.after").exists()
+            {
+                std::thread::sleep(Duration::from_millis(100));
+                return code;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "syncdeck did not exit; the screen:\n{}",
+                self.screen()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn pid(&self) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(pid) = std::fs::read_to_string(self.file("pid")) {
+                return pid.trim().to_string();
+            }
+            assert!(Instant::now() < deadline, "no pid file");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The terminal is as it was: settings unchanged, main screen, cursor shown.
+    fn assert_restored(&self) {
+        let before = std::fs::read_to_string(self.file("stty.before")).unwrap();
+        let after = std::fs::read_to_string(self.file("stty.after")).unwrap();
+        assert_eq!(before, after, "stty -g changed");
+        let flags = self.tmux(&[
+            "display-message",
+            "-p",
+            "-t",
+            "e2e",
+            "#{alternate_on} #{cursor_flag}",
+        ]);
+        assert_eq!(flags.trim(), "0 1", "alternate screen off, cursor shown");
+    }
+}
+
+impl Drop for Terminal {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["-L", &self.socket, "kill-server"])
+            .status();
+    }
+}
+
+/// The numbers on the line under the first diagnostics header after `anchor`.
+fn counters_after(screen: &str, anchor: &str) -> Vec<u64> {
+    let lines: Vec<&str> = screen.lines().collect();
+    let start = lines
+        .iter()
+        .position(|l| l.contains(anchor))
+        .unwrap_or_else(|| panic!("{anchor} not on screen:\n{screen}"));
+    let header = (start..lines.len())
+        .find(|&i| lines[i].contains("Would Update"))
+        .unwrap_or_else(|| panic!("no diagnostics under {anchor}:\n{screen}"));
+    lines[header + 1]
+        .split(|c: char| !c.is_ascii_digit() && c != ',')
+        .filter(|w| !w.is_empty())
+        .map(|w| w.replace(',', "").parse().unwrap())
+        .collect()
+}
+
+/// "canceled: N of M processed" → (N, M).
+fn canceled_counts(screen: &str) -> (u64, u64) {
+    let at = screen
+        .find("canceled: ")
+        .unwrap_or_else(|| panic!("no cancel note:\n{screen}"));
+    let words: Vec<&str> = screen[at + "canceled: ".len()..]
+        .split_whitespace()
+        .take(3)
+        .collect();
+    assert_eq!(words[1], "of", "{screen}");
+    (words[0].parse().unwrap(), words[2].parse().unwrap())
+}
+
+#[test]
+fn an_operator_runs_single_dry_then_cancels_a_full_dry_and_quits() {
+    let term = Terminal::start(100, 30, "demo");
+    term.wait_for("No runs yet");
+
+    // Single + Dry of one serial through the dialog: type the serial, Tab to Mode, Dry, start.
+    term.keys(&["n"]);
+    term.wait_for("New run");
+    term.type_text("SD-000042");
+    term.keys(&["Tab", "Right"]);
+    let dialog = term.wait_for("Enter starts: Single Dry");
+    assert!(dialog.contains("SD-000042"), "{dialog}");
+    term.keys(&["Enter"]);
+    let screen = term.wait_for("Single Dry · ✔ completed");
+    // The finished run is expanded: each connection processed its one record.
+    for connection in ["1. cmdb", "2. registry", "3. mdm"] {
+        let counters = counters_after(&screen, connection);
+        assert_eq!(counters.len(), 5, "{connection}: {counters:?}\n{screen}");
+        assert_eq!(counters.iter().sum::<u64>(), 1, "{connection}:\n{screen}");
+    }
+    assert!(screen.contains("1 of 1"), "{screen}");
+
+    // Full + Dry over every connection, canceled mid-run.
+    term.keys(&["n"]);
+    term.wait_for("New run");
+    term.keys(&["BTab", "BTab", "Tab", "Right", "Tab", "Right"]);
+    term.wait_for("Enter starts: Full Dry on cmdb, registry, mdm, cmdb-wrong-method");
+    term.keys(&["Enter"]);
+    term.wait_for("▶ running");
+    term.wait_for("now registry");
+    term.keys(&["c"]);
+    term.wait_for("Cancel the run?");
+    term.keys(&["y"]);
+    let screen = term.wait_for("⊘ canceled");
+    let screen = if screen.contains("canceled: ") {
+        screen
+    } else {
+        term.wait_for("canceled: ")
+    };
+    let (processed, total) = canceled_counts(&screen);
+    assert!(
+        processed > 0 && processed < total,
+        "{processed} of {total}\n{screen}"
+    );
+
+    term.keys(&["q"]);
+    assert_eq!(term.exit_code(), 0);
+    term.assert_restored();
+}
+
+#[cfg(unix)]
+#[test]
+fn sighup_mid_run_records_the_run_and_gives_the_terminal_back() {
+    // `--store` keeps the demo's store after exit so the test can read what was recorded.
+    let term = Terminal::start(80, 24, "demo --store {dir}/demo.redb");
+    let store_path = term.file("demo.redb");
+    let screen = term.wait_for("No runs yet");
+    assert!(
+        !screen.contains("too small"),
+        "80x24 is big enough:\n{screen}"
+    );
+    term.keys(&["n"]);
+    term.wait_for("New run");
+    term.keys(&["BTab", "BTab", "Tab", "Right", "Tab", "Right", "Enter"]);
+    term.wait_for("▶ running");
+    let pid = term.pid();
+    let status = Command::new("kill").args(["-HUP", &pid]).status().unwrap();
+    assert!(status.success());
+    assert_eq!(term.exit_code(), 129, "128 + SIGHUP");
+    term.assert_restored();
+
+    let store = Store::open(&store_path, StoreOptions::default()).unwrap();
+    let runs = store.list_runs(None, 10).unwrap();
+    assert_eq!(runs.len(), 1);
+    assert!(
+        matches!(runs[0].status, RunStatus::Canceled | RunStatus::Interrupted),
+        "{:?}",
+        runs[0].status
+    );
+    assert!(store.recovery().is_empty() || runs[0].status == RunStatus::Interrupted);
+}
