@@ -69,8 +69,8 @@ pub enum Command {
         /// Devices in the demo fleet
         #[arg(long, default_value_t = 2_400, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
         fleet_size: u32,
-        /// Seed of the demo data (the same seed gives the same fleet)
-        #[arg(long, default_value_t = 7)]
+        /// Seed of the demo data (the same seed gives the same fleet; 0 is `syncdeck demo`'s)
+        #[arg(long, default_value_t = 0)]
         seed: u64,
     },
 }
