@@ -538,6 +538,46 @@ fn a_file_that_is_not_a_store_is_unreadable() {
 }
 
 #[test]
+fn a_run_that_finished_is_not_recovered_and_recovery_happens_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = store_path(&dir);
+    let now = Utc::now();
+    let (finished_id, running_id) = {
+        let store = Store::open(&path, options()).unwrap();
+        // Started Running, then finished: the running index must forget it.
+        let finished_id = store.create_run(run(RunStatus::Running, now)).unwrap();
+        store
+            .upsert_connection_run(&connection_run(finished_id, 0, RunStatus::Running))
+            .unwrap();
+        let mut done = store.get_run(finished_id).unwrap().unwrap();
+        done.status = RunStatus::Completed;
+        let mut batch = WriteBatch::new();
+        batch.runs.push(done);
+        batch
+            .connection_runs
+            .push(connection_run(finished_id, 0, RunStatus::Completed));
+        store.commit(&mut batch).unwrap();
+        let running_id = store.create_run(run(RunStatus::Running, now)).unwrap();
+        (finished_id, running_id)
+    };
+    let store = Store::open(&path, options()).unwrap();
+    assert_eq!(store.recovery().runs_interrupted, vec![running_id]);
+    assert_eq!(store.recovery().connection_runs_interrupted, 0);
+    assert_eq!(
+        store.get_run(finished_id).unwrap().unwrap().status,
+        RunStatus::Completed
+    );
+    drop(store);
+    // The second open finds nothing left to settle.
+    let store = Store::open(&path, options()).unwrap();
+    assert!(store.recovery().is_empty(), "{:?}", store.recovery());
+    assert_eq!(
+        store.get_run(running_id).unwrap().unwrap().status,
+        RunStatus::Interrupted
+    );
+}
+
+#[test]
 fn recovery_settles_what_a_dead_process_left() {
     let dir = tempfile::tempdir().unwrap();
     let path = store_path(&dir);

@@ -7,7 +7,7 @@ use redb::{ReadableTable, Table, TableDefinition, WriteTransaction};
 use super::Store;
 use super::error::{StoreError, db};
 use super::tables::*;
-use super::types::{ConnectionRun, ReportEntry, Run, RunId, SyncContract, SyncId};
+use super::types::{ConnectionRun, ReportEntry, Run, RunId, RunStatus, SyncContract, SyncId};
 
 /// Everything one commit writes; see [`Store::commit`].
 #[derive(Clone, Debug, Default)]
@@ -90,6 +90,7 @@ impl Store {
             let bytes = encode(&run, "encoding a run")?;
             runs.insert(run.id, bytes.as_slice())
                 .map_err(db("writing a run"))?;
+            mark_running(&txn, (run.id, RUN_ROW), run.status == RunStatus::Running)?;
         }
         txn.commit().map_err(db("committing a new run"))?;
         Ok(run.id)
@@ -110,6 +111,21 @@ impl Store {
     }
 }
 
+/// Keeps [`RUNNING`] in step with a run or connection run row being written.
+fn mark_running(txn: &WriteTransaction, key: (u64, u32), running: bool) -> Result<(), StoreError> {
+    let mut table = txn
+        .open_table(RUNNING)
+        .map_err(db("opening the running index"))?;
+    if running {
+        table
+            .insert(key, ())
+            .map_err(db("writing the running index"))?;
+    } else {
+        table.remove(key).map_err(db("writing the running index"))?;
+    }
+    Ok(())
+}
+
 /// Writes a batch into an open transaction; assigns ids to new entries in place.
 fn apply(txn: &WriteTransaction, batch: &mut WriteBatch) -> Result<Vec<SyncId>, StoreError> {
     if !batch.runs.is_empty() {
@@ -119,6 +135,7 @@ fn apply(txn: &WriteTransaction, batch: &mut WriteBatch) -> Result<Vec<SyncId>, 
             let bytes = encode(run, "encoding a run")?;
             runs.insert(run.id, bytes.as_slice())
                 .map_err(db("writing a run"))?;
+            mark_running(txn, (run.id, RUN_ROW), run.status == RunStatus::Running)?;
             highest = highest.max(run.id);
         }
         let mut sequences = txn.open_table(SEQUENCES).map_err(db("opening sequences"))?;
@@ -136,6 +153,11 @@ fn apply(txn: &WriteTransaction, batch: &mut WriteBatch) -> Result<Vec<SyncId>, 
                     bytes.as_slice(),
                 )
                 .map_err(db("writing a connection run"))?;
+            mark_running(
+                txn,
+                (connection_run.run_id, connection_run.position),
+                connection_run.status == RunStatus::Running,
+            )?;
         }
     }
     if !batch.contract_deletes.is_empty() || !batch.contracts.is_empty() {

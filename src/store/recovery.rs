@@ -63,49 +63,81 @@ impl Recovery {
 pub(crate) fn recover(database: &Database) -> Result<Recovery, StoreError> {
     let mut recovery = Recovery::default();
     let txn = super::begin_write(database)?;
+    let indexed = {
+        let meta = txn.open_table(META).map_err(db("opening meta"))?;
+        meta.get(RUNNING_INDEXED_KEY)
+            .map_err(db("reading meta"))?
+            .is_some()
+    };
+    let running = if indexed {
+        let table = txn
+            .open_table(RUNNING)
+            .map_err(db("opening the running index"))?;
+        let mut keys = Vec::new();
+        for item in table.iter().map_err(db("reading the running index"))? {
+            let (key, _) = item.map_err(db("reading the running index"))?;
+            keys.push(key.value());
+        }
+        keys
+    } else {
+        // A store written before the running index: find the rows the long way, once.
+        scan_running(&txn)?
+    };
     {
         let mut runs = txn.open_table(RUNS).map_err(db("opening runs"))?;
-        let mut interrupted: Vec<Run> = Vec::new();
-        for item in runs.iter().map_err(db("reading runs"))? {
-            let (_, bytes) = item.map_err(db("reading runs"))?;
-            let run: Run = decode(bytes.value(), "decoding a run")?;
-            if run.status == RunStatus::Running {
-                interrupted.push(run);
-            }
-        }
-        for mut run in interrupted {
-            run.status = RunStatus::Interrupted;
-            run.note = Some(INTERRUPTED_NOTE.to_string());
-            let bytes = encode(&run, "encoding a run")?;
-            runs.insert(run.id, bytes.as_slice())
-                .map_err(db("writing a run"))?;
-            recovery.runs_interrupted.push(run.id);
-        }
-    }
-    {
-        let mut table = txn
+        let mut connection_runs = txn
             .open_table(CONNECTION_RUNS)
             .map_err(db("opening connection runs"))?;
-        let mut interrupted: Vec<ConnectionRun> = Vec::new();
-        for item in table.iter().map_err(db("reading connection runs"))? {
-            let (_, bytes) = item.map_err(db("reading connection runs"))?;
-            let connection_run: ConnectionRun = decode(bytes.value(), "decoding a connection run")?;
-            if connection_run.status == RunStatus::Running {
-                interrupted.push(connection_run);
+        let mut index = txn
+            .open_table(RUNNING)
+            .map_err(db("opening the running index"))?;
+        for (run_id, position) in running {
+            index
+                .remove((run_id, position))
+                .map_err(db("writing the running index"))?;
+            if position == RUN_ROW {
+                let Some(bytes) = runs.get(run_id).map_err(db("reading runs"))? else {
+                    continue;
+                };
+                let mut run: Run = decode(bytes.value(), "decoding a run")?;
+                drop(bytes);
+                if run.status != RunStatus::Running {
+                    continue;
+                }
+                run.status = RunStatus::Interrupted;
+                run.note = Some(INTERRUPTED_NOTE.to_string());
+                let bytes = encode(&run, "encoding a run")?;
+                runs.insert(run.id, bytes.as_slice())
+                    .map_err(db("writing a run"))?;
+                recovery.runs_interrupted.push(run.id);
+            } else {
+                let Some(bytes) = connection_runs
+                    .get((run_id, position))
+                    .map_err(db("reading connection runs"))?
+                else {
+                    continue;
+                };
+                let mut connection_run: ConnectionRun =
+                    decode(bytes.value(), "decoding a connection run")?;
+                drop(bytes);
+                if connection_run.status != RunStatus::Running {
+                    continue;
+                }
+                connection_run.status = RunStatus::Interrupted;
+                connection_run.note = Some(INTERRUPTED_NOTE.to_string());
+                let bytes = encode(&connection_run, "encoding a connection run")?;
+                connection_runs
+                    .insert((run_id, position), bytes.as_slice())
+                    .map_err(db("writing a connection run"))?;
+                recovery.connection_runs_interrupted += 1;
             }
         }
-        for mut connection_run in interrupted {
-            connection_run.status = RunStatus::Interrupted;
-            connection_run.note = Some(INTERRUPTED_NOTE.to_string());
-            let bytes = encode(&connection_run, "encoding a connection run")?;
-            table
-                .insert(
-                    (connection_run.run_id, connection_run.position),
-                    bytes.as_slice(),
-                )
-                .map_err(db("writing a connection run"))?;
-            recovery.connection_runs_interrupted += 1;
-        }
+        recovery.runs_interrupted.sort_unstable();
+    }
+    if !indexed {
+        let mut meta = txn.open_table(META).map_err(db("opening meta"))?;
+        meta.insert(RUNNING_INDEXED_KEY, 1)
+            .map_err(db("writing meta"))?;
     }
     let mut pending = pending_entries(&txn)?;
     for entry in &mut pending {
@@ -123,12 +155,37 @@ pub(crate) fn recover(database: &Database) -> Result<Recovery, StoreError> {
     }
     put_entries(&txn, &mut pending)?;
     recovery.entries_failed = pending.len() as u64;
-    if recovery.is_empty() {
+    if recovery.is_empty() && indexed {
         txn.abort().map_err(db("ending the recovery"))?;
     } else {
         txn.commit().map_err(db("committing the recovery"))?;
     }
     Ok(recovery)
+}
+
+/// The keys of every Running run and connection run, by decoding each row (stores written
+/// before the running index existed).
+fn scan_running(txn: &redb::WriteTransaction) -> Result<Vec<(u64, u32)>, StoreError> {
+    let mut keys = Vec::new();
+    let runs = txn.open_table(RUNS).map_err(db("opening runs"))?;
+    for item in runs.iter().map_err(db("reading runs"))? {
+        let (_, bytes) = item.map_err(db("reading runs"))?;
+        let run: Run = decode(bytes.value(), "decoding a run")?;
+        if run.status == RunStatus::Running {
+            keys.push((run.id, RUN_ROW));
+        }
+    }
+    let table = txn
+        .open_table(CONNECTION_RUNS)
+        .map_err(db("opening connection runs"))?;
+    for item in table.iter().map_err(db("reading connection runs"))? {
+        let (key, bytes) = item.map_err(db("reading connection runs"))?;
+        let connection_run: ConnectionRun = decode(bytes.value(), "decoding a connection run")?;
+        if connection_run.status == RunStatus::Running {
+            keys.push(key.value());
+        }
+    }
+    Ok(keys)
 }
 
 /// Every Pending entry, found through the status index.

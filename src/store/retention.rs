@@ -6,7 +6,7 @@ use redb::ReadableTable;
 use super::Store;
 use super::error::{StoreError, db};
 use super::tables::*;
-use super::types::{ConnectionRun, ReportEntry, Run, RunId};
+use super::types::{ReportEntry, Run, RunId};
 
 /// How many entries one prune transaction deletes, so a first prune of a large backlog does not
 /// build one huge transaction.
@@ -113,9 +113,14 @@ impl Store {
         {
             let mut runs = txn.open_table(RUNS).map_err(db("opening runs"))?;
             let mut old: Vec<RunId> = Vec::new();
+            // Run ids are handed out in start order: from the first run that started after the
+            // cutoff on, none can be old, so the scan stops there instead of reading the history.
             for item in runs.iter().map_err(db("reading runs"))? {
                 let (_, bytes) = item.map_err(db("reading runs"))?;
                 let run: Run = decode(bytes.value(), "decoding a run")?;
+                if run.started_at >= cutoff {
+                    break;
+                }
                 let ended = run.finished_at.unwrap_or(run.started_at);
                 if run.status.is_finished() && ended < cutoff {
                     old.push(run.id);
@@ -135,10 +140,8 @@ impl Store {
                     .range((run_id, 0)..=(run_id, u32::MAX))
                     .map_err(db("reading connection runs"))?
                 {
-                    let (_, bytes) = item.map_err(db("reading connection runs"))?;
-                    let connection_run: ConnectionRun =
-                        decode(bytes.value(), "decoding a connection run")?;
-                    positions.push(connection_run.position);
+                    let (key, _) = item.map_err(db("reading connection runs"))?;
+                    positions.push(key.value().1);
                 }
                 for position in positions {
                     connection_runs

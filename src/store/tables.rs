@@ -43,6 +43,14 @@ pub(crate) const CONTRACTS: TableDefinition<(&str, &str), &[u8]> =
 /// Setting key → value overriding the configuration.
 pub(crate) const SETTINGS: TableDefinition<&str, &str> = TableDefinition::new("settings");
 
+/// The rows still Running: `(run id, RUN_ROW)` for a run, `(run id, position)` for a connection
+/// run. Recovery on open reads only these instead of decoding the whole history.
+pub(crate) const RUNNING: TableDefinition<(u64, u32), ()> = TableDefinition::new("running");
+/// The position that stands for the run itself in [`RUNNING`].
+pub(crate) const RUN_ROW: u32 = u32::MAX;
+/// Meta key set once [`RUNNING`] is maintained for every row of the store.
+pub(crate) const RUNNING_INDEXED_KEY: &str = "running_indexed";
+
 pub(crate) const SCHEMA_VERSION_KEY: &str = "schema_version";
 pub(crate) const NEXT_RUN_ID: &str = "next_run_id";
 pub(crate) const NEXT_SYNC_ID: &str = "next_sync_id";

@@ -43,6 +43,8 @@ pub async fn run(config: Arc<Config>, store: Store, options: AppOptions) -> io::
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
     tui.draw(|frame| app.draw(frame))?;
+    // The first frame shows the state as it is: no second, identical frame for it.
+    app.take_dirty();
     let mut last_frame = Instant::now();
     let mut pending_draw = false;
     let mut redraw_all = false;
