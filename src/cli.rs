@@ -56,10 +56,109 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Resync report entries live: chosen ones, or every Failed one of the last 15 days
+    #[command(group(ArgGroup::new("which").required(true).args(["entries", "failed"])))]
+    Resync {
+        /// A report entry to resync, by sync id (repeatable)
+        #[arg(long = "entry", value_name = "ID")]
+        entries: Vec<u64>,
+        /// Every Failed entry of the last 15 days
+        #[arg(long)]
+        failed: bool,
+        /// With --failed: only this connection's entries (repeatable)
+        #[arg(long = "connection", value_name = "NAME", requires = "failed")]
+        connections: Vec<String>,
+        /// Resync without asking for a confirmation (needed when stdin is not a terminal)
+        #[arg(long)]
+        yes: bool,
+        /// Print a machine-readable outcome on stdout
+        #[arg(long)]
+        json: bool,
+    },
     /// Validate a config file and report every problem with its line and key
     CheckConfig {
         /// The file to check [default: --config, else the platform config file]
         path: Option<PathBuf>,
+    },
+    /// The sync report headless: matching entries as a table, CSV or JSON on stdout
+    Report {
+        /// Only entries with this status (repeatable)
+        #[arg(
+            long = "status",
+            value_name = "S",
+            ignore_case = true,
+            value_parser = clap::builder::PossibleValuesParser::new([
+                "ok", "sent", "pending", "failed", "dry",
+            ])
+        )]
+        statuses: Vec<String>,
+        /// Only entries with this outcome (repeatable)
+        #[arg(
+            long = "outcome",
+            value_name = "O",
+            ignore_case = true,
+            value_parser = clap::builder::PossibleValuesParser::new([
+                "updated",
+                "created",
+                "would_update",
+                "would_create",
+                "skipped",
+                "missing_source",
+                "missing_destination",
+                "error",
+            ])
+        )]
+        outcomes: Vec<String>,
+        /// The window: entries of the last N days, 1 to 15
+        #[arg(
+            long,
+            value_name = "N",
+            default_value_t = 5,
+            value_parser = clap::value_parser!(u32).range(1..=15)
+        )]
+        days: u32,
+        /// Search by system, sync id or reference: an exact sync id (12345 or #12345), a
+        /// serial prefix or a system substring
+        #[arg(long, value_name = "TEXT")]
+        search: Option<String>,
+        /// Only this connection's entries (repeatable)
+        #[arg(long = "connection", value_name = "NAME")]
+        connections: Vec<String>,
+        /// Only the entries of this run
+        #[arg(long, value_name = "ID")]
+        run: Option<u64>,
+        /// The column to sort by [default: time, newest first]
+        #[arg(
+            long,
+            value_name = "COLUMN",
+            ignore_case = true,
+            value_parser = clap::builder::PossibleValuesParser::new([
+                "time",
+                "sync-id",
+                "status",
+                "reference",
+                "system",
+                "connection",
+                "outcome",
+                "attempts",
+            ])
+        )]
+        sort: Option<String>,
+        /// Sort descending [default for time]
+        #[arg(long, conflicts_with = "asc")]
+        desc: bool,
+        /// Sort ascending [default for the other columns]
+        #[arg(long)]
+        asc: bool,
+        /// Output format
+        #[arg(
+            long,
+            value_name = "FORMAT",
+            default_value = "table",
+            ignore_case = true,
+            value_parser = clap::builder::PossibleValuesParser::new(["table", "csv", "json"])
+        )]
+        format: String,
     },
     /// Serve the demo source and destinations on 127.0.0.1, headless, for experiments
     DemoServer {

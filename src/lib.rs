@@ -8,6 +8,7 @@ pub mod commands;
 pub mod config;
 pub mod demo;
 pub mod engine;
+pub mod export;
 pub mod logging;
 pub mod paths;
 pub mod store;

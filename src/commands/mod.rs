@@ -2,6 +2,8 @@
 
 mod check_config;
 mod demo_server;
+mod report;
+mod resync;
 mod run;
 mod tui;
 
@@ -107,6 +109,21 @@ pub fn dispatch(cli: Cli) -> Result<Exit, CommandError> {
             };
             run::run(config, store, request, json)
         }
+        Some(Command::Resync {
+            entries,
+            failed,
+            connections,
+            yes,
+            json,
+        }) => {
+            let config = load_config(cli.config.as_deref())?;
+            let store = open_store(cli.store.as_deref(), &config)?;
+            let chosen = match failed {
+                true => resync::Chosen::Failed { connections },
+                false => resync::Chosen::Entries(entries),
+            };
+            resync::run(config, store, chosen, yes, json)
+        }
         Some(Command::CheckConfig { path }) => {
             let path = path
                 .or(cli.config)
@@ -118,6 +135,34 @@ pub fn dispatch(cli: Cli) -> Result<Exit, CommandError> {
             fleet_size,
             seed,
         }) => demo_server::run(port, fleet_size as usize, seed),
+        Some(Command::Report {
+            statuses,
+            outcomes,
+            days,
+            search,
+            connections,
+            run,
+            sort,
+            desc,
+            asc,
+            format,
+        }) => {
+            let config = load_config(cli.config.as_deref())?;
+            let store = open_store(cli.store.as_deref(), &config)?;
+            let args = report::ReportArgs {
+                statuses,
+                outcomes,
+                days,
+                search,
+                connections,
+                run,
+                sort,
+                descending: desc,
+                ascending: asc,
+                format,
+            };
+            report::run(&config, &store, &args)
+        }
         Some(Command::Demo) => tui::run(None, cli.store.as_deref(), true),
         None => tui::run(cli.config.as_deref(), cli.store.as_deref(), false),
     }

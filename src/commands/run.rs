@@ -18,12 +18,7 @@ pub fn run(
     request: RunRequest,
     json_output: bool,
 ) -> Result<Exit, CommandError> {
-    let runtime = tokio::runtime::Runtime::new().map_err(|source| CommandError::Io {
-        context: "cannot start the async runtime".into(),
-        source,
-    })?;
-    let outcome = runtime.block_on(drive(Arc::new(config), store.clone(), request))?;
-    let Some(run) = outcome else {
+    let Some(run) = follow(config, store.clone(), Command::StartRun(request))? else {
         return Ok(Exit::Usage);
     };
     let rows = store.connection_runs(run.id)?;
@@ -59,14 +54,28 @@ pub fn exit_for(rows: &[ConnectionRun]) -> Exit {
     }
 }
 
-/// Starts the run and follows its events; None when the engine refused it (reason printed).
+/// Starts a run (`StartRun` or `Resync`) on an engine of its own and follows it to its end,
+/// with a live progress line on a terminal and Ctrl-C to cancel; None when the engine refused
+/// it (reason printed).
+pub(super) fn follow(
+    config: Config,
+    store: Store,
+    start: Command,
+) -> Result<Option<Run>, CommandError> {
+    let runtime = tokio::runtime::Runtime::new().map_err(|source| CommandError::Io {
+        context: "cannot start the async runtime".into(),
+        source,
+    })?;
+    runtime.block_on(drive(Arc::new(config), store, start))
+}
+
 async fn drive(
     config: Arc<Config>,
     store: Store,
-    request: RunRequest,
+    start: Command,
 ) -> Result<Option<Run>, CommandError> {
     let mut engine = engine::spawn(config, store);
-    let _ = engine.commands.send(Command::StartRun(request));
+    let _ = engine.commands.send(start);
     let live_line = std::io::stderr().is_terminal();
     let started = Instant::now();
     let mut run_id = None;

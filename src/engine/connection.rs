@@ -1,5 +1,6 @@
-//! One connection run: list the source, dispatch records to bounded workers, fold their results
-//! into counters, record entries and contracts in batches, stop on cancel or `abort_after`.
+//! One connection run: list the source (or, in a Resync, fetch the chosen records), dispatch
+//! records to bounded workers, fold their results into counters, record entries and contracts
+//! in batches, stop on cancel or `abort_after`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -7,17 +8,20 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::task::JoinHandle;
 
 use super::EventSink;
 use super::deliver::Deliverer;
+use super::dispatch::{Dispatch, Finished, Unit, spawn_dispatcher};
 use super::hints;
 use super::http::HttpClient;
 use super::limit::RateLimiter;
 use super::lookup;
 use super::protocol::{Event, LogLevel, RunScope};
-use super::record::{self, Novelty, RecordContext, RecordResult};
+use super::record::{Novelty, RecordContext, RecordResult};
+use super::resync::{self, SourceFetcher, Target};
 use super::retry::RetryPolicy;
-use super::source::{self, SourceRecord};
+use super::source::{self, ListingError, ListingSummary, SourceRecord};
 use crate::config::{Config, Connection};
 use crate::store::{
     ConnectionRun, Counters, EntryStatus, Outcome, RunError, RunId, RunMode, RunStatus, Store,
@@ -41,7 +45,29 @@ pub(crate) struct ConnectionJob {
     pub position: u32,
     pub connection: Connection,
     pub mode: RunMode,
-    pub scope: RunScope,
+    pub work: Work,
+}
+
+/// What a connection run works through.
+pub(crate) enum Work {
+    /// List the source (every record, or one serial) and process what it lists.
+    Listing(RunScope),
+    /// Re-run these records' report entries (a Resync run).
+    Resync(Vec<Target>),
+}
+
+impl Work {
+    fn is_resync(&self) -> bool {
+        matches!(self, Work::Resync(_))
+    }
+
+    /// The resync targets, taken out (the work still says Resync).
+    fn take_targets(&mut self) -> Vec<Target> {
+        match self {
+            Work::Resync(targets) => std::mem::take(targets),
+            Work::Listing(_) => Vec::new(),
+        }
+    }
 }
 
 /// A fresh connection run row, Running.
@@ -66,13 +92,18 @@ pub(crate) fn new_connection_run(job: &ConnectionJob) -> ConnectionRun {
 }
 
 /// Runs one connection to its end and returns its final row (already recorded).
-pub(crate) async fn run(job: ConnectionJob) -> ConnectionRun {
+pub(crate) async fn run(mut job: ConnectionJob) -> ConnectionRun {
     let mut row = new_connection_run(&job);
+    let targets = job.work.take_targets();
+    if job.work.is_resync() {
+        // A resync knows its "N" up front: the entries chosen on this connection.
+        row.total = targets.iter().map(|t| t.originals.len() as u64).sum();
+    }
     let _ = commit_rows(&job.store, &mut WriteBatch::new(), &row).await;
     job.events.send(Event::ConnectionStarted {
         connection_run: row.clone(),
     });
-    match execute(&job, &mut row).await {
+    match execute(&job, &mut row, targets).await {
         Ok(()) => {}
         Err(error) => {
             row.status = RunStatus::Failed;
@@ -92,7 +123,10 @@ async fn finish(job: &ConnectionJob, row: &mut ConnectionRun) {
     if row.status == RunStatus::Running {
         row.status = RunStatus::Completed;
     }
+    // The run-level hints read a listing's totals; a resync's handful of entries says nothing
+    // about the source or the lookup path.
     if row.status == RunStatus::Completed
+        && !job.work.is_resync()
         && let Some(hint) = run_hint(row)
     {
         row.note = Some(match row.note.take() {
@@ -130,7 +164,11 @@ pub(crate) fn run_hint(row: &ConnectionRun) -> Option<&'static str> {
     }
 }
 
-async fn execute(job: &ConnectionJob, row: &mut ConnectionRun) -> Result<(), RunError> {
+async fn execute(
+    job: &ConnectionJob,
+    row: &mut ConnectionRun,
+    targets: Vec<Target>,
+) -> Result<(), RunError> {
     let config = &job.config;
     let connection = &job.connection;
     let setup = |e: super::http::HttpSetupError| RunError {
@@ -162,7 +200,8 @@ async fn execute(job: &ConnectionJob, row: &mut ConnectionRun) -> Result<(), Run
     .map_err(setup)?;
     let policy = RetryPolicy::new(connection.max_retries);
 
-    let bulk = if job.scope == RunScope::Full && connection.fetch.bulk {
+    let full = matches!(job.work, Work::Listing(RunScope::Full));
+    let bulk = if full && connection.fetch.bulk {
         job.events.log(
             LogLevel::Info,
             format!(
@@ -209,106 +248,72 @@ async fn execute(job: &ConnectionJob, row: &mut ConnectionRun) -> Result<(), Run
         deliverer,
         bulk,
         policy,
+        skip_unchanged: !job.work.is_resync(),
+        refetch: job.work.is_resync().then(|| {
+            SourceFetcher::new(
+                source_client.clone(),
+                config.source.clone(),
+                RetryPolicy::new(connection.max_retries),
+                job.cancel.clone(),
+            )
+        }),
     });
 
-    // The listing feeds pages through a small bounded channel: the next page downloads while
-    // this one is processed, and a slow destination slows the listing down.
-    let (page_tx, mut page_rx) = mpsc::channel::<Vec<SourceRecord>>(2);
-    let listing = {
-        let source = config.source.clone();
-        let scope = match &job.scope {
-            RunScope::Full => source::Scope::Full,
-            RunScope::Single(serial) => source::Scope::Single(serial.clone()),
-        };
-        let cancel = job.cancel.clone();
-        let source_policy = RetryPolicy::new(connection.max_retries);
-        tokio::spawn(async move {
-            source::list_source(
-                &source_client,
-                &source,
-                &scope,
-                source_policy,
-                &cancel,
-                page_tx,
-            )
-            .await
-        })
+    // Records come through a small bounded channel: the next page downloads while this one is
+    // processed, and a slow destination slows the listing down. Workers: one task per record,
+    // at most `concurrency` at once.
+    let shared = Dispatch {
+        ctx: ctx.clone(),
+        stop: Arc::new(AtomicBool::new(false)),
+        cancel: job.cancel.clone(),
+        events: job.events.clone(),
+        permits: Arc::new(Semaphore::new(connection.concurrency)),
+        position: job.position,
+        pending: Arc::new(AtomicU64::new(0)),
+        listed: Arc::new(AtomicU64::new(0)),
     };
-
-    // Workers: one task per record, at most `concurrency` at once.
-    let stop = Arc::new(AtomicBool::new(false));
-    let pending = Arc::new(AtomicU64::new(0));
+    let stop = shared.stop.clone();
+    let pending = shared.pending.clone();
     // Records listed so far: the "N" of the "X of N" gauge grows as pages arrive.
-    let listed = Arc::new(AtomicU64::new(0));
-    let (result_tx, mut result_rx) = mpsc::channel::<RecordResult>(connection.concurrency * 2);
-    let dispatcher = {
-        let ctx = ctx.clone();
-        let stop = stop.clone();
-        let cancel = job.cancel.clone();
-        let events = job.events.clone();
-        let permits = Arc::new(Semaphore::new(connection.concurrency));
-        let position = job.position;
-        let pending = pending.clone();
-        let listed = listed.clone();
-        tokio::spawn(async move {
-            let mut seen = 0u64;
-            'pages: while let Some(page) = page_rx.recv().await {
-                listed.fetch_add(page.len() as u64, Ordering::Relaxed);
-                for source_record in page {
-                    if stop.load(Ordering::Relaxed) || *cancel.borrow() {
-                        break 'pages;
-                    }
-                    let Ok(permit) = permits.clone().acquire_owned().await else {
-                        break 'pages;
-                    };
-                    seen += 1;
-                    let ctx = ctx.clone();
-                    let tx = result_tx.clone();
-                    let events = events.clone();
-                    let pending = pending.clone();
-                    tokio::spawn(async move {
-                        let run_id = ctx.run_id;
-                        let reference = source_record.serial.clone();
-                        let retried = Arc::new(AtomicBool::new(false));
-                        let worker = {
-                            let ctx = ctx.clone();
-                            let retried = retried.clone();
-                            let pending = pending.clone();
-                            let reference = reference.clone();
-                            tokio::spawn(async move {
-                                // Pending while retried: counted once per record.
-                                let mut on_retry = |notice: super::deliver::RetryNotice| {
-                                    if !retried.swap(true, Ordering::Relaxed) {
-                                        pending.fetch_add(1, Ordering::Relaxed);
-                                    }
-                                    events.send(Event::RetryScheduled {
-                                        run_id,
-                                        position,
-                                        reference: reference.clone(),
-                                        attempt: notice.attempt,
-                                        delay: notice.delay,
-                                        reason: notice.reason,
-                                    });
-                                };
-                                record::process(ctx, source_record, &mut on_retry).await
-                            })
-                        };
-                        // A panic in one record fails the connection run with its message; it
-                        // never leaves the record without an entry.
-                        let result = match worker.await {
-                            Ok(result) => result,
-                            Err(join) => record::panicked(&ctx, reference, panic_text(join)),
-                        };
-                        if retried.load(Ordering::Relaxed) {
-                            pending.fetch_sub(1, Ordering::Relaxed);
-                        }
-                        let _ = tx.send(result).await;
-                        drop(permit);
-                    });
-                }
-            }
-            seen
-        })
+    let listed = shared.listed.clone();
+    let (result_tx, mut result_rx) = mpsc::channel::<Finished>(connection.concurrency * 2);
+    let (feed, dispatcher) = match &job.work {
+        Work::Listing(scope) => {
+            let (page_tx, page_rx) = mpsc::channel::<Vec<SourceRecord>>(2);
+            let source = config.source.clone();
+            let scope = match scope {
+                RunScope::Full => source::Scope::Full,
+                RunScope::Single(serial) => source::Scope::Single(serial.clone()),
+            };
+            let cancel = job.cancel.clone();
+            let source_policy = RetryPolicy::new(connection.max_retries);
+            let listing = tokio::spawn(async move {
+                source::list_source(
+                    &source_client,
+                    &source,
+                    &scope,
+                    source_policy,
+                    &cancel,
+                    page_tx,
+                )
+                .await
+            });
+            let dispatcher = spawn_dispatcher(shared, page_rx, result_tx);
+            (Feed::Listing(listing), dispatcher)
+        }
+        Work::Resync(_) => {
+            let (unit_tx, unit_rx) = mpsc::channel::<Vec<Unit>>(2);
+            let feed = resync::spawn_feed(
+                targets,
+                source_client,
+                config.source.clone(),
+                RetryPolicy::new(connection.max_retries),
+                job.cancel.clone(),
+                unit_tx,
+            );
+            let dispatcher = spawn_dispatcher(shared, unit_rx, result_tx);
+            (Feed::Resync(feed), dispatcher)
+        }
     };
 
     let mut batch = WriteBatch::new();
@@ -322,8 +327,17 @@ async fn execute(job: &ConnectionJob, row: &mut ConnectionRun) -> Result<(), Run
         tokio::select! {
             // The dispatcher and every worker hold a sender: None once all are done.
             received = result_rx.recv() => {
-                let Some(result) = received else { break };
-                fold(row, &result);
+                let Some(finished) = received else { break };
+                let Some(result) = finished.result else { continue };
+                if finished.originals.is_empty() {
+                    fold(row, &result);
+                } else {
+                    // A resynced record updates each chosen entry of it, in place.
+                    for original in &finished.originals {
+                        fold(row, &result);
+                        batch.entries.push(resync::merge(original, &result.entry));
+                    }
+                }
                 row.counters.pending = pending.load(Ordering::Relaxed);
                 row.total = row.total.max(listed.load(Ordering::Relaxed));
                 if let Some(message) = &result.panic
@@ -351,7 +365,9 @@ async fn execute(job: &ConnectionJob, row: &mut ConnectionRun) -> Result<(), Run
                     });
                     stop.store(true, Ordering::Relaxed);
                 }
-                batch.entries.push(result.entry);
+                if finished.originals.is_empty() {
+                    batch.entries.push(result.entry);
+                }
                 if let Some(contract) = result.contract {
                     batch.contracts.push(contract);
                 }
@@ -381,7 +397,11 @@ async fn execute(job: &ConnectionJob, row: &mut ConnectionRun) -> Result<(), Run
     flush(job, row, &mut batch).await?;
     progress(job, row);
 
-    let listing = match listing.await {
+    let listing = match feed {
+        Feed::Listing(listing) => listing.await,
+        Feed::Resync(feed) => feed.await.map(|()| Ok(ListingSummary::default())),
+    };
+    let listing = match listing {
         Ok(outcome) => outcome,
         Err(join) => {
             return Err(RunError {
@@ -402,10 +422,14 @@ async fn execute(job: &ConnectionJob, row: &mut ConnectionRun) -> Result<(), Run
         ));
         return Ok(());
     }
+    // A resync's per-record source problems are on its entries.
+    if job.work.is_resync() {
+        return Ok(());
+    }
     match listing {
         Ok(summary) => {
             row.total = row.total.max(summary.records);
-            if let RunScope::Single(serial) = &job.scope
+            if let Work::Listing(RunScope::Single(serial)) = &job.work
                 && row.processed == 0
                 && summary.cut().is_none()
             {
@@ -460,6 +484,12 @@ async fn execute(job: &ConnectionJob, row: &mut ConnectionRun) -> Result<(), Run
             hint: Some(hints::NOTHING_FETCHED.to_string()),
         }),
     }
+}
+
+/// Where a connection run's records come from, and how that ended.
+enum Feed {
+    Listing(JoinHandle<Result<ListingSummary, ListingError>>),
+    Resync(JoinHandle<()>),
 }
 
 /// Adds one record's result to the counters.

@@ -6,6 +6,7 @@
 pub mod body;
 mod connection;
 pub mod deliver;
+mod dispatch;
 pub mod exchange;
 pub mod hints;
 pub mod http;
@@ -16,6 +17,7 @@ pub mod mapping;
 pub mod paging;
 pub mod protocol;
 mod record;
+pub mod resync;
 pub mod retry;
 pub mod source;
 mod verify;
@@ -27,10 +29,14 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 pub use protocol::{Command, Event, LogLevel, RunRequest, RunScope};
+pub use resync::{ResyncPlan, plan_resync};
 
 use crate::config::Config;
-use crate::store::{ConnectionRun, Counters, Run, RunMode, RunStatus, RunType, Store, WriteBatch};
-use connection::{ConnectionJob, panic_text};
+use crate::store::{
+    ConnectionRun, Counters, ReportEntry, Run, RunMode, RunStatus, RunType, Store, SyncId,
+    WriteBatch,
+};
+use connection::{ConnectionJob, Work, panic_text};
 
 /// Settings key of a connection's dry-run override (`"true"` / `"false"`).
 pub fn dry_run_override_key(connection: &str) -> String {
@@ -115,6 +121,18 @@ async fn engine_loop(
                         Err(reason) => events.send(Event::Refused { reason }),
                     }
                 }
+                Some(Command::Resync { entries }) => {
+                    if let Some(c) = &current {
+                        events.send(Event::Refused {
+                            reason: format!("run {} is still going; cancel it or wait", c.run_id),
+                        });
+                        continue;
+                    }
+                    match start_resync(&config, &store, &events, entries).await {
+                        Ok(started) => current = Some(started),
+                        Err(reason) => events.send(Event::Refused { reason }),
+                    }
+                }
                 Some(Command::Cancel { run_id }) => {
                     if let Some(c) = current.as_ref().filter(|c| c.run_id == run_id) {
                         events.log(LogLevel::Warn, format!("run {run_id}: cancel requested"));
@@ -152,32 +170,116 @@ async fn start_run(
     } else {
         RunMode::Live
     };
+    let (run_type, serial) = match &request.scope {
+        RunScope::Full => (RunType::Full, None),
+        RunScope::Single(serial) => (RunType::Single, Some(serial.clone())),
+    };
+    let jobs: Vec<Job> = plan
+        .into_iter()
+        .map(|(connection, mode)| (connection, mode, Work::Listing(request.scope.clone())))
+        .collect();
+    let run = new_run(run_type, mode, serial, &jobs);
+    launch(config, store, events, run, jobs).await
+}
+
+/// Checks a resync, records its run and starts it: Live, one connection run per connection
+/// involved in config order. Entries a retry cannot fix are left out and logged; no safety gate
+/// (a resync is targeted).
+async fn start_resync(
+    config: &Arc<Config>,
+    store: &Store,
+    events: &EventSink,
+    entries: Vec<SyncId>,
+) -> Result<Current, String> {
+    let (plan, chosen) = {
+        let config = config.clone();
+        let store = store.clone();
+        tokio::task::spawn_blocking(move || resync::plan_entries(&config, &store, &entries))
+            .await
+            .map_err(panic_text)?
+            .map_err(|e| format!("cannot read the entries to resync: {e}"))?
+    };
+    for (sync_id, reason) in &plan.refused {
+        events.log(
+            LogLevel::Warn,
+            format!("resync: entry {sync_id} left out: {reason}"),
+        );
+    }
+    if plan.accepted.is_empty() {
+        return Err(match plan.refused.as_slice() {
+            [] => "nothing to resync: no entries chosen".to_string(),
+            [(sync_id, reason)] => format!("nothing to resync: entry {sync_id}: {reason}"),
+            refused => format!(
+                "nothing to resync: none of the {} entries chosen can be fixed by a retry \
+                 (first: entry {}: {})",
+                refused.len(),
+                refused[0].0,
+                refused[0].1
+            ),
+        });
+    }
+    let mut chosen = chosen;
+    let mut jobs = Vec::new();
+    for name in &plan.connections {
+        let Some(connection) = config.connection(name) else {
+            continue;
+        };
+        let (mine, rest): (Vec<ReportEntry>, Vec<ReportEntry>) =
+            chosen.into_iter().partition(|e| e.connection == *name);
+        chosen = rest;
+        jobs.push((
+            connection.clone(),
+            RunMode::Live,
+            Work::Resync(resync::targets(mine)),
+        ));
+    }
+    let mut run = new_run(RunType::Resync, RunMode::Live, None, &jobs);
+    let count = plan.accepted.len();
+    run.note = Some(match plan.refused.len() {
+        0 => format!(
+            "{count} entr{} chosen",
+            if count == 1 { "y" } else { "ies" }
+        ),
+        left_out => format!(
+            "{count} entr{} chosen; {left_out} left out (see the logs)",
+            if count == 1 { "y" } else { "ies" }
+        ),
+    });
+    launch(config, store, events, run, jobs).await
+}
+
+/// A new run row, Running, over these jobs' connections.
+fn new_run(run_type: RunType, mode: RunMode, serial: Option<String>, jobs: &[Job]) -> Run {
     let mut credential_contexts: Vec<String> = Vec::new();
-    for (c, _) in &plan {
+    for (c, _, _) in jobs {
         if let Some(name) = &c.credential
             && !credential_contexts.contains(name)
         {
             credential_contexts.push(name.clone());
         }
     }
-    let run = Run {
+    Run {
         id: 0,
-        run_type: match request.scope {
-            RunScope::Full => RunType::Full,
-            RunScope::Single(_) => RunType::Single,
-        },
+        run_type,
         mode,
         status: RunStatus::Running,
         started_at: Utc::now(),
         finished_at: None,
-        serial: match &request.scope {
-            RunScope::Single(serial) => Some(serial.clone()),
-            RunScope::Full => None,
-        },
-        connections: plan.iter().map(|(c, _)| c.name.clone()).collect(),
+        serial,
+        connections: jobs.iter().map(|(c, _, _)| c.name.clone()).collect(),
         credential_contexts,
         note: None,
-    };
+    }
+}
+
+/// Records the run and starts its task.
+async fn launch(
+    config: &Arc<Config>,
+    store: &Store,
+    events: &EventSink,
+    run: Run,
+    jobs: Vec<Job>,
+) -> Result<Current, String> {
     let run = {
         let store = store.clone();
         tokio::task::spawn_blocking(move || {
@@ -195,8 +297,7 @@ async fn start_run(
         store.clone(),
         events.clone(),
         run,
-        plan,
-        request.scope,
+        jobs,
         cancel_rx,
     ));
     Ok(Current {
@@ -205,6 +306,9 @@ async fn start_run(
         task,
     })
 }
+
+/// One connection of a run: its configuration, its mode and what it works through.
+type Job = (crate::config::Connection, RunMode, Work);
 
 /// The connections of a request with the mode each runs in; refuses unknown names and Full Live
 /// runs the safety gate stops.
@@ -278,8 +382,7 @@ async fn execute_run(
     store: Store,
     events: EventSink,
     mut run: Run,
-    plan: Vec<(crate::config::Connection, RunMode)>,
-    scope: RunScope,
+    jobs: Vec<Job>,
     cancel: watch::Receiver<bool>,
 ) -> Run {
     events.send(Event::RunStarted { run: run.clone() });
@@ -294,7 +397,8 @@ async fn execute_run(
         ),
     );
     let mut rows: Vec<ConnectionRun> = Vec::new();
-    for (position, (connection, mode)) in plan.into_iter().enumerate() {
+    for (position, (connection, mode, work)) in jobs.into_iter().enumerate() {
+        let full = matches!(work, Work::Listing(RunScope::Full));
         let job = ConnectionJob {
             config: config.clone(),
             store: store.clone(),
@@ -304,7 +408,7 @@ async fn execute_run(
             position: position as u32,
             connection,
             mode,
-            scope: scope.clone(),
+            work,
         };
         if *cancel.borrow() {
             let mut row = connection::new_connection_run(&job);
@@ -343,7 +447,7 @@ async fn execute_run(
         let clean = row.status == RunStatus::Completed
             && row.counters.errors == 0
             && row.mode == RunMode::Dry
-            && scope == RunScope::Full;
+            && full;
         if clean {
             let _ = store.set_setting(&clean_full_dry_key(&name), &hash);
         }

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::store::{ConnectionRun, Counters, Run, RunId, RunMode};
+use crate::store::{ConnectionRun, Counters, Run, RunId, RunMode, SyncId};
 
 /// Full (every record in scope) or Single (one serial).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -29,6 +29,10 @@ pub struct RunRequest {
 pub enum Command {
     /// Start a run; refused (with an `Event::Refused`) while another run is going.
     StartRun(RunRequest),
+    /// Start a Resync run (Live) over these report entries: one connection run per connection
+    /// involved, in config order; entries [`super::resync::plan_resync`] refuses are left out
+    /// (and logged). Refused as a whole while another run is going or when nothing is left.
+    Resync { entries: Vec<SyncId> },
     /// Cancel a running run: dispatching stops at once, in-flight requests finish.
     Cancel { run_id: RunId },
     /// Cancel what runs and stop the engine.

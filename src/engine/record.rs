@@ -10,6 +10,7 @@ use super::hints;
 use super::http::HttpClient;
 use super::lookup::{self, BulkIndex, Lookup};
 use super::mapping::{self, Mapped};
+use super::resync::SourceFetcher;
 use super::retry::RetryPolicy;
 use super::source::SourceRecord;
 use crate::config::Connection;
@@ -28,6 +29,11 @@ pub(crate) struct RecordContext {
     pub deliverer: Deliverer,
     pub bulk: Option<BulkIndex>,
     pub policy: RetryPolicy,
+    /// Skip a record whose mapped hash matches its contract without looking it up. False in a
+    /// Resync: the operator asked for a retry, so the destination itself is compared.
+    pub skip_unchanged: bool,
+    /// How a Resync fetches each record's source afresh; None in runs that list the source.
+    pub refetch: Option<SourceFetcher>,
 }
 
 /// Whether a record was new, changed or unchanged against its contract (SPEC test totals).
@@ -52,6 +58,23 @@ pub(crate) struct RecordResult {
 
 /// The result of a record whose task panicked: an Error entry carrying the message.
 pub(crate) fn panicked(ctx: &RecordContext, serial: String, message: String) -> RecordResult {
+    let error = EntryError {
+        message: message.clone(),
+        ..EntryError::default()
+    };
+    let mut result = unprocessed(ctx, serial, "internal_error", error);
+    result.panic = Some(message);
+    result
+}
+
+/// The result of a record that never reached its lookup (its task panicked, its source record
+/// could not be fetched): an Error entry with this reason and error.
+pub(crate) fn unprocessed(
+    ctx: &RecordContext,
+    serial: String,
+    reason: &str,
+    error: EntryError,
+) -> RecordResult {
     let entry = ReportEntry {
         sync_id: 0,
         run_id: ctx.run_id,
@@ -66,13 +89,10 @@ pub(crate) fn panicked(ctx: &RecordContext, serial: String, message: String) -> 
             EntryStatus::Failed
         },
         outcome: Outcome::Error,
-        reason: Some("internal_error".into()),
+        reason: Some(reason.into()),
         time: Utc::now(),
         attempts: Vec::new(),
-        error: Some(EntryError {
-            message: message.clone(),
-            ..EntryError::default()
-        }),
+        error: Some(error),
         diff: Vec::new(),
     };
     RecordResult {
@@ -80,7 +100,7 @@ pub(crate) fn panicked(ctx: &RecordContext, serial: String, message: String) -> 
         contract: None,
         novelty: Novelty::New,
         contract_level: None,
-        panic: Some(message),
+        panic: None,
     }
 }
 
@@ -166,7 +186,7 @@ pub(crate) async fn process(
         _ => {}
     }
     // Unchanged since the last sync: nothing to look up or write.
-    if result.novelty == Novelty::Unchanged {
+    if result.novelty == Novelty::Unchanged && ctx.skip_unchanged {
         entry.outcome = Outcome::Skipped;
         entry.reason = Some("unchanged".into());
         if ctx.mode == RunMode::Live

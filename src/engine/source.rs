@@ -10,6 +10,7 @@
 //! back (backpressure) instead of letting a 100,000-record listing pile up in memory.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use serde_json::Value;
 use tokio::sync::{mpsc, watch};
@@ -38,6 +39,9 @@ pub enum Scope {
     Full,
     /// The record with this serial.
     Single(String),
+    /// The records with these serials, from one listing that stops once all have turned up
+    /// (a Resync whose source has no `single_query`).
+    Among(Arc<HashSet<String>>),
 }
 
 /// Why a listing ended early: the connection run is Incomplete with this reason; records not
@@ -113,14 +117,23 @@ pub async fn list_source(
     pages: mpsc::Sender<Vec<SourceRecord>>,
 ) -> Result<ListingSummary, ListingError> {
     let (query, pagination, wanted) = match scope {
-        Scope::Full => (Vec::new(), source.pagination.clone(), None),
+        Scope::Full => (Vec::new(), source.pagination.clone(), Wanted::All),
         // The source answers for the one serial: no pagination parameters.
         Scope::Single(serial) if !source.single_query.is_empty() => (
             fill_query(source.single_query.iter(), serial),
             Pagination::None,
-            Some(serial.as_str()),
+            Wanted::One(serial.as_str()),
         ),
-        Scope::Single(serial) => (Vec::new(), source.pagination.clone(), Some(serial.as_str())),
+        Scope::Single(serial) => (
+            Vec::new(),
+            source.pagination.clone(),
+            Wanted::One(serial.as_str()),
+        ),
+        Scope::Among(serials) => (
+            Vec::new(),
+            source.pagination.clone(),
+            Wanted::Among(serials),
+        ),
     };
     let mut pager = Pager::new(
         client,
@@ -180,7 +193,7 @@ pub async fn list_source(
                 }
                 continue;
             };
-            if wanted.is_some_and(|wanted| wanted != serial) {
+            if !wanted.admits(&serial) {
                 continue;
             }
             if seen.contains(&serial) {
@@ -206,9 +219,35 @@ pub async fn list_source(
                 return Ok(summary);
             }
         }
-        // A Single run filtering the listing is done once its serial has turned up.
-        if wanted.is_some() && summary.records > 0 {
+        // A filtered listing is done once every serial it wants has turned up.
+        if wanted.all_found(summary.records) {
             return Ok(summary);
+        }
+    }
+}
+
+/// Which serials a listing keeps.
+enum Wanted<'a> {
+    All,
+    One(&'a str),
+    Among(&'a HashSet<String>),
+}
+
+impl Wanted<'_> {
+    fn admits(&self, serial: &str) -> bool {
+        match self {
+            Wanted::All => true,
+            Wanted::One(wanted) => *wanted == serial,
+            Wanted::Among(wanted) => wanted.contains(serial),
+        }
+    }
+
+    /// True once `records` distinct wanted serials cover everything wanted.
+    fn all_found(&self, records: u64) -> bool {
+        match self {
+            Wanted::All => false,
+            Wanted::One(_) => records > 0,
+            Wanted::Among(wanted) => records >= wanted.len() as u64,
         }
     }
 }

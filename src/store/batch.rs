@@ -282,6 +282,7 @@ pub(crate) fn put_entries(
     by_status.apply(txn, ENTRIES_BY_STATUS, "writing the status index")?;
     by_reference.apply(txn, ENTRIES_BY_REFERENCE, "writing the reference index")?;
     by_run.apply(txn, ENTRIES_BY_RUN, "writing the run index")?;
+    super::report_systems::record_systems(txn, entries)?;
     Ok(ids)
 }
 

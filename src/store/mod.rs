@@ -10,6 +10,10 @@ mod entries;
 mod error;
 mod lock;
 mod recovery;
+mod report;
+mod report_scan;
+mod report_summary;
+mod report_systems;
 mod retention;
 mod runs;
 mod schema;
@@ -28,6 +32,7 @@ pub use batch::WriteBatch;
 pub use entries::{EntryCursor, EntryPage, EntryQuery};
 pub use error::StoreError;
 pub use recovery::{INTERRUPTED_MESSAGE, INTERRUPTED_NOTE, Recovery};
+pub use report::{ReportFilter, ReportSort, SortColumn};
 pub use retention::PruneStats;
 pub use tables::SCHEMA_VERSION;
 pub use types::*;
@@ -38,9 +43,10 @@ use lock::StoreLock;
 /// How long entries and finished runs are kept, unless the configuration says otherwise.
 pub const DEFAULT_RETENTION_DAYS: u32 = 15;
 
-/// redb's page cache. Large enough to hold the hot index pages of a million entries; redb
-/// allocates it as pages are read, not up front.
-const CACHE_SIZE_BYTES: usize = 256 * 1024 * 1024;
+/// redb's page cache: enough for the hot index pages of a report over a million entries, small
+/// enough that a 100,000-record run (whose written pages stay cached) peaks well under 150 MiB.
+/// redb allocates it as pages are read, not up front.
+const CACHE_SIZE_BYTES: usize = 48 * 1024 * 1024;
 
 /// Options of [`Store::open`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

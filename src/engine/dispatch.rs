@@ -1,0 +1,166 @@
+//! Dispatching a connection run's records: one worker task per record, at most `concurrency`
+//! at once, each run in a task of its own so a panic becomes an entry instead of a lost record.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
+use tokio::task::JoinHandle;
+
+use super::EventSink;
+use super::connection::panic_text;
+use super::deliver::RetryNotice;
+use super::protocol::Event;
+use super::record::{self, RecordContext, RecordResult};
+use super::resync::{self, Target};
+use super::source::SourceRecord;
+use crate::store::ReportEntry;
+
+/// One record's worth of work for a worker.
+pub(crate) enum Unit {
+    /// A record the source listing delivered.
+    Listed(SourceRecord),
+    /// A record to resync, with the entries it updates.
+    Resync(Target),
+}
+
+impl From<SourceRecord> for Unit {
+    fn from(record: SourceRecord) -> Unit {
+        Unit::Listed(record)
+    }
+}
+
+impl Unit {
+    fn serial(&self) -> &str {
+        match self {
+            Unit::Listed(record) => &record.serial,
+            Unit::Resync(target) => &target.serial,
+        }
+    }
+
+    /// How many entries it accounts for in the "X of N" gauge.
+    fn weight(&self) -> u64 {
+        match self {
+            Unit::Listed(_) => 1,
+            Unit::Resync(target) => target.originals.len() as u64,
+        }
+    }
+
+    /// Takes out the entries a resync updates (none for a listed record).
+    fn take_originals(&mut self) -> Vec<ReportEntry> {
+        match self {
+            Unit::Listed(_) => Vec::new(),
+            Unit::Resync(target) => std::mem::take(&mut target.originals),
+        }
+    }
+}
+
+/// What a worker hands back.
+pub(crate) struct Finished {
+    /// None: a resync whose source fetch was canceled; its entries stay as they were.
+    pub result: Option<RecordResult>,
+    /// In a Resync, the entries the result updates in place; empty otherwise.
+    pub originals: Vec<ReportEntry>,
+}
+
+/// What the dispatcher and its workers share.
+pub(crate) struct Dispatch {
+    pub ctx: Arc<RecordContext>,
+    pub stop: Arc<AtomicBool>,
+    pub cancel: watch::Receiver<bool>,
+    pub events: EventSink,
+    pub permits: Arc<Semaphore>,
+    pub position: u32,
+    /// Records being retried now (Pending).
+    pub pending: Arc<AtomicU64>,
+    /// Entries fed so far.
+    pub listed: Arc<AtomicU64>,
+}
+
+/// Takes pages of work and runs one worker task per record, at most `concurrency` at once;
+/// returns how many records it dispatched. Stops at once on cancel or `stop`.
+pub(crate) fn spawn_dispatcher<T: Into<Unit> + Send + 'static>(
+    shared: Dispatch,
+    mut pages: mpsc::Receiver<Vec<T>>,
+    results: mpsc::Sender<Finished>,
+) -> JoinHandle<u64> {
+    tokio::spawn(async move {
+        let mut seen = 0u64;
+        'pages: while let Some(page) = pages.recv().await {
+            let page: Vec<Unit> = page.into_iter().map(Into::into).collect();
+            let weight: u64 = page.iter().map(Unit::weight).sum();
+            shared.listed.fetch_add(weight, Ordering::Relaxed);
+            for unit in page {
+                if shared.stop.load(Ordering::Relaxed) || *shared.cancel.borrow() {
+                    break 'pages;
+                }
+                let Ok(permit) = shared.permits.clone().acquire_owned().await else {
+                    break 'pages;
+                };
+                seen += 1;
+                tokio::spawn(work(
+                    shared.ctx.clone(),
+                    shared.events.clone(),
+                    shared.pending.clone(),
+                    shared.position,
+                    unit,
+                    results.clone(),
+                    permit,
+                ));
+            }
+        }
+        seen
+    })
+}
+
+/// One worker: processes a unit in a task of its own, so that a panic fails the connection run
+/// with its message and never leaves the record without an entry.
+async fn work(
+    ctx: Arc<RecordContext>,
+    events: EventSink,
+    pending: Arc<AtomicU64>,
+    position: u32,
+    mut unit: Unit,
+    results: mpsc::Sender<Finished>,
+    permit: OwnedSemaphorePermit,
+) {
+    let run_id = ctx.run_id;
+    let reference = unit.serial().to_string();
+    let originals = unit.take_originals();
+    let retried = Arc::new(AtomicBool::new(false));
+    let worker = {
+        let ctx = ctx.clone();
+        let retried = retried.clone();
+        let pending = pending.clone();
+        let reference = reference.clone();
+        tokio::spawn(async move {
+            // Pending while retried: counted once per record.
+            let mut on_retry = |notice: RetryNotice| {
+                if !retried.swap(true, Ordering::Relaxed) {
+                    pending.fetch_add(1, Ordering::Relaxed);
+                }
+                events.send(Event::RetryScheduled {
+                    run_id,
+                    position,
+                    reference: reference.clone(),
+                    attempt: notice.attempt,
+                    delay: notice.delay,
+                    reason: notice.reason,
+                });
+            };
+            match unit {
+                Unit::Listed(record) => Some(record::process(ctx, record, &mut on_retry).await),
+                Unit::Resync(target) => resync::process(ctx, target, &mut on_retry).await,
+            }
+        })
+    };
+    let result = match worker.await {
+        Ok(result) => result,
+        Err(join) => Some(record::panicked(&ctx, reference, panic_text(join))),
+    };
+    if retried.load(Ordering::Relaxed) {
+        pending.fetch_sub(1, Ordering::Relaxed);
+    }
+    let _ = results.send(Finished { result, originals }).await;
+    drop(permit);
+}

@@ -1,0 +1,766 @@
+//! Resync (SPEC section 4) against the demo systems over real HTTP on 127.0.0.1: entries that
+//! failed on a wrong credential turn OK in place once it is fixed, with the 401 kept in their
+//! attempt history; what a retry cannot fix is refused with its reason; a resync run shows in
+//! the jobs history, counts, and can be canceled; `syncdeck resync` confirms, runs and exits
+//! 0/1/2.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use syncdeck::config::{self, Config, Environment};
+use syncdeck::demo::{self, DemoOptions, DemoServer};
+use syncdeck::engine::{self, Command, Event, RunRequest, RunScope, plan_resync};
+use syncdeck::store::{
+    ConnectionRun, EntryQuery, EntryStatus, Outcome, ReportEntry, Run, RunMode, RunStatus, RunType,
+    Store, StoreOptions, SyncId,
+};
+
+const MDM_KEY: &str = "SYNCDECK_DEMO_MDM_KEY";
+/// Longest a run or a child process may take.
+const LIMIT: Duration = Duration::from_secs(120);
+
+/// The demo config with the mdm connection's `abort_after` raised, so that a wrong credential
+/// leaves one Failed entry per record instead of stopping the connection run after five.
+fn config_text(server: &DemoServer) -> String {
+    let text = demo::config_for(server.addr());
+    let at = text
+        .find("name = \"mdm\"")
+        .expect("the demo has an mdm connection");
+    let (head, tail) = text.split_at(at);
+    format!(
+        "{head}{}",
+        tail.replacen("abort_after = 5", "abort_after = 100000", 1)
+    )
+}
+
+/// The demo secrets, with the MDM's API key wrong when `wrong_key`.
+fn secrets(wrong_key: bool) -> Vec<(&'static str, &'static str)> {
+    demo::demo_secrets()
+        .iter()
+        .map(|&(name, value)| {
+            if wrong_key && name == MDM_KEY {
+                (name, "not-the-mdm-key")
+            } else {
+                (name, value)
+            }
+        })
+        .collect()
+}
+
+fn parse(text: &str, wrong_key: bool) -> Arc<Config> {
+    let env = Environment::with_fallbacks(secrets(wrong_key));
+    Arc::new(config::parse(text, Path::new("/demo/config.toml"), &env).unwrap())
+}
+
+struct Demo {
+    server: DemoServer,
+    /// The right credentials.
+    config: Arc<Config>,
+    /// The MDM's API key wrong.
+    wrong_key: Arc<Config>,
+    store: Store,
+    _dir: tempfile::TempDir,
+}
+
+async fn demo(fleet_size: usize) -> Demo {
+    let server = demo::start(
+        "127.0.0.1:0".parse().unwrap(),
+        DemoOptions {
+            fleet_size,
+            seed: 11,
+        },
+    )
+    .await
+    .unwrap();
+    let text = config_text(&server);
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().join("store.redb"), StoreOptions::default()).unwrap();
+    Demo {
+        config: parse(&text, false),
+        wrong_key: parse(&text, true),
+        server,
+        store,
+        _dir: dir,
+    }
+}
+
+fn full(connection: &str, mode: RunMode) -> Command {
+    Command::StartRun(RunRequest {
+        scope: RunScope::Full,
+        connections: vec![connection.to_string()],
+        mode: Some(mode),
+        force: true,
+    })
+}
+
+/// Starts `command` on an engine of its own over `config`; runs to the end, canceling the run as
+/// soon as it starts when `cancel`. Returns the run, its connection runs and the events seen.
+async fn run_to_end(
+    config: &Arc<Config>,
+    store: &Store,
+    command: Command,
+    cancel: bool,
+) -> (Run, Vec<ConnectionRun>, Vec<Event>) {
+    let mut engine = engine::spawn(config.clone(), store.clone());
+    engine.commands.send(command).unwrap();
+    let mut events = Vec::new();
+    let run = tokio::time::timeout(LIMIT, async {
+        loop {
+            let event = engine.events.recv().await.expect("engine stopped");
+            match &event {
+                Event::Refused { reason } => panic!("refused: {reason}"),
+                Event::RunStarted { run } if cancel => {
+                    engine
+                        .commands
+                        .send(Command::Cancel { run_id: run.id })
+                        .unwrap();
+                }
+                Event::RunFinished { run } => {
+                    let run = run.clone();
+                    events.push(event);
+                    return run;
+                }
+                _ => {}
+            }
+            events.push(event);
+        }
+    })
+    .await
+    .expect("the run did not finish in time");
+    engine.commands.send(Command::Shutdown).unwrap();
+    let _ = engine.task.await;
+    let rows = store.connection_runs(run.id).unwrap();
+    (run, rows, events)
+}
+
+/// Every entry a run recorded, in the order recorded.
+fn entries_of(store: &Store, run_id: u64) -> Vec<ReportEntry> {
+    let query = EntryQuery {
+        run: Some(run_id),
+        ..EntryQuery::default()
+    };
+    let mut out = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = store.entries_page(&query, cursor, 500).unwrap();
+        out.extend(page.entries);
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => return out,
+        }
+    }
+}
+
+/// A Full Live run of the mdm with a wrong API key: one Failed (401) entry per device.
+async fn failed_mdm_run(demo: &Demo) -> (Run, Vec<ReportEntry>) {
+    let (run, rows, _) = run_to_end(
+        &demo.wrong_key,
+        &demo.store,
+        full("mdm", RunMode::Live),
+        false,
+    )
+    .await;
+    assert_eq!(rows[0].status, RunStatus::Completed, "{rows:?}");
+    let entries = entries_of(&demo.store, run.id);
+    assert_eq!(entries.len(), demo.server.fleet().len());
+    for entry in &entries {
+        assert_eq!(entry.status, EntryStatus::Failed, "{entry:?}");
+        assert_eq!(entry.error.as_ref().unwrap().http_status, Some(401));
+    }
+    (run, entries)
+}
+
+fn mdm_enrolled(server: &DemoServer, serial: &str) -> bool {
+    let fleet = server.fleet();
+    let index = fleet.index_of(serial).unwrap();
+    !fleet.traits(index).unwrap().mdm.missing
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failures_of_a_wrong_credential_turn_ok_in_place_and_keep_their_401() {
+    let demo = demo(120).await;
+    let (failed_run, failed) = failed_mdm_run(&demo).await;
+    assert_eq!(demo.store.count_contracts("mdm").unwrap(), 0);
+    let ids: Vec<SyncId> = failed.iter().map(|e| e.sync_id).collect();
+
+    let plan = plan_resync(&demo.config, &demo.store, &ids).unwrap();
+    assert_eq!(plan.accepted.len(), ids.len(), "{:?}", plan.refused);
+    assert_eq!(plan.connections, vec!["mdm".to_string()]);
+
+    let (run, rows, events) = run_to_end(
+        &demo.config,
+        &demo.store,
+        Command::Resync {
+            entries: ids.clone(),
+        },
+        false,
+    )
+    .await;
+    assert_eq!(run.run_type, RunType::Resync);
+    assert_eq!(run.mode, RunMode::Live);
+    assert_eq!(run.status, RunStatus::Completed, "{run:?}");
+    assert_eq!(run.connections, vec!["mdm".to_string()]);
+    assert_eq!(run.credential_contexts, vec!["mdm-demo".to_string()]);
+    // In the jobs history, newest first, with its connection run.
+    let history = demo.store.list_runs(None, 10).unwrap();
+    assert_eq!(history[0].id, run.id);
+    assert_eq!(history[0].run_type, RunType::Resync);
+    assert_eq!(history[0].status, RunStatus::Completed);
+    assert_eq!(rows.len(), 1);
+    let row = &rows[0];
+    assert_eq!(row.connection, "mdm");
+    assert_eq!(row.mode, RunMode::Live);
+    assert_eq!(row.status, RunStatus::Completed);
+    assert_eq!(
+        (row.processed, row.total),
+        (120, 120),
+        "X of N: the entries"
+    );
+    let enrolled = failed
+        .iter()
+        .filter(|e| mdm_enrolled(&demo.server, &e.reference))
+        .count() as u64;
+    assert!(enrolled > 100 && enrolled < 120, "the demo is varied");
+    let c = row.counters;
+    assert_eq!(c.updated + c.skipped, enrolled, "{c:?}");
+    assert_eq!(c.missing_destination, 120 - enrolled, "{c:?}");
+    assert_eq!(c.failed, 0, "{c:?}");
+    // Events like any run's: started with its N, progress, finished.
+    assert!(events.iter().any(|e| matches!(e,
+        Event::ConnectionStarted { connection_run } if connection_run.total == 120)));
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::Progress { run_id, .. } if *run_id == run.id))
+    );
+
+    // The original entries, updated in place: same sync id, same run, new status.
+    for before in &failed {
+        let after = demo.store.get_entry(before.sync_id).unwrap().unwrap();
+        assert_eq!(after.sync_id, before.sync_id);
+        assert_eq!(after.run_id, failed_run.id);
+        assert!(after.time >= run.started_at);
+        // The 401 stays in the history, first.
+        let first = &after.attempts[0];
+        assert_eq!(first.http_status, Some(401), "{after:?}");
+        assert_eq!(first.at, before.time);
+        if mdm_enrolled(&demo.server, &before.reference) {
+            assert_eq!(after.status, EntryStatus::Ok, "{after:?}");
+            assert!(after.error.is_none(), "{after:?}");
+            assert!(matches!(after.outcome, Outcome::Updated | Outcome::Skipped));
+            if after.outcome == Outcome::Updated {
+                assert!(after.attempts.len() >= 2, "{after:?}");
+                assert!(!after.diff.is_empty());
+            }
+            let contract = demo.store.get_contract("mdm", &after.reference).unwrap();
+            assert!(contract.is_some(), "contract of {}", after.reference);
+        } else {
+            assert_eq!(after.status, EntryStatus::Failed, "{after:?}");
+            assert_eq!(after.outcome, Outcome::MissingDestination);
+            assert!(
+                after
+                    .error
+                    .as_ref()
+                    .unwrap()
+                    .message
+                    .contains("no destination record")
+            );
+        }
+    }
+    // Nothing new was recorded: the resync run has no entries of its own.
+    assert!(entries_of(&demo.store, run.id).is_empty());
+    let failed_now = demo
+        .store
+        .count_entries(&EntryQuery {
+            status: Some(EntryStatus::Failed),
+            ..EntryQuery::default()
+        })
+        .unwrap();
+    assert_eq!(failed_now, 120 - enrolled);
+    // What is left is refused now: a Missing Destination on a connection without a create
+    // contract, or already synced.
+    let plan = plan_resync(&demo.config, &demo.store, &ids).unwrap();
+    assert!(plan.accepted.is_empty(), "{plan:?}");
+    assert_eq!(plan.refused.len(), 120);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_a_retry_cannot_fix_is_refused_with_its_reason() {
+    let demo = demo(1_000).await;
+    let (registry_run, _, _) = run_to_end(
+        &demo.config,
+        &demo.store,
+        full("registry", RunMode::Live),
+        false,
+    )
+    .await;
+    let registry = entries_of(&demo.store, registry_run.id);
+    let find = |entries: &[ReportEntry], what: &dyn Fn(&ReportEntry) -> bool| -> ReportEntry {
+        entries
+            .iter()
+            .find(|e| what(e))
+            .cloned()
+            .expect("the demo has one")
+    };
+    let missing_source = find(&registry, &|e| e.outcome == Outcome::MissingSource);
+    let ok = find(&registry, &|e| e.status == EntryStatus::Ok);
+    let invalid = find(&registry, &|e| {
+        e.status == EntryStatus::Failed && e.error.as_ref().and_then(|x| x.http_status) == Some(400)
+    });
+    let (dry_run, _, _) =
+        run_to_end(&demo.config, &demo.store, full("cmdb", RunMode::Dry), false).await;
+    let dry = entries_of(&demo.store, dry_run.id)[0].clone();
+    let (cmdb_run, _, _) = run_to_end(
+        &demo.config,
+        &demo.store,
+        full("cmdb", RunMode::Live),
+        false,
+    )
+    .await;
+    let no_create = find(&entries_of(&demo.store, cmdb_run.id), &|e| {
+        e.outcome == Outcome::MissingDestination
+    });
+    assert_eq!(no_create.status, EntryStatus::Failed);
+
+    let chosen = [
+        missing_source.sync_id,
+        dry.sync_id,
+        ok.sync_id,
+        invalid.sync_id,
+        no_create.sync_id,
+        999_999,
+        invalid.sync_id,
+    ];
+    let plan = plan_resync(&demo.config, &demo.store, &chosen).unwrap();
+    assert_eq!(
+        plan.accepted,
+        vec![(invalid.sync_id, "registry".to_string())]
+    );
+    assert_eq!(plan.connections, vec!["registry".to_string()]);
+    let reason = |id: SyncId| -> &str {
+        &plan
+            .refused
+            .iter()
+            .find(|(refused, _)| *refused == id)
+            .unwrap_or_else(|| panic!("{id} not refused: {plan:?}"))
+            .1
+    };
+    assert!(
+        reason(missing_source.sync_id).contains("fix it in the source, then run Single"),
+        "{plan:?}"
+    );
+    assert_eq!(reason(dry.sync_id), "a dry-run entry: run Live instead");
+    assert_eq!(reason(ok.sync_id), "already synced");
+    assert!(reason(no_create.sync_id).contains("no create contract"));
+    assert!(reason(999_999).contains("no entry with sync id 999999"));
+    assert_eq!(plan.refused.len(), 5, "the duplicate id counts once");
+
+    // A connection taken out of the config.
+    let mut without = (*demo.config).clone();
+    without.connections.retain(|c| c.name != "registry");
+    let plan = plan_resync(&without, &demo.store, &[invalid.sync_id]).unwrap();
+    assert!(plan.accepted.is_empty());
+    assert!(
+        plan.refused[0].1.contains("no longer in the config"),
+        "{plan:?}"
+    );
+
+    // The engine refuses a resync with nothing a retry can fix, and says why.
+    let mut engine = engine::spawn(demo.config.clone(), demo.store.clone());
+    engine
+        .commands
+        .send(Command::Resync {
+            entries: vec![ok.sync_id],
+        })
+        .unwrap();
+    let refused = tokio::time::timeout(LIMIT, async {
+        loop {
+            match engine.events.recv().await.expect("engine stopped") {
+                Event::Refused { reason } => return reason,
+                Event::RunStarted { run } => panic!("started {run:?}"),
+                _ => {}
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert!(refused.contains("nothing to resync"), "{refused}");
+    assert!(refused.contains("already synced"), "{refused}");
+    engine.commands.send(Command::Shutdown).unwrap();
+    let _ = engine.task.await;
+
+    // A site the registry does not know fails again: the new 400 joins the old one.
+    let (run, rows, _) = run_to_end(
+        &demo.config,
+        &demo.store,
+        Command::Resync {
+            entries: vec![invalid.sync_id, ok.sync_id],
+        },
+        false,
+    )
+    .await;
+    assert_eq!(run.run_type, RunType::Resync);
+    assert!(
+        run.note.as_deref().unwrap().contains("1 left out"),
+        "{run:?}"
+    );
+    assert_eq!((rows[0].processed, rows[0].total), (1, 1));
+    assert_eq!(rows[0].counters.failed, 1);
+    let after = demo.store.get_entry(invalid.sync_id).unwrap().unwrap();
+    assert_eq!(after.status, EntryStatus::Failed);
+    assert_eq!(
+        after.error.as_ref().unwrap().code.as_deref(),
+        Some("INVALID_CONTENT")
+    );
+    assert_eq!(
+        after.attempts.len(),
+        invalid.attempts.len() + 1,
+        "{after:?}"
+    );
+    assert_eq!(
+        after.attempts[..invalid.attempts.len()],
+        invalid.attempts[..]
+    );
+    assert!(after.time > invalid.time);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resync_can_be_canceled_and_leaves_what_it_did_not_reach() {
+    let demo = demo(300).await;
+    let (_, failed) = failed_mdm_run(&demo).await;
+    let ids: Vec<SyncId> = failed.iter().map(|e| e.sync_id).collect();
+    let (run, rows, _) = run_to_end(
+        &demo.config,
+        &demo.store,
+        Command::Resync { entries: ids },
+        true,
+    )
+    .await;
+    assert_eq!(run.run_type, RunType::Resync);
+    assert_eq!(run.status, RunStatus::Canceled, "{run:?}");
+    let row = &rows[0];
+    assert_eq!(row.status, RunStatus::Canceled, "{row:?}");
+    assert_eq!(row.total, 300);
+    assert!(row.processed < 300, "{row:?}");
+    assert!(
+        row.note
+            .as_deref()
+            .unwrap()
+            .contains(&format!("{} of 300 processed", row.processed)),
+        "{row:?}"
+    );
+    // What finished is recorded; the rest is as it was.
+    let mut reached = 0;
+    for before in &failed {
+        let after = demo.store.get_entry(before.sync_id).unwrap().unwrap();
+        if after.time >= run.started_at {
+            reached += 1;
+            assert_eq!(after.attempts[0].http_status, Some(401));
+        } else {
+            assert_eq!(&after, before);
+        }
+    }
+    assert_eq!(reached, row.processed);
+}
+
+/// An entry for a serial the source does not have (any more), as a failed live run left it.
+fn vanished_entry(store: &Store, run_id: u64) -> SyncId {
+    let entry = ReportEntry {
+        sync_id: 0,
+        run_id,
+        connection: "mdm".into(),
+        system: "MDM (demo)".into(),
+        reference: "SD-GONE-1".into(),
+        source_id: Some("SD-GONE-1".into()),
+        target_id: None,
+        status: EntryStatus::Failed,
+        outcome: Outcome::Error,
+        reason: Some("write_failed".into()),
+        time: chrono::Utc::now() - chrono::Duration::minutes(5),
+        attempts: Vec::new(),
+        error: Some(syncdeck::store::EntryError {
+            http_status: Some(503),
+            message: "503 Service Unavailable".into(),
+            ..Default::default()
+        }),
+        diff: Vec::new(),
+    };
+    let mut batch = syncdeck::store::WriteBatch::new();
+    batch.entries.push(entry);
+    store.commit(&mut batch).unwrap()[0]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_single_query_one_filtered_listing_finds_every_record() {
+    let demo = demo(900).await;
+    let (failed_run, failed) = failed_mdm_run(&demo).await;
+    // The first 40 entries of the listing, and one whose serial left the source.
+    let mut ids: Vec<SyncId> = failed.iter().take(40).map(|e| e.sync_id).collect();
+    let gone = vanished_entry(&demo.store, failed_run.id);
+    ids.push(gone);
+    let text = config_text(&demo.server).replace("single_query = { serial = \"{serial}\" }\n", "");
+    assert!(!text.contains("single_query"));
+    let config = parse(&text, false);
+    let source_requests = demo.server.stats().fleet.requests;
+    let (run, rows, _) = run_to_end(
+        &config,
+        &demo.store,
+        Command::Resync { entries: ids },
+        false,
+    )
+    .await;
+    assert_eq!(run.status, RunStatus::Completed, "{run:?}");
+    assert_eq!((rows[0].processed, rows[0].total), (41, 41));
+    // 900 devices at 500 a page: the whole listing is two pages, read once for all 41.
+    let pages = demo.server.stats().fleet.requests - source_requests;
+    assert!(pages <= 2, "{pages} source requests");
+    for before in failed.iter().take(40) {
+        let after = demo.store.get_entry(before.sync_id).unwrap().unwrap();
+        let expected = if mdm_enrolled(&demo.server, &before.reference) {
+            EntryStatus::Ok
+        } else {
+            EntryStatus::Failed
+        };
+        assert_eq!(after.status, expected, "{after:?}");
+    }
+    let after = demo.store.get_entry(gone).unwrap().unwrap();
+    assert_eq!(after.status, EntryStatus::Failed);
+    assert_eq!(after.reason.as_deref(), Some("not_in_source"));
+    let error = after.error.as_ref().unwrap();
+    assert!(
+        error.message.contains("SD-GONE-1 is not in the source"),
+        "{error:?}"
+    );
+    // The earlier failure had no attempt of its own: it is kept as one.
+    assert_eq!(after.attempts.len(), 1);
+    assert_eq!(after.attempts[0].http_status, Some(503));
+
+    // With a single_query the worker asks the source for the one serial, and says the same.
+    let (_, rows, _) = run_to_end(
+        &demo.config,
+        &demo.store,
+        Command::Resync {
+            entries: vec![gone],
+        },
+        false,
+    )
+    .await;
+    assert_eq!(rows[0].counters.failed, 1);
+    let again = demo.store.get_entry(gone).unwrap().unwrap();
+    assert_eq!(again.reason.as_deref(), Some("not_in_source"));
+    assert_eq!(again.attempts, after.attempts);
+}
+
+// --- the `syncdeck resync` binary ---------------------------------------------------------
+
+struct Cli {
+    server: DemoServer,
+    dir: tempfile::TempDir,
+    config: PathBuf,
+    store: PathBuf,
+}
+
+async fn cli(fleet_size: usize) -> Cli {
+    let server = demo::start(
+        "127.0.0.1:0".parse().unwrap(),
+        DemoOptions {
+            fleet_size,
+            seed: 23,
+        },
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, config_text(&server)).unwrap();
+    let store = dir.path().join("s.redb");
+    Cli {
+        server,
+        dir,
+        config,
+        store,
+    }
+}
+
+struct Output {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl std::fmt::Debug for Output {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+/// `syncdeck --config C --store S ARGS` in a private environment, stdin not a terminal.
+async fn syncdeck(cli: &Cli, wrong_key: bool, args: &[&str]) -> Output {
+    let home = cli.dir.path();
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_syncdeck"));
+    command
+        .env("XDG_STATE_HOME", home.join("state"))
+        .env("XDG_DATA_HOME", home.join("data"))
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env_remove("SYNCDECK_CONFIG")
+        .env_remove("SYNCDECK_STORE")
+        .envs(secrets(wrong_key))
+        .arg("--config")
+        .arg(&cli.config)
+        .arg("--store")
+        .arg(&cli.store)
+        .args(args)
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    let out = tokio::time::timeout(LIMIT, command.output())
+        .await
+        .expect("syncdeck did not finish in time")
+        .expect("spawn syncdeck");
+    Output {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Serials of the fleet the MDM has (`enrolled`) or lacks.
+fn mdm_serials(server: &DemoServer, enrolled: bool, count: usize) -> Vec<String> {
+    let fleet = server.fleet();
+    (0..fleet.len())
+        .map(|i| fleet.device(i).unwrap().serial)
+        .filter(|serial| mdm_enrolled(server, serial) == enrolled)
+        .take(count)
+        .collect()
+}
+
+/// Sync ids of the Failed entries in the store (opened and closed again).
+fn failed_ids(path: &Path) -> Vec<SyncId> {
+    let store = Store::open(path, StoreOptions::default()).unwrap();
+    let query = EntryQuery {
+        status: Some(EntryStatus::Failed),
+        ..EntryQuery::default()
+    };
+    let page = store.entries_page(&query, None, 1_000).unwrap();
+    page.entries.iter().map(|e| e.sync_id).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn syncdeck_resync_failed_confirms_runs_and_exits_by_outcome() {
+    let cli = cli(200).await;
+    for serial in mdm_serials(&cli.server, true, 3) {
+        let out = syncdeck(
+            &cli,
+            true,
+            &["run", "--connection", "mdm", "--single", &serial, "--live"],
+        )
+        .await;
+        assert_eq!(out.code, Some(1), "{out:?}");
+    }
+    assert_eq!(failed_ids(&cli.store).len(), 3);
+
+    // No terminal and no --yes: refused, nothing run.
+    let out = syncdeck(&cli, false, &["resync", "--failed"]).await;
+    assert_eq!(out.code, Some(2), "{out:?}");
+    assert!(
+        out.stderr.contains("resync: 3 entries on mdm (3)"),
+        "{out:?}"
+    );
+    assert!(out.stderr.contains("pass --yes"), "{out:?}");
+    assert_eq!(failed_ids(&cli.store).len(), 3);
+
+    // An unknown connection is bad usage.
+    let out = syncdeck(&cli, false, &["resync", "--failed", "--connection", "nope"]).await;
+    assert_eq!(out.code, Some(2), "{out:?}");
+    assert!(
+        out.stderr.contains("unknown connection \"nope\""),
+        "{out:?}"
+    );
+
+    let out = syncdeck(
+        &cli,
+        false,
+        &[
+            "resync",
+            "--failed",
+            "--connection",
+            "mdm",
+            "--yes",
+            "--json",
+        ],
+    )
+    .await;
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let value: Value = serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {out:?}"));
+    let run = &value["run"];
+    assert_eq!(run["type"], "resync", "{value}");
+    assert_eq!(run["mode"], "live", "{value}");
+    assert_eq!(run["status"], "completed", "{value}");
+    assert_eq!(run["connections"][0]["name"], "mdm", "{value}");
+    assert_eq!(run["connections"][0]["total"], 3, "{value}");
+    assert_eq!(run["connections"][0]["processed"], 3, "{value}");
+    assert_eq!(value["ok"].as_array().unwrap().len(), 3, "{value}");
+    assert!(value["still_failing"].as_array().unwrap().is_empty());
+    assert!(value["refused"].as_array().unwrap().is_empty());
+    assert!(failed_ids(&cli.store).is_empty());
+
+    // Nothing failed any more: nothing to resync.
+    let out = syncdeck(&cli, false, &["resync", "--failed", "--yes"]).await;
+    assert_eq!(out.code, Some(2), "{out:?}");
+    assert!(out.stderr.contains("nothing to resync"), "{out:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn syncdeck_resync_entry_reports_what_still_fails_and_refuses_unknown_ids() {
+    let cli = cli(200).await;
+    let serial = mdm_serials(&cli.server, false, 1).remove(0);
+    let out = syncdeck(
+        &cli,
+        true,
+        &["run", "--connection", "mdm", "--single", &serial, "--live"],
+    )
+    .await;
+    assert_eq!(out.code, Some(1), "{out:?}");
+    let id = failed_ids(&cli.store)[0];
+
+    let out = syncdeck(&cli, false, &["resync", "--entry", "999999", "--yes"]).await;
+    assert_eq!(out.code, Some(2), "{out:?}");
+    assert!(
+        out.stderr
+            .contains("entry 999999: no entry with sync id 999999"),
+        "{out:?}"
+    );
+    assert!(out.stderr.contains("nothing to resync"), "{out:?}");
+
+    // The MDM does not have this device: the 401 is gone, a Missing Destination remains.
+    let out = syncdeck(
+        &cli,
+        false,
+        &["resync", "--entry", &id.to_string(), "--yes"],
+    )
+    .await;
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert!(out.stdout.contains("0 resynced OK"), "{out:?}");
+    assert!(out.stdout.contains("1 still failing"), "{out:?}");
+    assert!(
+        out.stdout.contains(&format!(
+            "entry {id} · {serial} on mdm · failed · no destination record"
+        )),
+        "{out:?}"
+    );
+    // Now a retry cannot fix it.
+    let out = syncdeck(
+        &cli,
+        false,
+        &["resync", "--entry", &id.to_string(), "--yes"],
+    )
+    .await;
+    assert_eq!(out.code, Some(2), "{out:?}");
+    assert!(out.stderr.contains("no create contract"), "{out:?}");
+}
