@@ -42,4 +42,29 @@ pub enum Action {
     CloseDialog,
     Confirm,
     Dismiss,
+    ShowReport,
+    PreviousView,
+    /// From the jobs view: the selected run's entries in the sync report.
+    OpenEntries,
+    /// Check or uncheck the report row under the cursor.
+    ToggleSelect,
+    /// Select every entry matching the report's filters.
+    SelectAll,
+    ClearSelection,
+    FilterStatus,
+    FilterOutcome,
+    FilterConnection,
+    FilterRun,
+    PickSort,
+    ReverseSort,
+    WiderWindow,
+    NarrowerWindow,
+    ToggleColumns,
+    Export,
+    /// Resync the selection (or every failed entry in the filter), or the entry in details.
+    Resync,
+    /// Copy the entry's details to the clipboard (OSC 52).
+    Copy,
+    NextEntry,
+    PreviousEntry,
 }

@@ -1,7 +1,10 @@
 //! The application state the terminal loop drives: keys and engine events in, frames out.
-//! Keys are handled in [`super::input`], engine events in [`super::events`].
+//! Keys are handled in [`super::input`] (the report's in [`super::report_input`]), engine events
+//! in [`super::events`], background results in [`super::report_jobs`].
 
+use std::io::Write;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use ratatui::Frame;
@@ -15,9 +18,12 @@ use crate::config::Config;
 use crate::engine::{Command, Event, LogLevel};
 use crate::store::{RunId, RunStatus, Store, StoreError};
 
+use super::background::Background;
 use super::clock::Clock;
 use super::confirm::Confirm;
 use super::dashboard;
+use super::entry_details::EntryDetails;
+use super::export_prompt::ExportPrompt;
 use super::format;
 use super::help::{self, Help};
 use super::jobs_view::{JobsView, Paint};
@@ -26,6 +32,9 @@ use super::layout;
 use super::ledger::Ledger;
 use super::logs::{LogBook, LogLine};
 use super::new_run::{Field, NewRunDialog};
+use super::picker::Picker;
+use super::report::Report;
+use super::report_view;
 use super::theme::Theme;
 
 /// How the app is started.
@@ -38,11 +47,12 @@ pub struct AppOptions {
     pub banner: Option<String>,
 }
 
-/// The two views.
+/// The views, in Tab order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum View {
     Jobs,
     Logs,
+    Report,
 }
 
 /// A one-line message above the key bar, until the next key.
@@ -73,6 +83,15 @@ pub struct App {
     pub(super) live: Option<RunId>,
     /// A run was just started from the dialog: select it when it appears.
     pub(super) follow_next_run: bool,
+    pub(super) report: Report,
+    pub(super) details: Option<EntryDetails>,
+    pub(super) picker: Option<Picker>,
+    pub(super) export_prompt: Option<ExportPrompt>,
+    pub(super) background: Background,
+    /// Background state for the report's bottom border: counting, selecting, exporting.
+    pub(super) jobs: super::report_jobs::Jobs,
+    /// Where OSC 52 clipboard sequences go: the terminal (stdout) unless a test says otherwise.
+    pub(super) terminal_out: Box<dyn Write + Send>,
     pub(super) clock: Clock,
     pub(super) quit: bool,
     pub(super) dirty: bool,
@@ -91,7 +110,15 @@ impl App {
         if let Some(id) = latest {
             ledger.ensure_connection_runs(&store, id)?;
         }
+        let now = chrono::Utc::now();
         let mut app = App {
+            report: Report::new(now),
+            details: None,
+            picker: None,
+            export_prompt: None,
+            background: Background::default(),
+            jobs: Default::default(),
+            terminal_out: Box::new(std::io::stdout()),
             theme: Theme::new(options.theme, Theme::no_color_requested()),
             banner: options.banner,
             config,
@@ -136,11 +163,49 @@ impl App {
         self.on_engine(event);
     }
 
-    /// Once a second: elapsed/ETA of a running run (marks dirty only while a run is going).
+    /// Once a second: elapsed/ETA of a running run (marks dirty only while a run is going),
+    /// background results, and the report re-read when a run recorded entries.
     pub fn tick(&mut self) {
         if self.live.is_some() {
             self.dirty = true;
         }
+        self.poll_background();
+        self.refresh_report_if_stale();
+    }
+
+    /// Applies what background jobs (counting, select all, resync plans, CSV export) reported.
+    /// Cheap when nothing is waiting; the loop may call it whenever [`App::background_signal`]
+    /// fires, so results show at once instead of at the next tick.
+    pub fn poll_background(&mut self) {
+        while let Some(done) = self.background.try_next() {
+            self.on_background(done);
+        }
+    }
+
+    /// Fires each time a background job reports (see [`App::poll_background`]).
+    pub fn background_signal(&self) -> Arc<tokio::sync::Notify> {
+        self.background.signal()
+    }
+
+    /// Waits (at most `timeout`) until every background job has reported, applying the
+    /// results; false on timeout. For tests and screenshots.
+    pub fn wait_background(&mut self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while self.background.is_busy() {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            if let Some(done) = self.background.next_before(deadline) {
+                self.on_background(done);
+            }
+        }
+        self.poll_background();
+        true
+    }
+
+    /// Sends clipboard copies (OSC 52) to `out` instead of the terminal.
+    pub fn set_terminal_writer(&mut self, out: Box<dyn Write + Send>) {
+        self.terminal_out = out;
     }
 
     pub fn should_quit(&self) -> bool {
@@ -182,11 +247,19 @@ impl App {
             } else {
                 Context::NewRun
             }
+        } else if self.picker.is_some() {
+            Context::Picker
+        } else if self.export_prompt.is_some() {
+            Context::Export
+        } else if self.details.is_some() {
+            Context::Details
         } else {
             match self.view {
                 View::Jobs => Context::Jobs,
                 View::Logs if self.logs.editing => Context::LogsFilter,
                 View::Logs => Context::Logs,
+                View::Report if self.report.search.is_some() => Context::ReportSearch,
+                View::Report => Context::Report,
             }
         }
     }
@@ -225,6 +298,21 @@ impl App {
                 self.jobs_view.draw(frame, main, &self.ledger, &paint);
             }
             View::Logs => self.logs.draw(frame, main, self.theme),
+            View::Report => {
+                let paint = report_view::Paint {
+                    theme: self.theme,
+                    store: &self.store,
+                    activity: self.jobs.activity(),
+                    connection_width: self
+                        .config
+                        .connections
+                        .iter()
+                        .map(|c| format::width(&c.name))
+                        .max()
+                        .unwrap_or(0),
+                };
+                report_view::draw(frame, main, &mut self.report, &paint);
+            }
         }
         if let Some(toast) = &self.toast {
             let (mark, style) = if toast.error {
@@ -243,6 +331,20 @@ impl App {
             height: area.height.saturating_sub(2),
             ..area
         };
+        if let Some(details) = &mut self.details {
+            // The details leave the message line free: "copied", "resync refused: …".
+            let area = Rect {
+                height: overlay.height.saturating_sub(toast),
+                ..overlay
+            };
+            details.draw(frame, area, self.theme);
+        }
+        if let Some(prompt) = &self.export_prompt {
+            prompt.draw(frame, overlay, self.theme);
+        }
+        if let Some(picker) = &mut self.picker {
+            picker.draw(frame, overlay, self.theme);
+        }
         if let Some(dialog) = &self.dialog {
             dialog.draw(frame, overlay, self.theme);
         }
@@ -292,6 +394,8 @@ impl App {
             tab("1", "Jobs", self.view == View::Jobs),
             Span::raw(" "),
             tab("2", "Logs", self.view == View::Logs),
+            Span::raw(" "),
+            tab("3", "Report", self.view == View::Report),
         ];
         let right = match self.live.and_then(|id| self.ledger.run(id)) {
             Some(run) if run.status == RunStatus::Running => Span::styled(

@@ -6,8 +6,8 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph};
 
-use crate::engine::RunRequest;
-use crate::store::{Run, RunId};
+use crate::engine::{ResyncPlan, RunRequest};
+use crate::store::{Run, RunId, SyncId};
 
 use super::format;
 use super::layout;
@@ -23,6 +23,8 @@ pub enum ConfirmedAction {
     Quit,
     /// Start a Full Live run past the safety gate.
     StartForced(RunRequest),
+    /// Resync these report entries (a Resync run).
+    Resync(Vec<SyncId>),
 }
 
 /// A question waiting for y or n.
@@ -100,6 +102,69 @@ impl Confirm {
         }
     }
 
+    /// Resync the entries a plan accepted: the count, the connections, and what was left out
+    /// and why, grouped by reason.
+    pub fn resync(plan: &ResyncPlan) -> Confirm {
+        let count = plan.accepted.len();
+        let entries = |n: usize| {
+            format!(
+                "{} entr{}",
+                format::count(n as u64),
+                if n == 1 { "y" } else { "ies" }
+            )
+        };
+        let mut lines = Vec::new();
+        if let [(id, connection)] = plan.accepted.as_slice() {
+            lines.push(format!(
+                "Resync entry #{id} on {connection} live, as a Resync run in the jobs history."
+            ));
+        } else {
+            lines.push(format!(
+                "Resync {} live, as a Resync run in the jobs history, on {}:",
+                entries(count),
+                if plan.connections.len() == 1 {
+                    "1 connection".to_string()
+                } else {
+                    format!("{} connections", plan.connections.len())
+                }
+            ));
+            for connection in &plan.connections {
+                let n = plan
+                    .accepted
+                    .iter()
+                    .filter(|(_, c)| c == connection)
+                    .count();
+                lines.push(format!("  • {connection}: {}", entries(n)));
+            }
+        }
+        if !plan.refused.is_empty() {
+            lines.push(format!(
+                "{} left out, a resync cannot fix {}:",
+                entries(plan.refused.len()),
+                if plan.refused.len() == 1 {
+                    "it"
+                } else {
+                    "them"
+                }
+            ));
+            lines.extend(refusal_lines(plan, 3));
+        }
+        lines.push(
+            "Entries that succeed turn OK; their earlier failures stay in the attempt history."
+                .into(),
+        );
+        let title = match plan.accepted.as_slice() {
+            [(id, _)] => format!("Resync entry #{id}?"),
+            _ => format!("Resync {}?", entries(count)),
+        };
+        Confirm {
+            action: ConfirmedAction::Resync(plan.accepted.iter().map(|(id, _)| *id).collect()),
+            title,
+            lines,
+            yes: "resync",
+        }
+    }
+
     pub fn draw(&self, frame: &mut Frame, area: Rect, theme: Theme) {
         let width = area.width.saturating_sub(4).min(72);
         let text_width = width.saturating_sub(4) as usize;
@@ -144,6 +209,33 @@ impl Confirm {
         frame.render_widget(block, rect);
         frame.render_widget(Paragraph::new(lines), inner);
     }
+}
+
+/// The refusals of a plan grouped by reason, most frequent first, at most `max` groups:
+/// `  • 2 × already synced`.
+pub fn refusal_lines(plan: &ResyncPlan, max: usize) -> Vec<String> {
+    let mut groups: Vec<(&str, usize)> = Vec::new();
+    for (_, reason) in &plan.refused {
+        match groups.iter_mut().find(|(r, _)| r == reason) {
+            Some((_, n)) => *n += 1,
+            None => groups.push((reason, 1)),
+        }
+    }
+    groups.sort_by_key(|g| std::cmp::Reverse(g.1));
+    let mut lines: Vec<String> = groups
+        .iter()
+        .take(max)
+        .map(|(reason, n)| format!("  • {} × {reason}", format::count(*n as u64)))
+        .collect();
+    if groups.len() > max {
+        let rest: usize = groups[max..].iter().map(|(_, n)| n).sum();
+        lines.push(format!(
+            "  • {} more, for {} other reasons",
+            format::count(rest as u64),
+            groups.len() - max
+        ));
+    }
+    lines
 }
 
 fn capitalise(text: &str) -> String {

@@ -39,6 +39,8 @@ pub async fn run(config: Arc<Config>, store: Store, options: AppOptions) -> io::
     let stop_input = Arc::new(AtomicBool::new(false));
     let mut input = tui::spawn_input(stop_input.clone());
 
+    // Counts, select-all, resync plans and exports finish on background threads.
+    let background = app.background_signal();
     let frame_gap = Duration::from_secs_f64(1.0 / f64::from(fps));
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -72,6 +74,7 @@ pub async fn run(config: Arc<Config>, store: Store, options: AppOptions) -> io::
                 None => break UiExit::Quit,
             },
             _ = tick.tick() => app.tick(),
+            _ = background.notified() => app.poll_background(),
             _ = tokio::time::sleep_until(next_frame), if pending_draw => {}
             signal = signals.recv() => break UiExit::Signal(signal),
         }

@@ -8,6 +8,7 @@ use super::format;
 
 impl App {
     pub(super) fn on_engine(&mut self, event: Event) {
+        self.poll_background();
         match event {
             Event::Refused { reason } => {
                 self.follow_next_run = false;
@@ -43,7 +44,10 @@ impl App {
                     self.dirty = true;
                 }
             }
-            Event::EntriesRecorded { .. } => {}
+            Event::EntriesRecorded { .. } => {
+                // Read again at the next tick while the report is on screen, not per batch.
+                self.jobs.stale = true;
+            }
             Event::RetryScheduled {
                 run_id,
                 position,
@@ -79,8 +83,18 @@ impl App {
                         .map_or(String::new(), |n| format!(" ({n})"))
                 );
                 let failed = super::status::is_failure(run.status);
+                self.check_resync(&run);
                 self.ledger.upsert_run(run);
                 self.say(text, failed);
+                // A resync updated entries in place: show their new status now.
+                if self.report.opened {
+                    self.reread_report();
+                }
+                if let Some(details) = &mut self.details
+                    && let Err(e) = details.reload(&self.store)
+                {
+                    self.say(format!("cannot read the entry again: {e}"), true);
+                }
             }
             Event::Log { level, message } => {
                 self.log(level, message);

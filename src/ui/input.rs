@@ -32,11 +32,18 @@ impl App {
                 }
             }
             None if context == Context::LogsFilter => self.logs.type_key(key),
+            None if context == Context::ReportSearch => self.report.type_search(key),
+            None if context == Context::Export => {
+                if let Some(prompt) = &mut self.export_prompt {
+                    prompt.type_key(key);
+                }
+            }
             None => {}
         }
     }
 
     fn apply(&mut self, context: Context, action: Action) {
+        self.poll_background();
         let result = match context {
             Context::Confirm => {
                 self.on_confirm(action);
@@ -51,6 +58,20 @@ impl App {
                 Ok(())
             }
             Context::Jobs | Context::Logs | Context::LogsFilter => self.on_view(context, action),
+            Context::Report => self.on_report(context, action),
+            Context::ReportSearch => {
+                self.on_report_search(action);
+                Ok(())
+            }
+            Context::Details => self.on_details(action),
+            Context::Picker => {
+                self.on_picker(action);
+                Ok(())
+            }
+            Context::Export => {
+                self.on_export(action);
+                Ok(())
+            }
         };
         if let Err(e) = result {
             self.say(format!("cannot read the store: {e}"), true);
@@ -97,6 +118,7 @@ impl App {
                 }
             }
             ConfirmedAction::StartForced(request) => self.start_run(request),
+            ConfirmedAction::Resync(ids) => self.send_resync(ids),
         }
     }
 
@@ -136,7 +158,7 @@ impl App {
         }
     }
 
-    fn on_view(&mut self, context: Context, action: Action) -> Result<(), StoreError> {
+    pub(super) fn on_view(&mut self, context: Context, action: Action) -> Result<(), StoreError> {
         let jobs = self.view == View::Jobs;
         let store = &self.store;
         match action {
@@ -164,11 +186,20 @@ impl App {
             }
             Action::FinishInput => self.logs.editing = false,
             Action::Search => self.logs.editing = true,
-            Action::ShowJobs => self.view = View::Jobs,
-            Action::ShowLogs => self.view = View::Logs,
-            Action::NextView => {
-                self.view = if jobs { View::Logs } else { View::Jobs };
-            }
+            Action::ShowJobs => self.show_view(View::Jobs),
+            Action::ShowLogs => self.show_view(View::Logs),
+            Action::ShowReport => self.show_view(View::Report),
+            Action::NextView => self.show_view(match self.view {
+                View::Jobs => View::Logs,
+                View::Logs => View::Report,
+                View::Report => View::Jobs,
+            }),
+            Action::PreviousView => self.show_view(match self.view {
+                View::Jobs => View::Report,
+                View::Logs => View::Jobs,
+                View::Report => View::Logs,
+            }),
+            Action::OpenEntries if jobs => self.open_entries(),
             Action::Help => self.help = Some(Help::new(context)),
             Action::Quit => self.request_quit(),
             Action::NewRun => self.open_dialog(None)?,

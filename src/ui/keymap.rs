@@ -88,6 +88,15 @@ pub enum Context {
     NewRunSerial,
     Confirm,
     Help,
+    Report,
+    /// Typing the report's search.
+    ReportSearch,
+    /// The details of one report entry.
+    Details,
+    /// A filter or sort picker over the report.
+    Picker,
+    /// Typing the file name of a CSV export.
+    Export,
 }
 
 impl Context {
@@ -101,12 +110,20 @@ impl Context {
             Context::NewRunSerial => "New run: serial field",
             Context::Confirm => "Confirmation",
             Context::Help => "Help",
+            Context::Report => "Sync report",
+            Context::ReportSearch => "Sync report: search",
+            Context::Details => "Entry details",
+            Context::Picker => "Picker",
+            Context::Export => "Export to CSV",
         }
     }
 
     /// True where unbound keys edit a text field.
     pub fn takes_text(self) -> bool {
-        matches!(self, Context::LogsFilter | Context::NewRunSerial)
+        matches!(
+            self,
+            Context::LogsFilter | Context::NewRunSerial | Context::ReportSearch | Context::Export
+        )
     }
 }
 
@@ -183,6 +200,12 @@ const JOBS: &[Binding] = &[
         Some("failures"),
         "show only failures (failed, incomplete, interrupted)",
     ),
+    bind(
+        &[Char('E')],
+        Action::OpenEntries,
+        Some("entries"),
+        "the selected run's entries in the sync report (the connection's, on a connection row)",
+    ),
     bind(&[Esc], Action::Back, None, "clear the filters"),
     bind(&[Char('k'), Up], Action::Up, None, "move up"),
     bind(&[Char('j'), Down], Action::Down, None, "move down"),
@@ -202,7 +225,14 @@ const JOBS: &[Binding] = &[
         "view: Outbound Sync Jobs",
     ),
     bind(&[Char('2')], Action::ShowLogs, Some("logs"), "view: Logs"),
+    bind(
+        &[Char('3')],
+        Action::ShowReport,
+        Some("report"),
+        "view: Sync report",
+    ),
     bind(&[Tab], Action::NextView, None, "next view"),
+    bind(&[BackTab], Action::PreviousView, None, "previous view"),
     bind(&[Char('?'), F(1)], Action::Help, Some("help"), "this help"),
     bind(
         &[Char('q'), Ctrl('c')],
@@ -255,7 +285,14 @@ const LOGS: &[Binding] = &[
         "view: Outbound Sync Jobs",
     ),
     bind(&[Char('2')], Action::ShowLogs, None, "view: Logs"),
+    bind(
+        &[Char('3')],
+        Action::ShowReport,
+        Some("report"),
+        "view: Sync report",
+    ),
     bind(&[Tab], Action::NextView, None, "next view"),
+    bind(&[BackTab], Action::PreviousView, None, "previous view"),
     bind(&[Char('?'), F(1)], Action::Help, Some("help"), "this help"),
     bind(
         &[Char('q'), Ctrl('c')],
@@ -401,6 +438,265 @@ const HELP: &[Binding] = &[
     ),
 ];
 
+const REPORT: &[Binding] = &[
+    bind(
+        &[Enter, Char('l'), Right],
+        Action::Expand,
+        Some("details"),
+        "the entry's details: why it failed, the hint, attempts, field diff, contract; resync",
+    ),
+    bind(
+        &[Space],
+        Action::ToggleSelect,
+        Some("select"),
+        "check or uncheck the entry",
+    ),
+    bind(
+        &[Char('a')],
+        Action::SelectAll,
+        Some("all"),
+        "select every entry matching the filters (not just the screen)",
+    ),
+    bind(
+        &[Char('A')],
+        Action::ClearSelection,
+        None,
+        "clear the selection",
+    ),
+    bind(
+        &[Char('R')],
+        Action::Resync,
+        Some("resync"),
+        "resync the selected entries; with none selected, every failed entry in the filter \
+         (asks first, stating the count and connections)",
+    ),
+    bind(
+        &[Char('/')],
+        Action::Search,
+        Some("search"),
+        "search: exact sync id, serial prefix or system substring",
+    ),
+    bind(
+        &[Char('f')],
+        Action::FilterStatus,
+        Some("status"),
+        "filter by status: OK, Sent, Pending, Failed, Dry",
+    ),
+    bind(
+        &[Char('C')],
+        Action::FilterConnection,
+        Some("conn"),
+        "filter by connection",
+    ),
+    bind(
+        &[Char('o')],
+        Action::FilterOutcome,
+        None,
+        "filter by outcome (updated, missing destination, error, ...)",
+    ),
+    bind(
+        &[Char('u')],
+        Action::FilterRun,
+        None,
+        "filter by run (the recent runs)",
+    ),
+    bind(
+        &[Char('+'), Char('=')],
+        Action::WiderWindow,
+        None,
+        "window: one day more (up to 15)",
+    ),
+    bind(
+        &[Char('-')],
+        Action::NarrowerWindow,
+        None,
+        "window: one day less (down to 1)",
+    ),
+    bind(
+        &[Char('s')],
+        Action::PickSort,
+        Some("sort"),
+        "sort by a column",
+    ),
+    bind(&[Char('S')], Action::ReverseSort, None, "reverse the sort"),
+    bind(
+        &[Char('x')],
+        Action::ToggleColumns,
+        Some("extra"),
+        "extra columns: latest sync info (last try, HTTP status), source id, target id",
+    ),
+    bind(
+        &[Char('e')],
+        Action::Export,
+        Some("export"),
+        "export every entry matching the filters to a CSV file",
+    ),
+    bind(
+        &[Esc],
+        Action::Back,
+        None,
+        "clear the filters one at a time, the last set first",
+    ),
+    bind(&[Char('k'), Up], Action::Up, None, "move up"),
+    bind(&[Char('j'), Down], Action::Down, None, "move down"),
+    bind(&[PageUp], Action::PageUp, None, "page up"),
+    bind(&[PageDown], Action::PageDown, None, "page down"),
+    bind(&[Char('g'), Home], Action::Top, None, "first entry"),
+    bind(&[Char('G'), End], Action::Bottom, None, "last entry"),
+    bind(
+        &[Char('n')],
+        Action::NewRun,
+        None,
+        "open the new-run dialog",
+    ),
+    bind(
+        &[Char('c')],
+        Action::CancelRun,
+        None,
+        "cancel the running run (asks first)",
+    ),
+    bind(
+        &[Char('1')],
+        Action::ShowJobs,
+        None,
+        "view: Outbound Sync Jobs",
+    ),
+    bind(&[Char('2')], Action::ShowLogs, None, "view: Logs"),
+    bind(&[Char('3')], Action::ShowReport, None, "view: Sync report"),
+    bind(&[Tab], Action::NextView, None, "next view"),
+    bind(&[BackTab], Action::PreviousView, None, "previous view"),
+    bind(&[Char('?'), F(1)], Action::Help, Some("help"), "this help"),
+    bind(
+        &[Char('q'), Ctrl('c')],
+        Action::Quit,
+        Some("quit"),
+        "quit (asks first while a run is going)",
+    ),
+];
+
+const REPORT_SEARCH: &[Binding] = &[
+    bind(
+        &[Enter],
+        Action::FinishInput,
+        Some("search"),
+        "search: an exact sync id (12345 or #12345), a serial prefix or a system substring",
+    ),
+    bind(
+        &[Esc],
+        Action::Back,
+        Some("cancel"),
+        "leave the field, keeping the search as it was",
+    ),
+    bind(&[F(1)], Action::Help, Some("help"), "this help"),
+    bind(
+        &[Ctrl('c')],
+        Action::Quit,
+        Some("quit"),
+        "quit (asks first while a run is going)",
+    ),
+];
+
+const DETAILS: &[Binding] = &[
+    bind(
+        &[Char('R')],
+        Action::Resync,
+        Some("resync"),
+        "resync this entry (asks first; an entry a retry cannot fix shows why)",
+    ),
+    bind(
+        &[Char('y')],
+        Action::Copy,
+        Some("copy"),
+        "copy the details as text to the clipboard (OSC 52; over SSH too; in tmux: set -g \
+         set-clipboard on)",
+    ),
+    bind(
+        &[Char(']')],
+        Action::NextEntry,
+        Some("next"),
+        "the next entry of the report",
+    ),
+    bind(
+        &[Char('[')],
+        Action::PreviousEntry,
+        None,
+        "the previous entry of the report",
+    ),
+    bind(&[Char('k'), Up], Action::Up, None, "scroll up"),
+    bind(&[Char('j'), Down], Action::Down, None, "scroll down"),
+    bind(&[PageUp], Action::PageUp, None, "page up"),
+    bind(&[PageDown, Space], Action::PageDown, None, "page down"),
+    bind(&[Char('g'), Home], Action::Top, None, "top"),
+    bind(&[Char('G'), End], Action::Bottom, None, "bottom"),
+    bind(
+        &[Esc, Char('q'), Char('h'), Left],
+        Action::Back,
+        Some("back"),
+        "back to the report",
+    ),
+    bind(&[Char('?'), F(1)], Action::Help, Some("help"), "this help"),
+    bind(
+        &[Ctrl('c')],
+        Action::Quit,
+        None,
+        "quit (asks first while a run is going)",
+    ),
+];
+
+const PICKER: &[Binding] = &[
+    bind(
+        &[Enter],
+        Action::Confirm,
+        Some("pick"),
+        "pick the choice under the cursor; after Space, apply the checked ones",
+    ),
+    bind(
+        &[Space],
+        Action::ToggleChoice,
+        Some("check"),
+        "check or uncheck a choice, to pick several at once",
+    ),
+    bind(&[Char('k'), Up], Action::Up, None, "move up"),
+    bind(&[Char('j'), Down], Action::Down, None, "move down"),
+    bind(&[Char('g'), Home], Action::Top, None, "first choice"),
+    bind(&[Char('G'), End], Action::Bottom, None, "last choice"),
+    bind(
+        &[Esc, Char('q')],
+        Action::Dismiss,
+        Some("cancel"),
+        "close without changing anything",
+    ),
+    bind(&[Char('?'), F(1)], Action::Help, Some("help"), "this help"),
+    bind(
+        &[Ctrl('c')],
+        Action::Quit,
+        None,
+        "quit (asks first while a run is going)",
+    ),
+];
+
+const EXPORT: &[Binding] = &[
+    bind(
+        &[Enter],
+        Action::FinishInput,
+        Some("export"),
+        "write the CSV file (never over an existing file)",
+    ),
+    bind(
+        &[Esc],
+        Action::Back,
+        Some("cancel"),
+        "close without exporting",
+    ),
+    bind(&[F(1)], Action::Help, Some("help"), "this help"),
+    bind(
+        &[Ctrl('c')],
+        Action::Quit,
+        None,
+        "quit (asks first while a run is going)",
+    ),
+];
+
 /// The key map of a context.
 pub fn bindings(context: Context) -> &'static [Binding] {
     match context {
@@ -411,6 +707,11 @@ pub fn bindings(context: Context) -> &'static [Binding] {
         Context::NewRunSerial => NEW_RUN_SERIAL,
         Context::Confirm => CONFIRM,
         Context::Help => HELP,
+        Context::Report => REPORT,
+        Context::ReportSearch => REPORT_SEARCH,
+        Context::Details => DETAILS,
+        Context::Picker => PICKER,
+        Context::Export => EXPORT,
     }
 }
 
@@ -419,6 +720,8 @@ pub fn text_note(context: Context) -> Option<&'static str> {
     match context {
         Context::LogsFilter => Some("typing edits the filter (←/→, Home/End, Backspace, Ctrl-w)"),
         Context::NewRunSerial => Some("typing edits the serial (←/→, Home/End, Backspace, Ctrl-w)"),
+        Context::ReportSearch => Some("typing edits the search (←/→, Home/End, Backspace, Ctrl-w)"),
+        Context::Export => Some("typing edits the file name (←/→, Home/End, Backspace, Ctrl-w)"),
         _ => None,
     }
 }
@@ -530,6 +833,11 @@ mod tests {
             Context::NewRunSerial,
             Context::Confirm,
             Context::Help,
+            Context::Report,
+            Context::ReportSearch,
+            Context::Details,
+            Context::Picker,
+            Context::Export,
         ];
         for context in contexts {
             let keys: Vec<Key> = bindings(context)

@@ -110,6 +110,11 @@ impl Ledger {
         self.position(id).ok().map(|i| &self.runs[i])
     }
 
+    /// Up to `n` loaded runs, newest first, whatever the filters.
+    pub fn recent_runs(&self, n: usize) -> &[Run] {
+        &self.runs[..n.min(self.runs.len())]
+    }
+
     /// The newest run, whatever the filters.
     pub fn latest(&self) -> Option<&Run> {
         self.runs.first()

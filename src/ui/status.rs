@@ -1,7 +1,7 @@
 //! What each status means for the operator: its mark, its word and the next action
 //! (the Status Semantics table of the Outbound Sync Jobs guide).
 
-use crate::store::{RunMode, RunStatus, RunType};
+use crate::store::{EntryStatus, Outcome, RunMode, RunStatus, RunType};
 
 /// A one-column mark that reads without colour.
 pub fn mark(status: RunStatus) -> &'static str {
@@ -63,4 +63,29 @@ pub fn is_failure(status: RunStatus) -> bool {
         status,
         RunStatus::Failed | RunStatus::Incomplete | RunStatus::Interrupted
     )
+}
+
+/// A one-column mark for a report entry's status that reads without colour.
+pub fn entry_mark(status: EntryStatus) -> &'static str {
+    match status {
+        EntryStatus::Ok => "✔",
+        EntryStatus::Sent => "↗",
+        EntryStatus::Pending => "…",
+        EntryStatus::Failed => "✖",
+        EntryStatus::Dry => "○",
+    }
+}
+
+/// `✖ failed`.
+pub fn entry_label(status: EntryStatus) -> String {
+    format!("{} {}", entry_mark(status), status.as_str())
+}
+
+/// An outcome in at most 12 columns, for narrow tables.
+pub fn outcome_short(outcome: Outcome) -> &'static str {
+    match outcome {
+        Outcome::MissingSource => "miss. source",
+        Outcome::MissingDestination => "miss. dest.",
+        other => other.label(),
+    }
 }

@@ -4,7 +4,7 @@
 use ratatui::style::{Color, Modifier, Style};
 
 use crate::engine::LogLevel;
-use crate::store::RunStatus;
+use crate::store::{EntryStatus, RunStatus};
 
 /// The styles every view draws with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -120,6 +120,17 @@ impl Theme {
             RunStatus::Completed => self.fg(Color::Green),
             RunStatus::Failed | RunStatus::Interrupted => self.error(),
             RunStatus::Canceled | RunStatus::Incomplete => self.fg(Color::Yellow),
+        }
+    }
+
+    /// A report entry's status.
+    pub fn entry_status(self, status: EntryStatus) -> Style {
+        match status {
+            EntryStatus::Ok => self.fg(Color::Green),
+            EntryStatus::Sent => self.fg(Color::Cyan),
+            EntryStatus::Pending => self.fg(Color::Yellow),
+            EntryStatus::Failed => self.error(),
+            EntryStatus::Dry => self.fg(Color::Blue),
         }
     }
 

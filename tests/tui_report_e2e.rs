@@ -1,0 +1,395 @@
+//! The sync report in the real binary in a real terminal (tmux), driven as on-call staff would:
+//! a Full Live run on `syncdeck demo`, the report filtered to Failed, one serial searched and
+//! its details read, a mass resync, and an export checked against `syncdeck report`.
+//!
+//! The demo's failures cannot be fixed by a retry: MDM's 503s are retried and succeed within
+//! the run, so its failed entries are Missing Destination (refused: MDM has no create
+//! contract), the registry's are 400 INVALID_CONTENT (an unknown site: a resync fails again)
+//! and Missing Source (refused). So the test checks that MDM's resync is refused with the
+//! reason, and that the registry's mass resync runs as a Resync run whose entries keep their
+//! first failure and gain a second attempt.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use syncdeck::store::{EntryStatus, ReportFilter, RunType, Store, StoreOptions};
+
+/// A private tmux server running one syncdeck, recording its exit code.
+struct Terminal {
+    socket: String,
+    dir: tempfile::TempDir,
+}
+
+impl Terminal {
+    fn start(width: u16, height: u16, args: &str) -> Terminal {
+        let dir = tempfile::tempdir().unwrap();
+        let args = args.replace("{dir}", &dir.path().display().to_string());
+        let socket = format!("syncdeck-report-e2e-{}-{}", std::process::id(), width);
+        let d = dir.path().display();
+        let bin = env!("CARGO_BIN_EXE_syncdeck");
+        let script = format!(
+            "export XDG_STATE_HOME={d}/state XDG_DATA_HOME={d}/data XDG_CONFIG_HOME={d}/config; \
+             unset SYNCDECK_CONFIG SYNCDECK_STORE NO_COLOR; \
+             {bin} {args}; echo $? > {d}/exit; sleep 120"
+        );
+        let status = Command::new("tmux")
+            .args(["-L", &socket, "-f", "/dev/null", "new-session", "-d"])
+            .args([
+                "-s",
+                "e2e",
+                "-x",
+                &width.to_string(),
+                "-y",
+                &height.to_string(),
+            ])
+            .arg(script)
+            .status()
+            .expect("tmux is installed (.ci/run installs it)");
+        assert!(status.success());
+        Terminal { socket, dir }
+    }
+
+    fn tmux(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux")
+            .args(["-L", &self.socket])
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Sends keys one at a time (tmux key names), pausing so an Escape is never read together
+    /// with the next key as Alt+key.
+    fn keys(&self, keys: &[&str]) {
+        for key in keys {
+            self.tmux(&["send-keys", "-t", "e2e", key]);
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn type_text(&self, text: &str) {
+        self.tmux(&["send-keys", "-t", "e2e", "-l", text]);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    fn screen(&self) -> String {
+        self.tmux(&["capture-pane", "-p", "-t", "e2e"])
+    }
+
+    /// Waits until the screen shows `needle`; fails with the screen after `secs` seconds.
+    fn wait_for_within(&self, needle: &str, secs: u64) -> String {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let screen = self.screen();
+            if screen.contains(needle) {
+                return screen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {needle:?}; the screen:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn wait_for(&self, needle: &str) -> String {
+        self.wait_for_within(needle, 30)
+    }
+
+    fn file(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn exit_code(&self) -> i32 {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(text) = std::fs::read_to_string(self.file("exit"))
+                && let Ok(code) = text.trim().parse()
+            {
+                return code;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "syncdeck did not exit; the screen:\n{}",
+                self.screen()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Terminal {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["-L", &self.socket, "kill-server"])
+            .status();
+    }
+}
+
+/// The report's entry rows on screen (the lines with a checkbox).
+fn rows(screen: &str) -> Vec<&str> {
+    screen
+        .lines()
+        .filter(|l| l.starts_with("│[ ]") || l.starts_with("│[x]"))
+        .collect()
+}
+
+/// The first word of a row that looks like a demo serial.
+fn serial(row: &str) -> String {
+    row.split_whitespace()
+        .find(|w| w.starts_with("SD-"))
+        .unwrap_or_else(|| panic!("no serial in {row:?}"))
+        .to_string()
+}
+
+/// "showing N of M": N.
+fn showing(screen: &str) -> u64 {
+    let at = screen
+        .find("showing ")
+        .unwrap_or_else(|| panic!("no count line:\n{screen}"));
+    screen[at + "showing ".len()..]
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .replace(',', "")
+        .parse()
+        .unwrap_or_else(|_| panic!("no count yet:\n{screen}"))
+}
+
+/// Waits until the count line has a number (the count runs in the background).
+fn counted(term: &Terminal, filters: &str) -> (String, u64) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let screen = term.screen();
+        if screen.contains(filters)
+            && !screen.contains("showing …")
+            && !screen.contains("counting…")
+            && screen.contains("showing ")
+        {
+            let n = showing(&screen);
+            return (screen, n);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no count for {filters:?}:\n{screen}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn on_call_finds_explains_resyncs_and_exports_the_failures() {
+    let term = Terminal::start(100, 30, "demo --store {dir}/s.redb");
+    term.wait_for("No runs yet");
+
+    // A Full Live run through the dialog; the safety gate asks (no clean Full Dry run yet).
+    term.keys(&["n"]);
+    term.wait_for("New run");
+    term.keys(&["BTab", "Right", "Tab", "Right", "Right"]);
+    term.wait_for("Enter asks for an explicit confirmation");
+    term.keys(&["Enter"]);
+    term.wait_for("Start a Full Live run anyway?");
+    term.keys(&["y"]);
+    term.wait_for("▶ running");
+    term.wait_for_within("run #1 finished", 120);
+
+    // The report, filtered to Failed, then to the registry: read one 400's serial.
+    term.keys(&["3"]);
+    term.wait_for("Sync report");
+    term.keys(&["f"]);
+    term.wait_for("Filter: status");
+    term.keys(&["j", "j", "j", "j", "Enter"]);
+    let (_, failed) = counted(&term, "filters: status failed");
+    assert!(failed > 0);
+    term.keys(&["C"]);
+    term.wait_for("Filter: connection");
+    term.keys(&["j", "j", "Enter"]);
+    let (screen, registry_failed) = counted(&term, "connection registry");
+    assert!(registry_failed > 0 && registry_failed < failed, "{screen}");
+    let row = rows(&screen)
+        .into_iter()
+        .find(|r| r.contains(" error "))
+        .unwrap_or_else(|| panic!("no registry error on screen:\n{screen}"))
+        .to_string();
+    let serial = serial(&row);
+
+    // Esc clears the last filter (the connection); search the serial among all failures.
+    term.keys(&["Escape"]);
+    counted(&term, "filters: status failed  ");
+    term.keys(&["/"]);
+    term.wait_for("search: ");
+    term.type_text(&serial);
+    term.keys(&["Enter"]);
+    let (screen, found) = counted(&term, &format!("search \"{serial}\""));
+    assert!(found >= 1, "{screen}");
+    let position = rows(&screen)
+        .iter()
+        .position(|r| r.contains(&serial) && r.contains("registry"))
+        .unwrap_or_else(|| panic!("{serial} on registry not found:\n{screen}"));
+    for _ in 0..position {
+        term.keys(&["j"]);
+    }
+    term.keys(&["Enter"]);
+    let details = term.wait_for(&format!("· {serial} · registry"));
+    assert!(details.contains("400 · INVALID_CONTENT"), "{details}");
+    let hint = details
+        .lines()
+        .find(|l| l.contains("│ hint "))
+        .unwrap_or_else(|| panic!("no hint:\n{details}"));
+    assert!(
+        hint.contains("mapped destination path or formatter mismatch"),
+        "{details}"
+    );
+    assert!(
+        details.contains("request     PUT http://127.0.0.1:"),
+        "{details}"
+    );
+    // y copies the details through OSC 52; tmux keeps them as a paste buffer.
+    term.tmux(&["set", "-g", "set-clipboard", "on"]);
+    term.keys(&["y"]);
+    term.wait_for("copied the details");
+    let copied = term.tmux(&["show-buffer"]);
+    assert!(copied.starts_with("Entry #"), "{copied}");
+    assert!(
+        copied.contains("hint        mapped destination path or formatter mismatch"),
+        "{copied}"
+    );
+    term.keys(&["Escape"]);
+    term.wait_for(&format!("search \"{serial}\""));
+
+    // Every failed MDM entry: all selected, but a resync cannot fix them (no create contract).
+    term.keys(&["Escape"]);
+    counted(&term, "filters: status failed  ");
+    term.keys(&["C"]);
+    term.wait_for("Filter: connection");
+    term.keys(&["j", "j", "j", "Enter"]);
+    let (_, mdm_failed) = counted(&term, "connection mdm");
+    assert!(mdm_failed > 0);
+    term.keys(&["a"]);
+    term.wait_for(&format!("· {mdm_failed} selected"));
+    term.keys(&["R"]);
+    let refused = term.wait_for("nothing to resync");
+    assert!(refused.contains("no destination record"), "{refused}");
+    term.keys(&["A"]);
+    term.wait_for("· 0 selected");
+
+    // The registry's failures: all selected, mass resync after the confirmation.
+    term.keys(&["C"]);
+    term.wait_for("Filter: connection");
+    term.keys(&["k", "Enter"]);
+    let (_, registry) = counted(&term, "connection registry");
+    assert_eq!(registry, registry_failed);
+    term.keys(&["a"]);
+    term.wait_for(&format!("· {registry} selected"));
+    term.keys(&["R"]);
+    let confirm = term.wait_for("y resync   n/Esc back");
+    assert!(confirm.contains("• registry: "), "{confirm}");
+    assert!(
+        confirm.contains("left out"),
+        "Missing Source is refused:\n{confirm}"
+    );
+    let accepted: u64 = {
+        let line = confirm
+            .lines()
+            .find(|l| l.contains("• registry: "))
+            .unwrap();
+        let at = line.find("• registry: ").unwrap() + "• registry: ".len();
+        line[at..]
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    term.keys(&["y"]);
+    let done = term.wait_for_within("resync run #2: ", 60);
+    assert!(
+        done.contains(&format!("0 of {accepted} entries now OK")),
+        "a resync cannot fix an unknown site:\n{done}"
+    );
+    // Their rows now show two attempts.
+    let (screen, _) = counted(&term, "connection registry");
+    assert!(
+        rows(&screen)
+            .iter()
+            .any(|r| r.contains(" error ") && r.trim_end_matches('│').ends_with(" 2")),
+        "{screen}"
+    );
+    // The Resync run is in the jobs history.
+    term.keys(&["1"]);
+    term.wait_for("#2 Resync Live");
+    term.keys(&["3"]);
+
+    // Export the filter (failed, registry) to a CSV file named in the prompt.
+    let csv = term.file("failed-registry.csv");
+    term.keys(&["e"]);
+    term.wait_for("Export to CSV");
+    term.keys(&["C-u"]);
+    term.type_text(&csv.display().to_string());
+    term.keys(&["Enter"]);
+    term.wait_for(&format!("exported {registry} entries to"));
+    term.keys(&["q"]);
+    assert_eq!(term.exit_code(), 0);
+
+    // The same filters headless, on the same store (syncdeck has exited: one process a store).
+    let config = term.file("config.toml");
+    std::fs::write(
+        &config,
+        syncdeck::demo::config_for("127.0.0.1:9".parse().unwrap()),
+    )
+    .unwrap();
+    let mut report = Command::new(env!("CARGO_BIN_EXE_syncdeck"));
+    report
+        .args(["--config", &config.display().to_string()])
+        .args(["--store", &term.file("s.redb").display().to_string()])
+        .args(["report", "--status", "failed", "--connection", "registry"])
+        .args(["--format", "csv"])
+        .env("XDG_STATE_HOME", term.file("state"))
+        .env("XDG_DATA_HOME", term.file("data"));
+    for (name, value) in syncdeck::demo::demo_secrets() {
+        report.env(name, value);
+    }
+    let out = report.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let headless = String::from_utf8(out.stdout).unwrap();
+    let exported = std::fs::read_to_string(&csv).unwrap();
+    assert_eq!(exported.lines().count() as u64, registry + 1, "{exported}");
+    assert_eq!(
+        exported, headless,
+        "the export and `syncdeck report` differ"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&csv).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    // The store agrees: the resynced entries kept their first failure and gained a try.
+    let store = Store::open(term.file("s.redb"), StoreOptions::default()).unwrap();
+    let runs = store.list_runs(None, 5).unwrap();
+    assert_eq!(runs[0].run_type, RunType::Resync);
+    let entries = store
+        .report_page(
+            &ReportFilter {
+                statuses: vec![EntryStatus::Failed],
+                connections: vec!["registry".into()],
+                ..ReportFilter::default()
+            },
+            Default::default(),
+            0,
+            10_000,
+        )
+        .unwrap();
+    let retried: Vec<_> = entries.iter().filter(|e| e.attempts.len() == 2).collect();
+    assert_eq!(retried.len() as u64, accepted);
+    for entry in retried {
+        assert_eq!(entry.attempts[0].http_status, Some(400));
+        assert_eq!(entry.attempts[1].http_status, Some(400));
+    }
+}
