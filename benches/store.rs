@@ -14,7 +14,7 @@ const PAGINGS: usize = 25;
 
 /// A realistic entry: about 3% Failed (with error details), the rest OK, Sent or Dry.
 fn entry(i: u64, time: DateTime<Utc>) -> ReportEntry {
-    let failed = i % 33 == 0;
+    let failed = i.is_multiple_of(33);
     let status = if failed {
         EntryStatus::Failed
     } else {

@@ -1,5 +1,10 @@
 use std::process::ExitCode;
 
+// The engine allocates per record (JSON values, strings); glibc's allocator was 40% of a
+// 100,000-record run's CPU, mimalloc roughly halves the run's CPU time.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::Parser;
 
 use syncdeck::cli::Cli;
