@@ -733,7 +733,7 @@ async fn mdm_patch(
 async fn mdm_accepts_with_202_and_applies_at_once() {
     let server = demo(200).await;
     let client = client();
-    let index = find_index(&server, |t| !t.mdm.missing && !t.mdm_flaky);
+    let index = find_index(&server, |t| !t.mdm.missing && !t.mdm_flaky && !t.mdm_outage);
     let body = json!({"device_name": "renamed", "user": {"email": "new.owner@corp.example"}});
     let (status, _, answer) = mdm_patch(&client, &server, index, &body).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
@@ -761,7 +761,7 @@ async fn mdm_flaky_device_answers_503_once_then_accepts() {
     assert_eq!(retry, StatusCode::ACCEPTED);
     let (later, _, _) = mdm_patch(&client, &server, flaky, &body).await;
     assert_eq!(later, StatusCode::ACCEPTED);
-    let steady = find_index(&server, |t| !t.mdm_flaky && !t.mdm.missing);
+    let steady = find_index(&server, |t| !t.mdm_flaky && !t.mdm_outage && !t.mdm.missing);
     assert_eq!(
         mdm_patch(&client, &server, steady, &body).await.0,
         StatusCode::ACCEPTED
@@ -776,6 +776,66 @@ async fn mdm_flaky_device_answers_503_once_then_accepts() {
 }
 
 #[tokio::test]
+async fn mdm_outage_device_answers_503_six_times_then_accepts() {
+    let server = demo(DemoOptions::DEFAULT_FLEET_SIZE).await;
+    let client = client();
+    let outage = find_index(&server, |t| t.mdm_outage);
+    let body = json!({"os_version": "24H2"});
+    assert_eq!(demo::MDM_OUTAGE_WRITES, 6);
+    for attempt in 1..=demo::MDM_OUTAGE_WRITES {
+        let (status, headers, answer) = mdm_patch(&client, &server, outage, &body).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "write {attempt}");
+        assert_eq!(headers.get("retry-after"), None, "write {attempt}");
+        assert_eq!(error_code(&answer), "MAINTENANCE", "write {attempt}");
+    }
+    // The record was left as it was while the outage lasted.
+    let before = mdm_record(&client, &server, &serial(outage)).await;
+    assert_ne!(before[0]["os_version"], json!("24H2"));
+    let (seventh, _, answer) = mdm_patch(&client, &server, outage, &body).await;
+    assert_eq!(seventh, StatusCode::ACCEPTED, "{answer}");
+    let after = mdm_record(&client, &server, &serial(outage)).await;
+    assert_eq!(after[0]["os_version"], json!("24H2"));
+    assert_eq!(
+        mdm_patch(&client, &server, outage, &body).await.0,
+        StatusCode::ACCEPTED
+    );
+    // Counted per device: another outage device still starts its own six 503s.
+    let other = (outage + 1..server.fleet().len())
+        .find(|i| server.fleet().traits(*i).is_some_and(|t| t.mdm_outage))
+        .expect("a second outage device");
+    assert_eq!(
+        mdm_patch(&client, &server, other, &body).await.0,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+}
+
+#[test]
+fn mdm_outage_is_about_half_a_percent_of_stale_enrolled_steady_devices() {
+    let fleet = demo::Fleet::new(DemoOptions::DEFAULT_FLEET_SIZE, 0);
+    let traits: Vec<demo::DeviceTraits> = (0..fleet.len())
+        .map(|i| fleet.traits(i).expect("a device"))
+        .collect();
+    let outage: Vec<&demo::DeviceTraits> = traits.iter().filter(|t| t.mdm_outage).collect();
+    assert!(outage.len() >= 3, "{} outage devices", outage.len());
+    assert!(
+        (0.2..1.0).contains(&share(outage.len(), fleet.len())),
+        "{} outage devices",
+        outage.len()
+    );
+    for t in &outage {
+        assert!(!t.mdm.missing && !t.mdm_flaky && !t.mdm.stale_fields.is_empty());
+    }
+    // The outage draw came after every other one: the rest of the fleet is as it was.
+    let flaky = traits.iter().filter(|t| t.mdm_flaky).count();
+    let missing = traits.iter().filter(|t| t.mdm.missing).count();
+    assert!((0.8..3.5).contains(&share(flaky, fleet.len())), "{flaky}");
+    assert!(
+        (0.8..3.5).contains(&share(missing, fleet.len())),
+        "{missing}"
+    );
+}
+
+#[tokio::test]
 async fn mdm_throttles_exactly_one_write_with_retry_after() {
     let server = demo(300).await;
     let client = client();
@@ -784,7 +844,7 @@ async fn mdm_throttles_exactly_one_write_with_retry_after() {
             server
                 .fleet()
                 .traits(*i)
-                .is_some_and(|t| !t.mdm_flaky && !t.mdm.missing)
+                .is_some_and(|t| !t.mdm_flaky && !t.mdm_outage && !t.mdm.missing)
         })
         .take(60)
         .collect();

@@ -446,7 +446,7 @@ async fn mdm_answers_202_sent_and_verify_sees_the_fields() {
     let (server, config) = demo_server(200).await;
     let mdm = demo_connection(&config, "mdm");
     let deliverer = deliverer_for(&config, &mdm);
-    let index = indices(&server, |t| !t.mdm.missing && !t.mdm_flaky)[0];
+    let index = indices(&server, |t| !t.mdm.missing && !t.mdm_flaky && !t.mdm_outage)[0];
     let serial = demo::Fleet::serial(index);
     let id = destination_id(&server, "mdm", &serial, "id").await;
 
@@ -507,7 +507,7 @@ async fn the_25th_mdm_write_waits_out_its_429() {
     let (server, config) = demo_server(400).await;
     let mdm = demo_connection(&config, "mdm");
     let deliverer = deliverer_for(&config, &mdm);
-    let healthy = indices(&server, |t| !t.mdm.missing && !t.mdm_flaky);
+    let healthy = indices(&server, |t| !t.mdm.missing && !t.mdm_flaky && !t.mdm_outage);
     assert!(healthy.len() > demo::MDM_THROTTLED_WRITE as usize);
     let payload = json!({"device_name": "bulk"});
     for index in &healthy[..demo::MDM_THROTTLED_WRITE as usize - 1] {

@@ -347,8 +347,51 @@ async fn the_mdm_retries_503s_waits_out_the_429_and_verifies_202s() {
         run_to_end(&demo, request(RunScope::Full, "mdm", RunMode::Live)).await;
     assert_eq!(run.status, RunStatus::Completed, "{:?}", rows[0].error);
     let c = rows[0].counters;
-    assert_eq!(c.failed, 0, "503s and the 429 are retried: {c:?}");
+    let fleet = demo.server.fleet();
+    let outage: Vec<String> = (0..fleet.len())
+        .filter(|&i| fleet.traits(i).unwrap().mdm_outage)
+        .map(demo::Fleet::serial)
+        .collect();
+    assert!(!outage.is_empty(), "this fleet has outage devices");
+    // The flaky devices' 503 and the 429 are retried; the maintenance outage outlasts the retries.
+    assert_eq!(c.failed, outage.len() as u64, "{c:?}");
     assert!(c.updated > 25, "past the throttled write: {c:?}");
+    let attempts = 1 + demo.config.connection("mdm").unwrap().max_retries as usize;
+    assert!(attempts < demo::MDM_OUTAGE_WRITES as usize);
+    let (mut failed, missing): (Vec<_>, Vec<_>) = entries(&demo, run.id)
+        .into_iter()
+        .filter(|e| e.status == EntryStatus::Failed)
+        .partition(|e| e.outcome == Outcome::Error);
+    assert!(
+        missing
+            .iter()
+            .all(|e| e.outcome == Outcome::MissingDestination)
+    );
+    assert_eq!(missing.len() as u64, c.missing_destination);
+    failed.sort_by(|a, b| a.reference.cmp(&b.reference));
+    let failed_serials: Vec<String> = failed.iter().map(|e| e.reference.clone()).collect();
+    assert_eq!(failed_serials, outage);
+    for entry in &failed {
+        assert_eq!(entry.outcome, Outcome::Error, "{entry:?}");
+        let error = entry.error.as_ref().unwrap();
+        assert_eq!(error.http_status, Some(503), "{error:?}");
+        assert_eq!(error.code.as_deref(), Some("MAINTENANCE"), "{error:?}");
+        assert_eq!(error.method.as_deref(), Some("PATCH"), "{error:?}");
+        assert!(
+            error.hint.as_deref().unwrap().contains("destination down"),
+            "{error:?}"
+        );
+        assert_eq!(entry.attempts.len(), attempts, "{entry:?}");
+        // Every attempt met the outage (or the server's one 429).
+        assert!(
+            entry
+                .attempts
+                .iter()
+                .all(|a| matches!(a.http_status, Some(503 | 429))),
+            "{entry:?}"
+        );
+        assert_eq!(entry.attempts.last().unwrap().http_status, Some(503));
+    }
     let retries: Vec<_> = events
         .iter()
         .filter_map(|e| match e {

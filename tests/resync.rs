@@ -179,6 +179,13 @@ fn mdm_enrolled(server: &DemoServer, serial: &str) -> bool {
     !fleet.traits(index).unwrap().mdm.missing
 }
 
+/// Whether the device is caught in the demo MDM's maintenance outage (6 × 503, then 202).
+fn mdm_outage(server: &DemoServer, serial: &str) -> bool {
+    let fleet = server.fleet();
+    let index = fleet.index_of(serial).unwrap();
+    fleet.traits(index).unwrap().mdm_outage
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failures_of_a_wrong_credential_turn_ok_in_place_and_keep_their_401() {
     let demo = demo(120).await;
@@ -224,10 +231,24 @@ async fn failures_of_a_wrong_credential_turn_ok_in_place_and_keep_their_401() {
         .filter(|e| mdm_enrolled(&demo.server, &e.reference))
         .count() as u64;
     assert!(enrolled > 100 && enrolled < 120, "the demo is varied");
+    let outage: Vec<SyncId> = failed
+        .iter()
+        .filter(|e| mdm_outage(&demo.server, &e.reference))
+        .map(|e| e.sync_id)
+        .collect();
+    assert!(
+        !outage.is_empty(),
+        "this fleet has maintenance outage devices"
+    );
     let c = row.counters;
-    assert_eq!(c.updated + c.skipped, enrolled, "{c:?}");
+    assert_eq!(
+        c.updated + c.skipped,
+        enrolled - outage.len() as u64,
+        "{c:?}"
+    );
     assert_eq!(c.missing_destination, 120 - enrolled, "{c:?}");
-    assert_eq!(c.failed, 0, "{c:?}");
+    // The outage outlasts one run's 1 + max_retries attempts.
+    assert_eq!(c.failed, outage.len() as u64, "{c:?}");
     // Events like any run's: started with its N, progress, finished.
     assert!(events.iter().any(|e| matches!(e,
         Event::ConnectionStarted { connection_run } if connection_run.total == 120)));
@@ -247,7 +268,21 @@ async fn failures_of_a_wrong_credential_turn_ok_in_place_and_keep_their_401() {
         let first = &after.attempts[0];
         assert_eq!(first.http_status, Some(401), "{after:?}");
         assert_eq!(first.at, before.time);
-        if mdm_enrolled(&demo.server, &before.reference) {
+        if mdm_outage(&demo.server, &before.reference) {
+            assert_eq!(after.status, EntryStatus::Failed, "{after:?}");
+            assert_eq!(after.outcome, Outcome::Error, "{after:?}");
+            let error = after.error.as_ref().unwrap();
+            assert_eq!(error.http_status, Some(503), "{after:?}");
+            assert!(error.hint.as_deref().unwrap().contains("destination down"));
+            // The 401, then five tries that met the outage (or the server's one 429).
+            assert_eq!(after.attempts.len(), 6, "{after:?}");
+            assert!(
+                after.attempts[1..]
+                    .iter()
+                    .all(|a| matches!(a.http_status, Some(503 | 429))),
+                "{after:?}"
+            );
+        } else if mdm_enrolled(&demo.server, &before.reference) {
             assert_eq!(after.status, EntryStatus::Ok, "{after:?}");
             assert!(after.error.is_none(), "{after:?}");
             assert!(matches!(after.outcome, Outcome::Updated | Outcome::Skipped));
@@ -279,7 +314,46 @@ async fn failures_of_a_wrong_credential_turn_ok_in_place_and_keep_their_401() {
             ..EntryQuery::default()
         })
         .unwrap();
-    assert_eq!(failed_now, 120 - enrolled);
+    assert_eq!(failed_now, 120 - enrolled + outage.len() as u64);
+    // Only the outage's failures can still be fixed; a second resync, after the outage, does.
+    let plan = plan_resync(&demo.config, &demo.store, &ids).unwrap();
+    let mut accepted: Vec<SyncId> = plan.accepted.iter().map(|(id, _)| *id).collect();
+    accepted.sort();
+    let mut expected = outage.clone();
+    expected.sort();
+    assert_eq!(accepted, expected, "{plan:?}");
+    let (again, rows, _) = run_to_end(
+        &demo.config,
+        &demo.store,
+        Command::Resync {
+            entries: outage.clone(),
+        },
+        false,
+    )
+    .await;
+    assert_eq!(again.status, RunStatus::Completed, "{again:?}");
+    assert_eq!(rows[0].counters.failed, 0, "{:?}", rows[0].counters);
+    assert_eq!(rows[0].counters.updated, outage.len() as u64);
+    for id in &outage {
+        let after = demo.store.get_entry(*id).unwrap().unwrap();
+        assert_eq!(after.status, EntryStatus::Ok, "{after:?}");
+        assert_eq!(after.outcome, Outcome::Updated, "{after:?}");
+        assert!(after.error.is_none(), "{after:?}");
+        // Every failure stays in the history: the 401, six 503s (and maybe the one 429), 202.
+        let statuses: Vec<_> = after.attempts.iter().map(|a| a.http_status).collect();
+        assert_eq!(statuses[0], Some(401), "{statuses:?}");
+        assert_eq!(statuses.last(), Some(&Some(202)), "{statuses:?}");
+        let middle = &statuses[1..statuses.len() - 1];
+        let unavailable = middle.iter().filter(|s| **s == Some(503)).count();
+        let throttled = middle.iter().filter(|s| **s == Some(429)).count();
+        assert_eq!(
+            unavailable,
+            demo::MDM_OUTAGE_WRITES as usize,
+            "{statuses:?}"
+        );
+        assert!(throttled <= 1, "{statuses:?}");
+        assert_eq!(middle.len(), unavailable + throttled, "{statuses:?}");
+    }
     // What is left is refused now: a Missing Destination on a connection without a create
     // contract, or already synced.
     let plan = plan_resync(&demo.config, &demo.store, &ids).unwrap();
@@ -519,7 +593,9 @@ async fn without_single_query_one_filtered_listing_finds_every_record() {
     assert!(pages <= 2, "{pages} source requests");
     for before in failed.iter().take(40) {
         let after = demo.store.get_entry(before.sync_id).unwrap().unwrap();
-        let expected = if mdm_enrolled(&demo.server, &before.reference) {
+        let expected = if mdm_enrolled(&demo.server, &before.reference)
+            && !mdm_outage(&demo.server, &before.reference)
+        {
             EntryStatus::Ok
         } else {
             EntryStatus::Failed

@@ -2,17 +2,19 @@
 //! a Full Live run on `syncdeck demo`, the report filtered to Failed, one serial searched and
 //! its details read, a mass resync, and an export checked against `syncdeck report`.
 //!
-//! The demo's failures cannot be fixed by a retry: MDM's 503s are retried and succeed within
-//! the run, so its failed entries are Missing Destination (refused: MDM has no create
-//! contract), the registry's are 400 INVALID_CONTENT (an unknown site: a resync fails again)
-//! and Missing Source (refused). So the test checks that MDM's resync is refused with the
-//! reason, and that the registry's mass resync runs as a Resync run whose entries keep their
-//! first failure and gain a second attempt.
+//! MDM's failed entries are Missing Destination (refused: MDM has no create contract) and the
+//! devices caught in the demo MDM's maintenance outage (503 to their first 6 writes, more than
+//! the run's 5 attempts): all failed MDM entries are selected, mass resynced (the outage is over
+//! by then) and turn OK, the Missing Destination ones left out with the reason. The registry's
+//! are 400 INVALID_CONTENT (an unknown site: a resync fails again) and Missing Source (refused):
+//! its mass resync runs as a Resync run whose entries keep their first failure and gain a
+//! second attempt.
 
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use syncdeck::demo::{DemoOptions, Fleet};
 use syncdeck::store::{EntryStatus, ReportFilter, RunType, Store, StoreOptions};
 
 /// A private tmux server running one syncdeck, recording its exit code.
@@ -157,6 +159,39 @@ fn showing(screen: &str) -> u64 {
         .unwrap_or_else(|_| panic!("no count yet:\n{screen}"))
 }
 
+/// Waits until the count line under `filters` reads `n`.
+fn counted_to(term: &Terminal, filters: &str, n: u64) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (screen, now) = counted(term, filters);
+        if now == n {
+            return screen;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the count stays at {now}, not {n}:\n{screen}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Serials of the `syncdeck demo` fleet the MDM lacks, and those in its maintenance outage.
+fn mdm_missing_and_outage() -> (Vec<String>, Vec<String>) {
+    let opts = DemoOptions::default();
+    let fleet = Fleet::new(opts.fleet_size, opts.seed);
+    let (mut missing, mut outage) = (Vec::new(), Vec::new());
+    for index in 0..fleet.len() {
+        let traits = fleet.traits(index).unwrap();
+        if traits.mdm.missing {
+            missing.push(Fleet::serial(index));
+        }
+        if traits.mdm_outage {
+            outage.push(Fleet::serial(index));
+        }
+    }
+    (missing, outage)
+}
+
 /// Waits until the count line has a number (the count runs in the background).
 fn counted(term: &Terminal, filters: &str) -> (String, u64) {
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -258,19 +293,45 @@ fn on_call_finds_explains_resyncs_and_exports_the_failures() {
     term.keys(&["Escape"]);
     term.wait_for(&format!("search \"{serial}\""));
 
-    // Every failed MDM entry: all selected, but a resync cannot fix them (no create contract).
+    // Every failed MDM entry: the unenrolled (Missing Destination, no create contract) and the
+    // maintenance outage's 503s. All selected, mass resync: the outage's entries turn OK.
+    let (mdm_missing, outage) = mdm_missing_and_outage();
+    assert!(outage.len() >= 3, "{outage:?}");
     term.keys(&["Escape"]);
     counted(&term, "filters: status failed  ");
     term.keys(&["C"]);
     term.wait_for("Filter: connection");
     term.keys(&["j", "j", "j", "Enter"]);
     let (_, mdm_failed) = counted(&term, "connection mdm");
-    assert!(mdm_failed > 0);
+    assert_eq!(mdm_failed, (mdm_missing.len() + outage.len()) as u64);
     term.keys(&["a"]);
     term.wait_for(&format!("· {mdm_failed} selected"));
     term.keys(&["R"]);
-    let refused = term.wait_for("nothing to resync");
-    assert!(refused.contains("no destination record"), "{refused}");
+    let confirm = term.wait_for("y resync   n/Esc back");
+    assert!(
+        confirm.contains(&format!("Resync {} entries?", outage.len())),
+        "{confirm}"
+    );
+    assert!(
+        confirm.contains(&format!("• mdm: {} entries", outage.len())),
+        "{confirm}"
+    );
+    assert!(
+        confirm.contains(&format!("{} entries left out", mdm_missing.len())),
+        "{confirm}"
+    );
+    assert!(confirm.contains("no destination record"), "{confirm}");
+    term.keys(&["y"]);
+    let done = term.wait_for_within("resync run #2: ", 60);
+    assert!(
+        done.contains(&format!("{n} of {n} entries now OK", n = outage.len())),
+        "the outage is over:\n{done}"
+    );
+    // On screen: the failed MDM entries are now only the unenrolled ones.
+    let screen = counted_to(&term, "connection mdm", mdm_missing.len() as u64);
+    for serial in &outage {
+        assert!(!screen.contains(serial.as_str()), "{serial}:\n{screen}");
+    }
     term.keys(&["A"]);
     term.wait_for("· 0 selected");
 
@@ -303,7 +364,7 @@ fn on_call_finds_explains_resyncs_and_exports_the_failures() {
             .unwrap()
     };
     term.keys(&["y"]);
-    let done = term.wait_for_within("resync run #2: ", 60);
+    let done = term.wait_for_within("resync run #3: ", 60);
     assert!(
         done.contains(&format!("0 of {accepted} entries now OK")),
         "a resync cannot fix an unknown site:\n{done}"
@@ -318,6 +379,7 @@ fn on_call_finds_explains_resyncs_and_exports_the_failures() {
     );
     // The Resync run is in the jobs history.
     term.keys(&["1"]);
+    term.wait_for("#3 Resync Live");
     term.wait_for("#2 Resync Live");
     term.keys(&["3"]);
 
@@ -392,4 +454,48 @@ fn on_call_finds_explains_resyncs_and_exports_the_failures() {
         assert_eq!(entry.attempts[0].http_status, Some(400));
         assert_eq!(entry.attempts[1].http_status, Some(400));
     }
+
+    // The MDM's outage entries: OK now, their 503s kept in the attempt history.
+    let mdm = store
+        .report_page(
+            &ReportFilter {
+                connections: vec!["mdm".into()],
+                ..ReportFilter::default()
+            },
+            Default::default(),
+            0,
+            10_000,
+        )
+        .unwrap();
+    for serial in &outage {
+        let entries: Vec<_> = mdm.iter().filter(|e| &e.reference == serial).collect();
+        assert_eq!(entries.len(), 1, "{serial}: {entries:?}");
+        let entry = entries[0];
+        assert_eq!(entry.status, EntryStatus::Ok, "{entry:?}");
+        assert!(entry.error.is_none(), "{entry:?}");
+        let statuses: Vec<_> = entry.attempts.iter().map(|a| a.http_status).collect();
+        assert_eq!(statuses.last(), Some(&Some(202)), "{serial}: {statuses:?}");
+        let before = &statuses[..statuses.len() - 1];
+        let unavailable = before.iter().filter(|s| **s == Some(503)).count();
+        let throttled = before.iter().filter(|s| **s == Some(429)).count();
+        assert_eq!(
+            unavailable,
+            syncdeck::demo::MDM_OUTAGE_WRITES as usize,
+            "{serial}: {statuses:?}"
+        );
+        assert!(throttled <= 1, "{serial}: {statuses:?}");
+        assert_eq!(
+            before.len(),
+            unavailable + throttled,
+            "{serial}: {statuses:?}"
+        );
+    }
+    let still_failed = mdm
+        .iter()
+        .filter(|e| e.status == EntryStatus::Failed)
+        .map(|e| e.reference.clone())
+        .collect::<Vec<_>>();
+    let mut still_failed = still_failed;
+    still_failed.sort();
+    assert_eq!(still_failed, mdm_missing);
 }

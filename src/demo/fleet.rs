@@ -82,6 +82,11 @@ pub struct DeviceTraits {
     pub mdm: DestinationTraits,
     /// The MDM answers 503 to the first write for this device.
     pub mdm_flaky: bool,
+    /// The device is caught in the MDM's maintenance outage: the MDM answers 503 (no
+    /// `Retry-After`) to its first [`MDM_OUTAGE_WRITES`] writes, more than one run's retries, then
+    /// accepts them. Only devices the MDM has, with a stale record (so a live run writes them),
+    /// and never a flaky one.
+    pub mdm_outage: bool,
     /// The device sits at a site the registry does not know (400 `INVALID_CONTENT`).
     pub unknown_site: bool,
 }
@@ -97,9 +102,15 @@ const CMDB_MISSING: u32 = 300;
 const REGISTRY_MISSING: u32 = 500;
 const MDM_MISSING: u32 = 200;
 const MDM_FLAKY: u32 = 200;
+/// Among the devices that can be caught in the outage (in the MDM, stale, not flaky: about 19%
+/// of the fleet), so about 0.5% of the fleet.
+const MDM_OUTAGE: u32 = 260;
 const CMDB_STALE: u32 = 3_000;
 const REGISTRY_STALE: u32 = 2_500;
 const MDM_STALE: u32 = 2_000;
+
+/// How many writes for an outage device the MDM answers 503 before it accepts them.
+pub const MDM_OUTAGE_WRITES: u32 = 6;
 
 /// 2019-01-01T00:00:00Z and 2025-06-01T00:00:00Z.
 const PURCHASES_FROM: i64 = 1_546_300_800;
@@ -239,6 +250,13 @@ impl Fleet {
         self.presence(index).mdm_flaky
     }
 
+    /// Whether the device is caught in the MDM's maintenance outage (see
+    /// [`DeviceTraits::mdm_outage`]); cheap for the devices whose draw rules it out.
+    pub(crate) fn mdm_outage(&self, index: usize) -> bool {
+        self.presence(index).outage_candidate()
+            && self.traits(index).is_some_and(|traits| traits.mdm_outage)
+    }
+
     fn presence(&self, index: usize) -> Presence {
         let mut dice = Dice::new(self.seed, "presence", &Self::serial(index));
         Presence {
@@ -246,6 +264,8 @@ impl Fleet {
             registry_missing: dice.chance(REGISTRY_MISSING),
             mdm_missing: dice.chance(MDM_MISSING),
             mdm_flaky: dice.chance(MDM_FLAKY),
+            // Drawn last, so adding it left every earlier draw (and the fleet) as it was.
+            mdm_outage: dice.chance(MDM_OUTAGE),
         }
     }
 
@@ -287,6 +307,8 @@ impl Fleet {
         if unknown_site && !registry_stale.contains(&"site") {
             registry_stale.push("site");
         }
+        let mdm_stale = self.stale(device, "mdm", MDM_STALE, &mdm_fields);
+        let mdm_outage = presence.outage_candidate() && !mdm_stale.is_empty();
         DeviceTraits {
             cmdb: DestinationTraits {
                 missing: presence.cmdb_missing,
@@ -298,9 +320,10 @@ impl Fleet {
             },
             mdm: DestinationTraits {
                 missing: presence.mdm_missing,
-                stale_fields: self.stale(device, "mdm", MDM_STALE, &mdm_fields),
+                stale_fields: mdm_stale,
             },
             mdm_flaky: presence.mdm_flaky,
+            mdm_outage,
             unknown_site,
         }
     }
@@ -336,6 +359,15 @@ struct Presence {
     registry_missing: bool,
     mdm_missing: bool,
     mdm_flaky: bool,
+    /// The outage draw alone: [`Presence::outage_candidate`] applies the exclusions.
+    mdm_outage: bool,
+}
+
+impl Presence {
+    /// Drawn for the outage, in the MDM and not flaky (staleness is checked by the caller).
+    fn outage_candidate(&self) -> bool {
+        self.mdm_outage && !self.mdm_missing && !self.mdm_flaky
+    }
 }
 
 fn draw_status(dice: &mut Dice) -> Option<&'static str> {

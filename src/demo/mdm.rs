@@ -1,6 +1,9 @@
 //! The MDM under `/mdm`: a bare JSON array by serial, and `PATCH` answered 202 Accepted (applied
 //! at once, so a verification read sees the fields). About 2% of the devices answer 503 to their
 //! first write; exactly one write per server lifetime (the 25th) gets 429 with `Retry-After: 1`.
+//! About 0.5% of the devices are caught in a maintenance outage: 503 (no `Retry-After`) to their
+//! first [`MDM_OUTAGE_WRITES`] writes, more than one run's `1 + max_retries` attempts, so a live
+//! run fails them and a later resync writes them.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
@@ -16,7 +19,7 @@ use serde_json::{Map, Value, json};
 
 use super::catalogue::{HELPDESK_OWNER, os_line};
 use super::dice::{index_of_opaque_id, opaque_id};
-use super::fleet::{Device, Fleet};
+use super::fleet::{Device, Fleet, MDM_OUTAGE_WRITES};
 use super::record::{Kind, Schema, check_json, flatten, set_path};
 use super::reply::{ErrorFormat, is_json, unsupported_media_type};
 use super::server::{Shared, lock};
@@ -54,6 +57,8 @@ struct MdmInner {
     writes_seen: u64,
     /// Flaky devices that have had their one 503.
     failed_once: HashSet<usize>,
+    /// 503s answered so far to each outage device (up to [`MDM_OUTAGE_WRITES`]).
+    outage_answers: HashMap<usize, u32>,
 }
 
 /// What the MDM does with one valid write.
@@ -62,6 +67,7 @@ enum WriteVerdict {
     Missing,
     Throttled,
     Unavailable,
+    Maintenance,
 }
 
 impl MdmState {
@@ -86,6 +92,13 @@ impl MdmState {
         }
         if fleet.mdm_flaky(index) && inner.failed_once.insert(index) {
             return WriteVerdict::Unavailable;
+        }
+        if fleet.mdm_outage(index) {
+            let answered = inner.outage_answers.entry(index).or_default();
+            if *answered < MDM_OUTAGE_WRITES {
+                *answered += 1;
+                return WriteVerdict::Maintenance;
+            }
         }
         let record = match inner.written.remove(&index) {
             Some(record) => Some(record),
@@ -291,6 +304,11 @@ async fn update_device(
             StatusCode::SERVICE_UNAVAILABLE,
             "SERVICE_UNAVAILABLE",
             "the device command queue is temporarily unavailable; try again",
+        ),
+        WriteVerdict::Maintenance => FORMAT.error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "MAINTENANCE",
+            "device updates are paused for scheduled maintenance; try again later",
         ),
     }
 }

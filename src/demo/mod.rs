@@ -7,7 +7,12 @@
 //! - `/cmdb`: a ServiceNow-like JSON CMDB with some serials missing; `PUT` answers 405.
 //! - `/registry`: an XML asset registry that answers 415 to JSON and 400 `INVALID_CONTENT` to
 //!   unknown fields and sites.
-//! - `/mdm`: an MDM that answers 202, some 503s and one 429 with `Retry-After`.
+//! - `/mdm`: an MDM that answers 202, some 503s and one 429 with `Retry-After`. About 2% of the
+//!   devices get one 503 that a retry fixes; about 0.5% ([`DeviceTraits::mdm_outage`]: in the
+//!   MDM, with a stale record, not flaky) are caught in a maintenance outage that answers 503
+//!   without `Retry-After` to their first [`MDM_OUTAGE_WRITES`] writes and accepts the later ones,
+//!   so a live run (1 + `max_retries` = 5 attempts) ends them Failed with the "destination down"
+//!   hint and a resync then turns them OK.
 //! - `GET /_demo/stats`: request and write counters per system ([`DemoStats`]).
 //!
 //! The data are computed from blake3 of (seed, serial), so the same seed and size give the same
@@ -33,7 +38,8 @@ use std::net::SocketAddr;
 
 pub use config::{DEMO_BASE_URL, DEMO_CONFIG, config_for, demo_secrets};
 pub use fleet::{
-    DestinationTraits, Device, DeviceTraits, Fleet, Hardware, MemoryGb, OperatingSystem,
+    DestinationTraits, Device, DeviceTraits, Fleet, Hardware, MDM_OUTAGE_WRITES, MemoryGb,
+    OperatingSystem,
 };
 pub use server::DemoServer;
 pub use stats::{DemoStats, SystemStats};
