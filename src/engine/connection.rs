@@ -11,14 +11,17 @@ use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
 
 use super::EventSink;
+use super::contracts::Contracts;
 use super::deliver::Deliverer;
 use super::dispatch::{Dispatch, Finished, Unit, spawn_dispatcher};
 use super::hints;
 use super::http::HttpClient;
 use super::limit::RateLimiter;
 use super::lookup;
+use super::mapping::Mapping;
 use super::protocol::{Event, LogLevel, RunScope};
 use super::record::{Novelty, RecordContext, RecordResult};
+use super::recorder::{Recorder, commit_rows};
 use super::resync::{self, SourceFetcher, Target};
 use super::retry::RetryPolicy;
 use super::source::{self, ListingError, ListingSummary, SourceRecord};
@@ -201,6 +204,13 @@ async fn execute(
     let policy = RetryPolicy::new(connection.max_retries);
 
     let full = matches!(job.work, Work::Listing(RunScope::Full));
+    // A Full run reads nearly every contract of the connection: all at once, while the
+    // destination is listed, rather than a read transaction per record.
+    let contracts = full.then(|| {
+        let store = job.store.clone();
+        let name = connection.name.clone();
+        tokio::task::spawn_blocking(move || Contracts::load(&store, &name))
+    });
     let bulk = if full && connection.fetch.bulk {
         job.events.log(
             LogLevel::Info,
@@ -234,6 +244,34 @@ async fn execute(
     } else {
         None
     };
+    let contracts = match contracts {
+        None => Contracts::PerRecord,
+        Some(loading) => match loading.await {
+            Ok(Ok(contracts)) => contracts,
+            // Read per record instead, which treats a contract it cannot read as absent.
+            Ok(Err(e)) => {
+                job.events.log(
+                    LogLevel::Warn,
+                    format!(
+                        "{}: cannot load the contracts at once: {e}",
+                        connection.name
+                    ),
+                );
+                Contracts::PerRecord
+            }
+            Err(join) => {
+                job.events.log(
+                    LogLevel::Warn,
+                    format!(
+                        "{}: cannot load the contracts at once: {}",
+                        connection.name,
+                        panic_text(join)
+                    ),
+                );
+                Contracts::PerRecord
+            }
+        },
+    };
     let deliverer = Deliverer::new(
         client.clone(),
         connection,
@@ -243,7 +281,9 @@ async fn execute(
         run_id: job.run_id,
         mode: job.mode,
         connection: connection.clone(),
+        mapping: Mapping::new(&connection.mapping),
         store: job.store.clone(),
+        contracts,
         client,
         deliverer,
         bulk,
@@ -316,6 +356,12 @@ async fn execute(
         }
     };
 
+    let mut recorder = Recorder::start(
+        job.store.clone(),
+        job.events.clone(),
+        job.run_id,
+        job.position,
+    );
     let mut batch = WriteBatch::new();
     let mut last_commit = Instant::now();
     let mut last_progress = Instant::now();
@@ -372,7 +418,7 @@ async fn execute(
                     batch.contracts.push(contract);
                 }
                 if batch.entries.len() >= BATCH_SIZE {
-                    flush(job, row, &mut batch).await?;
+                    recorder.record(&mut batch, row).await?;
                     last_commit = Instant::now();
                 }
                 if last_progress.elapsed() >= PROGRESS_EVERY {
@@ -380,11 +426,16 @@ async fn execute(
                     last_progress = Instant::now();
                 }
             }
+            // Before the end only a failed commit stops the writer.
+            error = recorder.failure() => return Err(error),
             _ = ticker.tick() => {
                 row.counters.pending = pending.load(Ordering::Relaxed);
                 row.total = row.total.max(listed.load(Ordering::Relaxed));
-                if !batch.entries.is_empty() && last_commit.elapsed() >= BATCH_AGE {
-                    flush(job, row, &mut batch).await?;
+                // An old, partly filled batch waits for the next tick while a commit is queued.
+                if !batch.entries.is_empty()
+                    && last_commit.elapsed() >= BATCH_AGE
+                    && recorder.offer(&mut batch, row)
+                {
                     last_commit = Instant::now();
                 }
                 progress(job, row);
@@ -394,7 +445,8 @@ async fn execute(
     }
     drop(result_rx);
     let dispatched = dispatcher.await.unwrap_or(0);
-    flush(job, row, &mut batch).await?;
+    // Every batch committed before the connection run can finish.
+    recorder.finish(&mut batch, row).await?;
     progress(job, row);
 
     let listing = match feed {
@@ -517,48 +569,6 @@ fn fold(row: &mut ConnectionRun, result: &RecordResult) {
     }
 }
 
-async fn flush(
-    job: &ConnectionJob,
-    row: &ConnectionRun,
-    batch: &mut WriteBatch,
-) -> Result<(), RunError> {
-    let count = batch.entries.len();
-    commit_rows(&job.store, batch, row)
-        .await
-        .map_err(|e| RunError {
-            message: format!("cannot record entries in the store: {e}"),
-            hint: None,
-        })?;
-    if count > 0 {
-        job.events.send(Event::EntriesRecorded {
-            run_id: job.run_id,
-            position: job.position,
-            count,
-        });
-    }
-    Ok(())
-}
-
-/// Commits the batch with the connection run's current row, off the async threads.
-async fn commit_rows(
-    store: &Store,
-    batch: &mut WriteBatch,
-    row: &ConnectionRun,
-) -> Result<(), String> {
-    batch.connection_runs.push(row.clone());
-    let store = store.clone();
-    let mut owned = std::mem::take(batch);
-    let (result, owned) = tokio::task::spawn_blocking(move || {
-        let result = store.commit(&mut owned);
-        (result, owned)
-    })
-    .await
-    .map_err(panic_text)?;
-    *batch = owned;
-    batch.clear();
-    result.map(|_| ()).map_err(|e| e.to_string())
-}
-
 fn progress(job: &ConnectionJob, row: &ConnectionRun) {
     job.events.send(Event::Progress {
         run_id: job.run_id,
@@ -574,7 +584,11 @@ pub(crate) fn panic_text(error: tokio::task::JoinError) -> String {
     if !error.is_panic() {
         return "the task was canceled".to_string();
     }
-    let payload = error.into_panic();
+    panic_message(error.into_panic())
+}
+
+/// The message of a caught panic, from its payload.
+pub(crate) fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
     let message = payload
         .downcast_ref::<&str>()
         .map(|s| s.to_string())

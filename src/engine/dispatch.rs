@@ -1,14 +1,19 @@
 //! Dispatching a connection run's records: one worker task per record, at most `concurrency`
-//! at once, each run in a task of its own so a panic becomes an entry instead of a lost record.
+//! at once, each catching its own panic so that it becomes an entry instead of a lost record.
 
+use std::any::Any;
+use std::future::poll_fn;
+use std::panic::{self, AssertUnwindSafe};
+use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::task::{Context, Poll};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
 
 use super::EventSink;
-use super::connection::panic_text;
+use super::connection::panic_message;
 use super::deliver::RetryNotice;
 use super::protocol::Event;
 use super::record::{self, RecordContext, RecordResult};
@@ -113,7 +118,7 @@ pub(crate) fn spawn_dispatcher<T: Into<Unit> + Send + 'static>(
     })
 }
 
-/// One worker: processes a unit in a task of its own, so that a panic fails the connection run
+/// One worker, a task of its own per unit: a panic while processing fails the connection run
 /// with its message and never leaves the record without an entry.
 async fn work(
     ctx: Arc<RecordContext>,
@@ -127,40 +132,54 @@ async fn work(
     let run_id = ctx.run_id;
     let reference = unit.serial().to_string();
     let originals = unit.take_originals();
-    let retried = Arc::new(AtomicBool::new(false));
-    let worker = {
+    let mut retried = false;
+    let processed = {
+        // Pending while retried: counted once per record.
+        let mut on_retry = |notice: RetryNotice| {
+            if !retried {
+                retried = true;
+                pending.fetch_add(1, Ordering::Relaxed);
+            }
+            events.send(Event::RetryScheduled {
+                run_id,
+                position,
+                reference: reference.clone(),
+                attempt: notice.attempt,
+                delay: notice.delay,
+                reason: notice.reason,
+            });
+        };
         let ctx = ctx.clone();
-        let retried = retried.clone();
-        let pending = pending.clone();
-        let reference = reference.clone();
-        tokio::spawn(async move {
-            // Pending while retried: counted once per record.
-            let mut on_retry = |notice: RetryNotice| {
-                if !retried.swap(true, Ordering::Relaxed) {
-                    pending.fetch_add(1, Ordering::Relaxed);
-                }
-                events.send(Event::RetryScheduled {
-                    run_id,
-                    position,
-                    reference: reference.clone(),
-                    attempt: notice.attempt,
-                    delay: notice.delay,
-                    reason: notice.reason,
-                });
-            };
+        let mut processing = pin!(async {
             match unit {
                 Unit::Listed(record) => Some(record::process(ctx, record, &mut on_retry).await),
-                Unit::Resync(target) => resync::process(ctx, target, &mut on_retry).await,
+                // Boxed: a resync's future is the larger, and rare next to listed records.
+                Unit::Resync(target) => Box::pin(resync::process(ctx, target, &mut on_retry)).await,
             }
-        })
+        });
+        poll_fn(|cx| poll_catching(processing.as_mut(), cx)).await
     };
-    let result = match worker.await {
+    let result = match processed {
         Ok(result) => result,
-        Err(join) => Some(record::panicked(&ctx, reference, panic_text(join))),
+        Err(payload) => Some(record::panicked(&ctx, reference, panic_message(payload))),
     };
-    if retried.load(Ordering::Relaxed) {
+    if retried {
         pending.fetch_sub(1, Ordering::Relaxed);
     }
     let _ = results.send(Finished { result, originals }).await;
     drop(permit);
+}
+
+/// Polls a future, a panic in the poll caught and returned as its payload (what a task's
+/// `JoinHandle` gives, without a task of its own). A future that panicked must not be polled
+/// again, only dropped, as tokio does with a task (hence the unwind safety).
+fn poll_catching<F: Future>(
+    future: Pin<&mut F>,
+    cx: &mut Context<'_>,
+) -> Poll<Result<F::Output, Box<dyn Any + Send>>> {
+    match panic::catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
+        Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
+        Ok(Poll::Pending) => Poll::Pending,
+        Err(payload) => Poll::Ready(Err(payload)),
+    }
 }

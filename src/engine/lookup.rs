@@ -8,17 +8,20 @@
 //! again only when [`BulkIndex::get`] is asked for it (a `serde_json::Value` costs several times
 //! its text in memory). An object is kept as the array of its values, its keys once per shape
 //! (measured on 97,000 demo CMDB records: the process grew by 55 MB instead of 83 MB with whole
-//! records as text, the demo server in the same process included). A projection (`keep`) cuts
-//! each record down to the fields the mapping compares.
+//! records as text, the demo server in the same process included); the join reads a field at
+//! its key's position in the shape ([`BulkIndex::find`]) rather than rebuilding the object. A
+//! projection (`keep`) cuts each record down to the fields the mapping compares.
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 
 use serde_json::{Map, Value};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
 
 use super::http::HttpClient;
 use super::listing_request::ListingError;
+use super::mapping::{Fields, get_path};
 use super::paging::{Pager, Step, fill_path, fill_query, text_at, value_at};
 use super::retry::RetryPolicy;
 use crate::config::{FetchContract, Pagination};
@@ -279,17 +282,95 @@ impl Shapes {
         Some(id)
     }
 
+    #[cfg(test)]
     fn unpack(&self, packed: &Packed) -> Value {
+        self.read(packed).into_value()
+    }
+
+    /// The record parsed back, its fields read in place by their position in its shape.
+    fn read(&self, packed: &Packed) -> IndexedRecord<'_> {
         // The text was written by serde_json from a Value: it parses back.
         let value = serde_json::from_str(&packed.text).unwrap_or(Value::Null);
-        match (
-            packed.shape.and_then(|id| self.keys.get(id as usize)),
+        let keys = packed.shape.and_then(|id| self.keys.get(id as usize));
+        IndexedRecord {
+            keys: keys.map(|keys| &keys[..]),
             value,
-        ) {
+        }
+    }
+}
+
+/// A record of the bulk index as the join reads it: for a record kept by shape, the array of
+/// its values, each key's value found at the key's position in the shape (no object rebuilt).
+pub struct IndexedRecord<'i> {
+    keys: Option<&'i [Box<str>]>,
+    value: Value,
+}
+
+impl IndexedRecord<'_> {
+    /// The record as the object it was.
+    pub fn into_value(self) -> Value {
+        match (self.keys, self.value) {
             (Some(keys), Value::Array(values)) => {
                 Value::Object(keys.iter().map(|key| key.to_string()).zip(values).collect())
             }
             (_, value) => value,
+        }
+    }
+}
+
+impl Fields for IndexedRecord<'_> {
+    fn field(&self, dotted: &str) -> Option<&Value> {
+        let (Some(keys), Value::Array(values)) = (self.keys, &self.value) else {
+            return get_path(&self.value, dotted);
+        };
+        let (first, rest) = match dotted.split_once('.') {
+            Some((first, rest)) => (first, Some(rest)),
+            None => (dotted, None),
+        };
+        let at = keys.iter().position(|key| **key == *first)?;
+        let value = values.get(at)?;
+        match rest {
+            None => Some(value),
+            Some(rest) => get_path(value, rest),
+        }
+    }
+}
+
+/// A destination record found for the join: fetched by a lookup, or read from the bulk index.
+pub enum Destination<'i> {
+    Fetched(Value),
+    Indexed(IndexedRecord<'i>),
+}
+
+impl Fields for Destination<'_> {
+    fn field(&self, dotted: &str) -> Option<&Value> {
+        match self {
+            Destination::Fetched(record) => get_path(record, dotted),
+            Destination::Indexed(record) => record.field(dotted),
+        }
+    }
+}
+
+/// What the fetch contract found for one serial, the record borrowed from the bulk index when
+/// it came from there; see [`Lookup`].
+pub enum Match<'i> {
+    Found {
+        target_id: String,
+        record: Destination<'i>,
+    },
+    Missing,
+    Ambiguous(usize),
+}
+
+impl From<Lookup> for Match<'_> {
+    fn from(lookup: Lookup) -> Self {
+        match lookup {
+            Lookup::Found(found) => Match::Found {
+                target_id: found.target_id,
+                record: Destination::Fetched(found.record),
+            },
+            Lookup::Missing => Match::Missing,
+            Lookup::Ambiguous(count) => Match::Ambiguous(count),
         }
     }
 }
@@ -320,9 +401,24 @@ impl BulkIndex {
 
     /// What the fetch contract finds for `serial`; Err when its one record has no id.
     pub fn get(&self, serial: &str) -> Result<Lookup, LookupError> {
+        Ok(match self.find(serial)? {
+            Match::Found { target_id, record } => Lookup::Found(DestinationRecord {
+                target_id,
+                record: match record {
+                    Destination::Fetched(record) => record,
+                    Destination::Indexed(record) => record.into_value(),
+                },
+            }),
+            Match::Missing => Lookup::Missing,
+            Match::Ambiguous(count) => Lookup::Ambiguous(count),
+        })
+    }
+
+    /// [`BulkIndex::get`] with the record read in place rather than rebuilt as an object.
+    pub fn find(&self, serial: &str) -> Result<Match<'_>, LookupError> {
         match self.slots.get(serial) {
-            None => Ok(Lookup::Missing),
-            Some(Slot::Many(count)) => Ok(Lookup::Ambiguous(*count)),
+            None => Ok(Match::Missing),
+            Some(Slot::Many(count)) => Ok(Match::Ambiguous(*count)),
             Some(Slot::One { target_id, record }) => {
                 let Some(target_id) = target_id else {
                     return Err(LookupError::NoId {
@@ -331,10 +427,10 @@ impl BulkIndex {
                         url: self.url.clone(),
                     });
                 };
-                Ok(Lookup::Found(DestinationRecord {
+                Ok(Match::Found {
                     target_id: target_id.to_string(),
-                    record: self.shapes.unpack(record),
-                }))
+                    record: Destination::Indexed(self.shapes.read(record)),
+                })
             }
         }
     }
@@ -400,32 +496,35 @@ pub async fn list_destination(
         .filter(|(_, value)| !value.contains("{serial}"))
         .map(|(key, value)| (key.clone(), value.clone()))
         .collect();
-    let mut pager = Pager::new(
+    let url = Pager::new(
         client,
         &fetch.path,
-        query,
+        query.clone(),
         &fetch.results_position,
         fetch.pagination.clone(),
         policy,
-    );
-    let mut index = BulkIndex::new(&fetch.id_field, pager.shown_url());
+    )
+    .shown_url();
+    let mut index = BulkIndex::new(&fetch.id_field, url);
+    let mut pages = Prefetch::start(client.clone(), fetch.clone(), query, policy, cancel.clone());
     loop {
         if *cancel.borrow() {
             return Err(LookupError::Canceled);
         }
-        let step = match pager.next(Some(cancel)).await {
+        let (step, pages_read) = pages.next().await;
+        let step = match step {
             Ok(step) => step,
-            Err(error) if pager.pages_read() == 0 => return Err(error.into()),
+            Err(error) if pages_read == 0 => return Err(error.into()),
             Err(error) => {
                 return Err(LookupError::Incomplete {
                     reason: error.to_string(),
-                    pages_read: pager.pages_read(),
+                    pages_read,
                     url: index.url,
                     error: Some(Box::new(error)),
                 });
             }
         };
-        index.pages_read = pager.pages_read();
+        index.pages_read = pages_read;
         match step {
             Step::Page(records) => {
                 for record in records {
@@ -448,13 +547,70 @@ pub async fn list_destination(
                     reason: format!(
                         "stopped after max_pages = {max_pages} pages; raise max_pages or set bulk = false"
                     ),
-                    pages_read: pager.pages_read(),
+                    pages_read,
                     url: index.url,
                     error: None,
                 });
             }
             Step::Canceled => return Err(LookupError::Canceled),
         }
+    }
+}
+
+/// The bulk listing's pages fetched by a task of their own, the next one downloading and
+/// parsing while the engine indexes this one. Dropping it stops the task.
+struct Prefetch {
+    pages: mpsc::Receiver<(Result<Step, ListingError>, u64)>,
+    task: JoinHandle<()>,
+}
+
+impl Prefetch {
+    fn start(
+        client: HttpClient,
+        fetch: FetchContract,
+        query: Vec<(String, String)>,
+        policy: RetryPolicy,
+        cancel: watch::Receiver<bool>,
+    ) -> Prefetch {
+        // One page waits here while the next downloads: a slow indexer holds the listing back.
+        let (tx, pages) = mpsc::channel(1);
+        let task = tokio::spawn(async move {
+            let mut pager = Pager::new(
+                &client,
+                &fetch.path,
+                query,
+                &fetch.results_position,
+                fetch.pagination.clone(),
+                policy,
+            );
+            loop {
+                let step = pager.next(Some(&cancel)).await;
+                let more = matches!(step, Ok(Step::Page(_)));
+                if tx.send((step, pager.pages_read())).await.is_err() || !more {
+                    return;
+                }
+            }
+        });
+        Prefetch { pages, task }
+    }
+
+    /// The next step of the listing and the pages read by then, as [`Pager::next`] gives them.
+    async fn next(&mut self) -> (Result<Step, ListingError>, u64) {
+        if let Some(paged) = self.pages.recv().await {
+            return paged;
+        }
+        // The task sends until its last step: it ended early only by panicking, and the panic
+        // goes on here, where it would have happened with the pager in this task.
+        match (&mut self.task).await {
+            Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
+            _ => (Ok(Step::Canceled), 0),
+        }
+    }
+}
+
+impl Drop for Prefetch {
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }
 

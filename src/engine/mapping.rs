@@ -1,12 +1,12 @@
 //! Map and compare (SPEC section 3, steps 3–4): formatters, field rules, the field-level diff and
 //! the hash of what a record should look like. Pure functions: no I/O, no clock.
 
-use std::borrow::Cow;
+use std::borrow::{Borrow, Cow};
 use std::fmt::Write as _;
 use std::io::Write as _;
 
-use chrono::format::StrftimeItems;
-use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime};
+use chrono::format::{Item, StrftimeItems};
+use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime};
 use serde_json::{Map, Value};
 
 use crate::config::{Format, MappingRule, OnNull, OnSame};
@@ -135,67 +135,253 @@ pub fn apply_format(format: &Format, value: &Value) -> Result<Value, String> {
 /// Maps one source record for one connection, comparing with the destination record when there
 /// is one (None: the record does not exist there yet, so every field is sent).
 pub fn map_record(rules: &[MappingRule], source: &Value, destination: Option<&Value>) -> Mapped {
-    let mut fields: Vec<(&MappingRule, Value)> = Vec::with_capacity(rules.len());
-    for rule in rules {
-        let value = match get_path(source, &rule.source) {
-            Some(found) if !found.is_null() => match &rule.format {
-                None => found.clone(),
-                Some(format) => match apply_format(format, found) {
-                    Ok(formatted) => formatted,
-                    Err(message) => {
-                        return Mapped::Error {
-                            field: rule.target.clone(),
-                            value: show(found),
-                            message,
-                        };
-                    }
-                },
-            },
-            _ if rule.required => {
-                return Mapped::MissingSource {
-                    field: rule.source.clone(),
-                };
-            }
-            _ => match rule.on_null {
-                OnNull::Skip => continue,
-                OnNull::Clear => Value::Null,
-            },
-        };
-        fields.push((rule, value));
+    match Mapping::new(rules).format(source) {
+        Ok(formatted) => formatted.compare(destination).into(),
+        Err(problem) => problem.into(),
     }
+}
 
-    let desired_hash = desired_hash(&fields);
-    if fields.is_empty() {
-        return Mapped::Skipped {
-            reason: SkipReason::Rule,
-            desired_hash,
-        };
-    }
+/// A connection's mapping rules made ready for many records: each `date` pattern parsed once,
+/// the order in which the hash writes the targets worked out once.
+#[derive(Clone, Debug)]
+pub struct Mapping {
+    rules: Vec<MappingRule>,
+    /// Per rule, the parsed items of a `date` pattern; None for other formats (and for a
+    /// pattern chrono cannot parse, which then fails per record as [`apply_format`] says).
+    dates: Vec<Option<Vec<Item<'static>>>>,
+    /// Rule indexes sorted by target (ties in rule order): the canonical hash's key order.
+    hash_order: Vec<usize>,
+}
 
-    let mut payload = Value::Object(Map::new());
-    let mut diff = Vec::with_capacity(fields.len());
-    for (rule, new) in fields {
-        let old = destination.and_then(|d| get_path(d, &rule.target));
-        if rule.on_same == OnSame::Skip && old.is_some_and(|old| same_value(old, &new)) {
-            continue;
+/// Why a source record cannot be mapped, whatever the destination holds.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Unmappable {
+    /// A `required` rule's source value is absent or null; names the source path.
+    MissingSource { field: String },
+    /// A formatter could not convert a value: the target field, the value (shortened) and why.
+    Error {
+        field: String,
+        value: String,
+        message: String,
+    },
+}
+
+impl From<Unmappable> for Mapped {
+    fn from(problem: Unmappable) -> Mapped {
+        match problem {
+            Unmappable::MissingSource { field } => Mapped::MissingSource { field },
+            Unmappable::Error {
+                field,
+                value,
+                message,
+            } => Mapped::Error {
+                field,
+                value,
+                message,
+            },
         }
-        diff.push(FieldChange {
-            field: rule.target.clone(),
-            old: old.cloned(),
-            new: Some(new.clone()),
-        });
-        set_path(&mut payload, &rule.target, new);
     }
-    if diff.is_empty() {
-        return Mapped::Skipped {
-            reason: SkipReason::NoChange,
+}
+
+/// What comparing a formatted record with the destination gives: [`Mapped`] without the
+/// failures, which formatting already caught.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Comparison {
+    Write {
+        payload: Value,
+        diff: Vec<FieldChange>,
+        desired_hash: String,
+    },
+    Skipped {
+        reason: SkipReason,
+        desired_hash: String,
+    },
+}
+
+impl From<Comparison> for Mapped {
+    fn from(comparison: Comparison) -> Mapped {
+        match comparison {
+            Comparison::Write {
+                payload,
+                diff,
+                desired_hash,
+            } => Mapped::Write {
+                payload,
+                diff,
+                desired_hash,
+            },
+            Comparison::Skipped {
+                reason,
+                desired_hash,
+            } => Mapped::Skipped {
+                reason,
+                desired_hash,
+            },
+        }
+    }
+}
+
+/// A source record formatted by every rule, before any lookup: its hash decides new, changed
+/// or unchanged; [`Formatted::compare`] then diffs it with the destination.
+#[derive(Clone, Debug)]
+pub struct Formatted<'m> {
+    rules: &'m [MappingRule],
+    /// (rule index, formatted value) in rule order; rules skipped on null are absent.
+    fields: Vec<(usize, Value)>,
+    desired_hash: String,
+}
+
+/// A destination record read by dotted path, whatever form it is kept in.
+pub trait Fields {
+    /// The value at a dotted path, as [`get_path`] reads it.
+    fn field(&self, dotted: &str) -> Option<&Value>;
+}
+
+impl Fields for Value {
+    fn field(&self, dotted: &str) -> Option<&Value> {
+        get_path(self, dotted)
+    }
+}
+
+impl Mapping {
+    pub fn new(rules: &[MappingRule]) -> Mapping {
+        let dates = rules
+            .iter()
+            .map(|rule| match &rule.format {
+                Some(Format::Date(pattern)) => StrftimeItems::new(pattern).parse_to_owned().ok(),
+                _ => None,
+            })
+            .collect();
+        let mut hash_order: Vec<usize> = (0..rules.len()).collect();
+        hash_order.sort_by(|&a, &b| rules[a].target.cmp(&rules[b].target));
+        Mapping {
+            rules: rules.to_vec(),
+            dates,
+            hash_order,
+        }
+    }
+
+    pub fn rules(&self) -> &[MappingRule] {
+        &self.rules
+    }
+
+    /// Formats every field of a source record and hashes the result; Err when a required
+    /// field is missing or a value cannot be converted (the first such rule says which).
+    pub fn format(&self, source: &Value) -> Result<Formatted<'_>, Unmappable> {
+        let mut fields: Vec<(usize, Value)> = Vec::with_capacity(self.rules.len());
+        for (index, rule) in self.rules.iter().enumerate() {
+            let value = match get_path(source, &rule.source) {
+                Some(found) if !found.is_null() => match &rule.format {
+                    None => found.clone(),
+                    Some(format) => match self.apply(index, format, found) {
+                        Ok(formatted) => formatted,
+                        Err(message) => {
+                            return Err(Unmappable::Error {
+                                field: rule.target.clone(),
+                                value: show(found),
+                                message,
+                            });
+                        }
+                    },
+                },
+                _ if rule.required => {
+                    return Err(Unmappable::MissingSource {
+                        field: rule.source.clone(),
+                    });
+                }
+                _ => match rule.on_null {
+                    OnNull::Skip => continue,
+                    OnNull::Clear => Value::Null,
+                },
+            };
+            fields.push((index, value));
+        }
+        let desired_hash = self.desired_hash(&fields);
+        Ok(Formatted {
+            rules: &self.rules,
+            fields,
             desired_hash,
-        };
+        })
     }
-    Mapped::Write {
-        payload,
-        diff,
-        desired_hash,
+
+    /// [`apply_format`], with a `date` pattern parsed ahead when it could be.
+    fn apply(&self, index: usize, format: &Format, value: &Value) -> Result<Value, String> {
+        match (format, &self.dates[index]) {
+            (Format::Date(pattern), Some(items)) => format_date_with(pattern, items.iter(), value),
+            _ => apply_format(format, value),
+        }
+    }
+
+    /// blake3 of the canonical JSON object `{target: value}` of every formatted field: keys
+    /// sorted at every level and integral floats written as integers, so it depends only on the
+    /// source record. The JSON goes into one buffer, hashed at once.
+    fn desired_hash(&self, fields: &[(usize, Value)]) -> String {
+        let mut json = Vec::with_capacity(64 * fields.len() + 2);
+        json.push(b'{');
+        let mut first = true;
+        for &index in &self.hash_order {
+            // `fields` is in rule order.
+            let Ok(at) = fields.binary_search_by_key(&index, |(i, _)| *i) else {
+                continue;
+            };
+            if !first {
+                json.push(b',');
+            }
+            first = false;
+            write_key(&mut json, &self.rules[index].target);
+            write_canonical(&mut json, &fields[at].1);
+        }
+        json.push(b'}');
+        blake3::hash(&json).to_hex()[..32].to_string()
+    }
+}
+
+impl Formatted<'_> {
+    /// The hash of what the mapping wants the destination to hold.
+    pub fn desired_hash(&self) -> &str {
+        &self.desired_hash
+    }
+
+    /// Compares with the destination record when there is one (None: the record does not exist
+    /// there yet, so every field is sent).
+    pub fn compare<D: Fields + ?Sized>(self, destination: Option<&D>) -> Comparison {
+        let Formatted {
+            rules,
+            fields,
+            desired_hash,
+        } = self;
+        if fields.is_empty() {
+            return Comparison::Skipped {
+                reason: SkipReason::Rule,
+                desired_hash,
+            };
+        }
+        let mut payload = Value::Object(Map::new());
+        let mut diff = Vec::new();
+        for (index, new) in fields {
+            let rule = &rules[index];
+            let old = destination.and_then(|d| d.field(&rule.target));
+            if rule.on_same == OnSame::Skip && old.is_some_and(|old| same_value(old, &new)) {
+                continue;
+            }
+            diff.push(FieldChange {
+                field: rule.target.clone(),
+                old: old.cloned(),
+                new: Some(new.clone()),
+            });
+            set_path(&mut payload, &rule.target, new);
+        }
+        if diff.is_empty() {
+            return Comparison::Skipped {
+                reason: SkipReason::NoChange,
+                desired_hash,
+            };
+        }
+        Comparison::Write {
+            payload,
+            diff,
+            desired_hash,
+        }
     }
 }
 
@@ -223,54 +409,58 @@ pub fn same_value(a: &Value, b: &Value) -> bool {
     }
 }
 
-/// blake3 of the canonical JSON object `{target: value}` of every formatted field: keys sorted at
-/// every level and integral floats written as integers, so it depends only on the source record.
-fn desired_hash(fields: &[(&MappingRule, Value)]) -> String {
-    let mut hasher = blake3::Hasher::new();
-    let entries = fields
-        .iter()
-        .map(|(rule, value)| (rule.target.as_str(), value));
-    write_object(&mut hasher, entries.collect());
-    hasher.finalize().to_hex()[..32].to_string()
+// Writing to a Vec cannot fail, so the io results below are ignored.
+fn write_key(json: &mut Vec<u8>, key: &str) {
+    let _ = serde_json::to_writer(&mut *json, key);
+    json.push(b':');
 }
 
-// Writing to a hasher cannot fail, so the io results below are ignored.
-fn write_object(hasher: &mut blake3::Hasher, mut entries: Vec<(&str, &Value)>) {
+fn write_object<'v>(json: &mut Vec<u8>, map: &'v Map<String, Value>) {
+    json.push(b'{');
     // Sorted here, not trusted to the map, in case a dependency turns on preserve_order.
-    entries.sort_by(|a, b| a.0.cmp(b.0));
-    hasher.update(b"{");
-    for (i, (key, value)) in entries.into_iter().enumerate() {
-        hasher.update(if i == 0 { b"" } else { b"," });
-        let _ = serde_json::to_writer(&mut *hasher, key);
-        hasher.update(b":");
-        write_canonical(hasher, value);
+    if map.keys().is_sorted() {
+        write_entries(json, map.iter());
+    } else {
+        let mut entries: Vec<(&'v String, &'v Value)> = map.iter().collect();
+        entries.sort_by(|a, b| a.0.cmp(b.0));
+        write_entries(json, entries.into_iter());
     }
-    hasher.update(b"}");
+    json.push(b'}');
 }
 
-fn write_canonical(hasher: &mut blake3::Hasher, value: &Value) {
+fn write_entries<'v>(json: &mut Vec<u8>, entries: impl Iterator<Item = (&'v String, &'v Value)>) {
+    for (i, (key, value)) in entries.enumerate() {
+        if i > 0 {
+            json.push(b',');
+        }
+        write_key(json, key);
+        write_canonical(json, value);
+    }
+}
+
+fn write_canonical(json: &mut Vec<u8>, value: &Value) {
     match value {
         Value::Number(n) => match n.as_f64() {
             Some(f) if n.is_f64() && f.fract() == 0.0 && f.abs() < 9.0e15 => {
-                let _ = write!(hasher, "{}", f as i64);
+                let _ = write!(json, "{}", f as i64);
             }
             _ => {
-                let _ = write!(hasher, "{n}");
+                let _ = write!(json, "{n}");
             }
         },
         Value::Array(items) => {
-            hasher.update(b"[");
+            json.push(b'[');
             for (i, item) in items.iter().enumerate() {
-                hasher.update(if i == 0 { b"" } else { b"," });
-                write_canonical(hasher, item);
+                if i > 0 {
+                    json.push(b',');
+                }
+                write_canonical(json, item);
             }
-            hasher.update(b"]");
+            json.push(b']');
         }
-        Value::Object(map) => {
-            write_object(hasher, map.iter().map(|(k, v)| (k.as_str(), v)).collect())
-        }
+        Value::Object(map) => write_object(json, map),
         scalar => {
-            let _ = serde_json::to_writer(&mut *hasher, scalar);
+            let _ = serde_json::to_writer(&mut *json, scalar);
         }
     }
 }
@@ -346,37 +536,62 @@ fn to_boolean(value: &Value) -> Option<bool> {
 /// Reads an RFC 3339 date-time, `YYYY-MM-DD` or `YYYY-MM-DD HH:MM:SS` (dates and times without
 /// an offset are taken as UTC) and writes it with the strftime pattern.
 fn format_date(pattern: &str, value: &Value) -> Result<Value, String> {
-    let not_a_date = || {
+    format_date_with(pattern, StrftimeItems::new(pattern), value)
+}
+
+/// [`format_date`] with the pattern's items (parsed ahead, or as it goes).
+fn format_date_with<'a, I, B>(pattern: &str, items: I, value: &Value) -> Result<Value, String>
+where
+    I: Iterator<Item = B> + Clone,
+    B: Borrow<Item<'a>>,
+{
+    let moment = read_moment(value).ok_or_else(|| {
         format!(
             "{} is not a date (expected RFC 3339, YYYY-MM-DD or YYYY-MM-DD HH:MM:SS)",
             show(value)
         )
-    };
+    })?;
+    let mut out = String::new();
+    write!(out, "{}", moment.format_with_items(items))
+        .map_err(|_| format!("the pattern \"{pattern}\" cannot format {}", show(value)))?;
+    Ok(Value::String(out))
+}
+
+/// The moment a date text names, in the three shapes [`format_date`] reads.
+fn read_moment(value: &Value) -> Option<DateTime<FixedOffset>> {
     let Value::String(text) = value else {
-        return Err(not_a_date());
+        return None;
     };
     let text = text.trim();
-    let moment: DateTime<FixedOffset> = DateTime::parse_from_rfc3339(text)
-        .ok()
-        .or_else(|| {
-            NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f")
-                .or_else(|_| NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f"))
-                .or_else(|_| {
-                    NaiveDate::parse_from_str(text, "%Y-%m-%d")
-                        .map(|d| d.and_time(Default::default()))
-                })
-                .ok()
-                .map(|naive| naive.and_utc().fixed_offset())
+    // The usual shape first: only a date fits in 10 bytes (RFC 3339 and the date-times are
+    // longer), so this reads what the chain below would, without parsing a format string.
+    if let Some(date) = plain_date(text) {
+        return Some(date.and_time(NaiveTime::MIN).and_utc().fixed_offset());
+    }
+    DateTime::parse_from_rfc3339(text).ok().or_else(|| {
+        NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f")
+            .or_else(|_| NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f"))
+            .or_else(|_| {
+                NaiveDate::parse_from_str(text, "%Y-%m-%d").map(|d| d.and_time(NaiveTime::MIN))
+            })
+            .ok()
+            .map(|naive| naive.and_utc().fixed_offset())
+    })
+}
+
+/// `DDDD-DD-DD` as a valid date; None for anything else (left to chrono's parsers).
+fn plain_date(text: &str) -> Option<NaiveDate> {
+    let bytes: &[u8; 10] = text.as_bytes().try_into().ok()?;
+    let digits = |range: std::ops::Range<usize>| {
+        bytes[range].iter().try_fold(0u32, |n, &b| {
+            b.is_ascii_digit().then(|| n * 10 + u32::from(b - b'0'))
         })
-        .ok_or_else(not_a_date)?;
-    let mut out = String::new();
-    write!(
-        out,
-        "{}",
-        moment.format_with_items(StrftimeItems::new(pattern))
-    )
-    .map_err(|_| format!("the pattern \"{pattern}\" cannot format {}", show(value)))?;
-    Ok(Value::String(out))
+    };
+    if bytes[4] != b'-' || bytes[7] != b'-' {
+        return None;
+    }
+    let year = i32::try_from(digits(0..4)?).ok()?;
+    NaiveDate::from_ymd_opt(year, digits(5..7)?, digits(8..10)?)
 }
 
 /// A value as compact JSON text, shortened to [`SHOWN_VALUE_CHARS`] characters.

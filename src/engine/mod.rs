@@ -5,6 +5,7 @@
 
 pub mod body;
 mod connection;
+mod contracts;
 pub mod deliver;
 mod dispatch;
 pub mod exchange;
@@ -17,6 +18,7 @@ pub mod mapping;
 pub mod paging;
 pub mod protocol;
 mod record;
+mod recorder;
 pub mod resync;
 pub mod retry;
 pub mod source;

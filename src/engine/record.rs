@@ -5,11 +5,12 @@ use std::sync::Arc;
 
 use chrono::Utc;
 
+use super::contracts::Contracts;
 use super::deliver::{Deliverer, RetryNotice, WriteKind, WriteRequest};
 use super::hints;
 use super::http::HttpClient;
-use super::lookup::{self, BulkIndex, Lookup};
-use super::mapping::{self, Mapped};
+use super::lookup::{self, BulkIndex, Destination, Match};
+use super::mapping::{Comparison, Mapping, Unmappable};
 use super::resync::SourceFetcher;
 use super::retry::RetryPolicy;
 use super::source::SourceRecord;
@@ -24,7 +25,11 @@ pub(crate) struct RecordContext {
     pub run_id: RunId,
     pub mode: RunMode,
     pub connection: Connection,
+    /// The connection's mapping rules, made ready once for the run's records.
+    pub mapping: Mapping,
     pub store: Store,
+    /// Where records find their contracts: loaded once in a Full run, else read per record.
+    pub contracts: Contracts,
     pub client: HttpClient,
     pub deliverer: Deliverer,
     pub bulk: Option<BulkIndex>,
@@ -110,13 +115,16 @@ pub(crate) async fn process(
     record: SourceRecord,
     on_retry: &mut (dyn FnMut(RetryNotice) + Send),
 ) -> RecordResult {
-    let serial = record.serial.clone();
-    let name = ctx.connection.name.clone();
-    let contract = ctx.store.get_contract(&name, &serial).ok().flatten();
+    let SourceRecord {
+        serial,
+        record: source,
+    } = record;
+    let name = &ctx.connection.name;
+    let contract = ctx.contracts.get(&ctx.store, name, &serial);
     let mut entry = ReportEntry {
         sync_id: 0,
         run_id: ctx.run_id,
-        connection: name,
+        connection: name.clone(),
         system: ctx.connection.system.clone(),
         reference: serial.clone(),
         source_id: Some(serial.clone()),
@@ -133,33 +141,26 @@ pub(crate) async fn process(
         error: None,
         diff: Vec::new(),
     };
-    let mut result = RecordResult {
-        entry: entry.clone(),
+    let mut result = Verdict {
         contract: None,
         novelty: Novelty::New,
         contract_level: None,
-        panic: None,
     };
 
-    // The hash of what the mapping wants decides new / changed / unchanged before any request.
-    let desired = mapping::map_record(&ctx.connection.mapping, &record.record, None);
-    let desired_hash = match &desired {
-        Mapped::Write { desired_hash, .. } | Mapped::Skipped { desired_hash, .. } => {
-            Some(desired_hash.clone())
-        }
-        _ => None,
-    };
-    result.novelty = match (&contract, &desired_hash) {
+    // The formatted source record and its hash decide new / changed / unchanged before any
+    // request; the same formatted fields are compared with the destination after the lookup.
+    let formatted = ctx.mapping.format(&source);
+    result.novelty = match (&contract, &formatted) {
         (None, _) => Novelty::New,
-        (Some(c), Some(hash)) if &c.last_hash == hash => Novelty::Unchanged,
+        (Some(c), Ok(formatted)) if c.last_hash == formatted.desired_hash() => Novelty::Unchanged,
         _ => Novelty::Changed,
     };
-    match desired {
-        Mapped::MissingSource { field } => {
+    let formatted = match formatted {
+        Ok(formatted) => formatted,
+        Err(Unmappable::MissingSource { field }) => {
             let message = format!("required source field {field} is absent or null");
-            return finish_problem(
+            return result.problem(
                 ctx.mode,
-                result,
                 entry,
                 Outcome::MissingSource,
                 "missing_source",
@@ -167,15 +168,14 @@ pub(crate) async fn process(
                 None,
             );
         }
-        Mapped::Error {
+        Err(Unmappable::Error {
             field,
             value,
             message,
-        } => {
+        }) => {
             let message = format!("field {field}: cannot convert {value}: {message}");
-            return finish_problem(
+            return result.problem(
                 ctx.mode,
-                result,
                 entry,
                 Outcome::Error,
                 "format_error",
@@ -183,8 +183,7 @@ pub(crate) async fn process(
                 None,
             );
         }
-        _ => {}
-    }
+    };
     // Unchanged since the last sync: nothing to look up or write.
     if result.novelty == Novelty::Unchanged && ctx.skip_unchanged {
         entry.outcome = Outcome::Skipped;
@@ -196,23 +195,30 @@ pub(crate) async fn process(
             c.last_action = ContractAction::Unchanged;
             result.contract = Some(c);
         }
-        result.entry = entry;
-        return result;
+        return result.done(entry);
     }
 
-    // Look the destination record up.
+    // Look the destination record up. The requests' futures are boxed (here and below): a
+    // record task holds its whole future, spawned once per record, and a dry run on a bulk
+    // index never makes a request.
     let found = match &ctx.bulk {
-        Some(index) => index.get(&serial),
-        None => lookup::lookup_one(&ctx.client, &ctx.connection.fetch, &serial, ctx.policy).await,
+        Some(index) => index.find(&serial),
+        None => Box::pin(lookup::lookup_one(
+            &ctx.client,
+            &ctx.connection.fetch,
+            &serial,
+            ctx.policy,
+        ))
+        .await
+        .map(Match::from),
     };
     let destination = match found {
-        Ok(Lookup::Found(found)) => Some(found),
-        Ok(Lookup::Missing) => None,
-        Ok(Lookup::Ambiguous(n)) => {
+        Ok(Match::Found { target_id, record }) => Some((target_id, record)),
+        Ok(Match::Missing) => None,
+        Ok(Match::Ambiguous(n)) => {
             let message = format!("ambiguous destination: {n} records match serial {serial}");
-            return finish_problem(
+            return result.problem(
                 ctx.mode,
-                result,
                 entry,
                 Outcome::Error,
                 "ambiguous_destination",
@@ -224,9 +230,8 @@ pub(crate) async fn process(
             let error = e.to_entry_error();
             result.contract_level = error.http_status.map(hints::is_contract_level);
             let message = format!("lookup failed: {}", error.message);
-            return finish_problem(
+            return result.problem(
                 ctx.mode,
-                result,
                 entry,
                 Outcome::Error,
                 "lookup_failed",
@@ -242,9 +247,8 @@ pub(crate) async fn process(
             hint: Some(hints::MISSING_DESTINATION_SPIKE.into()),
             ..EntryError::default()
         };
-        return finish_problem(
+        return result.problem(
             ctx.mode,
-            result,
             entry,
             Outcome::MissingDestination,
             "missing_destination",
@@ -252,23 +256,23 @@ pub(crate) async fn process(
             Some(error),
         );
     }
-    if let Some(found) = &destination {
-        entry.target_id = Some(found.target_id.clone());
-    }
 
-    // Map against the destination's current values.
-    let mapped = mapping::map_record(
-        &ctx.connection.mapping,
-        &record.record,
-        destination.as_ref().map(|d| &d.record),
-    );
+    // Compare with the destination's current values.
+    let creating = destination.is_none();
+    let mapped = match destination {
+        Some((target_id, record)) => {
+            entry.target_id = Some(target_id);
+            formatted.compare(Some(&record))
+        }
+        None => formatted.compare::<Destination>(None),
+    };
     let (payload, diff, hash) = match mapped {
-        Mapped::Write {
+        Comparison::Write {
             payload,
             diff,
             desired_hash,
         } => (payload, diff, desired_hash),
-        Mapped::Skipped {
+        Comparison::Skipped {
             reason,
             desired_hash,
         } => {
@@ -286,49 +290,17 @@ pub(crate) async fn process(
                     last_action: ContractAction::Unchanged,
                 });
             }
-            result.entry = entry;
-            return result;
-        }
-        // The first mapping already caught these; a destination does not change them.
-        Mapped::MissingSource { field } => {
-            let message = format!("required source field {field} is absent or null");
-            return finish_problem(
-                ctx.mode,
-                result,
-                entry,
-                Outcome::MissingSource,
-                "missing_source",
-                message,
-                None,
-            );
-        }
-        Mapped::Error {
-            field,
-            value,
-            message,
-        } => {
-            let message = format!("field {field}: cannot convert {value}: {message}");
-            return finish_problem(
-                ctx.mode,
-                result,
-                entry,
-                Outcome::Error,
-                "format_error",
-                message,
-                None,
-            );
+            return result.done(entry);
         }
     };
     entry.diff = diff;
-    let creating = destination.is_none();
     if ctx.mode == RunMode::Dry {
         entry.outcome = if creating {
             Outcome::WouldCreate
         } else {
             Outcome::WouldUpdate
         };
-        result.entry = entry;
-        return result;
+        return result.done(entry);
     }
 
     // Live: write it.
@@ -339,17 +311,15 @@ pub(crate) async fn process(
             target_id: entry.target_id.clone(),
         }
     };
-    let written = ctx
-        .deliverer
-        .write(
-            WriteRequest {
-                kind,
-                serial: &serial,
-                payload: &payload,
-            },
-            on_retry,
-        )
-        .await;
+    let written = Box::pin(ctx.deliverer.write(
+        WriteRequest {
+            kind,
+            serial: &serial,
+            payload: &payload,
+        },
+        on_retry,
+    ))
+    .await;
     result.contract_level = Some(written.contract_level);
     entry.attempts = written.attempts;
     if written.target_id.is_some() {
@@ -369,11 +339,10 @@ pub(crate) async fn process(
             "write_failed".into()
         });
         entry.error = written.error;
-        result.entry = entry;
-        return result;
+        return result.done(entry);
     }
     if written.status == EntryStatus::Sent && ctx.connection.verify {
-        match ctx.deliverer.verify(&serial, &payload).await {
+        match Box::pin(ctx.deliverer.verify(&serial, &payload)).await {
             Ok(true) => entry.status = EntryStatus::Ok,
             Ok(false) => {
                 entry.reason = Some("not_verified".into());
@@ -397,32 +366,49 @@ pub(crate) async fn process(
             ContractAction::Updated
         },
     });
-    result.entry = entry;
-    result
+    result.done(entry)
 }
 
-/// A record that cannot be written: Dry in a dry run, Failed in a live one, with its reason.
-fn finish_problem(
-    mode: RunMode,
-    mut result: RecordResult,
-    mut entry: ReportEntry,
-    outcome: Outcome,
-    reason: &str,
-    message: String,
-    error: Option<EntryError>,
-) -> RecordResult {
-    entry.outcome = outcome;
-    entry.reason = Some(reason.into());
-    entry.status = if mode == RunMode::Dry {
-        EntryStatus::Dry
-    } else {
-        EntryStatus::Failed
-    };
-    let mut error = error.unwrap_or_default();
-    if error.message.is_empty() {
-        error.message = message;
+/// What a record task decides besides its entry; see [`RecordResult`].
+struct Verdict {
+    contract: Option<SyncContract>,
+    novelty: Novelty,
+    contract_level: Option<bool>,
+}
+
+impl Verdict {
+    fn done(self, entry: ReportEntry) -> RecordResult {
+        RecordResult {
+            entry,
+            contract: self.contract,
+            novelty: self.novelty,
+            contract_level: self.contract_level,
+            panic: None,
+        }
     }
-    entry.error = Some(error);
-    result.entry = entry;
-    result
+
+    /// A record that cannot be written: Dry in a dry run, Failed in a live one, with its reason.
+    fn problem(
+        self,
+        mode: RunMode,
+        mut entry: ReportEntry,
+        outcome: Outcome,
+        reason: &str,
+        message: String,
+        error: Option<EntryError>,
+    ) -> RecordResult {
+        entry.outcome = outcome;
+        entry.reason = Some(reason.into());
+        entry.status = if mode == RunMode::Dry {
+            EntryStatus::Dry
+        } else {
+            EntryStatus::Failed
+        };
+        let mut error = error.unwrap_or_default();
+        if error.message.is_empty() {
+            error.message = message;
+        }
+        entry.error = Some(error);
+        self.done(entry)
+    }
 }

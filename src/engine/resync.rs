@@ -334,7 +334,8 @@ pub(crate) async fn process(
         TargetSource::Listed(record) => Fetched::Found(record),
         TargetSource::Unavailable(why) => Fetched::Unavailable(why),
         TargetSource::Fetch => match &ctx.refetch {
-            Some(fetcher) => fetcher.fetch(&serial).await,
+            // Boxed: only a resync's record task carries this future.
+            Some(fetcher) => Box::pin(fetcher.fetch(&serial)).await,
             None => Fetched::Unavailable(source_failed("no source fetcher in this run")),
         },
     };

@@ -1,0 +1,143 @@
+//! Recording a connection run: its entries and contracts go to the store in batches, each with
+//! the connection run's row (its counters), committed by a writer of their own so the records'
+//! results keep being folded while a commit is on disk.
+
+use tokio::sync::mpsc;
+use tokio::sync::mpsc::error::TrySendError;
+use tokio::task::JoinHandle;
+
+use super::EventSink;
+use super::connection::panic_text;
+use super::protocol::Event;
+use crate::store::{ConnectionRun, RunError, RunId, Store, WriteBatch};
+
+/// Batches handed over but not yet committing: one, so at most two are in memory besides the
+/// one filling, and a writer slower than the records holds them back.
+const QUEUED_BATCHES: usize = 1;
+
+/// The writer of one connection run's batches.
+pub(crate) struct Recorder {
+    batches: mpsc::Sender<WriteBatch>,
+    writer: JoinHandle<Result<(), String>>,
+}
+
+impl Recorder {
+    /// Starts the writer: it commits each batch in one transaction, in the order handed over,
+    /// and says `EntriesRecorded` after each; it stops at the first failed commit.
+    pub(crate) fn start(store: Store, events: EventSink, run_id: RunId, position: u32) -> Self {
+        let (batches, mut queue) = mpsc::channel::<WriteBatch>(QUEUED_BATCHES);
+        let writer = tokio::task::spawn_blocking(move || {
+            while let Some(mut batch) = queue.blocking_recv() {
+                let count = batch.entries.len();
+                store.commit(&mut batch).map_err(|e| e.to_string())?;
+                if count > 0 {
+                    events.send(Event::EntriesRecorded {
+                        run_id,
+                        position,
+                        count,
+                    });
+                }
+            }
+            Ok(())
+        });
+        Recorder { batches, writer }
+    }
+
+    /// Hands the batch, with the row as it is now, to the writer and leaves `batch` empty;
+    /// waits while the writer still has a batch queued. Err when the writer failed.
+    pub(crate) async fn record(
+        &mut self,
+        batch: &mut WriteBatch,
+        row: &ConnectionRun,
+    ) -> Result<(), RunError> {
+        let batch = take_with_row(batch, row);
+        if self.batches.send(batch).await.is_err() {
+            return Err(self.failure().await);
+        }
+        Ok(())
+    }
+
+    /// [`Recorder::record`] when the writer can take the batch at once, true then; otherwise
+    /// the batch stays as it is, to go with a later one (a writer that stopped says why
+    /// through [`Recorder::failure`]).
+    pub(crate) fn offer(&mut self, batch: &mut WriteBatch, row: &ConnectionRun) -> bool {
+        match self.batches.try_reserve() {
+            Ok(permit) => {
+                permit.send(take_with_row(batch, row));
+                true
+            }
+            Err(TrySendError::Full(()) | TrySendError::Closed(())) => false,
+        }
+    }
+
+    /// Hands over the last batch (the row goes even with no entries) and waits until every
+    /// batch is committed.
+    pub(crate) async fn finish(
+        mut self,
+        batch: &mut WriteBatch,
+        row: &ConnectionRun,
+    ) -> Result<(), RunError> {
+        self.record(batch, row).await?;
+        let Recorder { batches, writer } = self;
+        drop(batches);
+        outcome(writer.await)
+    }
+
+    /// Waits for the writer to stop, which before [`Recorder::finish`] only a failed commit
+    /// makes it do: what to fail the connection run with.
+    pub(crate) async fn failure(&mut self) -> RunError {
+        match outcome((&mut self.writer).await) {
+            Err(error) => error,
+            Ok(()) => recording_error("the store writer stopped".to_string()),
+        }
+    }
+}
+
+/// The batch's contents with the row added, `batch` left empty with room for as many (growing
+/// a Vec of a thousand entries a push at a time cost more than its allocation).
+fn take_with_row(batch: &mut WriteBatch, row: &ConnectionRun) -> WriteBatch {
+    let room = WriteBatch {
+        entries: Vec::with_capacity(batch.entries.capacity()),
+        contracts: Vec::with_capacity(batch.contracts.capacity()),
+        ..WriteBatch::default()
+    };
+    let mut taken = std::mem::replace(batch, room);
+    taken.connection_runs.push(row.clone());
+    taken
+}
+
+fn outcome(joined: Result<Result<(), String>, tokio::task::JoinError>) -> Result<(), RunError> {
+    match joined {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(message)) => Err(recording_error(message)),
+        Err(join) => Err(recording_error(panic_text(join))),
+    }
+}
+
+fn recording_error(message: String) -> RunError {
+    RunError {
+        message: format!("cannot record entries in the store: {message}"),
+        hint: None,
+    }
+}
+
+/// Commits the batch with the connection run's current row, off the async threads (the rows
+/// of a connection run's start and end).
+pub(crate) async fn commit_rows(
+    store: &Store,
+    batch: &mut WriteBatch,
+    row: &ConnectionRun,
+) -> Result<(), String> {
+    batch.connection_runs.push(row.clone());
+    let store = store.clone();
+    let mut owned = std::mem::take(batch);
+    let (result, owned) = tokio::task::spawn_blocking(move || {
+        let result = store.commit(&mut owned);
+        (result, owned)
+    })
+    .await
+    .map_err(panic_text)?;
+    *batch = owned;
+    batch.clear();
+    result.map(|_| ()).map_err(|e| e.to_string())
+}
