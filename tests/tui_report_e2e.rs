@@ -10,124 +10,15 @@
 //! its mass resync runs as a Resync run whose entries keep their first failure and gain a
 //! second attempt.
 
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use syncdeck::demo::{DemoOptions, Fleet};
 use syncdeck::store::{EntryStatus, ReportFilter, RunType, Store, StoreOptions};
 
-/// A private tmux server running one syncdeck, recording its exit code.
-struct Terminal {
-    socket: String,
-    dir: tempfile::TempDir,
-}
+mod common;
 
-impl Terminal {
-    fn start(width: u16, height: u16, args: &str) -> Terminal {
-        let dir = tempfile::tempdir().unwrap();
-        let args = args.replace("{dir}", &dir.path().display().to_string());
-        let socket = format!("syncdeck-report-e2e-{}-{}", std::process::id(), width);
-        let d = dir.path().display();
-        let bin = env!("CARGO_BIN_EXE_syncdeck");
-        let script = format!(
-            "export XDG_STATE_HOME={d}/state XDG_DATA_HOME={d}/data XDG_CONFIG_HOME={d}/config; \
-             unset SYNCDECK_CONFIG SYNCDECK_STORE NO_COLOR; \
-             {bin} {args}; echo $? > {d}/exit; sleep 120"
-        );
-        let status = Command::new("tmux")
-            .args(["-L", &socket, "-f", "/dev/null", "new-session", "-d"])
-            .args([
-                "-s",
-                "e2e",
-                "-x",
-                &width.to_string(),
-                "-y",
-                &height.to_string(),
-            ])
-            .arg(script)
-            .status()
-            .expect("tmux is installed (.ci/run installs it)");
-        assert!(status.success());
-        Terminal { socket, dir }
-    }
-
-    fn tmux(&self, args: &[&str]) -> String {
-        let out = Command::new("tmux")
-            .args(["-L", &self.socket])
-            .args(args)
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// Sends keys one at a time (tmux key names), pausing so an Escape is never read together
-    /// with the next key as Alt+key.
-    fn keys(&self, keys: &[&str]) {
-        for key in keys {
-            self.tmux(&["send-keys", "-t", "e2e", key]);
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn type_text(&self, text: &str) {
-        self.tmux(&["send-keys", "-t", "e2e", "-l", text]);
-        std::thread::sleep(Duration::from_millis(100));
-    }
-
-    fn screen(&self) -> String {
-        self.tmux(&["capture-pane", "-p", "-t", "e2e"])
-    }
-
-    /// Waits until the screen shows `needle`; fails with the screen after `secs` seconds.
-    fn wait_for_within(&self, needle: &str, secs: u64) -> String {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        loop {
-            let screen = self.screen();
-            if screen.contains(needle) {
-                return screen;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {needle:?}; the screen:\n{screen}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn wait_for(&self, needle: &str) -> String {
-        self.wait_for_within(needle, 30)
-    }
-
-    fn file(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn exit_code(&self) -> i32 {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(text) = std::fs::read_to_string(self.file("exit"))
-                && let Ok(code) = text.trim().parse()
-            {
-                return code;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "syncdeck did not exit; the screen:\n{}",
-                self.screen()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Terminal {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["-L", &self.socket, "kill-server"])
-            .status();
-    }
-}
+use common::Terminal;
 
 /// The report's entry rows on screen (the lines with a checkbox).
 fn rows(screen: &str) -> Vec<&str> {

@@ -1,0 +1,162 @@
+//! Shared by the end-to-end tests: the real binary driven in a private tmux server.
+
+// Each test binary uses part of the harness.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// A private tmux server running one syncdeck inside a small shell script that records the
+/// terminal settings before and after, the exit code and syncdeck's pid.
+pub struct Terminal {
+    socket: String,
+    dir: tempfile::TempDir,
+}
+
+impl Terminal {
+    /// Starts `syncdeck ARGS`; `{dir}` in ARGS is the test's own temp dir.
+    pub fn start(width: u16, height: u16, args: &str) -> Terminal {
+        let dir = tempfile::tempdir().unwrap();
+        let args = args.replace("{dir}", &dir.path().display().to_string());
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let socket = format!(
+            "syncdeck-e2e-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let d = dir.path().display();
+        let bin = env!("CARGO_BIN_EXE_syncdeck");
+        let script = format!(
+            "export XDG_STATE_HOME={d}/state XDG_DATA_HOME={d}/data XDG_CONFIG_HOME={d}/config; \
+             unset SYNCDECK_CONFIG SYNCDECK_STORE NO_COLOR; \
+             stty -g > {d}/stty.before; \
+             sh -c 'echo $$ > {d}/pid; exec {bin} {args}'; \
+             echo $? > {d}/exit; stty -g > {d}/stty.after; sleep 120"
+        );
+        let status = Command::new("tmux")
+            .args([
+                "-L",
+                &socket,
+                "-f",
+                "/dev/null",
+                "new-session",
+                "-d",
+                "-s",
+                "e2e",
+            ])
+            .args(["-x", &width.to_string(), "-y", &height.to_string()])
+            .arg(script)
+            .status()
+            .expect("tmux is installed (.ci/run installs it)");
+        assert!(status.success());
+        Terminal { socket, dir }
+    }
+
+    pub fn tmux(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux")
+            .args(["-L", &self.socket])
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Sends keys one at a time (tmux key names: Enter, Tab, BTab, Right, Escape, ...), with a
+    /// pause so an Escape is never read together with the next key as Alt+key.
+    pub fn keys(&self, keys: &[&str]) {
+        for key in keys {
+            self.tmux(&["send-keys", "-t", "e2e", key]);
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub fn type_text(&self, text: &str) {
+        self.tmux(&["send-keys", "-t", "e2e", "-l", text]);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    pub fn screen(&self) -> String {
+        self.tmux(&["capture-pane", "-p", "-t", "e2e"])
+    }
+
+    /// Waits until the screen shows `needle`; fails with the screen after `secs` seconds.
+    pub fn wait_for_within(&self, needle: &str, secs: u64) -> String {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let screen = self.screen();
+            if screen.contains(needle) {
+                return screen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {needle:?}; the screen:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits until the screen shows `needle`; fails with the screen after 30 s.
+    pub fn wait_for(&self, needle: &str) -> String {
+        self.wait_for_within(needle, 30)
+    }
+
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Waits for the script to record syncdeck's exit code.
+    pub fn exit_code(&self) -> i32 {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(text) = std::fs::read_to_string(self.file("exit"))
+                && let Ok(code) = text.trim().parse()
+                && self.file("stty.after").exists()
+            {
+                std::thread::sleep(Duration::from_millis(100));
+                return code;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "syncdeck did not exit; the screen:\n{}",
+                self.screen()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn pid(&self) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(pid) = std::fs::read_to_string(self.file("pid")) {
+                return pid.trim().to_string();
+            }
+            assert!(Instant::now() < deadline, "no pid file");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The terminal is as it was: settings unchanged, main screen, cursor shown.
+    pub fn assert_restored(&self) {
+        let before = std::fs::read_to_string(self.file("stty.before")).unwrap();
+        let after = std::fs::read_to_string(self.file("stty.after")).unwrap();
+        assert_eq!(before, after, "stty -g changed");
+        let flags = self.tmux(&[
+            "display-message",
+            "-p",
+            "-t",
+            "e2e",
+            "#{alternate_on} #{cursor_flag}",
+        ]);
+        assert_eq!(flags.trim(), "0 1", "alternate screen off, cursor shown");
+    }
+}
+
+impl Drop for Terminal {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["-L", &self.socket, "kill-server"])
+            .status();
+    }
+}
