@@ -92,6 +92,7 @@ fn entry(i: u64, time: DateTime<Utc>) -> ReportEntry {
                 new: Some(serde_json::json!("In Use")),
             },
         ],
+        hashes: None,
     }
 }
 

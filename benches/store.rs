@@ -67,6 +67,7 @@ fn entry(i: u64, time: DateTime<Utc>) -> ReportEntry {
                 new: Some(serde_json::json!("In Use")),
             },
         ],
+        hashes: None,
     }
 }
 

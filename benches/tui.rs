@@ -211,6 +211,7 @@ fn entry(i: u64, start: DateTime<Utc>) -> ReportEntry {
             old: Some(serde_json::json!(8)),
             new: Some(serde_json::json!(16)),
         }],
+        hashes: None,
     }
 }
 

@@ -31,7 +31,7 @@ pub enum Command {
     /// The screens on the built-in demo systems, with a scratch store
     Demo,
     /// Run a sync job headless: Full or Single, Dry or Live
-    #[command(group(ArgGroup::new("scope").required(true).args(["full", "single"])))]
+    #[command(group(ArgGroup::new("scope").required(true).args(["full", "single", "apply"])))]
     Run {
         /// A connection to run (repeatable) [default: every connection, in config order]
         #[arg(long = "connection", value_name = "NAME")]
@@ -42,6 +42,10 @@ pub enum Command {
         /// One record, by serial
         #[arg(long, value_name = "SERIAL")]
         single: Option<String>,
+        /// Apply a Dry run's plan: run Live exactly the records that run planned to change;
+        /// a record that changed since (source or destination) is reported drifted, not written
+        #[arg(long, value_name = "RUN_ID", conflicts_with_all = ["dry_run", "live", "force"])]
+        apply: Option<u64>,
         /// Write nothing: report what would happen [default: each connection's dry_run]
         #[arg(long, conflicts_with = "live")]
         dry_run: bool,
@@ -72,6 +76,32 @@ pub enum Command {
         #[arg(long)]
         yes: bool,
         /// Print a machine-readable outcome on stdout
+        #[arg(long)]
+        json: bool,
+    },
+    /// Health check: source reachable, destination reachable, credential accepted, per
+    /// connection, with latencies; exit code 1 when any step fails
+    Check {
+        /// A connection to check (repeatable) [default: every connection, in config order]
+        #[arg(long = "connection", value_name = "NAME")]
+        connections: Vec<String>,
+        /// Print the results as JSON on stdout
+        #[arg(long)]
+        json: bool,
+    },
+    /// The sync contracts: what syncdeck knows about each record on each connection
+    Contracts {
+        /// Only this connection's contracts [default: every connection]
+        #[arg(long, value_name = "NAME")]
+        connection: Option<String>,
+        /// Delete this serial's contract (needs --connection) so the next run treats the record
+        /// as new
+        #[arg(long, value_name = "SERIAL", requires = "connection")]
+        delete: Option<String>,
+        /// Only contracts whose serial or target id contains this text
+        #[arg(long, value_name = "TEXT", conflicts_with = "delete")]
+        search: Option<String>,
+        /// Print JSON on stdout
         #[arg(long)]
         json: bool,
     },

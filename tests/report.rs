@@ -101,6 +101,7 @@ fn generate(count: usize, seed: u64) -> Vec<ReportEntry> {
                     ..EntryError::default()
                 }),
                 diff: Vec::new(),
+                hashes: None,
             }
         })
         .collect()

@@ -561,6 +561,7 @@ fn vanished_entry(store: &Store, run_id: u64) -> SyncId {
             ..Default::default()
         }),
         diff: Vec::new(),
+        hashes: None,
     };
     let mut batch = syncdeck::store::WriteBatch::new();
     batch.entries.push(entry);

@@ -64,6 +64,7 @@ fn entry(run_id: RunId, reference: &str, status: EntryStatus, time: DateTime<Utc
             old: Some(serde_json::json!(8)),
             new: Some(serde_json::json!(16)),
         }],
+        hashes: None,
     }
 }
 

@@ -170,6 +170,7 @@ fn entry(
         },
         error: None,
         diff: Vec::new(),
+        hashes: None,
     }
 }
 

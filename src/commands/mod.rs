@@ -1,6 +1,8 @@
 //! What each subcommand does; `main` parses and hands over here.
 
+mod check;
 mod check_config;
+mod contracts;
 mod demo_server;
 mod report;
 mod resync;
@@ -85,6 +87,7 @@ pub fn dispatch(cli: Cli) -> Result<Exit, CommandError> {
             connections,
             full,
             single,
+            apply,
             dry_run,
             live,
             json,
@@ -92,6 +95,9 @@ pub fn dispatch(cli: Cli) -> Result<Exit, CommandError> {
         }) => {
             let config = load_config(cli.config.as_deref())?;
             let store = open_store(cli.store.as_deref(), &config)?;
+            if let Some(run_id) = apply {
+                return run::apply(config, store, run_id, connections, json);
+            }
             let scope = match (full, single) {
                 (_, Some(serial)) => RunScope::Single(serial),
                 _ => RunScope::Full,
@@ -123,6 +129,20 @@ pub fn dispatch(cli: Cli) -> Result<Exit, CommandError> {
                 false => resync::Chosen::Entries(entries),
             };
             resync::run(config, store, chosen, yes, json)
+        }
+        Some(Command::Check { connections, json }) => {
+            let config = load_config(cli.config.as_deref())?;
+            check::run(config, cli.store.as_deref(), connections, json)
+        }
+        Some(Command::Contracts {
+            connection,
+            delete,
+            search,
+            json,
+        }) => {
+            let config = load_config(cli.config.as_deref())?;
+            let store = open_store(cli.store.as_deref(), &config)?;
+            contracts::run(&config, &store, connection, delete, search, json)
         }
         Some(Command::CheckConfig { path }) => {
             let path = path

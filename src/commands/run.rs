@@ -18,7 +18,32 @@ pub fn run(
     request: RunRequest,
     json_output: bool,
 ) -> Result<Exit, CommandError> {
-    let Some(run) = follow(config, store.clone(), Command::StartRun(request))? else {
+    run_command(config, store, Command::StartRun(request), json_output)
+}
+
+/// Applies Dry run `run_id`'s plan on these connections (all of that run's when empty).
+pub fn apply(
+    config: Config,
+    store: Store,
+    run_id: u64,
+    connections: Vec<String>,
+    json_output: bool,
+) -> Result<Exit, CommandError> {
+    let command = Command::Apply {
+        run_id,
+        connections,
+    };
+    run_command(config, store, command, json_output)
+}
+
+/// Starts a run with `command`, follows it to its end and prints its summary.
+fn run_command(
+    config: Config,
+    store: Store,
+    command: Command,
+    json_output: bool,
+) -> Result<Exit, CommandError> {
+    let Some(run) = follow(config, store.clone(), command)? else {
         return Ok(Exit::Usage);
     };
     let rows = store.connection_runs(run.id)?;

@@ -9,6 +9,7 @@ mod contracts;
 pub mod deliver;
 mod dispatch;
 pub mod exchange;
+pub mod health;
 pub mod hints;
 pub mod http;
 pub mod limit;
@@ -134,6 +135,12 @@ async fn engine_loop(
                         Ok(started) => current = Some(started),
                         Err(reason) => events.send(Event::Refused { reason }),
                     }
+                }
+                Some(Command::Apply { run_id, .. }) => {
+                    // Built in the plan-and-apply work (issue 6).
+                    events.send(Event::Refused {
+                        reason: format!("cannot apply the plan of run {run_id} yet"),
+                    });
                 }
                 Some(Command::Cancel { run_id }) => {
                     if let Some(c) = current.as_ref().filter(|c| c.run_id == run_id) {

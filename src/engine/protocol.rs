@@ -33,6 +33,14 @@ pub enum Command {
     /// involved, in config order; entries [`super::resync::plan_resync`] refuses are left out
     /// (and logged). Refused as a whole while another run is going or when nothing is left.
     Resync { entries: Vec<SyncId> },
+    /// Apply a Dry run's plan: a Live run (type Apply) over exactly the records that Dry run
+    /// `run_id` planned to change (outcome would_update / would_create) on these connections
+    /// (empty = every connection of that run). Each record is re-evaluated first: one whose
+    /// source or destination changed since the plan is reported "drifted" and not written.
+    Apply {
+        run_id: RunId,
+        connections: Vec<String>,
+    },
     /// Cancel a running run: dispatching stops at once, in-flight requests finish.
     Cancel { run_id: RunId },
     /// Cancel what runs and stop the engine.

@@ -99,6 +99,7 @@ pub(crate) fn unprocessed(
         attempts: Vec::new(),
         error: Some(error),
         diff: Vec::new(),
+        hashes: None,
     };
     RecordResult {
         entry,
@@ -140,6 +141,7 @@ pub(crate) async fn process(
         attempts: Vec::new(),
         error: None,
         diff: Vec::new(),
+        hashes: None,
     };
     let mut result = Verdict {
         contract: None,

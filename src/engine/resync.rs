@@ -377,5 +377,6 @@ pub(crate) fn merge(original: &ReportEntry, new: &ReportEntry) -> ReportEntry {
         attempts,
         error: new.error.clone(),
         diff: new.diff.clone(),
+        hashes: None,
     }
 }

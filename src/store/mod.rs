@@ -29,6 +29,7 @@ use chrono::Utc;
 use redb::{Database, DatabaseError, ReadTransaction, ReadableDatabase, WriteTransaction};
 
 pub use batch::WriteBatch;
+pub use contracts::{ContractPage, ContractQuery, ContractSort};
 pub use entries::{EntryCursor, EntryPage, EntryQuery};
 pub use error::StoreError;
 pub use recovery::{INTERRUPTED_MESSAGE, INTERRUPTED_NOTE, Recovery};

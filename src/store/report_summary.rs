@@ -231,6 +231,7 @@ mod tests {
             ],
             error: Some(EntryError::default()),
             diff: Vec::new(),
+            hashes: None,
         }
     }
 

@@ -18,6 +18,8 @@ pub enum RunType {
     Full,
     Single,
     Resync,
+    /// Live over exactly the records a Dry run planned to change (SPEC: plan and apply).
+    Apply,
 }
 
 /// Dry runs write nothing to any destination; Live runs do.
@@ -309,6 +311,18 @@ pub struct ReportEntry {
     pub attempts: Vec<Attempt>,
     pub error: Option<EntryError>,
     pub diff: Vec<FieldChange>,
+    /// The connection's contract hash for this serial before and after this entry (after: what
+    /// a dry run would have written). None in entries recorded before hashes were kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hashes: Option<ContractHashes>,
+}
+
+/// A contract's last hash before and after one entry: equal when nothing changed, `before`
+/// None for a record without a contract, `after` None when nothing was (or would be) written.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContractHashes {
+    pub before: Option<String>,
+    pub after: Option<String>,
 }
 
 /// What a contract's last write did.

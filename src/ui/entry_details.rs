@@ -525,6 +525,7 @@ mod tests {
                 old: Some("LON-1".into()),
                 new: Some("XX-9".into()),
             }],
+            hashes: None,
         }
     }
 

@@ -37,6 +37,7 @@ pub fn run_type(run_type: RunType) -> &'static str {
         RunType::Full => "Full",
         RunType::Single => "Single",
         RunType::Resync => "Resync",
+        RunType::Apply => "Apply",
     }
 }
 
