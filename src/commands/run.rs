@@ -79,7 +79,7 @@ pub fn exit_for(rows: &[ConnectionRun]) -> Exit {
     }
 }
 
-/// Starts a run (`StartRun` or `Resync`) on an engine of its own and follows it to its end,
+/// Starts a run (`StartRun`, `Resync` or `Apply`) on an engine of its own and follows it to its end,
 /// with a live progress line on a terminal and Ctrl-C to cancel; None when the engine refused
 /// it (reason printed).
 pub(super) fn follow(

@@ -11,6 +11,7 @@ use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
 
 use super::EventSink;
+use super::apply;
 use super::contracts::Contracts;
 use super::deliver::Deliverer;
 use super::dispatch::{Dispatch, Finished, Unit, spawn_dispatcher};
@@ -57,17 +58,24 @@ pub(crate) enum Work {
     Listing(RunScope),
     /// Re-run these records' report entries (a Resync run).
     Resync(Vec<Target>),
+    /// Write these records as Dry run `plan_run` planned them, unless they drifted (an Apply
+    /// run).
+    Apply {
+        plan_run: RunId,
+        targets: Vec<Target>,
+    },
 }
 
 impl Work {
-    fn is_resync(&self) -> bool {
-        matches!(self, Work::Resync(_))
+    /// True when the work is chosen records (Resync, Apply) rather than a listing.
+    fn is_targeted(&self) -> bool {
+        !matches!(self, Work::Listing(_))
     }
 
-    /// The resync targets, taken out (the work still says Resync).
+    /// The chosen records, taken out (the work still says what it is).
     fn take_targets(&mut self) -> Vec<Target> {
         match self {
-            Work::Resync(targets) => std::mem::take(targets),
+            Work::Resync(targets) | Work::Apply { targets, .. } => std::mem::take(targets),
             Work::Listing(_) => Vec::new(),
         }
     }
@@ -98,9 +106,9 @@ pub(crate) fn new_connection_run(job: &ConnectionJob) -> ConnectionRun {
 pub(crate) async fn run(mut job: ConnectionJob) -> ConnectionRun {
     let mut row = new_connection_run(&job);
     let targets = job.work.take_targets();
-    if job.work.is_resync() {
-        // A resync knows its "N" up front: the entries chosen on this connection.
-        row.total = targets.iter().map(|t| t.originals.len() as u64).sum();
+    if job.work.is_targeted() {
+        // A resync or an apply knows its "N" up front: the entries chosen on this connection.
+        row.total = targets.iter().map(Target::weight).sum();
     }
     let _ = commit_rows(&job.store, &mut WriteBatch::new(), &row).await;
     job.events.send(Event::ConnectionStarted {
@@ -126,10 +134,10 @@ async fn finish(job: &ConnectionJob, row: &mut ConnectionRun) {
     if row.status == RunStatus::Running {
         row.status = RunStatus::Completed;
     }
-    // The run-level hints read a listing's totals; a resync's handful of entries says nothing
-    // about the source or the lookup path.
+    // The run-level hints read a listing's totals; a resync's or an apply's chosen records say
+    // nothing about the source or the lookup path.
     if row.status == RunStatus::Completed
-        && !job.work.is_resync()
+        && !job.work.is_targeted()
         && let Some(hint) = run_hint(row)
     {
         row.note = Some(match row.note.take() {
@@ -151,11 +159,17 @@ async fn finish(job: &ConnectionJob, row: &mut ConnectionRun) {
 /// The run-level hint of SPEC section 4 that applies to a completed connection run, if any.
 pub(crate) fn run_hint(row: &ConnectionRun) -> Option<&'static str> {
     let c = &row.counters;
+    // Records that can never be written (missing source or destination, errors) get no contract
+    // and stay new on every run: a re-run whose only new records are those is still a re-run
+    // with nothing new. (Unchanged records are skipped before any lookup, so when nothing
+    // changed every such record is a new one.)
+    let unwritable = c.missing_source + c.missing_destination + c.errors + c.failed;
+    let nothing_new = c.changed == 0 && (c.new == 0 || (c.unchanged > 0 && c.new <= unwritable));
     if c.fetched == 0 {
         Some(hints::NOTHING_FETCHED)
     } else if c.missing_destination * 5 > c.fetched {
         Some(hints::MISSING_DESTINATION_SPIKE)
-    } else if c.new == 0 && c.changed == 0 {
+    } else if nothing_new {
         Some(hints::NOTHING_NEW)
     } else if row.mode == RunMode::Live
         && c.updated + c.created == 0
@@ -288,8 +302,8 @@ async fn execute(
         deliverer,
         bulk,
         policy,
-        skip_unchanged: !job.work.is_resync(),
-        refetch: job.work.is_resync().then(|| {
+        skip_unchanged: !job.work.is_targeted(),
+        refetch: job.work.is_targeted().then(|| {
             SourceFetcher::new(
                 source_client.clone(),
                 config.source.clone(),
@@ -341,7 +355,7 @@ async fn execute(
             let dispatcher = spawn_dispatcher(shared, page_rx, result_tx);
             (Feed::Listing(listing), dispatcher)
         }
-        Work::Resync(_) => {
+        Work::Resync(_) | Work::Apply { .. } => {
             let (unit_tx, unit_rx) = mpsc::channel::<Vec<Unit>>(2);
             let feed = resync::spawn_feed(
                 targets,
@@ -366,6 +380,7 @@ async fn execute(
     let mut last_commit = Instant::now();
     let mut last_progress = Instant::now();
     let mut consecutive_contract_errors = 0u32;
+    let mut drifted = 0u64;
     let mut terminal: Option<RunError> = None;
     let mut ticker = tokio::time::interval(BATCH_AGE);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -375,6 +390,9 @@ async fn execute(
             received = result_rx.recv() => {
                 let Some(finished) = received else { break };
                 let Some(result) = finished.result else { continue };
+                if result.entry.reason.as_deref() == Some(apply::DRIFTED) {
+                    drifted += 1;
+                }
                 if finished.originals.is_empty() {
                     fold(row, &result);
                 } else {
@@ -462,20 +480,33 @@ async fn execute(
             });
         }
     };
+    if let Work::Apply { plan_run, .. } = &job.work {
+        row.note = Some(match drifted {
+            0 => format!("the plan of run #{plan_run}"),
+            n => format!(
+                "the plan of run #{plan_run}; {n} drifted since the plan and not written: run a \
+                 Dry run again to see the new plan"
+            ),
+        });
+    }
     if let Some(error) = terminal {
         return Err(error);
     }
     if *job.cancel.borrow() {
         row.status = RunStatus::Canceled;
-        row.note = Some(format!(
+        let canceled = format!(
             "canceled: {} of {} processed",
             row.processed,
             row.total.max(dispatched)
-        ));
+        );
+        row.note = Some(match row.note.take() {
+            Some(note) => format!("{canceled}; {note}"),
+            None => canceled,
+        });
         return Ok(());
     }
-    // A resync's per-record source problems are on its entries.
-    if job.work.is_resync() {
+    // A resync's or an apply's per-record source problems are on its entries.
+    if job.work.is_targeted() {
         return Ok(());
     }
     match listing {
@@ -549,11 +580,14 @@ fn fold(row: &mut ConnectionRun, result: &RecordResult) {
     let c = &mut row.counters;
     row.processed += 1;
     row.total = row.total.max(row.processed);
-    c.fetched += 1;
-    match result.novelty {
-        Novelty::New => c.new += 1,
-        Novelty::Changed => c.changed += 1,
-        Novelty::Unchanged => c.unchanged += 1,
+    // A record whose source could not be had was not fetched, and is neither new nor known.
+    if let Some(novelty) = result.novelty {
+        c.fetched += 1;
+        match novelty {
+            Novelty::New => c.new += 1,
+            Novelty::Changed => c.changed += 1,
+            Novelty::Unchanged => c.unchanged += 1,
+        }
     }
     let entry = &result.entry;
     let dry = entry.status == EntryStatus::Dry;
@@ -561,6 +595,8 @@ fn fold(row: &mut ConnectionRun, result: &RecordResult) {
         Outcome::WouldUpdate | Outcome::WouldCreate => c.would_update += 1,
         Outcome::Updated => c.updated += 1,
         Outcome::Created => c.created += 1,
+        // Not written because it drifted from its plan: a failure to act on, as its status says.
+        Outcome::Skipped if entry.status == EntryStatus::Failed => c.failed += 1,
         Outcome::Skipped => c.skipped += 1,
         Outcome::MissingSource => c.missing_source += 1,
         Outcome::MissingDestination => c.missing_destination += 1,
@@ -648,6 +684,24 @@ mod tests {
             run_hint(&row(RunMode::Live, rerun)),
             Some(hints::NOTHING_NEW)
         );
+        // New only because a destination record is missing: still a re-run with nothing new.
+        let rerun_with_missing = Counters {
+            fetched: 11,
+            new: 1,
+            missing_destination: 1,
+            ..rerun
+        };
+        assert_eq!(
+            run_hint(&row(RunMode::Live, rerun_with_missing)),
+            Some(hints::NOTHING_NEW)
+        );
+        let rerun_with_one_new = Counters {
+            fetched: 11,
+            new: 1,
+            updated: 1,
+            ..rerun
+        };
+        assert_eq!(run_hint(&row(RunMode::Live, rerun_with_one_new)), None);
         let skipped = Counters {
             fetched: 10,
             new: 10,

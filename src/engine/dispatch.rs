@@ -25,7 +25,7 @@ use crate::store::ReportEntry;
 pub(crate) enum Unit {
     /// A record the source listing delivered.
     Listed(SourceRecord),
-    /// A record to resync, with the entries it updates.
+    /// A record to resync, with the entries it updates (or, in an Apply run, its plan).
     Resync(Target),
 }
 
@@ -47,7 +47,7 @@ impl Unit {
     fn weight(&self) -> u64 {
         match self {
             Unit::Listed(_) => 1,
-            Unit::Resync(target) => target.originals.len() as u64,
+            Unit::Resync(target) => target.weight(),
         }
     }
 
@@ -152,7 +152,9 @@ async fn work(
         let ctx = ctx.clone();
         let mut processing = pin!(async {
             match unit {
-                Unit::Listed(record) => Some(record::process(ctx, record, &mut on_retry).await),
+                Unit::Listed(record) => {
+                    Some(record::process(ctx, record, None, &mut on_retry).await)
+                }
                 // Boxed: a resync's future is the larger, and rare next to listed records.
                 Unit::Resync(target) => Box::pin(resync::process(ctx, target, &mut on_retry)).await,
             }

@@ -595,7 +595,7 @@ fn plain_date(text: &str) -> Option<NaiveDate> {
 }
 
 /// A value as compact JSON text, shortened to [`SHOWN_VALUE_CHARS`] characters.
-fn show(value: &Value) -> String {
+pub(crate) fn show(value: &Value) -> String {
     let text = value.to_string();
     if text.char_indices().nth(SHOWN_VALUE_CHARS).is_none() {
         return text;

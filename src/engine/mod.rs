@@ -3,6 +3,7 @@
 //! front ends on the same engine, which runs as a tokio task taking [`Command`]s and emitting
 //! [`Event`]s.
 
+mod apply;
 pub mod body;
 mod connection;
 mod contracts;
@@ -136,11 +137,17 @@ async fn engine_loop(
                         Err(reason) => events.send(Event::Refused { reason }),
                     }
                 }
-                Some(Command::Apply { run_id, .. }) => {
-                    // Built in the plan-and-apply work (issue 6).
-                    events.send(Event::Refused {
-                        reason: format!("cannot apply the plan of run {run_id} yet"),
-                    });
+                Some(Command::Apply { run_id, connections }) => {
+                    if let Some(c) = &current {
+                        events.send(Event::Refused {
+                            reason: format!("run {} is still going; cancel it or wait", c.run_id),
+                        });
+                        continue;
+                    }
+                    match start_apply(&config, &store, &events, run_id, connections).await {
+                        Ok(started) => current = Some(started),
+                        Err(reason) => events.send(Event::Refused { reason }),
+                    }
                 }
                 Some(Command::Cancel { run_id }) => {
                     if let Some(c) = current.as_ref().filter(|c| c.run_id == run_id) {
@@ -254,6 +261,47 @@ async fn start_resync(
             if count == 1 { "y" } else { "ies" }
         ),
     });
+    launch(config, store, events, run, jobs).await
+}
+
+/// Checks an apply of Dry run `plan_run`'s plan, records its run and starts it: Live, type
+/// Apply, one connection run per connection with planned records, in config order, over exactly
+/// the planned records. No safety gate: the plan is the Dry run the gate asks for, and a record
+/// that drifted from it is not written.
+async fn start_apply(
+    config: &Arc<Config>,
+    store: &Store,
+    events: &EventSink,
+    plan_run: crate::store::RunId,
+    connections: Vec<String>,
+) -> Result<Current, String> {
+    let plan = {
+        let config = config.clone();
+        let store = store.clone();
+        tokio::task::spawn_blocking(move || {
+            apply::plan_apply(&config, &store, plan_run, &connections)
+        })
+        .await
+        .map_err(panic_text)??
+    };
+    let jobs: Vec<Job> = plan
+        .jobs
+        .into_iter()
+        .map(|(connection, targets)| {
+            let work = Work::Apply {
+                plan_run: plan.plan_run,
+                targets,
+            };
+            (connection, RunMode::Live, work)
+        })
+        .collect();
+    let mut run = new_run(RunType::Apply, RunMode::Live, None, &jobs);
+    run.note = Some(format!(
+        "applying the plan of run #{}: {} record{}",
+        plan.plan_run,
+        plan.records,
+        if plan.records == 1 { "" } else { "s" }
+    ));
     launch(config, store, events, run, jobs).await
 }
 
@@ -475,7 +523,11 @@ async fn execute_run(
     if run.status == RunStatus::Canceled {
         let processed: u64 = rows.iter().map(|r| r.processed).sum();
         let total: u64 = rows.iter().map(|r| r.total).sum();
-        run.note = Some(format!("canceled: {processed} of {total} processed"));
+        let canceled = format!("canceled: {processed} of {total} processed");
+        run.note = Some(match run.note.take() {
+            Some(note) => format!("{canceled}; {note}"),
+            None => canceled,
+        });
     }
     let mut batch = WriteBatch::new();
     batch.runs.push(run.clone());

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use chrono::Utc;
 
+use super::apply::{self, Planned};
 use super::contracts::Contracts;
 use super::deliver::{Deliverer, RetryNotice, WriteKind, WriteRequest};
 use super::hints;
@@ -16,8 +17,8 @@ use super::retry::RetryPolicy;
 use super::source::SourceRecord;
 use crate::config::Connection;
 use crate::store::{
-    ContractAction, EntryError, EntryStatus, Outcome, ReportEntry, RunId, RunMode, Store,
-    SyncContract,
+    ContractAction, ContractHashes, EntryError, EntryStatus, FieldChange, Outcome, ReportEntry,
+    RunId, RunMode, Store, SyncContract,
 };
 
 /// Everything a record task needs, shared by all of a connection run's tasks.
@@ -53,7 +54,8 @@ pub(crate) enum Novelty {
 pub(crate) struct RecordResult {
     pub entry: ReportEntry,
     pub contract: Option<SyncContract>,
-    pub novelty: Novelty,
+    /// None when the record's source could not be had (not fetched, so not counted).
+    pub novelty: Option<Novelty>,
     /// A contract-level failure (401, 403, 404 on the endpoint, 405, 415): counts toward
     /// `abort_after`. None when the record made no request that could say.
     pub contract_level: Option<bool>,
@@ -73,13 +75,17 @@ pub(crate) fn panicked(ctx: &RecordContext, serial: String, message: String) -> 
 }
 
 /// The result of a record that never reached its lookup (its task panicked, its source record
-/// could not be fetched): an Error entry with this reason and error.
+/// could not be fetched): an Error entry with this reason and error; its contract untouched.
 pub(crate) fn unprocessed(
     ctx: &RecordContext,
     serial: String,
     reason: &str,
     error: EntryError,
 ) -> RecordResult {
+    let hash = ctx
+        .contracts
+        .get(&ctx.store, &ctx.connection.name, &serial)
+        .map(|c| c.last_hash);
     let entry = ReportEntry {
         sync_id: 0,
         run_id: ctx.run_id,
@@ -99,21 +105,27 @@ pub(crate) fn unprocessed(
         attempts: Vec::new(),
         error: Some(error),
         diff: Vec::new(),
-        hashes: None,
+        hashes: Some(ContractHashes {
+            before: hash.clone(),
+            after: hash,
+        }),
     };
     RecordResult {
         entry,
         contract: None,
-        novelty: Novelty::New,
+        novelty: None,
         contract_level: None,
         panic: None,
     }
 }
 
-/// Processes one source record. Never panics on input; every failure becomes an entry.
+/// Processes one source record. Never panics on input; every failure becomes an entry. With a
+/// `plan` (an Apply run) the record is written only when its fresh change is the one planned;
+/// otherwise it is reported drifted and nothing is written.
 pub(crate) async fn process(
     ctx: Arc<RecordContext>,
     record: SourceRecord,
+    plan: Option<&Planned>,
     on_retry: &mut (dyn FnMut(RetryNotice) + Send),
 ) -> RecordResult {
     let SourceRecord {
@@ -147,6 +159,8 @@ pub(crate) async fn process(
         contract: None,
         novelty: Novelty::New,
         contract_level: None,
+        before: contract.as_ref().map(|c| c.last_hash.clone()),
+        would_write: None,
     };
 
     // The formatted source record and its hash decide new / changed / unchanged before any
@@ -278,6 +292,9 @@ pub(crate) async fn process(
             reason,
             desired_hash,
         } => {
+            if let Some(plan) = plan {
+                return result.drifted(entry, apply::drift_on_skip(plan, &reason), Vec::new());
+            }
             entry.outcome = Outcome::Skipped;
             entry.reason = Some(reason.code().into());
             // The destination already holds what the mapping wants: remember it as synced.
@@ -291,12 +308,20 @@ pub(crate) async fn process(
                     last_synced: contract.as_ref().and_then(|c| c.last_synced),
                     last_action: ContractAction::Unchanged,
                 });
+            } else {
+                result.would_write = Some(desired_hash);
             }
             return result.done(entry);
         }
     };
+    if let Some(plan) = plan
+        && let Some(message) = apply::drift_on_write(plan, creating, &diff)
+    {
+        return result.drifted(entry, message, diff);
+    }
     entry.diff = diff;
     if ctx.mode == RunMode::Dry {
+        result.would_write = Some(hash);
         entry.outcome = if creating {
             Outcome::WouldCreate
         } else {
@@ -376,17 +401,55 @@ struct Verdict {
     contract: Option<SyncContract>,
     novelty: Novelty,
     contract_level: Option<bool>,
+    /// The contract's last hash before this record; None without a contract.
+    before: Option<String>,
+    /// In a dry run, the hash a live run would write to the contract.
+    would_write: Option<String>,
 }
 
 impl Verdict {
-    fn done(self, entry: ReportEntry) -> RecordResult {
+    /// The result, the entry carrying the contract's hash before and after it: the hash
+    /// written, else the one a live run would write, else the one it had.
+    fn done(self, mut entry: ReportEntry) -> RecordResult {
+        let after = self
+            .contract
+            .as_ref()
+            .map(|c| c.last_hash.clone())
+            .or(self.would_write)
+            .or_else(|| self.before.clone());
+        entry.hashes = Some(ContractHashes {
+            before: self.before,
+            after,
+        });
         RecordResult {
             entry,
             contract: self.contract,
-            novelty: self.novelty,
+            novelty: Some(self.novelty),
             contract_level: self.contract_level,
             panic: None,
         }
+    }
+
+    /// A planned record whose fresh change is not the one planned: Failed, Skipped "drifted",
+    /// with the fresh diff; nothing written, the contract untouched.
+    fn drifted(
+        mut self,
+        mut entry: ReportEntry,
+        message: String,
+        diff: Vec<FieldChange>,
+    ) -> RecordResult {
+        self.contract = None;
+        self.would_write = None;
+        entry.status = EntryStatus::Failed;
+        entry.outcome = Outcome::Skipped;
+        entry.reason = Some(apply::DRIFTED.into());
+        entry.error = Some(EntryError {
+            message,
+            hint: Some(apply::DRIFT_HINT.into()),
+            ..EntryError::default()
+        });
+        entry.diff = diff;
+        self.done(entry)
     }
 
     /// A record that cannot be written: Dry in a dry run, Failed in a live one, with its reason.

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
+use super::apply::Planned;
 use super::deliver::RetryNotice;
 use super::dispatch::Unit;
 use super::http::HttpClient;
@@ -40,7 +41,7 @@ impl ResyncPlan {
 
 /// Sorts the chosen entries into those a resync re-runs and those it refuses (unknown ids,
 /// entries already OK, dry-run entries, Missing Source, Missing Destination without a create
-/// contract, connections no longer configured). Reads the store; writes nothing.
+/// contract, records that drifted from an applied plan, connections no longer configured). Reads the store; writes nothing.
 pub fn plan_resync(
     config: &Config,
     store: &Store,
@@ -92,6 +93,13 @@ fn refusal(config: &Config, entry: &ReportEntry) -> Option<String> {
             entry.connection
         ));
     };
+    if entry.reason.as_deref() == Some(super::apply::DRIFTED) {
+        // A retry would write values nobody reviewed: the plan is what the operator approved.
+        return Some(format!(
+            "it drifted from the plan it applied: {}",
+            super::apply::DRIFT_HINT
+        ));
+    }
     match entry.status {
         EntryStatus::Ok => return Some("already synced".into()),
         EntryStatus::Dry => return Some("a dry-run entry: run Live instead".into()),
@@ -113,11 +121,20 @@ fn refusal(config: &Config, entry: &ReportEntry) -> Option<String> {
 }
 
 /// One record to resync on one connection: its serial, the chosen entries of it (usually one;
-/// several when it failed in several runs) and where its source record comes from.
+/// several when it failed in several runs) and where its source record comes from. In an Apply
+/// run: no originals (the run records new entries) and the change the Dry run planned.
 pub(crate) struct Target {
     pub serial: String,
     pub originals: Vec<ReportEntry>,
     pub source: TargetSource,
+    pub plan: Option<Planned>,
+}
+
+impl Target {
+    /// How many entries it accounts for in the "X of N" gauge: its originals, or itself.
+    pub(crate) fn weight(&self) -> u64 {
+        self.originals.len().max(1) as u64
+    }
 }
 
 /// Where a resync target's source record comes from.
@@ -150,6 +167,7 @@ pub(crate) fn targets(entries: Vec<ReportEntry>) -> Vec<Target> {
                     serial: entry.reference.clone(),
                     originals: vec![entry],
                     source: TargetSource::Fetch,
+                    plan: None,
                 });
             }
         }
@@ -322,15 +340,20 @@ pub(crate) fn spawn_feed(
 /// Targets per page of work handed to the dispatcher.
 const FEED_CHUNK: usize = 64;
 
-/// Resyncs one target exactly as a Live run processes a listed record; None when its fetch was
-/// canceled (its entries stay as they were).
+/// Resyncs (or applies) one target exactly as a Live run processes a listed record; None when its
+/// fetch was canceled (its entries stay as they were).
 pub(crate) async fn process(
     ctx: Arc<RecordContext>,
     target: Target,
     on_retry: &mut (dyn FnMut(RetryNotice) + Send),
 ) -> Option<RecordResult> {
-    let serial = target.serial;
-    let fetched = match target.source {
+    let Target {
+        serial,
+        source,
+        plan,
+        ..
+    } = target;
+    let fetched = match source {
         TargetSource::Listed(record) => Fetched::Found(record),
         TargetSource::Unavailable(why) => Fetched::Unavailable(why),
         TargetSource::Fetch => match &ctx.refetch {
@@ -340,7 +363,7 @@ pub(crate) async fn process(
         },
     };
     match fetched {
-        Fetched::Found(record) => Some(record::process(ctx, record, on_retry).await),
+        Fetched::Found(record) => Some(record::process(ctx, record, plan.as_ref(), on_retry).await),
         Fetched::Canceled => None,
         Fetched::Unavailable(why) => Some(record::unprocessed(&ctx, serial, why.reason, why.error)),
     }
@@ -377,6 +400,6 @@ pub(crate) fn merge(original: &ReportEntry, new: &ReportEntry) -> ReportEntry {
         attempts,
         error: new.error.clone(),
         diff: new.diff.clone(),
-        hashes: None,
+        hashes: new.hashes.clone(),
     }
 }
