@@ -4,10 +4,19 @@
 //! the hint. The Connections view (`H`), the mass resync (before it asks) and `syncdeck check`
 //! all use [`check_connection`].
 
+use std::time::{Duration, Instant};
+
 use chrono::{DateTime, Utc};
+use reqwest::{Method, StatusCode, Url};
 use serde::{Deserialize, Serialize};
 
-use crate::config::Config;
+use super::hints;
+use super::http::HttpClient;
+use super::listing_request::ListingError;
+use super::lookup::{Lookup, lookup_one};
+use super::paging::{Pager, Step, fill_path, fill_query, text_at};
+use super::retry::RetryPolicy;
+use crate::config::{Config, Connection, Pagination, Source};
 use crate::store::{Store, StoreError};
 
 /// The steps, in the order they run.
@@ -98,11 +107,505 @@ pub fn load(store: &Store, connection: &str) -> Result<Option<HealthReport>, Sto
 /// Checks one connection: source, destination, credential, stopping at the first failure (the
 /// later steps are Skipped). The known serial is the first contract's origin id in `store`, else
 /// the first record of the source's first page. Err only for a connection not in the config.
+///
+/// Each step sends one request, without retries: a health check reports what the systems answer
+/// now, and a retried request would hide the latency it measures.
 pub async fn check_connection(
     config: &Config,
     store: Option<&Store>,
     connection: &str,
 ) -> Result<HealthReport, String> {
-    let _ = (config, store);
-    Err(format!("health check of {connection}: not built yet"))
+    let Some(target) = config.connection(connection) else {
+        return Err(unknown_connection(config, connection));
+    };
+    let checked_at = Utc::now();
+    let mut steps = Vec::with_capacity(3);
+    let (source, first_serial) = check_source(config).await;
+    steps.push(source);
+    if steps[0].status == StepStatus::Ok {
+        let destination = match destination_client(config, target) {
+            Ok(client) => {
+                let step = check_destination(&client, target).await;
+                let reached = step.status == StepStatus::Ok;
+                steps.push(step);
+                reached.then_some(client)
+            }
+            Err(step) => {
+                steps.push(step);
+                None
+            }
+        };
+        if let Some(client) = destination {
+            let known = store
+                .and_then(|store| store.contracts_page(connection, None, 1).ok())
+                .and_then(|contracts| contracts.into_iter().next())
+                .map(|contract| contract.origin_id)
+                .or(first_serial);
+            steps.push(check_credential(&client, target, known.as_deref()).await);
+        }
+    }
+    for kind in [
+        StepKind::Source,
+        StepKind::Destination,
+        StepKind::Credential,
+    ] {
+        if !steps.iter().any(|step| step.kind == kind) {
+            steps.push(HealthStep {
+                kind,
+                status: StepStatus::Skipped,
+                latency_ms: None,
+                detail: "skipped: an earlier step failed".to_string(),
+                hint: None,
+            });
+        }
+    }
+    Ok(HealthReport {
+        connection: connection.to_string(),
+        checked_at,
+        steps,
+    })
+}
+
+/// "unknown connection X (configured: a, b)".
+pub fn unknown_connection(config: &Config, name: &str) -> String {
+    let configured: Vec<&str> = config.connections.iter().map(|c| c.name.as_str()).collect();
+    let configured = if configured.is_empty() {
+        "none".to_string()
+    } else {
+        configured.join(", ")
+    };
+    format!("unknown connection {name} (configured: {configured})")
+}
+
+/// One request per step: retries would blur what the check reports.
+const NO_RETRIES: RetryPolicy = RetryPolicy {
+    max_retries: 0,
+    base: Duration::from_millis(250),
+    cap: Duration::from_secs(1),
+    max_retry_after: Duration::ZERO,
+};
+
+/// The source's first listing page, requested as the engine requests it (a Full listing's first
+/// page, the source credential presented). Also returns the first serial seen.
+async fn check_source(config: &Config) -> (HealthStep, Option<String>) {
+    let source = &config.source;
+    let credential = source
+        .credential
+        .as_deref()
+        .and_then(|name| config.credential(name));
+    let timeout = Duration::from_secs(source.timeout_secs);
+    let client = match HttpClient::new(&source.base_url, credential, timeout, 1) {
+        Ok(client) => client,
+        Err(error) => {
+            let step = failed(
+                StepKind::Source,
+                None,
+                format!("the source client cannot be built: {error}"),
+                Some("check [source] base_url and credential".to_string()),
+            );
+            return (step, None);
+        }
+    };
+    let shown = client.redact_url(&first_page_url(&client, source));
+    let mut pager = Pager::new(
+        &client,
+        &source.endpoint,
+        Vec::new(),
+        &source.results_position,
+        source.pagination.clone(),
+        NO_RETRIES,
+    );
+    let started = Instant::now();
+    let step = pager.next(None).await;
+    let latency = elapsed_ms(started);
+    match step {
+        Ok(Step::Page(records)) => {
+            let first = records
+                .iter()
+                .find_map(|record| text_at(record, &source.id_field));
+            let detail = match (&first, records.len()) {
+                (_, 0) => format!("GET {shown} → an empty first page"),
+                (Some(serial), count) => {
+                    format!(
+                        "GET {shown} → {count} record{}, first serial {serial}",
+                        plural(count)
+                    )
+                }
+                (None, count) => format!(
+                    "GET {shown} → {count} record{}, none with a serial at {}",
+                    plural(count),
+                    source.id_field
+                ),
+            };
+            (ok(StepKind::Source, latency, detail), first)
+        }
+        Ok(_) => (
+            ok(
+                StepKind::Source,
+                latency,
+                format!("GET {shown} → no page (the listing is empty)"),
+            ),
+            None,
+        ),
+        Err(error) => {
+            let hint = source_hint(&error);
+            let detail = listing_detail(&error, source.timeout_secs);
+            (failed(StepKind::Source, Some(latency), detail, hint), None)
+        }
+    }
+}
+
+/// The URL of the first page of a Full listing, as the pager builds it (shown in the detail).
+fn first_page_url(client: &HttpClient, source: &Source) -> Url {
+    let mut query: Vec<(String, String)> = Vec::new();
+    match &source.pagination {
+        Pagination::None | Pagination::Link { .. } => {}
+        Pagination::Page {
+            page_param,
+            size_param,
+            size,
+            first_page,
+            ..
+        } => {
+            query.push((page_param.clone(), first_page.to_string()));
+            query.push((size_param.clone(), size.to_string()));
+        }
+        Pagination::Offset {
+            offset_param,
+            size_param,
+            size,
+            ..
+        } => {
+            query.push((offset_param.clone(), "0".to_string()));
+            query.push((size_param.clone(), size.to_string()));
+        }
+        Pagination::Cursor {
+            size_param, size, ..
+        } => {
+            if let (Some(size_param), Some(size)) = (size_param, size) {
+                query.push((size_param.clone(), size.to_string()));
+            }
+        }
+    }
+    client.url(&source.endpoint, &query)
+}
+
+/// The connection's client: its base URL, its credential, its timeout.
+fn destination_client(config: &Config, connection: &Connection) -> Result<HttpClient, HealthStep> {
+    let credential = connection
+        .credential
+        .as_deref()
+        .and_then(|name| config.credential(name));
+    HttpClient::new(
+        &connection.base_url,
+        credential,
+        Duration::from_secs(connection.timeout_secs),
+        1,
+    )
+    .map_err(|error| {
+        failed(
+            StepKind::Destination,
+            None,
+            format!("the connection's client cannot be built: {error}"),
+            Some("check the connection's base_url and credential".to_string()),
+        )
+    })
+}
+
+/// Any HTTP answer from the destination's base URL counts: the system is up and reachable.
+async fn check_destination(client: &HttpClient, connection: &Connection) -> HealthStep {
+    let url = client.url("", &[]);
+    let shown = client.redact_url(&url);
+    let started = Instant::now();
+    let sent = client.request(Method::GET, url).send().await;
+    let latency = elapsed_ms(started);
+    match sent {
+        Ok(response) => ok(
+            StepKind::Destination,
+            latency,
+            format!("GET {shown} → {}", status_text(response.status().as_u16())),
+        ),
+        Err(error) => {
+            let timeout = error.is_timeout();
+            let message = client.redact(&error_chain(error));
+            failed(
+                StepKind::Destination,
+                Some(latency),
+                format!(
+                    "GET {shown}: {}",
+                    transport_text(&message, timeout, connection.timeout_secs)
+                ),
+                Some(
+                    "the destination is down or unreachable: check the connection's base_url, \
+                     then run the check again"
+                        .to_string(),
+                ),
+            )
+        }
+    }
+}
+
+/// A lookup of `serial` through the fetch contract with the connection's credential: any 2xx
+/// (found, not found, ambiguous) means the credential is accepted.
+async fn check_credential(
+    client: &HttpClient,
+    connection: &Connection,
+    serial: Option<&str>,
+) -> HealthStep {
+    let fetch = &connection.fetch;
+    // Without a known serial a lookup of one nobody has still shows whether the credential is
+    // accepted: a 2xx with an empty list.
+    let serial = serial.unwrap_or("syncdeck-health-check");
+    let url = client.url(
+        &fill_path(&fetch.path, serial),
+        &fill_query(fetch.query.iter(), serial),
+    );
+    let shown = client.redact_url(&url);
+    let started = Instant::now();
+    let looked_up = lookup_one(client, fetch, serial, NO_RETRIES).await;
+    let latency = elapsed_ms(started);
+    match looked_up {
+        Ok(Lookup::Found(record)) => ok(
+            StepKind::Credential,
+            latency,
+            format!(
+                "GET {shown} → found {serial} (target id {})",
+                client.redact(&record.target_id)
+            ),
+        ),
+        Ok(Lookup::Missing) => ok(
+            StepKind::Credential,
+            latency,
+            format!("GET {shown} → accepted; no destination record has {serial}"),
+        ),
+        Ok(Lookup::Ambiguous(count)) => ok(
+            StepKind::Credential,
+            latency,
+            format!("GET {shown} → accepted; {count} destination records have {serial}"),
+        ),
+        Err(error) => match error.http_status() {
+            Some(status @ (401 | 403)) => failed(
+                StepKind::Credential,
+                Some(latency),
+                format!(
+                    "GET {} → {}: credential rejected{}",
+                    error.url().unwrap_or(&shown),
+                    status_text(status),
+                    destination_says(error.code(), error.destination_message())
+                ),
+                hints::for_status(status, error.code()).map(str::to_string),
+            ),
+            _ => {
+                let hint = error.to_entry_error().hint;
+                let detail = match error.request() {
+                    Some(request) => listing_detail(request, connection.timeout_secs),
+                    None => error.to_string(),
+                };
+                failed(StepKind::Credential, Some(latency), detail, hint)
+            }
+        },
+    }
+}
+
+/// A listing request's failure in a few words, URL first: "GET … → 401 Unauthorized",
+/// "GET …: connection refused", "GET … → results position `data.items` matched nothing (…)".
+fn listing_detail(error: &ListingError, timeout_secs: u64) -> String {
+    match error {
+        ListingError::Transport {
+            url,
+            message,
+            timeout,
+            ..
+        } => format!(
+            "GET {url}: {}",
+            transport_text(message, *timeout, timeout_secs)
+        ),
+        ListingError::Status {
+            url,
+            status,
+            code,
+            message,
+            ..
+        } => format!(
+            "GET {url} → {}{}",
+            status_text(*status),
+            destination_says(code.as_deref(), message.as_deref())
+        ),
+        ListingError::ResultsPosition {
+            url,
+            position,
+            found,
+            seen,
+            ..
+        } => format!("GET {url} → results position `{position}` {found} ({seen})"),
+        other => other.to_string(),
+    }
+}
+
+/// What to check when the source fails (the hints of SPEC section 4 name destinations).
+fn source_hint(error: &ListingError) -> Option<String> {
+    let hint = match error {
+        ListingError::Transport { .. } => {
+            "the source is down or unreachable: check [source] base_url, then run the check again"
+        }
+        ListingError::Status {
+            status: 401 | 403, ..
+        } => "the source rejected its credential: check [source] credential",
+        ListingError::Status { status: 404, .. } => {
+            "no such listing: check [source] base_url and endpoint"
+        }
+        ListingError::Status { status, code, .. } => {
+            return hints::for_status(*status, code.as_deref())
+                .filter(|_| *status == 429)
+                .map(str::to_string)
+                .or_else(|| {
+                    (*status >= 500)
+                        .then(|| "the source is down: run the check again later".to_string())
+                });
+        }
+        ListingError::ResultsPosition { .. } => hints::NOTHING_FETCHED,
+        ListingError::NotJson { .. } => {
+            "the source answered something that is not JSON (a login page, a proxy?): check \
+             [source] base_url and endpoint"
+        }
+        ListingError::Paging { .. } | ListingError::TooLarge { .. } => "check [source.pagination]",
+    };
+    Some(hint.to_string())
+}
+
+/// "connection refused", "timed out after 10 s", "DNS lookup failed", else the error's text.
+fn transport_text(message: &str, timeout: bool, timeout_secs: u64) -> String {
+    let lower = message.to_ascii_lowercase();
+    if timeout || lower.contains("timed out") {
+        format!("timed out after {timeout_secs} s")
+    } else if lower.contains("connection refused") {
+        "connection refused".to_string()
+    } else if lower.contains("dns error") || lower.contains("failed to lookup address") {
+        "DNS lookup failed".to_string()
+    } else if lower.contains("connection reset") {
+        "connection reset".to_string()
+    } else {
+        message.to_string()
+    }
+}
+
+/// "401 Unauthorized"; just the number for a status without a standard reason.
+fn status_text(status: u16) -> String {
+    match StatusCode::from_u16(status)
+        .ok()
+        .and_then(|status| status.canonical_reason())
+    {
+        Some(reason) => format!("{status} {reason}"),
+        None => status.to_string(),
+    }
+}
+
+/// ": CODE: message" from the destination's error body, when it gave one (already redacted).
+fn destination_says(code: Option<&str>, message: Option<&str>) -> String {
+    match (code, message) {
+        (Some(code), Some(message)) => format!(" ({code}: {message})"),
+        (Some(code), None) => format!(" ({code})"),
+        (None, Some(message)) => format!(" ({message})"),
+        (None, None) => String::new(),
+    }
+}
+
+/// A reqwest error's text with its causes, the URL left out.
+fn error_chain(error: reqwest::Error) -> String {
+    let error = error.without_url();
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(&error);
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+fn ok(kind: StepKind, latency_ms: u64, detail: String) -> HealthStep {
+    HealthStep {
+        kind,
+        status: StepStatus::Ok,
+        latency_ms: Some(latency_ms),
+        detail,
+        hint: None,
+    }
+}
+
+fn failed(
+    kind: StepKind,
+    latency_ms: Option<u64>,
+    detail: String,
+    hint: Option<String>,
+) -> HealthStep {
+    HealthStep {
+        kind,
+        status: StepStatus::Failed,
+        latency_ms,
+        detail,
+        hint,
+    }
+}
+
+fn elapsed_ms(started: Instant) -> u64 {
+    u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transport_failures_read_in_a_few_words() {
+        let refused = "error sending request: client error (Connect): tcp connect error: \
+                       Connection refused (os error 111)";
+        assert_eq!(transport_text(refused, false, 10), "connection refused");
+        assert_eq!(transport_text("whatever", true, 7), "timed out after 7 s");
+        assert_eq!(
+            transport_text("dns error: failed to lookup address information", false, 10),
+            "DNS lookup failed"
+        );
+        assert_eq!(transport_text("odd", false, 10), "odd");
+        assert_eq!(status_text(401), "401 Unauthorized");
+        assert_eq!(status_text(599), "599");
+    }
+
+    #[test]
+    fn the_first_page_url_is_the_one_the_pager_asks_for() {
+        let client = HttpClient::new("http://127.0.0.1:1/api", None, Duration::from_secs(1), 1)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut source = Source {
+            name: "s".into(),
+            base_url: "http://127.0.0.1:1/api".into(),
+            endpoint: "/devices".into(),
+            results_position: crate::config::ResultsPosition::Root,
+            id_field: "serial".into(),
+            single_query: Default::default(),
+            credential: None,
+            pagination: Pagination::Offset {
+                offset_param: "o".into(),
+                size_param: "n".into(),
+                size: 50,
+                max_pages: 3,
+            },
+            timeout_secs: 1,
+        };
+        assert_eq!(
+            first_page_url(&client, &source).as_str(),
+            "http://127.0.0.1:1/api/devices?o=0&n=50"
+        );
+        source.pagination = Pagination::None;
+        assert_eq!(
+            first_page_url(&client, &source).as_str(),
+            "http://127.0.0.1:1/api/devices"
+        );
+    }
 }

@@ -144,18 +144,18 @@ impl Store {
         offset: usize,
         limit: usize,
     ) -> Result<ContractPage, StoreError> {
+        if query.sort == ContractSort::Origin {
+            return self.query_contracts_in_origin_order(query, offset, limit);
+        }
+        let after = name_after(&query.connection);
         let txn = self.read()?;
         let table = txn.open_table(CONTRACTS).map_err(db("opening contracts"))?;
-        let connection = query.connection.as_str();
         let range = table
-            .range::<(&str, &str)>((connection, "")..)
+            .range::<(&str, &str)>(connection_range(&query.connection, &after))
             .map_err(db("reading contracts"))?;
         let mut all = Vec::new();
         for item in range {
-            let (key, bytes) = item.map_err(db("reading contracts"))?;
-            if key.value().0 != connection {
-                break;
-            }
+            let (_, bytes) = item.map_err(db("reading contracts"))?;
             let contract: SyncContract = decode(bytes.value(), "decoding a contract")?;
             if query.matches(&contract) {
                 all.push(contract);
@@ -175,5 +175,148 @@ impl Store {
         let total = all.len() as u64;
         let contracts = all.into_iter().skip(offset).take(limit).collect();
         Ok(ContractPage { contracts, total })
+    }
+
+    /// The store's own order: walk the keys (backwards when descending), decode only the
+    /// contracts on the page and those a search must look into (the serial is in the key, the
+    /// target id is not), count the rest.
+    fn query_contracts_in_origin_order(
+        &self,
+        query: &ContractQuery,
+        offset: usize,
+        limit: usize,
+    ) -> Result<ContractPage, StoreError> {
+        let after = name_after(&query.connection);
+        let txn = self.read()?;
+        let table = txn.open_table(CONTRACTS).map_err(db("opening contracts"))?;
+        let range = table
+            .range::<(&str, &str)>(connection_range(&query.connection, &after))
+            .map_err(db("reading contracts"))?;
+        let needle = query
+            .search
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_lowercase);
+        let keys: Box<dyn Iterator<Item = _>> = if query.descending {
+            Box::new(range.rev())
+        } else {
+            Box::new(range)
+        };
+        let end = offset.saturating_add(limit);
+        let mut contracts = Vec::with_capacity(limit.min(1024));
+        let mut total = 0usize;
+        for item in keys {
+            let (key, bytes) = item.map_err(db("reading contracts"))?;
+            let on_page = (offset..end).contains(&total);
+            let decoded: Option<SyncContract> = match &needle {
+                None => None,
+                Some(needle) if key.value().1.to_lowercase().contains(needle.as_str()) => None,
+                Some(_) => {
+                    let contract: SyncContract = decode(bytes.value(), "decoding a contract")?;
+                    if !query.matches(&contract) {
+                        continue;
+                    }
+                    Some(contract)
+                }
+            };
+            if on_page {
+                let contract = match decoded {
+                    Some(contract) => contract,
+                    None => decode(bytes.value(), "decoding a contract")?,
+                };
+                contracts.push(contract);
+            }
+            total += 1;
+        }
+        Ok(ContractPage {
+            contracts,
+            total: total as u64,
+        })
+    }
+}
+
+/// A key of the contracts table: (connection, origin id).
+type ContractKey<'a> = (&'a str, &'a str);
+
+/// Every key of one connection: from (connection, "") up to, not including, the first key of
+/// the smallest name after it (the name followed by a NUL), so the range also runs backwards.
+fn connection_range<'a>(
+    connection: &'a str,
+    after: &'a str,
+) -> (Bound<ContractKey<'a>>, Bound<ContractKey<'a>>) {
+    (
+        Bound::Included((connection, "")),
+        Bound::Excluded((after, "")),
+    )
+}
+
+/// The smallest connection name after `connection` (see [`connection_range`]).
+fn name_after(connection: &str) -> String {
+    format!("{connection}\0")
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeZone, Utc};
+
+    use super::*;
+    use crate::store::{ContractAction, StoreOptions, WriteBatch};
+
+    fn contract(connection: &str, i: usize) -> SyncContract {
+        SyncContract {
+            connection: connection.to_string(),
+            origin_id: format!("SD-{i:03}"),
+            target_id: (!i.is_multiple_of(5)).then(|| format!("T{}", (i * 7) % 40)),
+            last_hash: format!("{:x}", i * 2654435761 % 1000),
+            last_seen: Utc
+                .timestamp_opt(1_700_000_000 + (i as i64 * 37) % 90, 0)
+                .unwrap(),
+            last_synced: None,
+            last_action: ContractAction::Updated,
+        }
+    }
+
+    /// The origin order's fast path gives what filtering, reversing and cutting the whole
+    /// list gives, and never reaches a neighbouring connection whose name extends this one's.
+    #[test]
+    fn origin_order_pages_match_the_simple_model() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("s.redb"), StoreOptions::default()).unwrap();
+        let mut batch = WriteBatch::new();
+        for connection in ["cmd", "cmdb", "cmdb-wrong-method", "cmdb\u{1}"] {
+            batch
+                .contracts
+                .extend((0..40).map(|i| contract(connection, i)));
+        }
+        store.commit(&mut batch).unwrap();
+        let model: Vec<SyncContract> = (0..40).map(|i| contract("cmdb", i)).collect();
+        for search in [None, Some(""), Some("sd-01"), Some("t1"), Some("zzz")] {
+            for descending in [false, true] {
+                let query = ContractQuery {
+                    connection: "cmdb".into(),
+                    search: search.map(str::to_string),
+                    sort: ContractSort::Origin,
+                    descending,
+                };
+                let mut expected: Vec<SyncContract> =
+                    model.iter().filter(|c| query.matches(c)).cloned().collect();
+                if descending {
+                    expected.reverse();
+                }
+                for (offset, limit) in [(0, 10), (5, 3), (0, usize::MAX), (39, 10), (50, 1)] {
+                    let page = store.query_contracts(&query, offset, limit).unwrap();
+                    assert_eq!(page.total, expected.len() as u64, "{query:?}");
+                    let want: Vec<_> = expected.iter().skip(offset).take(limit).cloned().collect();
+                    assert_eq!(page.contracts, want, "{query:?} {offset} {limit}");
+                }
+            }
+        }
+        let query = ContractQuery {
+            connection: "cmdb".into(),
+            sort: ContractSort::Target,
+            ..ContractQuery::default()
+        };
+        assert_eq!(store.query_contracts(&query, 0, 100).unwrap().total, 40);
     }
 }
