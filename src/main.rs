@@ -11,7 +11,16 @@ use syncdeck::cli::Cli;
 use syncdeck::commands::{self, Exit};
 use syncdeck::{logging, paths};
 
+/// mimalloc's `purge_delay` option (`mi_option_purge_delay` in mimalloc.h).
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
 fn main() -> ExitCode {
+    // Give freed memory back to the OS at once instead of after mimalloc's default delay (1 s in
+    // mimalloc 3): a Full run frees page after page, and with the delay the resident set of a
+    // 100,000-record run peaked ~30 MiB higher for no speed gained. MIMALLOC_PURGE_DELAY in the
+    // environment is read at process start, before this, and is overridden here.
+    // SAFETY: mi_option_set only stores an integer option; any value is valid for this one.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) };
     let cli = Cli::parse();
     let log_dir = paths::log_dir();
     let _log = match logging::init(&log_dir) {
