@@ -185,6 +185,16 @@ impl Deliverer {
                 if creating && status == 404 {
                     error.hint = Some(CREATE_NOT_FOUND.to_string());
                 }
+                // A gateway that gave up waiting for the destination leaves a POST as much in
+                // doubt as a timeout of our own.
+                let outcome_unknown = !idempotent && status == 504;
+                if outcome_unknown {
+                    error.message = format!(
+                        "outcome unknown: {}; the {method} may or may not have been applied \
+                         (not retried: check the destination before a resync)",
+                        error.message
+                    );
+                }
                 WriteResult {
                     status: EntryStatus::Failed,
                     http_status: Some(status),
@@ -193,7 +203,7 @@ impl Deliverer {
                     target_id: target_id.map(str::to_string),
                     contract_level: hints::is_contract_level(status)
                         && !(creating && status == 404),
-                    outcome_unknown: false,
+                    outcome_unknown,
                 }
             }
             Ending::Unanswered {

@@ -239,9 +239,12 @@ impl Deliverer {
         } = answer;
         let (code, _) = body::error_details(body, content_type(headers));
         let code = code.map(|code| self.client.redact(&code));
+        let redirect = matches!(status, 301 | 302 | 303 | 307 | 308)
+            .then(|| redirect_reason(headers, shown_url))
+            .flatten();
         let message = join_reason(
             &self.status_text(*status, headers, body),
-            gave_up.as_deref(),
+            gave_up.as_deref().or(redirect.as_deref()),
         );
         let hint = match status {
             300..=399 => Some(REDIRECTED),
@@ -277,6 +280,26 @@ impl Deliverer {
     }
 }
 
+/// Why a 3xx answer was not followed: its `Location` leads to another origin (shown as its
+/// origin only, since the rest of it may carry a secret), or the same-origin chain ran past the
+/// redirect limit. None without a usable `Location`.
+fn redirect_reason(headers: &HeaderMap, request_url: &str) -> Option<String> {
+    let from = Url::parse(request_url).ok()?;
+    let location = headers.get(header::LOCATION)?.to_str().ok()?;
+    let to = from.join(location).ok()?;
+    let same_origin = from.scheme() == to.scheme()
+        && from.host_str() == to.host_str()
+        && from.port_or_known_default() == to.port_or_known_default();
+    Some(if same_origin {
+        "redirected too many times: stopped".to_string()
+    } else {
+        format!(
+            "redirected to another host or port ({}): not followed",
+            to.origin().ascii_serialization()
+        )
+    })
+}
+
 fn content_type(headers: &HeaderMap) -> Option<&str> {
     headers
         .get(header::CONTENT_TYPE)
@@ -293,5 +316,33 @@ pub(super) fn join_reason(text: &str, reason: Option<&str>) -> String {
     match reason {
         Some(reason) => format!("{text}; {reason}"),
         None => text.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    fn location(value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::LOCATION, HeaderValue::from_str(value).unwrap());
+        headers
+    }
+
+    #[test]
+    fn a_redirect_elsewhere_names_the_origin_only() {
+        let from = "http://127.0.0.1:7300/things/T-1?trace=[redacted]";
+        let reason =
+            redirect_reason(&location("http://127.0.0.1:7400/x?token=s3cret"), from).unwrap();
+        assert_eq!(
+            reason,
+            "redirected to another host or port (http://127.0.0.1:7400): not followed"
+        );
+        let reason = redirect_reason(&location("https://127.0.0.1:7300/x"), from).unwrap();
+        assert!(reason.contains("https://127.0.0.1:7300"), "{reason}");
+        let reason = redirect_reason(&location("/things/T-2"), from).unwrap();
+        assert_eq!(reason, "redirected too many times: stopped");
+        assert_eq!(redirect_reason(&HeaderMap::new(), from), None);
     }
 }
