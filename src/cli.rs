@@ -148,7 +148,9 @@ pub enum Command {
         )]
         days: u32,
         /// Search by system, sync id or reference: an exact sync id (12345 or #12345), a
-        /// serial prefix or a system substring
+        /// serial prefix or a system substring. Exactly a serial: that serial's timeline, every
+        /// kept entry of it across runs and connections, oldest first, whatever --days and
+        /// --sort say (JSON adds run_type, mode, reason, diff and the contract hashes)
         #[arg(long, value_name = "TEXT")]
         search: Option<String>,
         /// Only this connection's entries (repeatable)

@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
-use crate::store::{ReportEntry, ReportFilter, ReportSort, Store, StoreError};
+use crate::store::{
+    ContractHashes, FieldChange, ReportEntry, ReportFilter, ReportSort, RunType, Store, StoreError,
+};
 
 /// The CSV columns, in order: the JSON fields with the error flattened.
 pub const CSV_HEADER: &[&str] = &[
@@ -64,6 +66,42 @@ pub fn entry_json(entry: &ReportEntry) -> serde_json::Value {
 /// order SPEC section 6 lists them (a [`serde_json::Value`] would sort them).
 pub fn write_entry_json<W: Write>(out: &mut W, entry: &ReportEntry) -> io::Result<()> {
     serde_json::to_writer(out, &EntryRecord::of(entry)).map_err(io::Error::other)
+}
+
+/// Writes one entry of a serial's timeline (`report --search SERIAL --format json`): the fields
+/// of [`write_entry_json`], then `run_type` (null once the run was pruned), `mode`, `reason`,
+/// the field `diff` (`old` / `new` left out when absent, null when null) and the contract's
+/// `hashes` before and after (null in entries recorded before hashes were kept).
+pub fn write_timeline_entry_json<W: Write>(
+    out: &mut W,
+    entry: &ReportEntry,
+    run_type: Option<RunType>,
+) -> io::Result<()> {
+    let record = TimelineRecord {
+        entry: EntryRecord::of(entry),
+        run_type,
+        mode: if entry.status == crate::store::EntryStatus::Dry {
+            "dry"
+        } else {
+            "live"
+        },
+        reason: entry.reason.as_deref(),
+        diff: &entry.diff,
+        hashes: entry.hashes.as_ref(),
+    };
+    serde_json::to_writer(out, &record).map_err(io::Error::other)
+}
+
+/// A timeline entry: the report entry and what explains it.
+#[derive(Serialize)]
+struct TimelineRecord<'a> {
+    #[serde(flatten)]
+    entry: EntryRecord<'a>,
+    run_type: Option<RunType>,
+    mode: &'static str,
+    reason: Option<&'a str>,
+    diff: &'a [FieldChange],
+    hashes: Option<&'a ContractHashes>,
 }
 
 /// The exported fields of an entry, in their public order.

@@ -31,7 +31,12 @@ fn now() -> DateTime<Utc> {
 }
 
 fn config() -> Arc<Config> {
-    let text = syncdeck::demo::config_for("127.0.0.1:7300".parse().unwrap());
+    config_at("127.0.0.1:7300")
+}
+
+/// The demo configuration for demo systems at `addr`.
+fn config_at(addr: &str) -> Arc<Config> {
+    let text = syncdeck::demo::config_for(addr.parse().unwrap());
     let env = Environment::with_fallbacks(syncdeck::demo::demo_secrets().iter().copied());
     Arc::new(syncdeck::config::parse(&text, Path::new("/demo/config.toml"), &env).unwrap())
 }
@@ -59,13 +64,16 @@ impl Write for Shared {
 }
 
 fn open() -> Fixture {
+    open_with(config())
+}
+
+fn open_with(config: Arc<Config>) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(
         dir.path().join("store.redb"),
         StoreOptions { retention_days: 0 },
     )
     .unwrap();
-    let config = config();
     fill(&config, &store);
     let (tx, rx) = mpsc::unbounded_channel();
     let options = AppOptions {
@@ -681,7 +689,22 @@ fn details_sync_id(f: &mut Fixture) -> SyncId {
 
 #[test]
 fn mass_resync_confirmation() {
-    let mut f = open();
+    // A mass resync checks the health of its connections first: the demo systems answer.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let demo = runtime
+        .block_on(syncdeck::demo::start(
+            "127.0.0.1:0".parse().unwrap(),
+            syncdeck::demo::DemoOptions {
+                fleet_size: 50,
+                seed: 0,
+            },
+        ))
+        .unwrap();
+    let mut f = open_with(config_at(&demo.addr().to_string()));
     report(&mut f);
     pick(&mut f, 'f', &["✖ failed"]);
     key(&mut f.app, KeyCode::Char('a'));

@@ -2,6 +2,8 @@
 //!
 //! It reads the store only: no destination is contacted, so it works while they are down.
 
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeSet, HashMap};
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::ops::ControlFlow;
 
@@ -9,9 +11,9 @@ use chrono::{Duration, Utc};
 
 use super::{CommandError, Exit};
 use crate::config::Config;
-use crate::export::{CsvExport, write_entry_json};
+use crate::export::{CsvExport, write_entry_json, write_timeline_entry_json};
 use crate::store::{
-    EntryStatus, Outcome, ReportEntry, ReportFilter, ReportSort, RunId, SortColumn, Store,
+    EntryStatus, Outcome, ReportEntry, ReportFilter, ReportSort, RunId, RunType, SortColumn, Store,
 };
 
 /// What `syncdeck report` was asked for, as parsed by clap.
@@ -54,23 +56,36 @@ pub fn run(config: &Config, store: &Store, args: &ReportArgs) -> Result<Exit, Co
             );
         }
     }
+    let timeline = serial_timeline(store, &filter)?;
     let stdout = io::stdout();
     let terminal = stdout.is_terminal();
     let out = BufWriter::with_capacity(64 * 1024, stdout.lock());
-    let written = match format {
-        Format::Json => print_json(store, &filter, sort, out),
-        Format::Csv => print_csv(store, &filter, sort, out),
-        Format::Table => {
-            let width = terminal
-                .then(|| ratatui::crossterm::terminal::size().ok())
-                .flatten()
-                .map(|(columns, _)| usize::from(columns));
-            print_table(store, &filter, sort, out, width)
+    let width = terminal
+        .then(|| ratatui::crossterm::terminal::size().ok())
+        .flatten()
+        .map(|(columns, _)| usize::from(columns));
+    let written = match (format, &timeline) {
+        (Format::Json, Some(timeline)) => print_timeline_json(store, &timeline.entries, out),
+        (Format::Csv, Some(timeline)) => print_entries_csv(&timeline.entries, out),
+        (Format::Table, Some(timeline)) => {
+            let rows = timeline.entries.iter().map(table_row).collect();
+            write_table(rows, out, width)
         }
+        (Format::Json, None) => print_json(store, &filter, sort, out),
+        (Format::Csv, None) => print_csv(store, &filter, sort, out),
+        (Format::Table, None) => print_table(store, &filter, sort, out, width),
     };
     match written {
         Ok(rows) => {
-            if format == Format::Table {
+            if let (Format::Table, Some(timeline)) = (format, &timeline) {
+                eprintln!(
+                    "{rows} entr{} of {} across {}, oldest first (every kept entry: --days does \
+                     not apply)",
+                    if rows == 1 { "y" } else { "ies" },
+                    timeline.serial,
+                    timeline.spread()
+                );
+            } else if format == Format::Table {
                 eprintln!(
                     "{rows} entr{} (window: {} day{})",
                     if rows == 1 { "y" } else { "ies" },
@@ -88,6 +103,52 @@ pub fn run(config: &Config, store: &Store, args: &ReportArgs) -> Result<Exit, Co
         }),
         Err(Failure::Store(err)) => Err(err.into()),
     }
+}
+
+/// The entries of a serial whose reference is exactly the search text.
+struct SerialTimeline {
+    serial: String,
+    entries: Vec<ReportEntry>,
+}
+
+impl SerialTimeline {
+    /// `3 runs, 2 connections`.
+    fn spread(&self) -> String {
+        let runs: BTreeSet<RunId> = self.entries.iter().map(|e| e.run_id).collect();
+        let connections: BTreeSet<&str> =
+            self.entries.iter().map(|e| e.connection.as_str()).collect();
+        let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+        format!(
+            "{}, {}",
+            plural(runs.len(), "run"),
+            plural(connections.len(), "connection")
+        )
+    }
+}
+
+/// When the search text is exactly a serial some entry has, that serial's timeline: all its
+/// kept entries, oldest first, whatever the window; the other filters (status, outcome,
+/// connection, run) still apply. None for any other search, which the report answers as usual.
+fn serial_timeline(
+    store: &Store,
+    filter: &ReportFilter,
+) -> Result<Option<SerialTimeline>, CommandError> {
+    let Some(serial) = filter.search.as_deref().map(str::trim) else {
+        return Ok(None);
+    };
+    let entries = store.serial_timeline(serial)?;
+    if entries.is_empty() {
+        return Ok(None);
+    }
+    let others = ReportFilter {
+        search: None,
+        since: None,
+        ..filter.clone()
+    };
+    Ok(Some(SerialTimeline {
+        serial: serial.to_string(),
+        entries: entries.into_iter().filter(|e| others.matches(e)).collect(),
+    }))
 }
 
 /// The filter, order and format the arguments describe.
@@ -216,6 +277,46 @@ fn print_json(
     Ok(rows)
 }
 
+/// A serial's timeline as a JSON array, one entry per line, each with its run type, mode,
+/// reason, field diff and contract hashes.
+fn print_timeline_json(
+    store: &Store,
+    entries: &[ReportEntry],
+    mut out: impl Write,
+) -> Result<u64, Failure> {
+    let mut run_types: HashMap<RunId, Option<RunType>> = HashMap::new();
+    for entry in entries {
+        if let Entry::Vacant(slot) = run_types.entry(entry.run_id) {
+            let run = store.get_run(entry.run_id).map_err(Failure::Store)?;
+            slot.insert(run.map(|r| r.run_type));
+        }
+    }
+    let mut write = || -> io::Result<()> {
+        out.write_all(b"[")?;
+        for (i, entry) in entries.iter().enumerate() {
+            out.write_all(if i == 0 { &b"\n"[..] } else { &b",\n"[..] })?;
+            let run_type = run_types.get(&entry.run_id).copied().flatten();
+            write_timeline_entry_json(&mut out, entry, run_type)?;
+        }
+        out.write_all(if entries.is_empty() {
+            &b"]\n"[..]
+        } else {
+            &b"\n]\n"[..]
+        })?;
+        out.flush()
+    };
+    write().map_err(Failure::Io)?;
+    Ok(entries.len() as u64)
+}
+
+fn print_entries_csv(entries: &[ReportEntry], out: impl Write) -> Result<u64, Failure> {
+    let mut csv = CsvExport::to_writer(out).map_err(Failure::Io)?;
+    for entry in entries {
+        csv.write(entry).map_err(Failure::Io)?;
+    }
+    csv.finish().map_err(Failure::Io)
+}
+
 fn print_csv(
     store: &Store,
     filter: &ReportFilter,
@@ -244,7 +345,7 @@ fn print_table(
     store: &Store,
     filter: &ReportFilter,
     sort: ReportSort,
-    mut out: impl Write,
+    out: impl Write,
     width: Option<usize>,
 ) -> Result<u64, Failure> {
     let mut rows: Vec<[String; 8]> = Vec::new();
@@ -252,6 +353,14 @@ fn print_table(
         rows.push(table_row(entry));
         Ok(())
     })?;
+    write_table(rows, out, width)
+}
+
+fn write_table(
+    rows: Vec<[String; 8]>,
+    mut out: impl Write,
+    width: Option<usize>,
+) -> Result<u64, Failure> {
     let text = render_table(&rows, width);
     out.write_all(text.as_bytes()).map_err(Failure::Io)?;
     out.flush().map_err(Failure::Io)?;

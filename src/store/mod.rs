@@ -19,6 +19,7 @@ mod runs;
 mod schema;
 mod settings;
 mod tables;
+mod timeline;
 pub mod types;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};

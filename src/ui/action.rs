@@ -67,4 +67,21 @@ pub enum Action {
     Copy,
     NextEntry,
     PreviousEntry,
+    /// The serial timeline of the entry under the cursor (report, details).
+    OpenTimeline,
+    ShowContracts,
+    ShowConnections,
+    /// Contracts view: the next / previous connection.
+    NextConnection,
+    PreviousConnection,
+    /// Contracts view: sort by the next column.
+    CycleSort,
+    /// Contracts view: delete the selected contract (asks first).
+    DeleteContract,
+    /// Connections view: flip the selected connection's dry-run default (a store override).
+    ToggleDryRun,
+    /// Connections view: check the selected connection's health in the background.
+    CheckHealth,
+    /// Jobs view: apply a finished Dry run's plan live (asks first).
+    ApplyPlan,
 }

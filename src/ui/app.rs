@@ -21,6 +21,8 @@ use crate::store::{RunId, RunStatus, Store, StoreError};
 use super::background::Background;
 use super::clock::Clock;
 use super::confirm::Confirm;
+use super::connections_view::{self, ConnectionsView};
+use super::contracts_view::{self, ContractsView};
 use super::dashboard;
 use super::entry_details::EntryDetails;
 use super::export_prompt::ExportPrompt;
@@ -36,6 +38,7 @@ use super::picker::Picker;
 use super::report::Report;
 use super::report_view;
 use super::theme::Theme;
+use super::timeline::Timeline;
 
 /// How the app is started.
 pub struct AppOptions {
@@ -53,6 +56,25 @@ pub enum View {
     Jobs,
     Logs,
     Report,
+    Contracts,
+    Connections,
+}
+
+impl View {
+    /// Tab order: 1 Jobs … 5 Connections, wrapping around.
+    pub const ALL: [View; 5] = [
+        View::Jobs,
+        View::Logs,
+        View::Report,
+        View::Contracts,
+        View::Connections,
+    ];
+
+    /// The view `delta` tabs away.
+    pub fn cycle(self, delta: isize) -> View {
+        let i = View::ALL.iter().position(|v| *v == self).unwrap_or(0);
+        View::ALL[(i as isize + delta).rem_euclid(View::ALL.len() as isize) as usize]
+    }
 }
 
 /// A one-line message above the key bar, until the next key.
@@ -72,6 +94,8 @@ pub struct App {
     pub(super) view: View,
     pub(super) ledger: Ledger,
     pub(super) jobs_view: JobsView,
+    pub(super) contracts: ContractsView,
+    pub(super) connections: ConnectionsView,
     pub(super) logs: LogBook,
     pub(super) dialog: Option<NewRunDialog>,
     pub(super) confirm: Option<Confirm>,
@@ -85,6 +109,8 @@ pub struct App {
     pub(super) follow_next_run: bool,
     pub(super) report: Report,
     pub(super) details: Option<EntryDetails>,
+    /// A serial's timeline, over the view (and under details opened from it).
+    pub(super) timeline: Option<Timeline>,
     pub(super) picker: Option<Picker>,
     pub(super) export_prompt: Option<ExportPrompt>,
     pub(super) background: Background,
@@ -111,9 +137,11 @@ impl App {
             ledger.ensure_connection_runs(&store, id)?;
         }
         let now = chrono::Utc::now();
+        let connections = ConnectionsView::load(&config, &store)?;
         let mut app = App {
             report: Report::new(now),
             details: None,
+            timeline: None,
             picker: None,
             export_prompt: None,
             background: Background::default(),
@@ -127,6 +155,8 @@ impl App {
             view: View::Jobs,
             ledger,
             jobs_view: JobsView::default(),
+            contracts: ContractsView::default(),
+            connections,
             logs: LogBook::default(),
             dialog: None,
             confirm: None,
@@ -253,6 +283,8 @@ impl App {
             Context::Export
         } else if self.details.is_some() {
             Context::Details
+        } else if self.timeline.is_some() {
+            Context::Timeline
         } else {
             match self.view {
                 View::Jobs => Context::Jobs,
@@ -260,6 +292,9 @@ impl App {
                 View::Logs => Context::Logs,
                 View::Report if self.report.search.is_some() => Context::ReportSearch,
                 View::Report => Context::Report,
+                View::Contracts if self.contracts.search.is_some() => Context::ContractsSearch,
+                View::Contracts => Context::Contracts,
+                View::Connections => Context::Connections,
             }
         }
     }
@@ -298,6 +333,17 @@ impl App {
                 self.jobs_view.draw(frame, main, &self.ledger, &paint);
             }
             View::Logs => self.logs.draw(frame, main, self.theme),
+            View::Contracts => contracts_view::draw(
+                frame,
+                main,
+                &mut self.contracts,
+                &self.config,
+                &self.store,
+                self.theme,
+            ),
+            View::Connections => {
+                connections_view::draw(frame, main, &self.connections, &self.config, self.theme)
+            }
             View::Report => {
                 let paint = report_view::Paint {
                     theme: self.theme,
@@ -331,6 +377,13 @@ impl App {
             height: area.height.saturating_sub(2),
             ..area
         };
+        if let Some(timeline) = &mut self.timeline {
+            let area = Rect {
+                height: overlay.height.saturating_sub(toast),
+                ..overlay
+            };
+            timeline.draw(frame, area, self.theme);
+        }
         if let Some(details) = &mut self.details {
             // The details leave the message line free: "copied", "resync refused: …".
             let area = Rect {
@@ -389,34 +442,61 @@ impl App {
             };
             Span::styled(format!(" {key} {name} "), style)
         };
-        let mut left = vec![
-            Span::styled(" syncdeck ", theme.title()),
-            tab("1", "Jobs", self.view == View::Jobs),
-            Span::raw(" "),
-            tab("2", "Logs", self.view == View::Logs),
-            Span::raw(" "),
-            tab("3", "Report", self.view == View::Report),
+        const TABS: [(&str, &str, View); 5] = [
+            ("1", "Jobs", View::Jobs),
+            ("2", "Logs", View::Logs),
+            ("3", "Report", View::Report),
+            ("4", "Contracts", View::Contracts),
+            ("5", "Connections", View::Connections),
         ];
-        let right = match self.live.and_then(|id| self.ledger.run(id)) {
-            Some(run) if run.status == RunStatus::Running => Span::styled(
-                format!("▶ run #{} going ", run.id),
-                theme.status(RunStatus::Running),
-            ),
-            _ => {
-                let n = self.config.connections.len();
-                Span::styled(
-                    format!(
-                        "{} · {n} connection{} ",
-                        self.config.source.name,
-                        if n == 1 { "" } else { "s" }
-                    ),
-                    theme.dim(),
+        // Tabs apart where there is room, side by side where not.
+        let tabs = |gap: &str| {
+            let mut spans = vec![Span::styled(" syncdeck ", theme.title())];
+            for (i, (key, name, view)) in TABS.iter().enumerate() {
+                if i > 0 && !gap.is_empty() {
+                    spans.push(Span::raw(gap.to_string()));
+                }
+                spans.push(tab(key, name, self.view == *view));
+            }
+            spans
+        };
+        let n = self.config.connections.len();
+        let connections = format!("{n} connection{} ", if n == 1 { "" } else { "s" });
+        let (right, short) = match self.live.and_then(|id| self.ledger.run(id)) {
+            Some(run) if run.status == RunStatus::Running => {
+                let style = theme.status(RunStatus::Running);
+                (
+                    Span::styled(format!("▶ run #{} going ", run.id), style),
+                    Span::styled(format!("▶ #{} ", run.id), style),
                 )
             }
+            _ => (
+                Span::styled(
+                    format!("{} · {connections}", self.config.source.name),
+                    theme.dim(),
+                ),
+                Span::styled(connections, theme.dim()),
+            ),
         };
-        let used: usize = left.iter().map(Span::width).sum();
         let width = area.width as usize;
-        if used + right.width() < width {
+        let fits = |spans: &[Span], right: &Span| {
+            spans.iter().map(Span::width).sum::<usize>() + right.width() < width
+        };
+        let wide = tabs(" ");
+        let narrow = tabs("");
+        let (mut left, right) = if fits(&wide, &right) {
+            (wide, Some(right))
+        } else if fits(&narrow, &right) {
+            (narrow, Some(right))
+        } else if fits(&wide, &short) {
+            (wide, Some(short))
+        } else if fits(&narrow, &short) {
+            (narrow, Some(short))
+        } else {
+            (narrow, None)
+        };
+        if let Some(right) = right {
+            let used: usize = left.iter().map(Span::width).sum();
             left.push(Span::raw(" ".repeat(width - used - right.width())));
             left.push(right);
         }

@@ -3,6 +3,7 @@
 //! the app drains when it handles a key, an engine event or a tick, or when the screen loop
 //! wakes it through [`Background::signal`].
 
+use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -11,8 +12,12 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
+use crate::config::Config;
 use crate::engine::ResyncPlan;
-use crate::store::{RunId, SyncId};
+use crate::engine::health::{self, HealthReport};
+use crate::store::{RunId, Store, SyncId};
+
+use super::connections_view::Summary;
 
 /// Which entries a resync plan was asked for.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -36,10 +41,27 @@ pub enum Done {
     },
     /// Every entry matching the filters, for "select all".
     AllMatching { ids: Result<Vec<SyncId>, String> },
-    /// A resync plan, ready for the confirmation.
+    /// A resync plan, ready for the confirmation, with the health of each connection involved
+    /// (checked before a mass resync; None when not checked).
     Planned {
         scope: ResyncScope,
         plan: Result<ResyncPlan, String>,
+        health: Option<Vec<(String, Result<HealthReport, String>)>>,
+    },
+    /// Contracts and last runs of every connection, for the Connections view.
+    Summarized {
+        summaries: Result<HashMap<String, Summary>, String>,
+    },
+    /// One connection's health check (`H`), saved in the store.
+    HealthChecked {
+        connection: String,
+        report: Result<HealthReport, String>,
+    },
+    /// What a Dry run planned per connection, for the apply confirmation: (connection, would
+    /// update, would create).
+    ApplyPlanned {
+        run_id: RunId,
+        counts: Result<Vec<(String, u64, u64)>, String>,
     },
     /// Rows written so far and the total (not the end of the job).
     ExportProgress { written: u64, total: u64 },
@@ -162,4 +184,60 @@ impl Background {
             self.running = self.running.saturating_sub(1);
         }
     }
+}
+
+/// Checks the health of `connections` at once, on a runtime of the calling (background)
+/// thread, and keeps each result in the store (an unsaved result is still returned).
+pub fn check_health(
+    config: &Arc<Config>,
+    store: &Store,
+    connections: &[String],
+) -> Vec<(String, Result<HealthReport, String>)> {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            return connections
+                .iter()
+                .map(|c| (c.clone(), Err(format!("cannot start the check: {e}"))))
+                .collect();
+        }
+    };
+    let results = runtime.block_on(async {
+        let mut set = tokio::task::JoinSet::new();
+        for (i, name) in connections.iter().enumerate() {
+            let config = config.clone();
+            let store = store.clone();
+            let name = name.clone();
+            set.spawn(async move {
+                (
+                    i,
+                    health::check_connection(&config, Some(&store), &name).await,
+                )
+            });
+        }
+        let mut results: Vec<Option<Result<HealthReport, String>>> = vec![None; connections.len()];
+        while let Some(joined) = set.join_next().await {
+            match joined {
+                Ok((i, result)) => results[i] = Some(result),
+                Err(e) => tracing::warn!("a health check ended: {e}"),
+            }
+        }
+        results
+    });
+    connections
+        .iter()
+        .zip(results)
+        .map(|(name, result)| {
+            let result = result.unwrap_or_else(|| Err("the check stopped".to_string()));
+            if let Ok(report) = &result
+                && let Err(e) = health::save(store, report)
+            {
+                tracing::warn!("cannot keep the health of {name}: {e}");
+            }
+            (name.clone(), result)
+        })
+        .collect()
 }

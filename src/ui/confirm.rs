@@ -6,8 +6,9 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph};
 
+use crate::engine::health::HealthReport;
 use crate::engine::{ResyncPlan, RunRequest};
-use crate::store::{Run, RunId, SyncId};
+use crate::store::{Run, RunId, SyncContract, SyncId};
 
 use super::format;
 use super::layout;
@@ -25,6 +26,18 @@ pub enum ConfirmedAction {
     StartForced(RunRequest),
     /// Resync these report entries (a Resync run).
     Resync(Vec<SyncId>),
+    /// Forget one sync contract, so the next run treats the serial as new.
+    DeleteContract {
+        connection: String,
+        origin_id: String,
+    },
+    /// Apply a Dry run's plan live on these connections.
+    Apply {
+        run_id: RunId,
+        connections: Vec<String>,
+    },
+    /// Nothing to go ahead with: the question only explains why (Esc backs out).
+    Blocked,
 }
 
 /// A question waiting for y or n.
@@ -165,16 +178,136 @@ impl Confirm {
         }
     }
 
+    /// Delete one contract: what the next run does with the serial then.
+    pub fn delete_contract(contract: &SyncContract) -> Confirm {
+        let serial = &contract.origin_id;
+        let mut lines = vec![
+            format!(
+                "Delete the sync contract of {serial} on {}?",
+                contract.connection
+            ),
+            format!(
+                "The next run treats {serial} as new: it will be compared in full and created if \
+                 missing."
+            ),
+        ];
+        let target = contract.target_id.as_deref().unwrap_or("none");
+        let hash: String = contract.last_hash.chars().take(12).collect();
+        lines.push(format!(
+            "Forgotten: target id {target}, last hash {hash}. The destination record itself is \
+             not touched."
+        ));
+        Confirm {
+            action: ConfirmedAction::DeleteContract {
+                connection: contract.connection.clone(),
+                origin_id: serial.clone(),
+            },
+            title: format!("Delete the contract of {serial}?"),
+            lines,
+            yes: "delete the contract",
+        }
+    }
+
+    /// Apply the plan of Dry run `run_id`: per connection (name, would update, would create).
+    pub fn apply(run_id: RunId, counts: &[(String, u64, u64)]) -> Confirm {
+        let numbers = |update: u64, create: u64| {
+            format!(
+                "{} would update, {} would create",
+                format::count(update),
+                format::count(create)
+            )
+        };
+        let mut lines = Vec::new();
+        match counts {
+            [(name, update, create)] => lines.push(format!(
+                "Apply the plan of run #{run_id} on {name}: {}.",
+                numbers(*update, *create)
+            )),
+            _ => {
+                lines.push(format!(
+                    "Apply the plan of run #{run_id} on {} connections:",
+                    counts.len()
+                ));
+                for (name, update, create) in counts {
+                    lines.push(format!("  • {name}: {}", numbers(*update, *create)));
+                }
+            }
+        }
+        lines.push(
+            "This runs Live exactly these records, as an Apply run in the jobs history; \
+             anything that changed since the Dry run is reported drifted, not written."
+                .into(),
+        );
+        Confirm {
+            action: ConfirmedAction::Apply {
+                run_id,
+                connections: counts.iter().map(|(name, _, _)| name.clone()).collect(),
+            },
+            title: format!("Apply the plan of run #{run_id}?"),
+            lines,
+            yes: "apply live",
+        }
+    }
+
+    /// A mass resync whose connections' health checks passed: says so.
+    pub fn with_health_ok(mut self, reports: &[HealthReport]) -> Confirm {
+        let names: Vec<&str> = reports.iter().map(|r| r.connection.as_str()).collect();
+        let at = self.lines.len().saturating_sub(1);
+        self.lines.insert(
+            at,
+            format!("health ✔ {} (checked just now)", names.join(", ")),
+        );
+        self
+    }
+
+    /// A mass resync stopped by a failed health check: which connection, which step, the
+    /// hint; nothing to confirm.
+    pub fn resync_blocked(
+        plan: &ResyncPlan,
+        failures: &[(String, String, Option<String>)],
+    ) -> Confirm {
+        let mut lines = vec![format!(
+            "A resync of {} entr{} would go to {}, but the health check failed:",
+            format::count(plan.accepted.len() as u64),
+            if plan.accepted.len() == 1 { "y" } else { "ies" },
+            plan.connections.join(", ")
+        )];
+        for (connection, what, hint) in failures {
+            lines.push(format!("  • {connection}: {what}"));
+            if let Some(hint) = hint {
+                lines.push(format!("    hint: {hint}"));
+            }
+        }
+        lines.push(
+            "Nothing was sent. Fix it, check again with H in 5 Connections, then resync.".into(),
+        );
+        let title = match failures {
+            [(connection, _, _)] => format!("Resync blocked: {connection} is not healthy"),
+            _ => format!(
+                "Resync blocked: {} connections are not healthy",
+                failures.len()
+            ),
+        };
+        Confirm {
+            action: ConfirmedAction::Blocked,
+            title,
+            lines,
+            yes: "",
+        }
+    }
+
     pub fn draw(&self, frame: &mut Frame, area: Rect, theme: Theme) {
         let width = area.width.saturating_sub(4).min(72);
         let text_width = width.saturating_sub(4) as usize;
         let mut lines: Vec<Line> = Vec::new();
         for line in &self.lines {
             // A bullet's continuation lines hang under its text.
+            // An indented line's hang under its own indent.
+            let indent = line.len() - line.trim_start().len();
             let hang = if line.trim_start().starts_with('•') {
-                line.len() - line.trim_start().len() + 2
+                indent + 2
             } else {
-                0
+                indent
             };
             let body: String = line.chars().skip(hang).collect();
             let lead: String = line.chars().take(hang).collect();
@@ -191,14 +324,21 @@ impl Confirm {
             }
         }
         lines.push(Line::raw(""));
-        lines.push(Line::from(vec![
-            Span::styled("y", theme.key()),
-            Span::raw(format!(" {}   ", self.yes)),
-            Span::styled("n", theme.key()),
-            Span::raw("/"),
-            Span::styled("Esc", theme.key()),
-            Span::raw(" back"),
-        ]));
+        if self.action == ConfirmedAction::Blocked {
+            lines.push(Line::from(vec![
+                Span::styled("Esc", theme.key()),
+                Span::raw(" back"),
+            ]));
+        } else {
+            lines.push(Line::from(vec![
+                Span::styled("y", theme.key()),
+                Span::raw(format!(" {}   ", self.yes)),
+                Span::styled("n", theme.key()),
+                Span::raw("/"),
+                Span::styled("Esc", theme.key()),
+                Span::raw(" back"),
+            ]));
+        }
         let height = lines.len() as u16 + 2;
         let rect = layout::centered(area, width, height);
         frame.render_widget(Clear, rect);

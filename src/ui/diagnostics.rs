@@ -130,3 +130,64 @@ pub fn inline(cells: &[Cell], width: usize, theme: Theme) -> Line<'static> {
     }
     Line::from(spans)
 }
+
+/// The test-style totals of a connection run: `fetched 2,400 · new 1,204 · changed 0 ·
+/// unchanged 980`.
+pub fn totals(c: &Counters, indent: &str, theme: Theme) -> Line<'static> {
+    let mut spans = vec![Span::raw(indent.to_string())];
+    let parts = [
+        ("fetched", c.fetched),
+        ("new", c.new),
+        ("changed", c.changed),
+        ("unchanged", c.unchanged),
+    ];
+    for (i, (label, value)) in parts.into_iter().enumerate() {
+        if i > 0 {
+            spans.push(Span::styled(" · ", theme.dim()));
+        }
+        spans.push(Span::styled(format!("{label} "), theme.label()));
+        spans.push(Span::styled(format::count(value), theme.strong()));
+    }
+    Line::from(spans)
+}
+
+/// Nothing came from the source.
+pub const NOTHING_FETCHED: &str = "0 fetched: nothing came from the source: check the source \
+     and the scope (results position, the serial, the source's filters)";
+/// A re-run with nothing new and nothing changed.
+pub const NOTHING_TO_DO: &str = "0 new, 0 changed: nothing to do, the contracts are up to \
+     date (delete one in 4 Contracts to re-test the create path)";
+
+/// The re-run hints a finished connection run's totals call for (SPEC section 4: 0 records
+/// fetched; 0 new and 0 changed on a re-run).
+pub fn rerun_hints(c: &Counters) -> Vec<&'static str> {
+    if c.fetched == 0 {
+        vec![NOTHING_FETCHED]
+    } else if c.new == 0 && c.changed == 0 {
+        vec![NOTHING_TO_DO]
+    } else {
+        Vec::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rerun_hints_follow_the_totals() {
+        assert_eq!(rerun_hints(&Counters::default()), vec![NOTHING_FETCHED]);
+        let rerun = Counters {
+            fetched: 10,
+            unchanged: 10,
+            ..Counters::default()
+        };
+        assert_eq!(rerun_hints(&rerun), vec![NOTHING_TO_DO]);
+        let first = Counters {
+            fetched: 10,
+            new: 10,
+            ..Counters::default()
+        };
+        assert!(rerun_hints(&first).is_empty());
+    }
+}

@@ -85,6 +85,13 @@ impl App {
                 let failed = super::status::is_failure(run.status);
                 self.check_resync(&run);
                 self.ledger.upsert_run(run);
+                // Contracts and last runs changed: the Contracts and Connections views read
+                // them again when shown.
+                self.contracts.reload();
+                self.connections.stale = true;
+                if self.view == View::Connections {
+                    self.refresh_connections_if_stale();
+                }
                 self.say(text, failed);
                 // A resync updated entries in place: show their new status now.
                 if self.report.opened {

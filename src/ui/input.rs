@@ -33,6 +33,7 @@ impl App {
             }
             None if context == Context::LogsFilter => self.logs.type_key(key),
             None if context == Context::ReportSearch => self.report.type_search(key),
+            None if context == Context::ContractsSearch => self.contracts.type_search(key),
             None if context == Context::Export => {
                 if let Some(prompt) = &mut self.export_prompt {
                     prompt.type_key(key);
@@ -64,6 +65,7 @@ impl App {
                 Ok(())
             }
             Context::Details => self.on_details(action),
+            Context::Timeline => self.on_timeline(action),
             Context::Picker => {
                 self.on_picker(action);
                 Ok(())
@@ -72,6 +74,12 @@ impl App {
                 self.on_export(action);
                 Ok(())
             }
+            Context::Contracts => self.on_contracts(context, action),
+            Context::ContractsSearch => {
+                self.on_contracts_search(action);
+                Ok(())
+            }
+            Context::Connections => self.on_connections(context, action),
         };
         if let Err(e) = result {
             self.say(format!("cannot read the store: {e}"), true);
@@ -119,6 +127,15 @@ impl App {
             }
             ConfirmedAction::StartForced(request) => self.start_run(request),
             ConfirmedAction::Resync(ids) => self.send_resync(ids),
+            ConfirmedAction::DeleteContract {
+                connection,
+                origin_id,
+            } => self.delete_contract(&connection, &origin_id),
+            ConfirmedAction::Apply {
+                run_id,
+                connections,
+            } => self.send_apply(run_id, connections),
+            ConfirmedAction::Blocked => {}
         }
     }
 
@@ -189,16 +206,11 @@ impl App {
             Action::ShowJobs => self.show_view(View::Jobs),
             Action::ShowLogs => self.show_view(View::Logs),
             Action::ShowReport => self.show_view(View::Report),
-            Action::NextView => self.show_view(match self.view {
-                View::Jobs => View::Logs,
-                View::Logs => View::Report,
-                View::Report => View::Jobs,
-            }),
-            Action::PreviousView => self.show_view(match self.view {
-                View::Jobs => View::Report,
-                View::Logs => View::Jobs,
-                View::Report => View::Logs,
-            }),
+            Action::ShowContracts => self.show_view(View::Contracts),
+            Action::ShowConnections => self.show_view(View::Connections),
+            Action::NextView => self.show_view(self.view.cycle(1)),
+            Action::PreviousView => self.show_view(self.view.cycle(-1)),
+            Action::ApplyPlan if jobs => self.start_apply_plan(),
             Action::OpenEntries if jobs => self.open_entries(),
             Action::Help => self.help = Some(Help::new(context)),
             Action::Quit => self.request_quit(),

@@ -10,7 +10,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Padding, Paragraph};
 
 use crate::config::Config;
-use crate::store::{ConnectionRun, Run, RunStatus};
+use crate::store::{ConnectionRun, Run, RunStatus, RunType};
 
 use super::diagnostics;
 use super::format;
@@ -361,6 +361,39 @@ fn connection_lines(
     }
     let counters = diagnostics::cells(r.mode, &r.counters, theme);
     lines.extend(diagnostics::panel(&counters, width, indent, theme));
+    // A connection run that never started has no totals to show.
+    if r.started_at.is_some() || r.processed > 0 {
+        lines.push(diagnostics::totals(&r.counters, indent, theme));
+    }
+    // The re-run hints, unless the engine's note or error already gives the same advice.
+    let said = |needle: &str| {
+        r.note.as_deref().is_some_and(|n| n.contains(needle))
+            || r.error
+                .as_ref()
+                .and_then(|e| e.hint.as_deref())
+                .is_some_and(|h| h.contains(needle))
+    };
+    let listed = matches!(run.run_type, RunType::Full | RunType::Single);
+    if listed && r.status == RunStatus::Completed {
+        for hint in diagnostics::rerun_hints(&r.counters) {
+            let engine_said = if hint == diagnostics::NOTHING_FETCHED {
+                said("results position")
+            } else {
+                said("hashes match")
+            };
+            if !engine_said {
+                lines.extend(labelled(
+                    "hint",
+                    hint,
+                    indent,
+                    width,
+                    2,
+                    theme.warn(),
+                    theme,
+                ));
+            }
+        }
+    }
     if let Some(note) = &r.note {
         lines.extend(labelled(
             "note",

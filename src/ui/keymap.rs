@@ -97,6 +97,14 @@ pub enum Context {
     Picker,
     /// Typing the file name of a CSV export.
     Export,
+    /// Every entry of one serial across runs and connections.
+    Timeline,
+    /// The sync contracts of one connection.
+    Contracts,
+    /// Typing the contracts' search.
+    ContractsSearch,
+    /// The connections at a glance.
+    Connections,
 }
 
 impl Context {
@@ -115,6 +123,10 @@ impl Context {
             Context::Details => "Entry details",
             Context::Picker => "Picker",
             Context::Export => "Export to CSV",
+            Context::Timeline => "Serial timeline",
+            Context::Contracts => "Contracts",
+            Context::ContractsSearch => "Contracts: search",
+            Context::Connections => "Connections",
         }
     }
 
@@ -122,7 +134,11 @@ impl Context {
     pub fn takes_text(self) -> bool {
         matches!(
             self,
-            Context::LogsFilter | Context::NewRunSerial | Context::ReportSearch | Context::Export
+            Context::LogsFilter
+                | Context::NewRunSerial
+                | Context::ReportSearch
+                | Context::Export
+                | Context::ContractsSearch
         )
     }
 }
@@ -206,6 +222,13 @@ const JOBS: &[Binding] = &[
         Some("entries"),
         "the selected run's entries in the sync report (the connection's, on a connection row)",
     ),
+    bind(
+        &[Char('p')],
+        Action::ApplyPlan,
+        None,
+        "apply a finished Dry run's plan live: exactly the records it would update or create \
+         (on a connection row, that connection's; asks first)",
+    ),
     bind(&[Esc], Action::Back, None, "clear the filters"),
     bind(&[Char('k'), Up], Action::Up, None, "move up"),
     bind(&[Char('j'), Down], Action::Down, None, "move down"),
@@ -230,6 +253,13 @@ const JOBS: &[Binding] = &[
         Action::ShowReport,
         Some("report"),
         "view: Sync report",
+    ),
+    bind(&[Char('4')], Action::ShowContracts, None, "view: Contracts"),
+    bind(
+        &[Char('5')],
+        Action::ShowConnections,
+        None,
+        "view: Connections",
     ),
     bind(&[Tab], Action::NextView, None, "next view"),
     bind(&[BackTab], Action::PreviousView, None, "previous view"),
@@ -290,6 +320,13 @@ const LOGS: &[Binding] = &[
         Action::ShowReport,
         Some("report"),
         "view: Sync report",
+    ),
+    bind(&[Char('4')], Action::ShowContracts, None, "view: Contracts"),
+    bind(
+        &[Char('5')],
+        Action::ShowConnections,
+        None,
+        "view: Connections",
     ),
     bind(&[Tab], Action::NextView, None, "next view"),
     bind(&[BackTab], Action::PreviousView, None, "previous view"),
@@ -532,6 +569,13 @@ const REPORT: &[Binding] = &[
         "export every entry matching the filters to a CSV file",
     ),
     bind(
+        &[Char('t')],
+        Action::OpenTimeline,
+        Some("timeline"),
+        "the entry's serial timeline: every entry of that serial across runs and connections, \
+         oldest first, with hashes and field changes",
+    ),
+    bind(
         &[Esc],
         Action::Back,
         None,
@@ -563,6 +607,13 @@ const REPORT: &[Binding] = &[
     ),
     bind(&[Char('2')], Action::ShowLogs, None, "view: Logs"),
     bind(&[Char('3')], Action::ShowReport, None, "view: Sync report"),
+    bind(&[Char('4')], Action::ShowContracts, None, "view: Contracts"),
+    bind(
+        &[Char('5')],
+        Action::ShowConnections,
+        None,
+        "view: Connections",
+    ),
     bind(&[Tab], Action::NextView, None, "next view"),
     bind(&[BackTab], Action::PreviousView, None, "previous view"),
     bind(&[Char('?'), F(1)], Action::Help, Some("help"), "this help"),
@@ -621,6 +672,12 @@ const DETAILS: &[Binding] = &[
         Action::PreviousEntry,
         None,
         "the previous entry of the report",
+    ),
+    bind(
+        &[Char('t')],
+        Action::OpenTimeline,
+        Some("timeline"),
+        "this serial's timeline: every entry of it across runs and connections",
     ),
     bind(&[Char('k'), Up], Action::Up, None, "scroll up"),
     bind(&[Char('j'), Down], Action::Down, None, "scroll down"),
@@ -697,6 +754,213 @@ const EXPORT: &[Binding] = &[
     ),
 ];
 
+const CONTRACTS: &[Binding] = &[
+    bind(
+        &[Char('c'), Right],
+        Action::NextConnection,
+        Some("connection"),
+        "the next connection's contracts",
+    ),
+    bind(
+        &[Left],
+        Action::PreviousConnection,
+        None,
+        "the previous connection's contracts",
+    ),
+    bind(
+        &[Char('/')],
+        Action::Search,
+        Some("search"),
+        "search by serial (origin id) or target id, anywhere in it, any case",
+    ),
+    bind(
+        &[Char('s')],
+        Action::CycleSort,
+        Some("sort"),
+        "sort by the next column: origin id, target id, hash, last seen, last synced, action",
+    ),
+    bind(&[Char('S')], Action::ReverseSort, None, "reverse the sort"),
+    bind(
+        &[Char('d')],
+        Action::DeleteContract,
+        Some("delete"),
+        "delete the selected contract, so the next run treats the serial as new and re-tests \
+         the create path (asks first)",
+    ),
+    bind(
+        &[Char('t')],
+        Action::OpenTimeline,
+        Some("timeline"),
+        "the selected serial's timeline: every entry of it across runs",
+    ),
+    bind(&[Esc], Action::Back, None, "clear the search"),
+    bind(&[Char('k'), Up], Action::Up, None, "move up"),
+    bind(&[Char('j'), Down], Action::Down, None, "move down"),
+    bind(&[PageUp], Action::PageUp, None, "page up"),
+    bind(&[PageDown], Action::PageDown, None, "page down"),
+    bind(&[Char('g'), Home], Action::Top, None, "first contract"),
+    bind(&[Char('G'), End], Action::Bottom, None, "last contract"),
+    bind(
+        &[Char('n')],
+        Action::NewRun,
+        None,
+        "open the new-run dialog",
+    ),
+    bind(
+        &[Char('1')],
+        Action::ShowJobs,
+        None,
+        "view: Outbound Sync Jobs",
+    ),
+    bind(&[Char('2')], Action::ShowLogs, None, "view: Logs"),
+    bind(&[Char('3')], Action::ShowReport, None, "view: Sync report"),
+    bind(&[Char('4')], Action::ShowContracts, None, "view: Contracts"),
+    bind(
+        &[Char('5')],
+        Action::ShowConnections,
+        None,
+        "view: Connections",
+    ),
+    bind(&[Tab], Action::NextView, None, "next view"),
+    bind(&[BackTab], Action::PreviousView, None, "previous view"),
+    bind(&[Char('?'), F(1)], Action::Help, Some("help"), "this help"),
+    bind(
+        &[Char('q'), Ctrl('c')],
+        Action::Quit,
+        Some("quit"),
+        "quit (asks first while a run is going)",
+    ),
+];
+
+const CONTRACTS_SEARCH: &[Binding] = &[
+    bind(
+        &[Enter],
+        Action::FinishInput,
+        Some("search"),
+        "search: serial or target id, anywhere in it, any case (empty: all)",
+    ),
+    bind(
+        &[Esc],
+        Action::Back,
+        Some("cancel"),
+        "leave the field, keeping the search as it was",
+    ),
+    bind(&[F(1)], Action::Help, Some("help"), "this help"),
+    bind(
+        &[Ctrl('c')],
+        Action::Quit,
+        Some("quit"),
+        "quit (asks first while a run is going)",
+    ),
+];
+
+const CONNECTIONS: &[Binding] = &[
+    bind(
+        &[Enter, Char('l'), Right],
+        Action::Expand,
+        Some("details"),
+        "open or close the connection's details: settings and the health check, step by step",
+    ),
+    bind(
+        &[Char('H')],
+        Action::CheckHealth,
+        Some("health"),
+        "check the connection's health: source reachable, destination reachable, credential \
+         accepted (in the background; kept in the store)",
+    ),
+    bind(
+        &[Char('D')],
+        Action::ToggleDryRun,
+        Some("dry run"),
+        "toggle the connection's dry-run default (kept in the store as an override of the \
+         configuration; runs without an explicit mode use it)",
+    ),
+    bind(
+        &[Esc, Char('h'), Left],
+        Action::Back,
+        None,
+        "close the details",
+    ),
+    bind(&[Char('k'), Up], Action::Up, None, "move up"),
+    bind(&[Char('j'), Down], Action::Down, None, "move down"),
+    bind(&[Char('g'), Home], Action::Top, None, "first connection"),
+    bind(&[Char('G'), End], Action::Bottom, None, "last connection"),
+    bind(
+        &[Char('n')],
+        Action::NewRun,
+        None,
+        "open the new-run dialog",
+    ),
+    bind(
+        &[Char('1')],
+        Action::ShowJobs,
+        None,
+        "view: Outbound Sync Jobs",
+    ),
+    bind(&[Char('2')], Action::ShowLogs, None, "view: Logs"),
+    bind(&[Char('3')], Action::ShowReport, None, "view: Sync report"),
+    bind(&[Char('4')], Action::ShowContracts, None, "view: Contracts"),
+    bind(
+        &[Char('5')],
+        Action::ShowConnections,
+        None,
+        "view: Connections",
+    ),
+    bind(&[Tab], Action::NextView, None, "next view"),
+    bind(&[BackTab], Action::PreviousView, None, "previous view"),
+    bind(&[Char('?'), F(1)], Action::Help, Some("help"), "this help"),
+    bind(
+        &[Char('q'), Ctrl('c')],
+        Action::Quit,
+        Some("quit"),
+        "quit (asks first while a run is going)",
+    ),
+];
+
+const TIMELINE: &[Binding] = &[
+    bind(
+        &[Enter, Char('l'), Right],
+        Action::Expand,
+        Some("details"),
+        "the selected entry's details (Esc comes back here)",
+    ),
+    bind(
+        &[Char('y')],
+        Action::Copy,
+        Some("copy"),
+        "copy the timeline as text to the clipboard (OSC 52)",
+    ),
+    bind(
+        &[Char('k'), Up],
+        Action::Up,
+        None,
+        "previous entry (through a tall one line by line)",
+    ),
+    bind(
+        &[Char('j'), Down],
+        Action::Down,
+        None,
+        "next entry (through a tall one line by line)",
+    ),
+    bind(&[PageUp], Action::PageUp, None, "page up"),
+    bind(&[PageDown, Space], Action::PageDown, None, "page down"),
+    bind(&[Char('g'), Home], Action::Top, None, "oldest entry"),
+    bind(&[Char('G'), End], Action::Bottom, None, "newest entry"),
+    bind(
+        &[Esc, Char('q'), Char('h'), Left],
+        Action::Back,
+        Some("back"),
+        "close the timeline (back to the details it was opened from, if any)",
+    ),
+    bind(&[Char('?'), F(1)], Action::Help, Some("help"), "this help"),
+    bind(
+        &[Ctrl('c')],
+        Action::Quit,
+        None,
+        "quit (asks first while a run is going)",
+    ),
+];
+
 /// The key map of a context.
 pub fn bindings(context: Context) -> &'static [Binding] {
     match context {
@@ -712,6 +976,10 @@ pub fn bindings(context: Context) -> &'static [Binding] {
         Context::Details => DETAILS,
         Context::Picker => PICKER,
         Context::Export => EXPORT,
+        Context::Timeline => TIMELINE,
+        Context::Contracts => CONTRACTS,
+        Context::ContractsSearch => CONTRACTS_SEARCH,
+        Context::Connections => CONNECTIONS,
     }
 }
 
@@ -722,6 +990,9 @@ pub fn text_note(context: Context) -> Option<&'static str> {
         Context::NewRunSerial => Some("typing edits the serial (←/→, Home/End, Backspace, Ctrl-w)"),
         Context::ReportSearch => Some("typing edits the search (←/→, Home/End, Backspace, Ctrl-w)"),
         Context::Export => Some("typing edits the file name (←/→, Home/End, Backspace, Ctrl-w)"),
+        Context::ContractsSearch => {
+            Some("typing edits the search (←/→, Home/End, Backspace, Ctrl-w)")
+        }
         _ => None,
     }
 }
@@ -838,6 +1109,10 @@ mod tests {
             Context::Details,
             Context::Picker,
             Context::Export,
+            Context::Timeline,
+            Context::Contracts,
+            Context::ContractsSearch,
+            Context::Connections,
         ];
         for context in contexts {
             let keys: Vec<Key> = bindings(context)

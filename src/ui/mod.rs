@@ -1,8 +1,13 @@
 pub mod action;
 pub mod app;
+mod apply_plan;
 pub mod background;
 pub mod clock;
 pub mod confirm;
+mod connections_input;
+pub mod connections_view;
+mod contracts_input;
+pub mod contracts_view;
 pub mod dashboard;
 pub mod diagnostics;
 pub mod entry_details;
@@ -29,6 +34,7 @@ mod report_jobs;
 pub mod report_view;
 pub mod status;
 pub mod theme;
+mod timeline;
 pub mod tui;
 pub mod workflow;
 

@@ -26,6 +26,9 @@ impl App {
     /// Switches views; the report counts and reads its first page when first shown.
     pub(super) fn show_view(&mut self, view: View) {
         self.view = view;
+        if view == View::Connections {
+            self.refresh_connections_if_stale();
+        }
         if view == View::Report {
             if !self.report.opened {
                 self.report.opened = true;
@@ -45,6 +48,10 @@ impl App {
             Action::Top => self.report.first(),
             Action::Bottom => self.report.last(),
             Action::Expand => self.open_details()?,
+            Action::OpenTimeline => match self.report.current(&self.store)? {
+                Some(entry) => self.open_timeline_at(&entry.reference, Some(entry.sync_id)),
+                None => self.say("no entry here", false),
+            },
             Action::ToggleSelect => {
                 if let Some(entry) = self.report.current(&self.store)? {
                     self.report.toggle(entry.sync_id);
@@ -212,6 +219,10 @@ impl App {
                         false,
                     ),
                 }
+            }
+            Action::OpenTimeline => {
+                let (serial, id) = (details.entry.reference.clone(), details.entry.sync_id);
+                self.open_timeline_at(&serial, Some(id));
             }
             Action::Help => self.help = Some(Help::new(Context::Details)),
             Action::Quit => self.request_quit(),

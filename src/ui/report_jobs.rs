@@ -10,7 +10,7 @@ use crate::export;
 use crate::store::{EntryStatus, Run, RunType, StoreError, SyncId};
 
 use super::app::{App, View};
-use super::background::{Done, ResyncScope};
+use super::background::{Done, ResyncScope, check_health};
 use super::confirm::{Confirm, refusal_lines};
 use super::format;
 
@@ -22,6 +22,10 @@ pub struct Jobs {
     recount: bool,
     selecting: bool,
     planning: bool,
+    /// A mass resync's plan is followed by the health check of its connections.
+    checking_health: bool,
+    /// Reading what a Dry run planned, for `p`.
+    pub applying: bool,
     /// Rows written and the total of the export going on.
     exporting: Option<(u64, u64)>,
     /// A run recorded entries since the report's page was read.
@@ -45,7 +49,11 @@ impl Jobs {
             parts.push("selecting every match…".to_string());
         }
         if self.planning {
-            parts.push("checking what a resync can fix…".to_string());
+            parts.push(if self.checking_health {
+                "checking what a resync can fix and the connections' health…".to_string()
+            } else {
+                "checking what a resync can fix…".to_string()
+            });
         }
         if self.counting && parts.is_empty() {
             parts.push("counting…".to_string());
@@ -164,6 +172,10 @@ impl App {
             failed.statuses = vec![EntryStatus::Failed];
         }
         self.jobs.planning = true;
+        // A mass resync checks the health of its connections before it asks (one entry's
+        // resync shows its own outcome soon enough).
+        let mass = !matches!(scope, ResyncScope::Entry(_));
+        self.jobs.checking_health = mass;
         let store = self.store.clone();
         let config = self.config.clone();
         let sort = self.report.sort();
@@ -178,14 +190,23 @@ impl App {
                     };
                     plan_resync(&config, &store, &ids)
                 };
+                let plan = plan().map_err(|e| e.to_string());
+                let health = match &plan {
+                    Ok(plan) if mass && !plan.is_empty() => {
+                        Some(check_health(&config, &store, &plan.connections))
+                    }
+                    _ => None,
+                };
                 Done::Planned {
                     scope,
-                    plan: plan().map_err(|e| e.to_string()),
+                    plan,
+                    health,
                 }
             },
             move |panic| Done::Planned {
                 scope: panic_scope,
                 plan: Err(panic),
+                health: None,
             },
         );
         self.dirty = true;
@@ -297,8 +318,36 @@ impl App {
                     Err(e) => self.say(format!("cannot select: {e}"), true),
                 }
             }
-            Done::Planned { scope, plan } => {
+            Done::Planned {
+                scope,
+                plan,
+                health,
+            } => {
                 self.jobs.planning = false;
+                self.jobs.checking_health = false;
+                let mut failures = Vec::new();
+                let mut healthy = Vec::new();
+                for (connection, result) in health.into_iter().flatten() {
+                    match result {
+                        Ok(report) => {
+                            match report.failed_step() {
+                                Some(step) => failures.push((
+                                    connection.clone(),
+                                    format!("{} failed: {}", step.kind.label(), step.detail),
+                                    step.hint.clone(),
+                                )),
+                                None if !report.is_ok() => failures.push((
+                                    connection.clone(),
+                                    "the check did not finish every step".to_string(),
+                                    None,
+                                )),
+                                None => healthy.push(report.clone()),
+                            }
+                            self.connections.health.insert(connection, report);
+                        }
+                        Err(e) => failures.push((connection, format!("cannot check: {e}"), None)),
+                    }
+                }
                 match plan {
                     Ok(plan) if plan.is_empty() => {
                         let reasons = refusal_lines(&plan, 2)
@@ -326,8 +375,14 @@ impl App {
                         };
                         self.say(text, true);
                     }
+                    Ok(plan) if !failures.is_empty() => {
+                        self.confirm = Some(Confirm::resync_blocked(&plan, &failures));
+                    }
                     Ok(plan) => {
                         let mut confirm = Confirm::resync(&plan);
+                        if !healthy.is_empty() {
+                            confirm = confirm.with_health_ok(&healthy);
+                        }
                         if scope == ResyncScope::FailedInFilter {
                             confirm.title = format!(
                                 "Resync the {} failed in this filter?",
@@ -370,6 +425,11 @@ impl App {
                 }
                 Err(e) => self.say(format!("cannot read the resynced entries: {e}"), true),
             },
+            Done::Summarized { summaries } => self.on_summarized(summaries),
+            Done::HealthChecked { connection, report } => {
+                self.on_health_checked(connection, report)
+            }
+            Done::ApplyPlanned { run_id, counts } => self.on_apply_planned(run_id, counts),
             Done::ExportProgress { written, total } => {
                 self.jobs.exporting = Some((written, total));
             }

@@ -1,0 +1,106 @@
+//! Keys of the Contracts view and its search field, carried out.
+
+use crate::engine::LogLevel;
+use crate::store::StoreError;
+
+use super::action::Action;
+use super::app::App;
+use super::confirm::Confirm;
+use super::contracts_view::sort_name;
+use super::help::Help;
+use super::keymap::Context;
+
+impl App {
+    pub(super) fn on_contracts(
+        &mut self,
+        context: Context,
+        action: Action,
+    ) -> Result<(), StoreError> {
+        let view = &mut self.contracts;
+        view.ensure(&self.config, &self.store);
+        match action {
+            Action::Up => view.move_by(-1),
+            Action::Down => view.move_by(1),
+            Action::PageUp => view.move_by(-(view.page() as isize)),
+            Action::PageDown => view.move_by(view.page() as isize),
+            Action::Top => view.first(),
+            Action::Bottom => view.last(),
+            Action::NextConnection => view.cycle_connection(&self.config, 1),
+            Action::PreviousConnection => view.cycle_connection(&self.config, -1),
+            Action::CycleSort | Action::ReverseSort => {
+                if action == Action::CycleSort {
+                    view.cycle_sort();
+                } else {
+                    view.reverse_sort();
+                }
+                let (sort, descending) = view.sort();
+                let way = if descending {
+                    "descending"
+                } else {
+                    "ascending"
+                };
+                self.say(format!("sorted by {} ({way})", sort_name(sort)), false);
+            }
+            Action::Search => view.start_search(),
+            Action::Back if view.set_filter(String::new()) => {
+                self.say("search cleared", false);
+            }
+            Action::DeleteContract => match view.current() {
+                Some(contract) => self.confirm = Some(Confirm::delete_contract(contract)),
+                None => self.say("no contract here", false),
+            },
+            Action::OpenTimeline => match view.current() {
+                Some(contract) => {
+                    let serial = contract.origin_id.clone();
+                    self.open_timeline(&serial);
+                }
+                None => self.say("no contract here", false),
+            },
+            Action::ShowJobs
+            | Action::ShowLogs
+            | Action::ShowReport
+            | Action::ShowContracts
+            | Action::ShowConnections
+            | Action::NextView
+            | Action::PreviousView
+            | Action::NewRun
+            | Action::Help
+            | Action::Quit => return self.on_view(context, action),
+            _ => {}
+        }
+        Ok(())
+    }
+
+    pub(super) fn on_contracts_search(&mut self, action: Action) {
+        match action {
+            Action::FinishInput => {
+                self.contracts.finish_search();
+            }
+            Action::Back => self.contracts.search = None,
+            Action::Help => self.help = Some(Help::new(Context::ContractsSearch)),
+            Action::Quit => self.request_quit(),
+            _ => {}
+        }
+    }
+
+    /// The confirmed delete: the contract goes, the next run treats the serial as new.
+    pub(super) fn delete_contract(&mut self, connection: &str, origin_id: &str) {
+        match self.store.delete_contract(connection, origin_id) {
+            Ok(true) => {
+                let text = format!(
+                    "deleted the contract of {origin_id} on {connection}: the next run treats \
+                     it as new"
+                );
+                self.log(LogLevel::Info, text.clone());
+                self.say(text, false);
+            }
+            Ok(false) => self.say(
+                format!("{origin_id} had no contract on {connection} any more"),
+                false,
+            ),
+            Err(e) => self.say(format!("cannot delete the contract: {e}"), true),
+        }
+        self.contracts.reload();
+        self.connections.stale = true;
+    }
+}
