@@ -140,7 +140,7 @@ fn step_line(step: &HealthStep) -> String {
     let label = step.kind.label();
     let latency = step
         .latency_ms
-        .map(|ms| format!("{ms} ms"))
+        .map(crate::engine::health::latency_text)
         .unwrap_or_default();
     let mut line = match step.status {
         StepStatus::Ok => format!("  ✔ {label:<LABEL_WIDTH$} {latency:>7}  {}\n", step.detail),

@@ -86,6 +86,15 @@ impl HealthReport {
     }
 }
 
+/// A step's latency as the screens and `syncdeck check` show it: "12 ms", "<1 ms" on loopback.
+pub fn latency_text(ms: u64) -> String {
+    if ms == 0 {
+        "<1 ms".to_string()
+    } else {
+        format!("{ms} ms")
+    }
+}
+
 /// The settings key the last check of a connection is kept under (JSON of [`HealthReport`]).
 pub fn health_key(connection: &str) -> String {
     format!("health.{connection}")

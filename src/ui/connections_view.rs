@@ -467,7 +467,7 @@ fn step_lines(
     };
     let latency = step
         .latency_ms
-        .map_or_else(|| "—".to_string(), |ms| format!("{} ms", format::count(ms)));
+        .map_or_else(|| "—".to_string(), crate::engine::health::latency_text);
     let detail = if step.status == StepStatus::Skipped && step.detail.is_empty() {
         "skipped: an earlier step failed".to_string()
     } else {

@@ -10,7 +10,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Padding, Paragraph};
 
 use crate::config::Config;
-use crate::store::{ConnectionRun, Run, RunStatus, RunType};
+use crate::store::{ConnectionRun, Run, RunMode, RunStatus, RunType};
 
 use super::diagnostics;
 use super::format;
@@ -331,10 +331,24 @@ fn connection_lines(
     spans.push(Span::raw(" "));
     spans.push(Span::styled(count, theme.strong()));
     let used: usize = spans.iter().map(Span::width).sum();
-    let action = format::fit(
-        &format!("  → {}", status::next_action(r.status)),
-        width.saturating_sub(used),
-    );
+    // A finished Dry run with changes planned: the next step of the workflow is its plan.
+    let planned =
+        r.mode == RunMode::Dry && r.status == RunStatus::Completed && r.counters.would_update > 0;
+    let room = width.saturating_sub(used);
+    let next = match planned {
+        true => [
+            format!(
+                "  → {}, then p applies the plan",
+                status::next_action(r.status)
+            ),
+            "  → review diagnostics · p apply plan".to_string(),
+        ]
+        .into_iter()
+        .find(|text| format::width(text) <= room)
+        .unwrap_or_else(|| format!("  → {}", status::next_action(r.status))),
+        false => format!("  → {}", status::next_action(r.status)),
+    };
+    let action = format::fit(&next, room);
     spans.push(Span::styled(action, theme.dim()));
     lines.push(Line::from(spans));
     if let Some(error) = &r.error {
@@ -463,7 +477,12 @@ impl JobsView {
         let theme = paint.theme;
         let loaded = ledger.loaded();
         let more = if ledger.is_exhausted() { "" } else { "+" };
-        let mut count = format!("{}{more} runs", format::count(loaded as u64));
+        let plural = if loaded == 1 && more.is_empty() {
+            ""
+        } else {
+            "s"
+        };
+        let mut count = format!("{}{more} run{plural}", format::count(loaded as u64));
         if ledger.status_filter().is_some() || ledger.failures_only() {
             let shown = ledger
                 .rows()
