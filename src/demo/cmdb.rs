@@ -52,6 +52,8 @@ pub(crate) struct CmdbState {
     /// Fleet indices that have a record, in listing order (the bulk listing pages over these).
     present: Vec<usize>,
     written: Mutex<HashMap<usize, Map<String, Value>>>,
+    /// Writes applied per record, so tests can tell a record written twice from one written once.
+    write_counts: Mutex<HashMap<usize, u64>>,
 }
 
 impl CmdbState {
@@ -59,10 +61,11 @@ impl CmdbState {
         Self {
             present: (0..fleet.len()).filter(|i| fleet.in_cmdb(*i)).collect(),
             written: Mutex::new(HashMap::new()),
+            write_counts: Mutex::new(HashMap::new()),
         }
     }
 
-    fn record(&self, fleet: &Fleet, index: usize) -> Option<Map<String, Value>> {
+    pub(crate) fn record(&self, fleet: &Fleet, index: usize) -> Option<Map<String, Value>> {
         if let Some(record) = lock(&self.written).get(&index) {
             return Some(record.clone());
         }
@@ -93,7 +96,27 @@ impl CmdbState {
             json!(now.replace('T', " ").trim_end_matches('Z')),
         );
         written.insert(index, record.clone());
+        *lock(&self.write_counts).entry(index).or_default() += 1;
         Some(record)
+    }
+
+    /// Writes applied so far, per fleet index (records never written are absent).
+    pub(crate) fn write_counts(&self) -> HashMap<usize, u64> {
+        lock(&self.write_counts).clone()
+    }
+
+    /// Whether the record at `index` holds what the demo mapping writes, in every field the
+    /// mapping writes (a field whose source is null is not compared: null-source protection keeps
+    /// the CMDB's value); None when the CMDB has no record.
+    pub(crate) fn holds_mapping(&self, fleet: &Fleet, index: usize) -> Option<bool> {
+        let record = self.record(fleet, index)?;
+        let device = fleet.device(index)?;
+        Some(
+            mapped(&device)
+                .iter()
+                .filter(|(_, value)| !value.is_null())
+                .all(|(field, value)| record.get(field) == Some(value)),
+        )
     }
 }
 

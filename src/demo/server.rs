@@ -107,6 +107,31 @@ impl DemoServer {
         &self.state.fleet
     }
 
+    /// The CMDB's record for `serial` as it stands now (written or as generated); None when the
+    /// CMDB has none.
+    pub fn cmdb_record(&self, serial: &str) -> Option<serde_json::Map<String, serde_json::Value>> {
+        let index = self.state.fleet.index_of(serial)?;
+        self.state.cmdb.record(&self.state.fleet, index)
+    }
+
+    /// Whether the CMDB's record for `serial` holds what the demo mapping writes (fields whose
+    /// source is null left out); None when the CMDB has no record for it.
+    pub fn cmdb_holds_mapping(&self, serial: &str) -> Option<bool> {
+        let index = self.state.fleet.index_of(serial)?;
+        self.state.cmdb.holds_mapping(&self.state.fleet, index)
+    }
+
+    /// Writes the CMDB applied per serial since the server started; serials never written are
+    /// absent. Tests use it to prove a record is not written more often than needed.
+    pub fn cmdb_write_counts(&self) -> std::collections::BTreeMap<String, u64> {
+        self.state
+            .cmdb
+            .write_counts()
+            .into_iter()
+            .map(|(index, count)| (Fleet::serial(index), count))
+            .collect()
+    }
+
     /// Stops accepting connections, lets requests in flight finish (at most a few seconds).
     pub async fn shutdown(mut self) {
         if let Some(stop) = self.stop.take() {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use ratatui::crossterm::event::KeyCode;
 use tokio::time::{Instant, MissedTickBehavior};
 
 use super::app::{App, AppOptions};
@@ -18,6 +19,19 @@ use crate::store::Store;
 /// How long an exit waits for a canceled run to record its end (in-flight requests finish or
 /// time out meanwhile).
 const CANCEL_GRACE: Duration = Duration::from_secs(15);
+
+/// Environment variable that arms the test hook for a panic on the UI thread: with the value
+/// `ui` at start, F12 panics (the end-to-end tests prove the terminal is given back and the panic
+/// logged). Read once; unset, or any other value, F12 is an ordinary key.
+pub const TEST_PANIC_ENV: &str = "SYNCDECK_TEST_PANIC";
+
+/// The message of the test hook's panic.
+pub const TEST_PANIC_MESSAGE: &str = "test panic on the UI thread (SYNCDECK_TEST_PANIC=ui, F12)";
+
+/// True when [`TEST_PANIC_ENV`] asks for the UI test panic.
+fn test_panic_armed() -> bool {
+    std::env::var(TEST_PANIC_ENV).is_ok_and(|value| value == "ui")
+}
 
 /// How the screens ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,6 +48,7 @@ pub async fn run(config: Arc<Config>, store: Store, options: AppOptions) -> io::
     let mut engine = engine::spawn(config.clone(), store.clone());
     let mut app = App::new(config, store, engine.commands.clone(), options)
         .map_err(|e| io::Error::other(e.to_string()))?;
+    let panic_armed = test_panic_armed();
     let mut signals = Signals::new()?;
     let mut tui = Tui::enter()?;
     let stop_input = Arc::new(AtomicBool::new(false));
@@ -58,7 +73,12 @@ pub async fn run(config: Arc<Config>, store: Store, options: AppOptions) -> io::
         let next_frame = last_frame + frame_gap;
         tokio::select! {
             received = input.recv() => match received {
-                Some(Input::Key(key)) => app.handle_key(key),
+                Some(Input::Key(key)) => {
+                    if panic_armed && key.code == KeyCode::F(12) {
+                        panic!("{TEST_PANIC_MESSAGE}");
+                    }
+                    app.handle_key(key)
+                }
                 Some(Input::Resize) => redraw_all = true,
                 // The terminal went away (its input closed): leave as on SIGHUP.
                 None => break UiExit::Signal(1),

@@ -93,9 +93,11 @@ pub fn restore() {
     }
 }
 
-/// A panic on the UI thread restores the terminal before the message is printed. A panic on any
-/// other thread (an engine task) goes to the log only: printing it would scribble on the screen,
-/// and the engine turns it into a Failed connection run.
+/// A panic on the UI thread restores the terminal, logs the panic with a backtrace and leaves
+/// one line on the screen saying where the details are: the operator's shell gets a clean
+/// screen, not a Rust panic message. A panic on any other thread (an engine task) goes to the
+/// log only: printing it would scribble on the screen, and the engine turns it into a Failed
+/// connection run. Once the screens are gone, panics are reported as usual.
 fn install_panic_hook() {
     static INSTALLED: OnceLock<()> = OnceLock::new();
     INSTALLED.get_or_init(|| {
@@ -105,13 +107,28 @@ fn install_panic_hook() {
                 .get()
                 .and_then(|t| *t.lock().unwrap_or_else(|e| e.into_inner()))
                 .is_none_or(|id| id == thread::current().id());
-            if ACTIVE.load(Ordering::SeqCst) && !on_ui {
+            if !ACTIVE.load(Ordering::SeqCst) {
+                tracing::error!("panic: {info}");
+                default(info);
+                return;
+            }
+            if !on_ui {
                 tracing::error!("panic in a background task: {info}");
                 return;
             }
             restore();
-            tracing::error!("panic: {info}");
-            default(info);
+            if !tracing::dispatcher::has_been_set() {
+                // Logging is off (its directory could not be made): the screen is all there is.
+                default(info);
+                return;
+            }
+            let backtrace = std::backtrace::Backtrace::force_capture();
+            tracing::error!("panic on the UI thread: {info}\n{backtrace}");
+            eprintln!(
+                "syncdeck: internal error (a bug): the screens stopped; the details are in the \
+                 log in {}",
+                crate::paths::log_dir().display()
+            );
         }));
     });
 }

@@ -18,6 +18,44 @@ pub struct Terminal {
 impl Terminal {
     /// Starts `syncdeck ARGS`; `{dir}` in ARGS is the test's own temp dir.
     pub fn start(width: u16, height: u16, args: &str) -> Terminal {
+        Terminal::launch(width, height, args, false, &[])
+    }
+
+    /// Like [`Terminal::start`], with these environment variables set for syncdeck.
+    pub fn start_with_env(width: u16, height: u16, env: &[(&str, &str)], args: &str) -> Terminal {
+        Terminal::launch(width, height, args, false, env)
+    }
+
+    /// Like [`Terminal::start`], with every byte syncdeck writes to the terminal kept in the
+    /// file `pane.out` (read it with [`Terminal::output`]): syncdeck starts only once tmux
+    /// records the pane, so not even its first byte is missed.
+    pub fn start_recorded(width: u16, height: u16, args: &str) -> Terminal {
+        let term = Terminal::launch(width, height, args, true, &[]);
+        let out = term.file("pane.out");
+        term.tmux(&[
+            "pipe-pane",
+            "-o",
+            "-t",
+            "e2e",
+            &format!("cat >> '{}'", out.display()),
+        ]);
+        // The pipe is open once its file exists; then let the script go on.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !out.exists() {
+            assert!(Instant::now() < deadline, "tmux pipe-pane did not start");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        std::fs::write(term.file("go"), "").unwrap();
+        term
+    }
+
+    /// What syncdeck wrote to the terminal (only with [`Terminal::start_recorded`]).
+    pub fn output(&self) -> Vec<u8> {
+        std::fs::read(self.file("pane.out")).unwrap_or_default()
+    }
+
+    /// Starts the script; with `gated`, it waits for the file `go` before starting syncdeck.
+    fn launch(width: u16, height: u16, args: &str, gated: bool, env: &[(&str, &str)]) -> Terminal {
         let dir = tempfile::tempdir().unwrap();
         let args = args.replace("{dir}", &dir.path().display().to_string());
         static NEXT: AtomicUsize = AtomicUsize::new(0);
@@ -28,9 +66,18 @@ impl Terminal {
         );
         let d = dir.path().display();
         let bin = env!("CARGO_BIN_EXE_syncdeck");
+        let gate = if gated {
+            format!("while [ ! -e {d}/go ]; do sleep 0.01; done; ")
+        } else {
+            String::new()
+        };
+        let exports: String = env
+            .iter()
+            .map(|(name, value)| format!("export {name}='{value}'; "))
+            .collect();
         let script = format!(
-            "export XDG_STATE_HOME={d}/state XDG_DATA_HOME={d}/data XDG_CONFIG_HOME={d}/config; \
-             unset SYNCDECK_CONFIG SYNCDECK_STORE NO_COLOR; \
+            "{gate}export XDG_STATE_HOME={d}/state XDG_DATA_HOME={d}/data XDG_CONFIG_HOME={d}/config; \
+             unset SYNCDECK_CONFIG SYNCDECK_STORE NO_COLOR; {exports}\
              stty -g > {d}/stty.before; \
              sh -c 'echo $$ > {d}/pid; exec {bin} {args}'; \
              echo $? > {d}/exit; stty -g > {d}/stty.after; sleep 120"
@@ -104,6 +151,16 @@ impl Terminal {
 
     pub fn file(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
+    }
+
+    /// Everything syncdeck logged (its log directory under the test's XDG state dir).
+    pub fn log(&self) -> String {
+        let dir = self.file("state").join("syncdeck").join("logs");
+        let mut text = String::new();
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            text.push_str(&std::fs::read_to_string(entry.path()).unwrap_or_default());
+        }
+        text
     }
 
     /// Waits for the script to record syncdeck's exit code.
