@@ -82,11 +82,39 @@ impl fmt::Display for Problem {
 
 /// Reads, validates and resolves a config file.
 pub fn load(path: &Path, env: &Environment) -> Result<Config, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+    let bytes = std::fs::read(path).map_err(|source| ConfigError::Read {
         file: path.to_path_buf(),
         source,
     })?;
-    parse(&text, path, env)
+    parse_bytes(&bytes, path, env)
+}
+
+/// [`parse`] for raw file bytes: text that is not UTF-8 is one problem at the line and column
+/// of the first bad byte (TOML is UTF-8 by definition, and an editor can show that spot).
+pub fn parse_bytes(bytes: &[u8], path: &Path, env: &Environment) -> Result<Config, ConfigError> {
+    let error = match std::str::from_utf8(bytes) {
+        Ok(text) => return parse(text, path, env),
+        Err(error) => error,
+    };
+    let good = String::from_utf8_lossy(&bytes[..error.valid_up_to()]);
+    let line = good.matches('\n').count() + 1;
+    let column = good
+        .rsplit('\n')
+        .next()
+        .map_or(0, |last| last.chars().count())
+        + 1;
+    let byte = bytes.get(error.valid_up_to()).copied().unwrap_or_default();
+    Err(ConfigError::Invalid {
+        file: path.to_path_buf(),
+        problems: vec![Problem {
+            line,
+            column,
+            key: String::new(),
+            message: format!(
+                "the file is not UTF-8 text (byte 0x{byte:02X} here); save it as UTF-8"
+            ),
+        }],
+    })
 }
 
 /// Validates config text as if read from `path` (relative `file:` secrets and the store path
