@@ -238,7 +238,7 @@ fn walk(term: &Terminal, expect: &CmdbFleet) -> u64 {
         "the card:\n{screen}"
     );
     assert!(
-        screen.contains(&format!("applying the plan of run #3: {n} records")),
+        screen.contains(&format!("the plan of run #3: {n} records")),
         "{screen}"
     );
     full[0]

@@ -297,7 +297,7 @@ async fn start_apply(
         .collect();
     let mut run = new_run(RunType::Apply, RunMode::Live, None, &jobs);
     run.note = Some(format!(
-        "applying the plan of run #{}: {} record{}",
+        "the plan of run #{}: {} record{}",
         plan.plan_run,
         plan.records,
         if plan.records == 1 { "" } else { "s" }

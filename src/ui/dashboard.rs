@@ -10,7 +10,7 @@ use ratatui::widgets::{Block, Padding, Paragraph};
 
 use crate::config::Config;
 use crate::engine;
-use crate::store::{ConnectionRun, Run, RunStatus};
+use crate::store::{ConnectionRun, Run, RunMode, RunStatus};
 
 use super::diagnostics;
 use super::format;
@@ -202,6 +202,12 @@ fn idle(
         Span::styled("next: ", theme.dim()),
         Span::raw(status::next_action(run.status)),
     ];
+    // A finished Dry run that planned changes: applying its plan is the step after review.
+    if run.mode == RunMode::Dry && run.status == RunStatus::Completed && counters.would_update > 0 {
+        next.push(Span::styled(" · ", theme.dim()));
+        next.push(Span::styled("p", theme.key()));
+        next.push(Span::styled(" applies the plan", theme.dim()));
+    }
     if let Some(note) = &run.note {
         next.push(Span::styled(" · ", theme.dim()));
         next.push(Span::styled(note.clone(), theme.warn()));
@@ -212,6 +218,7 @@ fn idle(
         next.push(Span::styled("n", theme.key()));
         next.push(Span::styled(" new run", theme.dim()));
     }
+    let next = fit_spans(next, width);
     let [labels, values] = diagnostics::panel(&cells, width, "", theme);
     let lines = vec![first, labels, values, Line::from(next)];
     (heading(run, "Last run", theme), lines)
@@ -263,4 +270,27 @@ mod tests {
             Some(TimeDelta::zero())
         );
     }
+}
+
+/// Cuts styled spans to `width` columns, the last one ending in "…" when anything was cut.
+fn fit_spans(spans: Vec<Span<'static>>, width: usize) -> Vec<Span<'static>> {
+    let total: usize = spans.iter().map(Span::width).sum();
+    if total <= width {
+        return spans;
+    }
+    let mut kept = Vec::new();
+    let mut used = 0;
+    for span in spans {
+        let room = width.saturating_sub(used);
+        if span.width() < room {
+            used += span.width();
+            kept.push(span);
+            continue;
+        }
+        // Something follows: the cut always shows, even when this span alone would fit.
+        let cut = format::fit(&format!("{}…", span.content), room);
+        kept.push(Span::styled(cut, span.style));
+        break;
+    }
+    kept
 }
