@@ -254,24 +254,6 @@ fn empty(config: &Config, area: Rect, theme: Theme) -> (Line<'static>, Vec<Line<
     (Line::styled(" No runs yet ", theme.title()), lines)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn eta_follows_the_pace_so_far() {
-        assert_eq!(eta(TimeDelta::seconds(60), 0, 100), None);
-        assert_eq!(
-            eta(TimeDelta::seconds(60), 25, 100),
-            Some(TimeDelta::seconds(180))
-        );
-        assert_eq!(
-            eta(TimeDelta::seconds(60), 100, 100),
-            Some(TimeDelta::zero())
-        );
-    }
-}
-
 /// Cuts styled spans to `width` columns, the last one ending in "…" when anything was cut.
 fn fit_spans(spans: Vec<Span<'static>>, width: usize) -> Vec<Span<'static>> {
     let total: usize = spans.iter().map(Span::width).sum();
@@ -293,4 +275,22 @@ fn fit_spans(spans: Vec<Span<'static>>, width: usize) -> Vec<Span<'static>> {
         break;
     }
     kept
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn eta_follows_the_pace_so_far() {
+        assert_eq!(eta(TimeDelta::seconds(60), 0, 100), None);
+        assert_eq!(
+            eta(TimeDelta::seconds(60), 25, 100),
+            Some(TimeDelta::seconds(180))
+        );
+        assert_eq!(
+            eta(TimeDelta::seconds(60), 100, 100),
+            Some(TimeDelta::zero())
+        );
+    }
 }
