@@ -5,53 +5,28 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use syncdeck::config::{self, Config, Environment};
-use syncdeck::demo::{self, DemoOptions, DemoServer};
+use syncdeck::config::Config;
+use syncdeck::demo::{self, DemoServer};
 use syncdeck::engine::{self, Command, Event, RunRequest, RunScope, hints};
 use syncdeck::store::{
-    ConnectionRun, EntryQuery, EntryStatus, Outcome, ReportEntry, Run, RunMode, RunStatus, RunType,
-    Store, StoreOptions,
+    ConnectionRun, EntryStatus, Outcome, ReportEntry, Run, RunMode, RunStatus, RunType, Store,
+    StoreOptions,
 };
 
 /// Longest an engine run or a child process may take before the test fails.
 const LIMIT: Duration = Duration::from_secs(90);
 
-struct Demo {
-    server: DemoServer,
-    config: Arc<Config>,
-    store: Store,
-    dir: tempfile::TempDir,
-}
+mod common;
+
+use common::demo::{Demo, parse_config};
+use common::history::entries_of_run as entries;
 
 async fn demo(fleet_size: usize) -> Demo {
-    let server = demo::start(
-        "127.0.0.1:0".parse().unwrap(),
-        DemoOptions {
-            fleet_size,
-            seed: 31,
-        },
-    )
-    .await
-    .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let config = Arc::new(parse_config(&demo::config_for(server.addr())));
-    let store = Store::open(dir.path().join("store.redb"), StoreOptions::default()).unwrap();
-    Demo {
-        server,
-        config,
-        store,
-        dir,
-    }
-}
-
-fn parse_config(text: &str) -> Config {
-    let env = Environment::with_fallbacks(demo::demo_secrets().iter().copied());
-    config::parse(text, Path::new("/demo/config.toml"), &env).unwrap()
+    Demo::start(fleet_size, 31).await
 }
 
 fn request(scope: RunScope, mode: RunMode) -> Command {
@@ -96,23 +71,6 @@ fn apply(run_id: u64, connections: &[&str]) -> Command {
     Command::Apply {
         run_id,
         connections: connections.iter().map(|c| c.to_string()).collect(),
-    }
-}
-
-fn entries(store: &Store, run_id: u64) -> Vec<ReportEntry> {
-    let query = EntryQuery {
-        run: Some(run_id),
-        ..EntryQuery::default()
-    };
-    let mut out = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = store.entries_page(&query, cursor, 500).unwrap();
-        out.extend(page.entries);
-        match page.next {
-            Some(next) => cursor = Some(next),
-            None => return out,
-        }
     }
 }
 
@@ -448,30 +406,15 @@ async fn totals_and_re_run_hints_of_full_and_single_runs() {
 /// `syncdeck --config C --store S ARGS` with the demo secrets, XDG dirs under the temp dir.
 async fn syncdeck(demo: &Demo, config: &Path, args: &[&str]) -> (Option<i32>, String, String) {
     let home = demo.dir.path();
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_syncdeck"));
+    let mut command = common::cli::demo_command(home);
     command
-        .env("XDG_STATE_HOME", home.join("state"))
-        .env("XDG_DATA_HOME", home.join("data"))
-        .env("XDG_CONFIG_HOME", home.join("config"))
-        .env_remove("SYNCDECK_CONFIG")
-        .env_remove("SYNCDECK_STORE")
-        .envs(demo::demo_secrets().iter().copied())
         .arg("--config")
         .arg(config)
         .arg("--store")
         .arg(home.join("cli.redb"))
-        .args(args)
-        .stdin(Stdio::null())
-        .kill_on_drop(true);
-    let out = tokio::time::timeout(LIMIT, command.output())
-        .await
-        .expect("syncdeck did not finish in time")
-        .expect("spawn syncdeck");
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+        .args(args);
+    let out = common::cli::output(command, LIMIT).await;
+    (out.code, out.stdout, out.stderr)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

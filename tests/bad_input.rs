@@ -3,7 +3,6 @@
 //! checks both the clear message and that nothing recorded before is lost or changed.
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -16,7 +15,10 @@ use axum::routing::get;
 use serde_json::{Value, json};
 use syncdeck::store::{Store, StoreOptions};
 use tokio::net::TcpListener;
-use tokio::process::Command;
+
+mod common;
+
+use common::cli::Output;
 
 /// Longest a child may take; a hung one is killed and the test fails.
 const CHILD_LIMIT: Duration = Duration::from_secs(120);
@@ -207,55 +209,16 @@ async fn setup() -> Setup {
     }
 }
 
-struct Output {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl std::fmt::Debug for Output {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
-            self.code, self.stdout, self.stderr
-        )
-    }
-}
-
-impl Output {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not one JSON value ({e}): {self:?}"))
-    }
-}
-
 /// `syncdeck --config C --store S ARGS` with a private environment.
 async fn syncdeck(setup: &Setup, config: &Path, args: &[&str]) -> Output {
-    let home = setup.dir.path();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_syncdeck"));
+    let mut command = common::cli::command(setup.dir.path());
     command
-        .env("XDG_STATE_HOME", home.join("state"))
-        .env("XDG_DATA_HOME", home.join("data"))
-        .env("XDG_CONFIG_HOME", home.join("config"))
-        .env_remove("SYNCDECK_CONFIG")
-        .env_remove("SYNCDECK_STORE")
         .arg("--config")
         .arg(config)
         .arg("--store")
         .arg(&setup.store)
-        .args(args)
-        .stdin(Stdio::null())
-        .kill_on_drop(true);
-    let out = tokio::time::timeout(CHILD_LIMIT, command.output())
-        .await
-        .unwrap_or_else(|_| panic!("syncdeck did not finish within {CHILD_LIMIT:?}"))
-        .expect("spawn syncdeck");
-    Output {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+        .args(args);
+    common::cli::output(command, CHILD_LIMIT).await
 }
 
 async fn live_run(setup: &Setup) -> Output {

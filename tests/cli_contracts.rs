@@ -3,102 +3,21 @@
 //! JSON), `--delete` removes it so the next Single Live run treats the record as new and makes
 //! the contract again; usage errors exit 2 and name what is configured.
 
-use std::path::PathBuf;
-use std::process::Stdio;
-use std::time::Duration;
-
 use serde_json::Value;
-use syncdeck::demo::{self, DemoOptions, DemoServer};
+use syncdeck::demo::{self, DemoServer};
 use syncdeck::store::{Store, StoreOptions};
-use tokio::process::Command;
 
-/// Longest a child may take; a hung one is killed and the test fails.
-const CHILD_LIMIT: Duration = Duration::from_secs(120);
+mod common;
 
-struct Setup {
-    server: DemoServer,
-    dir: tempfile::TempDir,
-    config: PathBuf,
-    store: PathBuf,
-}
+use common::cli::{DemoFiles, Output};
 
 /// A demo server in this process and the demo config pointing at it.
-async fn setup() -> Setup {
-    let server = demo::start(
-        "127.0.0.1:0".parse().unwrap(),
-        DemoOptions {
-            fleet_size: 200,
-            seed: 29,
-        },
-    )
-    .await
-    .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("config.toml");
-    std::fs::write(&config, demo::config_for(server.addr())).unwrap();
-    let store = dir.path().join("s.redb");
-    Setup {
-        server,
-        dir,
-        config,
-        store,
-    }
+async fn setup() -> DemoFiles {
+    DemoFiles::start(200, 29).await
 }
 
-/// `syncdeck --config C --store S ARGS` with a private environment and the demo secrets.
-fn syncdeck(setup: &Setup, args: &[&str]) -> Command {
-    let home = setup.dir.path();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_syncdeck"));
-    command
-        .env("XDG_STATE_HOME", home.join("state"))
-        .env("XDG_DATA_HOME", home.join("data"))
-        .env("XDG_CONFIG_HOME", home.join("config"))
-        .env_remove("SYNCDECK_CONFIG")
-        .env_remove("SYNCDECK_STORE")
-        .envs(demo::demo_secrets().iter().copied())
-        .arg("--config")
-        .arg(&setup.config)
-        .arg("--store")
-        .arg(&setup.store)
-        .args(args)
-        .stdin(Stdio::null())
-        .kill_on_drop(true);
-    command
-}
-
-struct Output {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl std::fmt::Debug for Output {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
-            self.code, self.stdout, self.stderr
-        )
-    }
-}
-
-impl Output {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not one JSON value ({e}): {self:?}"))
-    }
-}
-
-async fn run(setup: &Setup, args: &[&str]) -> Output {
-    let out = tokio::time::timeout(CHILD_LIMIT, syncdeck(setup, args).output())
-        .await
-        .unwrap_or_else(|_| panic!("syncdeck did not finish within {CHILD_LIMIT:?}"))
-        .expect("spawn syncdeck");
-    Output {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+async fn run(setup: &DemoFiles, args: &[&str]) -> Output {
+    setup.syncdeck(args).await
 }
 
 /// A serial the demo CMDB has, with a status (so the required field maps).
@@ -114,7 +33,7 @@ fn cmdb_serial(server: &DemoServer) -> String {
 }
 
 /// `run --single SERIAL --live --connection cmdb --json`: the connection's JSON object.
-async fn single_live(setup: &Setup, serial: &str) -> Value {
+async fn single_live(setup: &DemoFiles, serial: &str) -> Value {
     let out = run(
         setup,
         &[

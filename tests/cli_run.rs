@@ -3,13 +3,16 @@
 //! store lock, and usage errors that say what to do.
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
-use syncdeck::demo::{self, DemoOptions, DemoServer};
+use syncdeck::demo::{self, DemoServer};
 use syncdeck::store::{RunStatus, Store, StoreOptions};
-use tokio::process::Command;
+
+mod common;
+
+use common::cli::{self, DemoFiles, Output};
 
 const FLEET: u64 = 700;
 const CONNECTIONS: [&str; 4] = ["cmdb", "registry", "mdm", "cmdb-wrong-method"];
@@ -18,54 +21,13 @@ const CHILD_LIMIT: Duration = Duration::from_secs(120);
 
 /// A demo server in this process, a config pointing at it and a scratch dir for the store and
 /// the child's XDG directories.
-struct Setup {
-    server: DemoServer,
-    dir: tempfile::TempDir,
-    config: PathBuf,
-    store: PathBuf,
-}
-
-async fn setup() -> Setup {
-    let server = demo::start(
-        "127.0.0.1:0".parse().unwrap(),
-        DemoOptions {
-            fleet_size: FLEET as usize,
-            seed: 23,
-        },
-    )
-    .await
-    .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("config.toml");
-    std::fs::write(&config, demo::config_for(server.addr())).unwrap();
-    let store = dir.path().join("s.redb");
-    Setup {
-        server,
-        dir,
-        config,
-        store,
-    }
-}
-
-/// The binary with a private environment: XDG dirs under `home`, the demo secrets set, no
-/// SYNCDECK_CONFIG / SYNCDECK_STORE from the caller's shell.
-fn syncdeck(home: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_syncdeck"));
-    command
-        .env("XDG_STATE_HOME", home.join("state"))
-        .env("XDG_DATA_HOME", home.join("data"))
-        .env("XDG_CONFIG_HOME", home.join("config"))
-        .env_remove("SYNCDECK_CONFIG")
-        .env_remove("SYNCDECK_STORE")
-        .envs(demo::demo_secrets().iter().copied())
-        .stdin(Stdio::null())
-        .kill_on_drop(true);
-    command
+async fn setup() -> DemoFiles {
+    DemoFiles::start(FLEET as usize, 23).await
 }
 
 /// `syncdeck --config C --store S run ARGS`.
-fn run_command(setup: &Setup, config: &Path, args: &[&str]) -> Command {
-    let mut command = syncdeck(setup.dir.path());
+fn run_command(setup: &DemoFiles, config: &Path, args: &[&str]) -> Command {
+    let mut command = cli::demo_command(setup.dir.path());
     command
         .arg("--config")
         .arg(config)
@@ -76,42 +38,11 @@ fn run_command(setup: &Setup, config: &Path, args: &[&str]) -> Command {
     command
 }
 
-struct Output {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
+async fn output(command: Command) -> Output {
+    cli::output(command, CHILD_LIMIT).await
 }
 
-impl std::fmt::Debug for Output {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
-            self.code, self.stdout, self.stderr
-        )
-    }
-}
-
-impl Output {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not one JSON value ({e}): {self:?}"))
-    }
-}
-
-async fn output(mut command: Command) -> Output {
-    let out = tokio::time::timeout(CHILD_LIMIT, command.output())
-        .await
-        .unwrap_or_else(|_| panic!("syncdeck did not finish within {CHILD_LIMIT:?}"))
-        .expect("spawn syncdeck");
-    Output {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-async fn run(setup: &Setup, args: &[&str]) -> Output {
+async fn run(setup: &DemoFiles, args: &[&str]) -> Output {
     output(run_command(setup, &setup.config, args)).await
 }
 
@@ -422,7 +353,7 @@ fn usage_setup() -> (tempfile::TempDir, PathBuf) {
 }
 
 async fn usage_run(dir: &Path, config: Option<&Path>, args: &[&str]) -> Output {
-    let mut command = syncdeck(dir);
+    let mut command = cli::demo_command(dir);
     if let Some(config) = config {
         command.arg("--config").arg(config);
     }

@@ -9,24 +9,24 @@
 //! Runs over real HTTP against the demo systems on 127.0.0.1, with a real redb file in a temp
 //! dir; the CLI runs are the real binary as a separate process.
 
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
-use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::crossterm::event::KeyCode;
 use serde_json::Value;
-use syncdeck::config::{self, Config, Environment, Theme};
-use syncdeck::demo::{self, DemoOptions, DemoServer};
+use syncdeck::config::Config;
+use syncdeck::demo::{self, DemoServer};
 use syncdeck::engine::{self, Command, Event, RunRequest, RunScope, dry_run_override_key};
 use syncdeck::store::{
     ConnectionRun, EntryQuery, EntryStatus, Outcome, ReportEntry, Run, RunMode, RunStatus, Store,
     StoreOptions,
 };
-use syncdeck::ui::app::{App, AppOptions};
-use tokio::sync::mpsc;
+use syncdeck::ui::app::App;
+
+mod common;
+
+use common::screen::key;
 
 /// Longest one run (in process or as a child) may take before the test fails.
 const LIMIT: Duration = Duration::from_secs(120);
@@ -42,18 +42,9 @@ struct Setup {
 }
 
 async fn setup() -> Setup {
-    let server = demo::start(
-        "127.0.0.1:0".parse().unwrap(),
-        DemoOptions {
-            fleet_size: 300,
-            seed: 11,
-        },
-    )
-    .await
-    .unwrap();
+    let server = common::demo::start(300, 11).await;
     let text = demo::config_for(server.addr());
-    let env = Environment::with_fallbacks(demo::demo_secrets().iter().copied());
-    let config = config::parse(&text, Path::new("/demo/config.toml"), &env).unwrap();
+    let config = common::demo::parse_config(&text);
     let cmdb = config.connection("cmdb").expect("the demo has cmdb");
     assert!(cmdb.dry_run, "the demo's cmdb is Dry in its configuration");
     let dir = tempfile::tempdir().unwrap();
@@ -139,34 +130,16 @@ async fn run_without_mode(
 /// `syncdeck run --single SERIAL --connection cmdb --json`, no mode flag, on the store file
 /// (which this process must have closed).
 async fn cli_run_without_mode(setup: &Setup, serial: &str) -> Value {
-    let home = setup.dir.path();
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_syncdeck"));
+    let mut command = common::cli::demo_command(setup.dir.path());
     command
-        .env("XDG_STATE_HOME", home.join("state"))
-        .env("XDG_DATA_HOME", home.join("data"))
-        .env("XDG_CONFIG_HOME", home.join("config"))
-        .env_remove("SYNCDECK_CONFIG")
-        .env_remove("SYNCDECK_STORE")
-        .envs(demo::demo_secrets().iter().copied())
         .arg("--config")
         .arg(&setup.config_file)
         .arg("--store")
         .arg(&setup.store_path)
-        .args(["run", "--single", serial, "--connection", "cmdb", "--json"])
-        .stdin(Stdio::null())
-        .kill_on_drop(true);
-    let out = tokio::time::timeout(LIMIT, command.output())
-        .await
-        .expect("syncdeck run did not finish in time")
-        .expect("spawn syncdeck");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not JSON ({e}): {}\n{stderr}",
-            String::from_utf8_lossy(&out.stdout)
-        )
-    })
+        .args(["run", "--single", serial, "--connection", "cmdb", "--json"]);
+    let out = common::cli::output(command, LIMIT).await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    out.json()
 }
 
 /// The run's mode and its one connection's status and counters, from `run --json`.
@@ -262,23 +235,14 @@ async fn the_override_makes_cmdb_live_across_restarts_until_removed() {
 
 /// The App over `store` with the demo configuration, as `syncdeck` builds it.
 fn app(setup: &Setup, store: &Store) -> App {
-    let (tx, _rx) = mpsc::unbounded_channel();
-    let options = AppOptions {
-        theme: Theme::Default,
-        banner: None,
-    };
-    App::new(setup.config.clone(), store.clone(), tx, options).unwrap()
-}
-
-fn key(app: &mut App, code: KeyCode) {
-    app.handle_key(KeyEvent::new(code, KeyModifiers::NONE));
+    let (app, _commands) =
+        common::screen::app_over(setup.config.clone(), store, common::screen::plain());
+    app
 }
 
 fn screen(app: &mut App) -> String {
-    assert!(app.wait_background(Duration::from_secs(30)));
-    let mut terminal = Terminal::new(TestBackend::new(100, 30)).unwrap();
-    terminal.draw(|frame| app.draw(frame)).unwrap();
-    terminal.backend().to_string()
+    common::screen::settle(app, Duration::from_secs(30));
+    common::screen::render(app, 100, 30)
 }
 
 /// The Connections view's row of cmdb.

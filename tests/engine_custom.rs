@@ -20,12 +20,15 @@ use serde_json::{Value, json};
 use syncdeck::config::{self, Config, Environment};
 use syncdeck::engine::{self, Command, Event, RunRequest, RunScope};
 use syncdeck::store::{
-    ConnectionRun, EntryQuery, EntryStatus, Outcome, ReportEntry, Run, RunMode, RunStatus, Store,
-    StoreOptions,
+    ConnectionRun, EntryStatus, Outcome, ReportEntry, Run, RunMode, RunStatus, Store, StoreOptions,
 };
 use tokio::net::TcpListener;
 
 /// Source records, a few without an asset tag.
+mod common;
+
+use common::history::entries_of_run as entries;
+
 const THINGS: usize = 300;
 /// The cursor listing's page size (the config asks for it; the server caps at `PAGE_CAP`).
 const PAGE_SIZE: usize = 40;
@@ -675,23 +678,6 @@ async fn run_to_end(setup: &Setup, request: RunRequest) -> (Run, ConnectionRun, 
     let mut rows = setup.store.connection_runs(run.id).unwrap();
     assert_eq!(rows.len(), 1);
     (run, rows.remove(0), events)
-}
-
-fn entries(store: &Store, run_id: u64) -> Vec<ReportEntry> {
-    let query = EntryQuery {
-        run: Some(run_id),
-        ..EntryQuery::default()
-    };
-    let mut out = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = store.entries_page(&query, cursor, 500).unwrap();
-        out.extend(page.entries);
-        match page.next {
-            Some(next) => cursor = Some(next),
-            None => return out,
-        }
-    }
 }
 
 fn pages_for(records: usize) -> u64 {

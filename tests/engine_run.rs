@@ -1,45 +1,18 @@
 //! The engine end to end against the demo systems over real HTTP on 127.0.0.1: Single and Full,
 //! Dry and Live, for each demo connection, with the counters and statuses SPEC section 3 promises.
 
-use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
-use syncdeck::config::{self, Config, Environment};
-use syncdeck::demo::{self, DemoOptions, DemoServer};
+use syncdeck::demo::{self, DemoServer};
 use syncdeck::engine::{self, Command, Event, RunRequest, RunScope};
-use syncdeck::store::{
-    ConnectionRun, EntryQuery, EntryStatus, Outcome, Run, RunMode, RunStatus, Store, StoreOptions,
-};
+use syncdeck::store::{ConnectionRun, EntryQuery, EntryStatus, Outcome, Run, RunMode, RunStatus};
 
-struct Demo {
-    server: DemoServer,
-    config: Arc<Config>,
-    store: Store,
-    _dir: tempfile::TempDir,
-}
+mod common;
+
+use common::demo::Demo;
 
 async fn demo(fleet_size: usize) -> Demo {
-    let server = demo::start(
-        "127.0.0.1:0".parse().unwrap(),
-        DemoOptions {
-            fleet_size,
-            seed: 11,
-        },
-    )
-    .await
-    .unwrap();
-    let text = demo::config_for(server.addr());
-    let env = Environment::with_fallbacks(demo::demo_secrets().iter().copied());
-    let config = config::parse(&text, Path::new("/demo/config.toml"), &env).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path().join("store.redb"), StoreOptions::default()).unwrap();
-    Demo {
-        server,
-        config: Arc::new(config),
-        store,
-        _dir: dir,
-    }
+    Demo::start(fleet_size, 11).await
 }
 
 fn request(scope: RunScope, connection: &str, mode: RunMode) -> RunRequest {
@@ -78,20 +51,7 @@ async fn run_to_end(demo: &Demo, request: RunRequest) -> (Run, Vec<ConnectionRun
 }
 
 fn entries(demo: &Demo, run_id: u64) -> Vec<syncdeck::store::ReportEntry> {
-    let query = EntryQuery {
-        run: Some(run_id),
-        ..EntryQuery::default()
-    };
-    let mut out = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = demo.store.entries_page(&query, cursor, 500).unwrap();
-        out.extend(page.entries);
-        match page.next {
-            Some(next) => cursor = Some(next),
-            None => return out,
-        }
-    }
+    common::history::entries_of_run(&demo.store, run_id)
 }
 
 /// Expected Full Dry counters of a demo connection, from what the demo says about each device.

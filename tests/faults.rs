@@ -31,14 +31,16 @@ use syncdeck::engine::http::HttpClient;
 use syncdeck::engine::limit::RateLimiter;
 use syncdeck::engine::retry::RetryPolicy;
 use syncdeck::engine::{self, Command, Event, RunRequest, RunScope};
-use syncdeck::store::{
-    EntryQuery, EntryStatus, ReportEntry, Run, RunMode, RunStatus, Store, StoreOptions,
-};
-use syncdeck::ui::app::{App, AppOptions};
+use syncdeck::store::{EntryStatus, ReportEntry, Run, RunMode, RunStatus, Store, StoreOptions};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 
 /// Longest any run here may take before the test fails as hung.
+mod common;
+
+use common::history::entries_of_run as entries;
+use common::screen;
+
 const RUN_LIMIT: Duration = Duration::from_secs(60);
 /// The timeout configured for the broken destinations.
 const TIMEOUT_SECS: u64 = 2;
@@ -423,23 +425,6 @@ async fn run_live(setup: &Setup) -> (Run, Vec<Event>, Duration) {
         .expect("the engine did not stop")
         .unwrap();
     (run, events, took)
-}
-
-fn entries(store: &Store, run_id: u64) -> Vec<ReportEntry> {
-    let query = EntryQuery {
-        run: Some(run_id),
-        ..EntryQuery::default()
-    };
-    let mut out = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = store.entries_page(&query, cursor, 500).unwrap();
-        out.extend(page.entries);
-        match page.next {
-            Some(next) => cursor = Some(next),
-            None => return out,
-        }
-    }
 }
 
 /// The one entry of a one-record run.
@@ -1042,18 +1027,8 @@ fn the_screen_keeps_drawing_while_every_write_stalls() {
         let _guard = runtime.enter();
         engine::spawn(setup.config.clone(), setup.store.clone())
     };
-    let (app_commands, mut from_app) = tokio::sync::mpsc::unbounded_channel();
-    let options = AppOptions {
-        theme: syncdeck::config::Theme::Default,
-        banner: None,
-    };
-    let mut app = App::new(
-        setup.config.clone(),
-        setup.store.clone(),
-        app_commands,
-        options,
-    )
-    .expect("the app opens the store");
+    let (mut app, mut from_app) =
+        screen::app_over(setup.config.clone(), &setup.store, screen::plain());
     let mut terminal = Terminal::new(TestBackend::new(80, 24)).unwrap();
     engine.commands.send(full_live()).unwrap();
 

@@ -4,29 +4,24 @@
 //! the result kept in a real store; and `syncdeck check` as a separate process.
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::process::Command;
 use std::time::Duration;
 
 use syncdeck::config::{self, Config, Environment};
-use syncdeck::demo::{self, DemoOptions, DemoServer};
+use syncdeck::demo::{self, DemoServer};
 use syncdeck::engine::health::{self, HealthReport, StepKind, StepStatus, check_connection};
 use syncdeck::store::{ContractAction, Store, StoreOptions, SyncContract, WriteBatch};
-use tokio::process::Command;
+
+mod common;
+
+use common::cli::Output;
 
 const CONNECTIONS: [&str; 4] = ["cmdb", "registry", "mdm", "cmdb-wrong-method"];
 /// Longest a check or a child may take; a hung one fails the test.
 const LIMIT: Duration = Duration::from_secs(60);
 
 async fn server() -> DemoServer {
-    demo::start(
-        "127.0.0.1:0".parse().unwrap(),
-        DemoOptions {
-            fleet_size: 300,
-            seed: 5,
-        },
-    )
-    .await
-    .unwrap()
+    common::demo::start(300, 5).await
 }
 
 /// The demo config for `server` with these secrets (the demo's own where not given).
@@ -233,51 +228,19 @@ async fn the_credential_step_looks_up_the_serial_of_a_contract_first() {
 
 /// `syncdeck --config C --store S check ARGS` with a private environment and these secrets.
 fn syncdeck_check(dir: &Path, config: &Path, store: &Path, secrets: &[(&str, &str)]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_syncdeck"));
+    let mut command = common::cli::demo_command(dir);
     command
-        .env("XDG_STATE_HOME", dir.join("state"))
-        .env("XDG_DATA_HOME", dir.join("data"))
-        .env("XDG_CONFIG_HOME", dir.join("config"))
-        .env_remove("SYNCDECK_CONFIG")
-        .env_remove("SYNCDECK_STORE")
-        .envs(demo::demo_secrets().iter().copied())
         .envs(secrets.iter().copied())
         .arg("--config")
         .arg(config)
         .arg("--store")
         .arg(store)
-        .arg("check")
-        .stdin(Stdio::null())
-        .kill_on_drop(true);
+        .arg("check");
     command
 }
 
-struct Output {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl std::fmt::Debug for Output {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
-            self.code, self.stdout, self.stderr
-        )
-    }
-}
-
-async fn output(mut command: Command) -> Output {
-    let out = tokio::time::timeout(LIMIT, command.output())
-        .await
-        .expect("syncdeck finished in time")
-        .expect("spawn syncdeck");
-    Output {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+async fn output(command: Command) -> Output {
+    common::cli::output(command, LIMIT).await
 }
 
 fn files(server: &DemoServer) -> (tempfile::TempDir, PathBuf, PathBuf) {

@@ -10,14 +10,17 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::process::ExitStatusExt;
-use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use syncdeck::demo::{self, DemoOptions, DemoServer, Fleet};
+use syncdeck::demo::Fleet;
 use syncdeck::store::{EntryQuery, EntryStatus, RunStatus, Store, StoreOptions};
 use tokio::process::{Child, Command};
+
+mod common;
+
+use common::cli::DemoFiles;
 
 const FLEET: usize = 20_000;
 const KILLS: usize = 20;
@@ -81,57 +84,11 @@ impl Moments {
     }
 }
 
-struct Setup {
-    server: DemoServer,
-    dir: tempfile::TempDir,
-    config: PathBuf,
-    store: PathBuf,
-}
-
-impl Setup {
-    async fn new() -> Setup {
-        let server = demo::start(
-            "127.0.0.1:0".parse().unwrap(),
-            DemoOptions {
-                fleet_size: FLEET,
-                seed: 7,
-            },
-        )
-        .await
-        .unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let config = dir.path().join("config.toml");
-        std::fs::write(&config, demo::config_for(server.addr())).unwrap();
-        let store = dir.path().join("s.redb");
-        Setup {
-            server,
-            dir,
-            config,
-            store,
-        }
-    }
-
-    /// `syncdeck --config C --store S run ARGS` with a private environment and the demo secrets.
-    fn run(&self, args: &[&str]) -> Command {
-        let home = self.dir.path();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_syncdeck"));
-        command
-            .env("XDG_STATE_HOME", home.join("state"))
-            .env("XDG_DATA_HOME", home.join("data"))
-            .env("XDG_CONFIG_HOME", home.join("config"))
-            .env_remove("SYNCDECK_CONFIG")
-            .env_remove("SYNCDECK_STORE")
-            .envs(demo::demo_secrets().iter().copied())
-            .arg("--config")
-            .arg(&self.config)
-            .arg("--store")
-            .arg(&self.store)
-            .arg("run")
-            .args(args)
-            .stdin(Stdio::null())
-            .kill_on_drop(true);
-        command
-    }
+/// `syncdeck --config C --store S run ARGS` with a private environment and the demo secrets.
+fn run_command(setup: &DemoFiles, args: &[&str]) -> Command {
+    let mut command = Command::from(setup.command());
+    command.arg("run").args(args).kill_on_drop(true);
+    command
 }
 
 /// What the checks after each kill carry over to the next.
@@ -159,7 +116,7 @@ struct KillFigures {
 
 /// Opens the store after a kill (`killed`) or a clean end and checks everything recovery
 /// promises; returns the figures.
-fn check_after_kill(setup: &Setup, seen: &mut Seen, kill: usize, killed: bool) -> KillFigures {
+fn check_after_kill(setup: &DemoFiles, seen: &mut Seen, kill: usize, killed: bool) -> KillFigures {
     let opened = Instant::now();
     let store = Store::open(&setup.store, StoreOptions::default())
         .unwrap_or_else(|e| panic!("kill {kill}: the store does not open: {e}"));
@@ -264,7 +221,7 @@ async fn finish(child: Child) -> std::process::Output {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_kill_9_mid_run_lose_nothing_and_write_nothing_twice() {
-    let setup = Setup::new().await;
+    let setup = DemoFiles::start(FLEET, 7).await;
     // What each serial needs: one write when its CMDB record is stale, none otherwise.
     let needed: BTreeMap<String, u64> = (0..FLEET)
         .map(Fleet::serial)
@@ -308,8 +265,7 @@ async fn twenty_kill_9_mid_run_lose_nothing_and_write_nothing_twice() {
             .filter(|serial| setup.server.cmdb_holds_mapping(serial) == Some(false))
             .count();
         let before = setup.server.stats();
-        let mut child = setup
-            .run(&args)
+        let mut child = run_command(&setup, &args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -402,7 +358,13 @@ async fn twenty_kill_9_mid_run_lose_nothing_and_write_nothing_twice() {
     );
 
     // One run to the end, uninterrupted.
-    let out = finish(setup.run(&args).stdout(Stdio::piped()).spawn().unwrap()).await;
+    let out = finish(
+        run_command(&setup, &args)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    )
+    .await;
     // Exit 1: a Live run reports the CMDB's missing serials and the sources without a status.
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     let run: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -417,11 +379,13 @@ async fn twenty_kill_9_mid_run_lose_nothing_and_write_nothing_twice() {
 
     // A Full Dry run finds nothing left to write, contract or not.
     let out = finish(
-        setup
-            .run(&["--full", "--dry-run", "--connection", CONNECTION, "--json"])
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap(),
+        run_command(
+            &setup,
+            &["--full", "--dry-run", "--connection", CONNECTION, "--json"],
+        )
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap(),
     )
     .await;
     assert_eq!(out.status.code(), Some(0), "{out:?}");

@@ -20,6 +20,10 @@ use serde_json::{Value, json};
 use syncdeck::export::{self, CSV_HEADER, CsvExport, ExportError};
 use syncdeck::store::*;
 
+mod common;
+
+use common::cli::Output;
+
 // ---------------------------------------------------------------------------------------------
 // Generated entries and the model.
 
@@ -902,13 +906,8 @@ format = "string"
 }
 
 fn syncdeck(home: &Path, config: &Path, store: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_syncdeck"));
+    let mut command = common::cli::command(home);
     command
-        .env("XDG_STATE_HOME", home.join("state"))
-        .env("XDG_DATA_HOME", home.join("data"))
-        .env("XDG_CONFIG_HOME", home.join("config"))
-        .env_remove("SYNCDECK_CONFIG")
-        .env_remove("SYNCDECK_STORE")
         .env(CANARY_VAR, CANARY)
         .arg("--config")
         .arg(config)
@@ -917,19 +916,8 @@ fn syncdeck(home: &Path, config: &Path, store: &Path) -> Command {
     command
 }
 
-struct Output {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
 fn output(mut command: Command) -> Output {
-    let out = command.output().expect("spawn syncdeck");
-    Output {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    command.output().expect("spawn syncdeck").into()
 }
 
 fn report(home: &Path, config: &Path, store: &Path, args: &[&str]) -> Output {

@@ -4,19 +4,23 @@
 //! the jobs history, counts, and can be canceled; `syncdeck resync` confirms, runs and exits
 //! 0/1/2.
 
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
 use syncdeck::config::{self, Config, Environment};
-use syncdeck::demo::{self, DemoOptions, DemoServer};
+use syncdeck::demo::{self, DemoServer};
 use syncdeck::engine::{self, Command, Event, RunRequest, RunScope, plan_resync};
 use syncdeck::store::{
     ConnectionRun, EntryQuery, EntryStatus, Outcome, ReportEntry, Run, RunMode, RunStatus, RunType,
     Store, StoreOptions, SyncId,
 };
+
+mod common;
+
+use common::cli::{DemoFiles, Output};
+use common::history::entries_of_run as entries_of;
 
 const MDM_KEY: &str = "SYNCDECK_DEMO_MDM_KEY";
 /// Longest a run or a child process may take.
@@ -66,15 +70,7 @@ struct Demo {
 }
 
 async fn demo(fleet_size: usize) -> Demo {
-    let server = demo::start(
-        "127.0.0.1:0".parse().unwrap(),
-        DemoOptions {
-            fleet_size,
-            seed: 11,
-        },
-    )
-    .await
-    .unwrap();
+    let server = common::demo::start(fleet_size, 11).await;
     let text = config_text(&server);
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path().join("store.redb"), StoreOptions::default()).unwrap();
@@ -134,24 +130,6 @@ async fn run_to_end(
     let _ = engine.task.await;
     let rows = store.connection_runs(run.id).unwrap();
     (run, rows, events)
-}
-
-/// Every entry a run recorded, in the order recorded.
-fn entries_of(store: &Store, run_id: u64) -> Vec<ReportEntry> {
-    let query = EntryQuery {
-        run: Some(run_id),
-        ..EntryQuery::default()
-    };
-    let mut out = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = store.entries_page(&query, cursor, 500).unwrap();
-        out.extend(page.entries);
-        match page.next {
-            Some(next) => cursor = Some(next),
-            None => return out,
-        }
-    }
 }
 
 /// A Full Live run of the mdm with a wrong API key: one Failed (401) entry per device.
@@ -633,78 +611,21 @@ async fn without_single_query_one_filtered_listing_finds_every_record() {
 
 // --- the `syncdeck resync` binary ---------------------------------------------------------
 
-struct Cli {
-    server: DemoServer,
-    dir: tempfile::TempDir,
-    config: PathBuf,
-    store: PathBuf,
-}
-
-async fn cli(fleet_size: usize) -> Cli {
-    let server = demo::start(
-        "127.0.0.1:0".parse().unwrap(),
-        DemoOptions {
-            fleet_size,
-            seed: 23,
-        },
-    )
-    .await
-    .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("config.toml");
-    std::fs::write(&config, config_text(&server)).unwrap();
-    let store = dir.path().join("s.redb");
-    Cli {
-        server,
-        dir,
-        config,
-        store,
-    }
-}
-
-struct Output {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl std::fmt::Debug for Output {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
-            self.code, self.stdout, self.stderr
-        )
-    }
+async fn cli(fleet_size: usize) -> DemoFiles {
+    DemoFiles::start_with(fleet_size, 23, config_text).await
 }
 
 /// `syncdeck --config C --store S ARGS` in a private environment, stdin not a terminal.
-async fn syncdeck(cli: &Cli, wrong_key: bool, args: &[&str]) -> Output {
-    let home = cli.dir.path();
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_syncdeck"));
+async fn syncdeck(cli: &DemoFiles, wrong_key: bool, args: &[&str]) -> Output {
+    let mut command = common::cli::command(cli.dir.path());
     command
-        .env("XDG_STATE_HOME", home.join("state"))
-        .env("XDG_DATA_HOME", home.join("data"))
-        .env("XDG_CONFIG_HOME", home.join("config"))
-        .env_remove("SYNCDECK_CONFIG")
-        .env_remove("SYNCDECK_STORE")
         .envs(secrets(wrong_key))
         .arg("--config")
         .arg(&cli.config)
         .arg("--store")
         .arg(&cli.store)
-        .args(args)
-        .stdin(Stdio::null())
-        .kill_on_drop(true);
-    let out = tokio::time::timeout(LIMIT, command.output())
-        .await
-        .expect("syncdeck did not finish in time")
-        .expect("spawn syncdeck");
-    Output {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+        .args(args);
+    common::cli::output(command, LIMIT).await
 }
 
 /// Serials of the fleet the MDM has (`enrolled`) or lacks.

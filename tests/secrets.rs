@@ -9,7 +9,6 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -18,13 +17,16 @@ use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{any, get, put};
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
-use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::crossterm::event::KeyCode;
 use serde_json::{Value, json};
-use syncdeck::config::{self, Environment, Theme};
+use syncdeck::config::{self, Environment};
 use syncdeck::store::{Store, StoreOptions};
-use syncdeck::ui::app::{App, AppOptions};
+use syncdeck::ui::app::App;
+
+mod common;
+
+use common::cli::Output;
+use common::screen::key;
 
 const CANARY: &str = "SYNCDECK-CANARY-7f3a9c";
 /// A part of the canary that no redaction marker or product text contains.
@@ -189,46 +191,15 @@ format = "string"
 
 // ----- the binary -----------------------------------------------------------------------------
 
-struct Output {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl std::fmt::Debug for Output {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
-            self.code, self.stdout, self.stderr
-        )
-    }
-}
-
 /// `syncdeck ARGS` with XDG dirs under `home`, the token in its environment and logging at
 /// trace level (every crate), so anything that could log the token does.
 async fn syncdeck(home: &Path, args: &[&str]) -> Output {
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_syncdeck"));
+    let mut command = common::cli::command(home);
     command
         .args(args)
-        .env("XDG_STATE_HOME", home.join("state"))
-        .env("XDG_DATA_HOME", home.join("data"))
-        .env("XDG_CONFIG_HOME", home.join("config"))
         .env("SYNCDECK_LOG", "trace")
-        .env(TOKEN_VAR, CANARY)
-        .env_remove("SYNCDECK_CONFIG")
-        .env_remove("SYNCDECK_STORE")
-        .stdin(Stdio::null())
-        .kill_on_drop(true);
-    let out = tokio::time::timeout(CHILD_LIMIT, command.output())
-        .await
-        .unwrap_or_else(|_| panic!("syncdeck {args:?} did not finish within {CHILD_LIMIT:?}"))
-        .expect("spawn syncdeck");
-    Output {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+        .env(TOKEN_VAR, CANARY);
+    common::cli::output(command, CHILD_LIMIT).await
 }
 
 /// Every file under `dir`, recursively.
@@ -264,28 +235,14 @@ fn assert_clean(what: &str, bytes: &[u8]) {
 
 // ----- the TUI --------------------------------------------------------------------------------
 
-fn key(app: &mut App, code: KeyCode) {
-    app.handle_key(KeyEvent::new(code, KeyModifiers::NONE));
-}
-
 fn screen(app: &mut App, width: u16, height: u16) -> String {
-    assert!(
-        app.wait_background(Duration::from_secs(10)),
-        "background jobs did not finish"
-    );
-    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
-    terminal.draw(|frame| app.draw(frame)).unwrap();
-    terminal.backend().to_string()
+    common::screen::settle(app, Duration::from_secs(10));
+    common::screen::render(app, width, height)
 }
 
 /// The entry details of each report row, at two sizes, scrolled through.
 fn detail_screens(store: &Store, config: Arc<config::Config>, rows: usize) -> Vec<String> {
-    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
-    let options = AppOptions {
-        theme: Theme::Default,
-        banner: None,
-    };
-    let mut app = App::new(config, store.clone(), tx, options).unwrap();
+    let (mut app, _commands) = common::screen::app_over(config, store, common::screen::plain());
     let mut screens = Vec::new();
     key(&mut app, KeyCode::Char('3'));
     screens.push(screen(&mut app, 160, 48));

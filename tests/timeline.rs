@@ -4,12 +4,16 @@
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::Value;
-use syncdeck::demo::{self, DemoOptions};
+use syncdeck::demo;
 use syncdeck::store::*;
+
+mod common;
+
+use common::cli::DemoFiles;
 
 /// A small deterministic generator (xorshift), so failures reproduce.
 struct Dice(u64);
@@ -28,23 +32,13 @@ impl Dice {
 }
 
 fn entry(serial: &str, run_id: RunId, connection: &str, time: DateTime<Utc>) -> ReportEntry {
-    ReportEntry {
-        sync_id: 0,
+    common::history::entry(
         run_id,
-        connection: connection.into(),
-        system: format!("{connection} system"),
-        reference: serial.into(),
-        source_id: Some(serial.into()),
-        target_id: None,
-        status: EntryStatus::Dry,
-        outcome: Outcome::WouldUpdate,
-        reason: None,
+        connection,
+        &format!("{connection} system"),
+        serial,
         time,
-        attempts: Vec::new(),
-        error: None,
-        diff: Vec::new(),
-        hashes: None,
-    }
+    )
 }
 
 /// The model: every entry of exactly `serial`, by time then sync id.
@@ -130,20 +124,13 @@ fn the_timeline_of_a_serial_among_100k_entries_is_exactly_its_entries_oldest_fir
 
 /// The binary with a private environment: XDG dirs under `home`, the demo secrets set.
 fn syncdeck(home: &Path, config: &Path, store: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_syncdeck"));
+    let mut command = common::cli::demo_command(home);
     command
-        .env("XDG_STATE_HOME", home.join("state"))
-        .env("XDG_DATA_HOME", home.join("data"))
-        .env("XDG_CONFIG_HOME", home.join("config"))
-        .env_remove("SYNCDECK_CONFIG")
-        .env_remove("SYNCDECK_STORE")
         .env_remove("NO_COLOR")
-        .envs(demo::demo_secrets().iter().copied())
         .arg("--config")
         .arg(config)
         .arg("--store")
-        .arg(store)
-        .stdin(Stdio::null());
+        .arg(store);
     command
 }
 
@@ -419,16 +406,8 @@ fn other_searches_are_answered_as_before_and_the_table_lists_a_serial_oldest_fir
 /// the skip that followed it, with the contract hash the write left.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_runs_of_the_engine_make_a_three_entry_timeline() {
-    let server = demo::start(
-        "127.0.0.1:0".parse().unwrap(),
-        DemoOptions {
-            fleet_size: 60,
-            seed: 23,
-        },
-    )
-    .await
-    .unwrap();
-    let fleet = server.fleet();
+    let files = DemoFiles::start(60, 23).await;
+    let fleet = files.server.fleet();
     let serial = (0..fleet.len())
         .find(|&i| {
             let traits = fleet.traits(i).unwrap();
@@ -438,10 +417,9 @@ async fn three_runs_of_the_engine_make_a_three_entry_timeline() {
         })
         .map(|i| fleet.device(i).unwrap().serial)
         .expect("a stale CMDB record");
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("config.toml");
-    std::fs::write(&config, demo::config_for(server.addr())).unwrap();
-    let store = dir.path().join("s.redb");
+    let DemoFiles {
+        dir, config, store, ..
+    } = files;
     for mode in ["--dry-run", "--live", "--live"] {
         let home = dir.path().to_path_buf();
         let (config, store, serial) = (config.clone(), store.clone(), serial.clone());

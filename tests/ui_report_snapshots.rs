@@ -3,64 +3,30 @@
 //! frozen clock. Background jobs (counting, select all, resync plans, export) are waited for
 //! with `App::wait_background` before each screen is taken.
 
-use std::io::Write;
-use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use syncdeck::config::{Config, Environment, Theme};
+use syncdeck::config::{Config, Theme};
 use syncdeck::engine::{Command, Event, hints};
 use syncdeck::store::{
-    Attempt, ConnectionRun, ContractAction, Counters, EntryError, EntryStatus, FieldChange,
-    Outcome, ReportEntry, Run, RunError, RunMode, RunStatus, RunType, Store, StoreOptions,
-    SyncContract, SyncId, WriteBatch,
+    Attempt, ContractAction, Counters, EntryError, EntryStatus, FieldChange, Outcome, ReportEntry,
+    Run, RunError, RunMode, RunStatus, RunType, Store, SyncContract, SyncId, WriteBatch,
 };
 use syncdeck::ui::app::{App, AppOptions};
 use tokio::sync::mpsc;
 
-fn at(h: u32, m: u32, s: u32) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2025, 3, 14, h, m, s).unwrap()
-}
+mod common;
 
-fn now() -> DateTime<Utc> {
-    at(15, 0, 0)
-}
+use common::demo::config_at;
+use common::history::{self, attempts_for, completed_connection_run as connection_run};
+use common::screen::{self, Fixture, at, chars, key, now, plain, render};
 
 fn config() -> Arc<Config> {
     config_at("127.0.0.1:7300")
-}
-
-/// The demo configuration for demo systems at `addr`.
-fn config_at(addr: &str) -> Arc<Config> {
-    let text = syncdeck::demo::config_for(addr.parse().unwrap());
-    let env = Environment::with_fallbacks(syncdeck::demo::demo_secrets().iter().copied());
-    Arc::new(syncdeck::config::parse(&text, Path::new("/demo/config.toml"), &env).unwrap())
-}
-
-struct Fixture {
-    _dir: tempfile::TempDir,
-    store: Store,
-    commands: mpsc::UnboundedReceiver<Command>,
-    app: App,
-    clipboard: Arc<Mutex<Vec<u8>>>,
-}
-
-/// Collects what the app writes to the terminal outside frames (OSC 52 copies).
-struct Shared(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Shared {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 fn open() -> Fixture {
@@ -68,29 +34,7 @@ fn open() -> Fixture {
 }
 
 fn open_with(config: Arc<Config>) -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(
-        dir.path().join("store.redb"),
-        StoreOptions { retention_days: 0 },
-    )
-    .unwrap();
-    fill(&config, &store);
-    let (tx, rx) = mpsc::unbounded_channel();
-    let options = AppOptions {
-        theme: Theme::Default,
-        banner: None,
-    };
-    let mut app = App::new(config.clone(), store.clone(), tx, options).unwrap();
-    app.freeze_clock(now());
-    let clipboard = Arc::new(Mutex::new(Vec::new()));
-    app.set_terminal_writer(Box::new(Shared(clipboard.clone())));
-    Fixture {
-        _dir: dir,
-        store,
-        commands: rx,
-        app,
-        clipboard,
-    }
+    Fixture::open(config, plain(), fill)
 }
 
 fn record_run(
@@ -124,28 +68,6 @@ fn record_run(
     run
 }
 
-fn connection_run(run: &Run, position: u32, counters: Counters, config: &Config) -> ConnectionRun {
-    let name = &run.connections[position as usize];
-    let connection = config.connection(name).unwrap();
-    ConnectionRun {
-        run_id: run.id,
-        position,
-        connection: name.clone(),
-        system: connection.system.clone(),
-        credential: connection.credential.clone(),
-        mode: run.mode,
-        status: RunStatus::Completed,
-        total: counters.fetched,
-        processed: counters.fetched,
-        counters,
-        error: None,
-        started_at: Some(run.started_at),
-        finished_at: run.finished_at,
-        config_hash: connection.config_hash(),
-        note: None,
-    }
-}
-
 fn entry(
     config: &Config,
     run: &Run,
@@ -155,30 +77,13 @@ fn entry(
     time: DateTime<Utc>,
 ) -> ReportEntry {
     let number = serial.trim_start_matches("SD-");
+    let system = &config.connection(connection).unwrap().system;
     ReportEntry {
-        sync_id: 0,
-        run_id: run.id,
-        connection: connection.into(),
-        system: config.connection(connection).unwrap().system.clone(),
-        reference: serial.into(),
-        source_id: Some(serial.into()),
         target_id: (outcome != Outcome::MissingDestination).then(|| format!("T-{number}")),
         status,
         outcome,
-        reason: None,
-        time,
-        attempts: if status == EntryStatus::Dry {
-            Vec::new()
-        } else {
-            vec![Attempt {
-                at: time,
-                http_status: Some(200),
-                error: None,
-            }]
-        },
-        error: None,
-        diff: Vec::new(),
-        hashes: None,
+        attempts: attempts_for(status, time),
+        ..history::entry(run.id, connection, system, serial, time)
     }
 }
 
@@ -420,32 +325,17 @@ fn fill(config: &Config, store: &Store) {
     store.commit(&mut batch).unwrap();
 }
 
-fn key(app: &mut App, code: KeyCode) {
-    app.handle_key(KeyEvent::new(code, KeyModifiers::NONE));
-}
-
 fn ctrl(app: &mut App, c: char) {
     app.handle_key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL));
 }
 
-fn chars(app: &mut App, text: &str) {
-    for c in text.chars() {
-        key(app, KeyCode::Char(c));
-    }
-}
-
 fn settle(app: &mut App) {
-    assert!(
-        app.wait_background(Duration::from_secs(10)),
-        "background jobs did not finish"
-    );
+    screen::settle(app, Duration::from_secs(10));
 }
 
 fn screen(app: &mut App, width: u16, height: u16) -> String {
     settle(app);
-    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
-    terminal.draw(|frame| app.draw(frame)).unwrap();
-    terminal.backend().to_string()
+    render(app, width, height)
 }
 
 fn snap(name: &str, app: &mut App) {
@@ -690,20 +580,7 @@ fn details_sync_id(f: &mut Fixture) -> SyncId {
 #[test]
 fn mass_resync_confirmation() {
     // A mass resync checks the health of its connections first: the demo systems answer.
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let demo = runtime
-        .block_on(syncdeck::demo::start(
-            "127.0.0.1:0".parse().unwrap(),
-            syncdeck::demo::DemoOptions {
-                fleet_size: 50,
-                seed: 0,
-            },
-        ))
-        .unwrap();
+    let (_runtime, demo) = common::demo::start_blocking(50, 0);
     let mut f = open_with(config_at(&demo.addr().to_string()));
     report(&mut f);
     pick(&mut f, 'f', &["✖ failed"]);
@@ -818,7 +695,7 @@ fn export_writes_every_match_to_the_named_file() {
         text.contains("Export 5 entries matching status failed"),
         "{text}"
     );
-    let path = f._dir.path().join("failed.csv");
+    let path = f.dir.path().join("failed.csv");
     ctrl(&mut f.app, 'u');
     chars(&mut f.app, &path.display().to_string());
     key(&mut f.app, KeyCode::Enter);

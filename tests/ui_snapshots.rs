@@ -1,69 +1,27 @@
 //! Snapshots of the screens (ratatui's TestBackend) at 80x24 and 160x48: a real store in a temp
 //! dir, the demo configuration, engine events built here, and a frozen clock.
 
-use std::path::Path;
-use std::sync::Arc;
-
-use chrono::{DateTime, TimeZone, Utc};
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
-use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use chrono::{DateTime, Utc};
+use ratatui::crossterm::event::KeyCode;
 use ratatui::style::{Color, Modifier};
-use syncdeck::config::{Config, Environment, Theme};
+use syncdeck::config::{Config, Theme};
 use syncdeck::engine::{Command, Event, LogLevel};
-use syncdeck::store::{
-    ConnectionRun, Counters, Run, RunError, RunMode, RunStatus, RunType, Store, StoreOptions,
-};
+use syncdeck::store::{ConnectionRun, Counters, Run, RunError, RunMode, RunStatus, RunType, Store};
 use syncdeck::ui::app::{App, AppOptions};
-use tokio::sync::mpsc;
+
+mod common;
+
+use common::demo::config_at;
+use common::screen::{Fixture, at, chars, draw as terminal, key, render as screen};
 
 const BANNER: &str = "DEMO — built-in demo systems on 127.0.0.1:7300, scratch store; write a config to leave the demo (see config.example.toml)";
 
-fn at(h: u32, m: u32, s: u32) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2025, 3, 14, h, m, s).unwrap()
-}
-
-fn now() -> DateTime<Utc> {
-    at(15, 0, 0)
-}
-
-fn config() -> Arc<Config> {
-    let text = syncdeck::demo::config_for("127.0.0.1:7300".parse().unwrap());
-    let env = Environment::with_fallbacks(syncdeck::demo::demo_secrets().iter().copied());
-    Arc::new(syncdeck::config::parse(&text, Path::new("/demo/config.toml"), &env).unwrap())
-}
-
-struct Fixture {
-    _dir: tempfile::TempDir,
-    config: Arc<Config>,
-    store: Store,
-    commands: mpsc::UnboundedReceiver<Command>,
-    app: App,
-}
-
 fn open(fill: impl FnOnce(&Config, &Store), theme: Theme, banner: Option<&str>) -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(
-        dir.path().join("store.redb"),
-        StoreOptions { retention_days: 0 },
-    )
-    .unwrap();
-    let config = config();
-    fill(&config, &store);
-    let (tx, rx) = mpsc::unbounded_channel();
     let options = AppOptions {
         theme,
         banner: banner.map(str::to_string),
     };
-    let mut app = App::new(config.clone(), store.clone(), tx, options).unwrap();
-    app.freeze_clock(now());
-    Fixture {
-        _dir: dir,
-        config,
-        store,
-        commands: rx,
-        app,
-    }
+    Fixture::open(config_at("127.0.0.1:7300"), options, fill)
 }
 
 fn run(
@@ -322,26 +280,6 @@ fn history(config: &Config, store: &Store) {
     row.note = Some("canceled before it started".into());
     row.started_at = None;
     store.upsert_connection_run(&row).unwrap();
-}
-
-fn key(app: &mut App, code: KeyCode) {
-    app.handle_key(KeyEvent::new(code, KeyModifiers::NONE));
-}
-
-fn chars(app: &mut App, text: &str) {
-    for c in text.chars() {
-        key(app, KeyCode::Char(c));
-    }
-}
-
-fn terminal(app: &mut App, width: u16, height: u16) -> Terminal<TestBackend> {
-    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
-    terminal.draw(|frame| app.draw(frame)).unwrap();
-    terminal
-}
-
-fn screen(app: &mut App, width: u16, height: u16) -> String {
-    terminal(app, width, height).backend().to_string()
 }
 
 /// Both sizes of a screen.

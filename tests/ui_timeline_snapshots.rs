@@ -4,68 +4,34 @@
 //! the registry), a Single Live re-run that found nothing to change; plus an old entry from
 //! before hashes were kept.
 
-use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
-use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use syncdeck::config::{Config, Environment, Theme};
-use syncdeck::engine::{Command, hints};
+use ratatui::crossterm::event::KeyCode;
+use syncdeck::config::{Config, Theme};
+use syncdeck::engine::hints;
 use syncdeck::store::{
     Attempt, ContractHashes, EntryError, EntryStatus, FieldChange, Outcome, ReportEntry, Run,
-    RunMode, RunStatus, RunType, Store, StoreOptions, WriteBatch,
+    RunMode, RunStatus, RunType, Store, WriteBatch,
 };
 use syncdeck::ui::app::{App, AppOptions};
-use tokio::sync::mpsc;
+
+mod common;
+
+use common::demo::config_at;
+use common::history::{self, attempts_for};
+use common::screen::{Fixture, at, chars, key, now, render, settle};
 
 const SERIAL: &str = "SD-000042";
 
-fn at(h: u32, m: u32, s: u32) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2025, 3, 14, h, m, s).unwrap()
-}
-
-fn now() -> DateTime<Utc> {
-    at(15, 0, 0)
-}
-
-fn config() -> Arc<Config> {
-    let text = syncdeck::demo::config_for("127.0.0.1:7300".parse().unwrap());
-    let env = Environment::with_fallbacks(syncdeck::demo::demo_secrets().iter().copied());
-    Arc::new(syncdeck::config::parse(&text, Path::new("/demo/config.toml"), &env).unwrap())
-}
-
-struct Fixture {
-    _dir: tempfile::TempDir,
-    store: Store,
-    _commands: mpsc::UnboundedReceiver<Command>,
-    app: App,
-}
-
 fn open(theme: Theme) -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(
-        dir.path().join("store.redb"),
-        StoreOptions { retention_days: 0 },
-    )
-    .unwrap();
-    let config = config();
-    fill(&config, &store);
-    let (tx, rx) = mpsc::unbounded_channel();
     let options = AppOptions {
         theme,
         banner: None,
     };
-    let mut app = App::new(config, store.clone(), tx, options).unwrap();
-    app.freeze_clock(now());
-    Fixture {
-        _dir: dir,
-        store,
-        _commands: rx,
-        app,
-    }
+    Fixture::open(config_at("127.0.0.1:7300"), options, fill)
 }
 
 fn record_run(store: &Store, run_type: RunType, mode: RunMode, start: DateTime<Utc>) -> Run {
@@ -93,30 +59,13 @@ fn entry(
     (status, outcome): (EntryStatus, Outcome),
     time: DateTime<Utc>,
 ) -> ReportEntry {
+    let system = &config.connection(connection).unwrap().system;
     ReportEntry {
-        sync_id: 0,
-        run_id: run.id,
-        connection: connection.into(),
-        system: config.connection(connection).unwrap().system.clone(),
-        reference: serial.into(),
-        source_id: Some(serial.into()),
         target_id: Some("T-000042".into()),
         status,
         outcome,
-        reason: None,
-        time,
-        attempts: if status == EntryStatus::Dry {
-            Vec::new()
-        } else {
-            vec![Attempt {
-                at: time,
-                http_status: Some(200),
-                error: None,
-            }]
-        },
-        error: None,
-        diff: Vec::new(),
-        hashes: None,
+        attempts: attempts_for(status, time),
+        ..history::entry(run.id, connection, system, serial, time)
     }
 }
 
@@ -266,24 +215,9 @@ fn fill(config: &Config, store: &Store) {
     store.commit(&mut batch).unwrap();
 }
 
-fn key(app: &mut App, code: KeyCode) {
-    app.handle_key(KeyEvent::new(code, KeyModifiers::NONE));
-}
-
-fn chars(app: &mut App, text: &str) {
-    for c in text.chars() {
-        key(app, KeyCode::Char(c));
-    }
-}
-
 fn screen(app: &mut App, width: u16, height: u16) -> String {
-    assert!(
-        app.wait_background(Duration::from_secs(10)),
-        "background jobs did not finish"
-    );
-    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
-    terminal.draw(|frame| app.draw(frame)).unwrap();
-    terminal.backend().to_string()
+    settle(app, Duration::from_secs(10));
+    render(app, width, height)
 }
 
 /// The report searched for the serial, the cursor on its newest entry, then `t`.

@@ -4,66 +4,28 @@
 //! `health::save`, the demo configuration and a frozen clock. The health check and the mass
 //! resync's check run over real HTTP against the demo systems on 127.0.0.1.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, TimeDelta, TimeZone, Utc};
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
-use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use syncdeck::config::{Config, Environment, Theme};
+use chrono::{DateTime, TimeDelta, Utc};
+use ratatui::crossterm::event::KeyCode;
+use syncdeck::config::Config;
 use syncdeck::engine::health::{self, HealthReport, HealthStep, StepKind, StepStatus};
 use syncdeck::engine::{Command, dry_run_override_key};
 use syncdeck::store::{
-    ConnectionRun, ContractAction, Counters, EntryStatus, Outcome, ReportEntry, Run, RunMode,
-    RunStatus, RunType, Store, StoreOptions, SyncContract, WriteBatch,
+    ContractAction, Counters, EntryStatus, Outcome, ReportEntry, Run, RunMode, RunStatus, RunType,
+    Store, SyncContract, WriteBatch,
 };
-use syncdeck::ui::app::{App, AppOptions};
-use tokio::sync::mpsc;
+use syncdeck::ui::app::App;
 
-fn at(h: u32, m: u32, s: u32) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2025, 3, 14, h, m, s).unwrap()
-}
+mod common;
 
-fn now() -> DateTime<Utc> {
-    at(15, 0, 0)
-}
-
-fn config_at(addr: &str) -> Arc<Config> {
-    let text = syncdeck::demo::config_for(addr.parse().unwrap());
-    let env = Environment::with_fallbacks(syncdeck::demo::demo_secrets().iter().copied());
-    Arc::new(syncdeck::config::parse(&text, Path::new("/demo/config.toml"), &env).unwrap())
-}
-
-struct Fixture {
-    _dir: tempfile::TempDir,
-    store: Store,
-    commands: mpsc::UnboundedReceiver<Command>,
-    app: App,
-}
+use common::demo::config_at;
+use common::history::{self, completed_connection_run as connection_run};
+use common::screen::{self, Fixture, at, chars, key, plain, render};
 
 fn open_with(config: Arc<Config>) -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(
-        dir.path().join("store.redb"),
-        StoreOptions { retention_days: 0 },
-    )
-    .unwrap();
-    fill(&config, &store);
-    let (tx, rx) = mpsc::unbounded_channel();
-    let options = AppOptions {
-        theme: Theme::Default,
-        banner: None,
-    };
-    let mut app = App::new(config, store.clone(), tx, options).unwrap();
-    app.freeze_clock(now());
-    Fixture {
-        _dir: dir,
-        store,
-        commands: rx,
-        app,
-    }
+    Fixture::open(config, plain(), fill)
 }
 
 fn open() -> Fixture {
@@ -117,28 +79,6 @@ fn record_run(
     run
 }
 
-fn connection_run(run: &Run, position: u32, counters: Counters, config: &Config) -> ConnectionRun {
-    let name = &run.connections[position as usize];
-    let connection = config.connection(name).unwrap();
-    ConnectionRun {
-        run_id: run.id,
-        position,
-        connection: name.clone(),
-        system: connection.system.clone(),
-        credential: connection.credential.clone(),
-        mode: run.mode,
-        status: RunStatus::Completed,
-        total: counters.fetched,
-        processed: counters.fetched,
-        counters,
-        error: None,
-        started_at: Some(run.started_at),
-        finished_at: run.finished_at,
-        config_hash: connection.config_hash(),
-        note: None,
-    }
-}
-
 fn entry(
     run: &Run,
     connection: &str,
@@ -151,22 +91,13 @@ fn entry(
         Outcome::Error => (EntryStatus::Failed, Some(format!("T-{serial}"))),
         _ => (EntryStatus::Ok, Some(format!("T-{serial}"))),
     };
+    let system = &config.connection(connection).unwrap().system;
+    let time = run.started_at + TimeDelta::seconds(5);
     ReportEntry {
-        sync_id: 0,
-        run_id: run.id,
-        connection: connection.into(),
-        system: config.connection(connection).unwrap().system.clone(),
-        reference: serial.into(),
-        source_id: Some(serial.into()),
         target_id: target,
         status,
         outcome,
-        reason: None,
-        time: run.started_at + TimeDelta::seconds(5),
-        attempts: Vec::new(),
-        error: None,
-        diff: Vec::new(),
-        hashes: None,
+        ..history::entry(run.id, connection, system, serial, time)
     }
 }
 
@@ -324,28 +255,13 @@ fn fill(config: &Config, store: &Store) {
     health::save(store, &passed).unwrap();
 }
 
-fn key(app: &mut App, code: KeyCode) {
-    app.handle_key(KeyEvent::new(code, KeyModifiers::NONE));
-}
-
-fn chars(app: &mut App, text: &str) {
-    for c in text.chars() {
-        key(app, KeyCode::Char(c));
-    }
-}
-
 fn settle(app: &mut App) {
-    assert!(
-        app.wait_background(Duration::from_secs(30)),
-        "background jobs did not finish"
-    );
+    screen::settle(app, Duration::from_secs(30));
 }
 
 fn screen(app: &mut App, width: u16, height: u16) -> String {
     settle(app);
-    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
-    terminal.draw(|frame| app.draw(frame)).unwrap();
-    terminal.backend().to_string()
+    render(app, width, height)
 }
 
 fn snap(name: &str, app: &mut App) {
@@ -524,21 +440,7 @@ fn expanded_connections_show_totals_and_rerun_hints() {
 
 /// The demo systems on a free loopback port, on a runtime the test keeps.
 fn demo() -> (tokio::runtime::Runtime, syncdeck::demo::DemoServer) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let server = runtime
-        .block_on(syncdeck::demo::start(
-            "127.0.0.1:0".parse().unwrap(),
-            syncdeck::demo::DemoOptions {
-                fleet_size: 50,
-                seed: 0,
-            },
-        ))
-        .unwrap();
-    (runtime, server)
+    common::demo::start_blocking(50, 0)
 }
 
 #[test]

@@ -1,7 +1,15 @@
-//! Shared by the end-to-end tests: the real binary driven in a private tmux server.
+//! Shared by the integration tests: the real binary driven in a private tmux server
+//! ([`Terminal`]), and the set-up the suites repeat: the demo systems ([`demo`]), the binary as
+//! a child process ([`cli`]), screens on ratatui's TestBackend ([`screen`]), and runs and report
+//! entries written to a store ([`history`]).
 
 // Each test binary uses part of the harness.
 #![allow(dead_code)]
+
+pub mod cli;
+pub mod demo;
+pub mod history;
+pub mod screen;
 
 use std::path::PathBuf;
 use std::process::Command;
