@@ -147,20 +147,17 @@ impl Store {
         if query.sort == ContractSort::Origin {
             return self.query_contracts_in_origin_order(query, offset, limit);
         }
-        let after = name_after(&query.connection);
-        let txn = self.read()?;
-        let table = txn.open_table(CONTRACTS).map_err(db("opening contracts"))?;
-        let range = table
-            .range::<(&str, &str)>(connection_range(&query.connection, &after))
-            .map_err(db("reading contracts"))?;
-        let mut all = Vec::new();
-        for item in range {
-            let (_, bytes) = item.map_err(db("reading contracts"))?;
-            let contract: SyncContract = decode(bytes.value(), "decoding a contract")?;
-            if query.matches(&contract) {
-                all.push(contract);
+        let mut all = self.read_connection(&query.connection, |range| {
+            let mut all = Vec::new();
+            for item in range {
+                let (_, bytes) = item.map_err(db("reading contracts"))?;
+                let contract: SyncContract = decode(bytes.value(), "decoding a contract")?;
+                if query.matches(&contract) {
+                    all.push(contract);
+                }
             }
-        }
+            Ok(all)
+        })?;
         match query.sort {
             ContractSort::Origin => {}
             ContractSort::Target => all.sort_by(|a, b| a.target_id.cmp(&b.target_id)),
@@ -186,55 +183,69 @@ impl Store {
         offset: usize,
         limit: usize,
     ) -> Result<ContractPage, StoreError> {
-        let after = name_after(&query.connection);
-        let txn = self.read()?;
-        let table = txn.open_table(CONTRACTS).map_err(db("opening contracts"))?;
-        let range = table
-            .range::<(&str, &str)>(connection_range(&query.connection, &after))
-            .map_err(db("reading contracts"))?;
         let needle = query
             .search
             .as_deref()
             .map(str::trim)
             .filter(|s| !s.is_empty())
             .map(str::to_lowercase);
-        let keys: Box<dyn Iterator<Item = _>> = if query.descending {
-            Box::new(range.rev())
-        } else {
-            Box::new(range)
-        };
-        let end = offset.saturating_add(limit);
-        let mut contracts = Vec::with_capacity(limit.min(1024));
-        let mut total = 0usize;
-        for item in keys {
-            let (key, bytes) = item.map_err(db("reading contracts"))?;
-            let on_page = (offset..end).contains(&total);
-            let decoded: Option<SyncContract> = match &needle {
-                None => None,
-                Some(needle) if key.value().1.to_lowercase().contains(needle.as_str()) => None,
-                Some(_) => {
-                    let contract: SyncContract = decode(bytes.value(), "decoding a contract")?;
-                    if !query.matches(&contract) {
-                        continue;
-                    }
-                    Some(contract)
-                }
+        self.read_connection(&query.connection, |range| {
+            let keys: Box<dyn Iterator<Item = _>> = if query.descending {
+                Box::new(range.rev())
+            } else {
+                Box::new(range)
             };
-            if on_page {
-                let contract = match decoded {
-                    Some(contract) => contract,
-                    None => decode(bytes.value(), "decoding a contract")?,
+            let end = offset.saturating_add(limit);
+            let mut contracts = Vec::with_capacity(limit.min(1024));
+            let mut total = 0usize;
+            for item in keys {
+                let (key, bytes) = item.map_err(db("reading contracts"))?;
+                let on_page = (offset..end).contains(&total);
+                let decoded: Option<SyncContract> = match &needle {
+                    None => None,
+                    Some(needle) if key.value().1.to_lowercase().contains(needle.as_str()) => None,
+                    Some(_) => {
+                        let contract: SyncContract = decode(bytes.value(), "decoding a contract")?;
+                        if !query.matches(&contract) {
+                            continue;
+                        }
+                        Some(contract)
+                    }
                 };
-                contracts.push(contract);
+                if on_page {
+                    let contract = match decoded {
+                        Some(contract) => contract,
+                        None => decode(bytes.value(), "decoding a contract")?,
+                    };
+                    contracts.push(contract);
+                }
+                total += 1;
             }
-            total += 1;
-        }
-        Ok(ContractPage {
-            contracts,
-            total: total as u64,
+            Ok(ContractPage {
+                contracts,
+                total: total as u64,
+            })
         })
     }
+
+    /// Reads one connection's contracts, in key (origin id) order, in one read transaction.
+    fn read_connection<T>(
+        &self,
+        connection: &str,
+        read: impl FnOnce(ContractRange) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let after = name_after(connection);
+        let txn = self.read()?;
+        let table = txn.open_table(CONTRACTS).map_err(db("opening contracts"))?;
+        let range = table
+            .range::<(&str, &str)>(connection_range(connection, &after))
+            .map_err(db("reading contracts"))?;
+        read(range)
+    }
 }
+
+/// The contracts of one connection, as the table reads them.
+type ContractRange = redb::Range<'static, ContractKey<'static>, &'static [u8]>;
 
 /// A key of the contracts table: (connection, origin id).
 type ContractKey<'a> = (&'a str, &'a str);

@@ -131,12 +131,12 @@ enum Order {
 }
 
 /// What the visitor of a scan wants next.
-enum Step {
+pub(super) enum Step {
     More,
     Stop,
 }
 
-type IndexTable = ReadOnlyTable<&'static [u8], ()>;
+pub(super) type IndexTable = ReadOnlyTable<&'static [u8], ()>;
 
 /// How many reference-index keys one round of a prefix page gathers, per entry wanted.
 const REFERENCE_ROUND_FACTOR: usize = 4;
@@ -371,7 +371,7 @@ fn walk_back<const N: usize>(
 
 /// Visits every reference-index key whose serial starts with `prefix` (escaped), bucket by
 /// bucket, in key order.
-fn each_reference(
+pub(super) fn each_reference(
     table: &IndexTable,
     prefix: &[u8],
     mut visit: impl FnMut(i64, SyncId) -> Result<Step, StoreError>,

@@ -4,14 +4,10 @@
 //! It reads the reference index only for keys of exactly that serial, bucket by bucket, so its
 //! cost grows with the serial's entries and the number of buckets, never with the store.
 
-use redb::{ReadOnlyTable, ReadableTable};
-
 use super::Store;
+use super::entries::{IndexTable, Step, each_reference};
 use super::error::{StoreError, db};
-use super::tables::{
-    BUCKET_LEN, ENTRIES, ENTRIES_BY_REFERENCE, decode, escape_serial, key_bucket, key_tail,
-    reference_seek,
-};
+use super::tables::{ENTRIES, ENTRIES_BY_REFERENCE, decode, escape_serial};
 use super::types::{ReportEntry, SyncId};
 
 impl Store {
@@ -41,48 +37,16 @@ impl Store {
 
 /// (time ms, sync id) of every reference-index key of exactly `serial`: the escaped serial and
 /// its 0x00 terminator, sought once per bucket that holds keys.
-fn serial_keys(
-    index: &ReadOnlyTable<&'static [u8], ()>,
-    serial: &str,
-) -> Result<Vec<(i64, SyncId)>, StoreError> {
+fn serial_keys(index: &IndexTable, serial: &str) -> Result<Vec<(i64, SyncId)>, StoreError> {
     let mut exact = Vec::with_capacity(serial.len() + 1);
     escape_serial(serial, &mut exact);
     exact.push(0);
     let mut keys = Vec::new();
-    let first = index.first().map_err(db("reading the reference index"))?;
-    let Some(mut bucket) = first.and_then(|(key, _)| key_bucket(key.value())) else {
-        return Ok(keys);
-    };
-    loop {
-        let start = reference_seek(bucket, &exact);
-        let range = index
-            .range::<&[u8]>(start.as_slice()..)
-            .map_err(db("reading the reference index"))?;
-        let mut next = None;
-        for item in range {
-            let (key, _) = item.map_err(db("reading the reference index"))?;
-            let key = key.value();
-            let Some(key_bucket) = key_bucket(key) else {
-                continue;
-            };
-            if key_bucket != bucket {
-                // This bucket has no (more) keys of the serial; seek it in the one we reached.
-                next = Some(key_bucket);
-                break;
-            }
-            if !key[BUCKET_LEN..].starts_with(&exact) {
-                next = bucket.checked_add(1);
-                break;
-            }
-            if let Some(tail) = key_tail(key) {
-                keys.push(tail);
-            }
-        }
-        match next {
-            Some(following) => bucket = following,
-            None => return Ok(keys),
-        }
-    }
+    each_reference(index, &exact, |time, sync_id| {
+        keys.push((time, sync_id));
+        Ok(Step::More)
+    })?;
+    Ok(keys)
 }
 
 #[cfg(test)]

@@ -85,3 +85,22 @@ pub enum Action {
     /// Jobs view: apply a finished Dry run's plan live (asks first).
     ApplyPlan,
 }
+
+impl Action {
+    /// What every view does alike: switching views, opening the new-run dialog, help and quit.
+    pub fn is_common_to_views(self) -> bool {
+        matches!(
+            self,
+            Action::ShowJobs
+                | Action::ShowLogs
+                | Action::ShowReport
+                | Action::ShowContracts
+                | Action::ShowConnections
+                | Action::NextView
+                | Action::PreviousView
+                | Action::NewRun
+                | Action::Help
+                | Action::Quit
+        )
+    }
+}

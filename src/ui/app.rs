@@ -34,6 +34,7 @@ use super::layout;
 use super::ledger::Ledger;
 use super::logs::{LogBook, LogLine};
 use super::new_run::{Field, NewRunDialog};
+use super::osc52;
 use super::picker::Picker;
 use super::report::Report;
 use super::report_view;
@@ -263,6 +264,20 @@ impl App {
             error,
         });
         self.dirty = true;
+    }
+
+    /// `y`: copies `text` through the terminal and says so, naming `what` was copied.
+    pub(super) fn copy_to_clipboard(&mut self, what: &str, text: &str) {
+        match osc52::copy(&mut *self.terminal_out, text) {
+            Ok(()) => self.say(
+                format!(
+                    "copied {what} ({} lines) to the clipboard (OSC 52)",
+                    text.lines().count()
+                ),
+                false,
+            ),
+            Err(e) => self.say(format!("cannot copy: {e}"), true),
+        }
     }
 
     /// Where keys go now.

@@ -18,6 +18,7 @@ use crate::engine::health::{self, HealthReport, HealthStep, StepKind, StepStatus
 use crate::store::{RunId, RunMode, RunStatus, RunType, Store, StoreError};
 
 use super::format;
+use super::list;
 use super::status;
 use super::theme::Theme;
 
@@ -271,27 +272,16 @@ impl Columns {
     }
 }
 
-fn finish(
-    mut spans: Vec<Span<'static>>,
-    width: usize,
-    selected: bool,
-    theme: Theme,
-) -> Line<'static> {
+/// A row padded to the width, or cut to it as plain text, and reversed when selected.
+fn finish(spans: Vec<Span<'static>>, width: usize, selected: bool, theme: Theme) -> Line<'static> {
     let used: usize = spans.iter().map(Span::width).sum();
-    if used < width {
-        spans.push(Span::raw(" ".repeat(width - used)));
-    } else if used > width {
-        let text: String = spans.iter().map(|s| s.content.as_ref()).collect();
-        spans = vec![Span::raw(format::fit(&text, width))];
+    if used <= width {
+        return list::row(spans, width, selected, theme);
     }
-    if selected {
-        for span in &mut spans {
-            span.style = Style::new()
-                .add_modifier(span.style.add_modifier)
-                .patch(theme.selected());
-        }
-    }
-    Line::from(spans)
+    let text: String = spans.iter().map(|s| s.content.as_ref()).collect();
+    let cut = format::fit(&text, width);
+    let cut_width = format::width(&cut);
+    list::row(vec![Span::raw(cut)], cut_width, selected, theme)
 }
 
 fn row_lines(

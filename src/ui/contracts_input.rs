@@ -56,16 +56,7 @@ impl App {
                 }
                 None => self.say("no contract here", false),
             },
-            Action::ShowJobs
-            | Action::ShowLogs
-            | Action::ShowReport
-            | Action::ShowContracts
-            | Action::ShowConnections
-            | Action::NextView
-            | Action::PreviousView
-            | Action::NewRun
-            | Action::Help
-            | Action::Quit => return self.on_view(context, action),
+            _ if action.is_common_to_views() => return self.on_view(context, action),
             _ => {}
         }
         Ok(())

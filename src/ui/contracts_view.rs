@@ -4,10 +4,9 @@
 
 use chrono::{DateTime, Utc};
 use ratatui::Frame;
-use ratatui::layout::{Alignment, Position, Rect};
-use ratatui::style::Style;
+use ratatui::layout::{Alignment, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Paragraph};
+use ratatui::widgets::Paragraph;
 use tui_input::Input;
 use tui_input::backend::crossterm::EventHandler;
 
@@ -15,6 +14,7 @@ use crate::config::Config;
 use crate::store::{ContractAction, ContractQuery, ContractSort, Store, SyncContract};
 
 use super::format;
+use super::list;
 use super::theme::Theme;
 
 /// Contracts read from the store at a time; the screen shows a window of them.
@@ -330,7 +330,7 @@ impl Columns {
             at.map_or_else(|| "—".to_string(), |at| format::started(at, self.long))
         };
         let hash: String = c.last_hash.chars().take(12).collect();
-        let mut spans = vec![
+        let spans = vec![
             Span::styled(format::pad(&c.origin_id, self.origin), theme.strong()),
             Span::raw(" "),
             Span::raw(format::pad(
@@ -346,18 +346,7 @@ impl Columns {
             Span::raw(" "),
             Span::raw(format::pad(action_label(c.last_action), 9)),
         ];
-        let used: usize = spans.iter().map(Span::width).sum();
-        if used < width {
-            spans.push(Span::raw(" ".repeat(width - used)));
-        }
-        if cursor {
-            for span in &mut spans {
-                span.style = Style::new()
-                    .add_modifier(span.style.add_modifier)
-                    .patch(theme.selected());
-            }
-        }
-        Line::from(spans)
+        list::row(spans, width, cursor, theme)
     }
 }
 
@@ -438,51 +427,28 @@ pub fn draw(
             format!("{} contract{plural}{matching}", format::count(n))
         },
     );
-    let mut block = Block::bordered()
-        .border_style(theme.border())
-        .title(Line::from(vec![
-            Span::styled(" Contracts ", theme.title()),
-            Span::styled(format!("· {name} · {total} "), theme.strong()),
-        ]));
-    let arrow = if view.descending { "▼" } else { "▲" };
-    let mut bottom = format!(" sorted by {} {arrow} ", sort_name(view.sort));
-    if let Some(n) = view.total.filter(|n| *n > 0) {
-        bottom.push_str(&format!(
-            "· {}/{} ",
-            format::count(view.cursor as u64 + 1),
-            format::count(n)
-        ));
-    }
-    block = block.title_bottom(Line::styled(bottom, theme.dim()).right_aligned());
+    let block = list::block("Contracts", &format!("{name} · {total}"), theme).title_bottom(
+        list::sort_title(
+            sort_name(view.sort),
+            view.descending,
+            view.cursor,
+            view.total,
+            theme,
+        ),
+    );
     let inner = block.inner(area);
     frame.render_widget(block, area);
     if inner.height == 0 || inner.width == 0 {
         return;
     }
     let width = inner.width as usize;
-    let first = Rect { height: 1, ..inner };
-    match &view.search {
-        Some(input) => {
-            let prompt = "search: ";
-            let hint = "  Enter applies · Esc cancels";
-            let field = width.saturating_sub(prompt.len() + hint.len()).max(8);
-            let scroll = input.visual_scroll(field);
-            let shown: String = input.value().chars().skip(scroll).collect();
-            let line = Line::from(vec![
-                Span::styled(prompt, theme.key()),
-                Span::raw(format::pad(&shown, field)),
-                Span::styled(hint, theme.dim()),
-            ]);
-            frame.render_widget(Paragraph::new(line), first);
-            let x = input.visual_cursor().saturating_sub(scroll) as u16;
-            let x = (inner.x + prompt.len() as u16 + x).min(inner.right().saturating_sub(1));
-            frame.set_cursor_position(Position::new(x, inner.y));
-        }
-        None => frame.render_widget(
-            Paragraph::new(chooser_line(view, config, width, theme)),
-            first,
-        ),
-    }
+    list::draw_first_line(
+        frame,
+        inner,
+        view.search.as_ref(),
+        || chooser_line(view, config, width, theme),
+        theme,
+    );
     if inner.height < 3 {
         return;
     }
@@ -492,11 +458,7 @@ pub fn draw(
         ..inner
     };
     if let Some(error) = &view.error {
-        let lines: Vec<Line> = format::wrap(error, width)
-            .into_iter()
-            .map(|l| Line::styled(l, theme.error()))
-            .collect();
-        frame.render_widget(Paragraph::new(lines), body);
+        list::draw_error(frame, body, error, theme);
         return;
     }
     let visible: Vec<&SyncContract> = match &view.page {

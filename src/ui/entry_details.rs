@@ -6,10 +6,10 @@
 
 use chrono::{DateTime, Utc};
 use ratatui::Frame;
-use ratatui::layout::{Margin, Rect};
+use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Clear, Paragraph};
+use ratatui::widgets::Clear;
 
 use crate::engine::hints;
 use crate::store::{
@@ -17,21 +17,35 @@ use crate::store::{
 };
 
 use super::format;
+use super::pager::Pager;
 use super::status;
 use super::theme::Theme;
 
 /// Width of the label column.
 const LABEL: usize = 11;
 
-/// How a piece of text is emphasised.
+/// How a piece of text is emphasised, here and in the serial timeline.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Tone {
+pub(super) enum Tone {
     Plain,
     Dim,
     Error,
     Warn,
     Ok,
     Entry(EntryStatus),
+}
+
+impl Tone {
+    pub(super) fn style(self, theme: Theme) -> Style {
+        match self {
+            Tone::Plain => Style::new(),
+            Tone::Dim => theme.dim(),
+            Tone::Error => theme.error(),
+            Tone::Warn => theme.warn(),
+            Tone::Ok => theme.ok(),
+            Tone::Entry(status) => theme.entry_status(status),
+        }
+    }
 }
 
 /// The content, before it is laid out for the screen or for the clipboard.
@@ -399,16 +413,7 @@ impl EntryDetails {
     }
 
     fn lines(&self, width: usize, theme: Theme) -> Vec<Line<'static>> {
-        let style = |tone: Tone| -> Style {
-            match tone {
-                Tone::Plain => Style::new(),
-                Tone::Dim => theme.dim(),
-                Tone::Error => theme.error(),
-                Tone::Warn => theme.warn(),
-                Tone::Ok => theme.ok(),
-                Tone::Entry(status) => theme.entry_status(status),
-            }
-        };
+        let style = |tone: Tone| tone.style(theme);
         let mut lines = Vec::new();
         for piece in self.pieces() {
             match piece {
@@ -457,30 +462,14 @@ impl EntryDetails {
         let visible = rect.height.saturating_sub(2) as usize;
         self.page = visible;
         self.scroll = self.scroll.min(lines.len().saturating_sub(visible));
-        let mut block = Block::bordered()
-            .border_style(theme.overlay_border())
-            .title(Span::styled(
-                format!(" {} ", format::fit(&self.title(), inner_width)),
-                theme.title(),
-            ));
-        if lines.len() > visible {
-            block = block.title_bottom(
-                Line::styled(
-                    format!(
-                        " {}-{} of {} (j/k scroll) ",
-                        self.scroll + 1,
-                        (self.scroll + visible).min(lines.len()),
-                        lines.len()
-                    ),
-                    theme.dim(),
-                )
-                .right_aligned(),
-            );
+        Pager {
+            title: &self.title(),
+            lines,
+            scroll: self.scroll,
+            visible,
+            keys: "scroll",
         }
-        let inner = block.inner(rect).inner(Margin::new(1, 0));
-        frame.render_widget(block, rect);
-        let shown: Vec<Line> = lines.into_iter().skip(self.scroll).collect();
-        frame.render_widget(Paragraph::new(shown), inner);
+        .draw(frame, rect, theme);
     }
 
     pub fn scroll_by(&mut self, delta: isize) {

@@ -16,6 +16,7 @@ use super::diagnostics;
 use super::format;
 use super::gauge;
 use super::ledger::{Ledger, Row};
+use super::list;
 use super::status;
 use super::theme::Theme;
 
@@ -180,7 +181,7 @@ fn run_lines(
         spans.push(Span::raw(" "));
         spans.push(Span::raw(format::pad(&details(run), cols.details)));
     }
-    let mut lines = vec![finish_line(spans, width, selected, theme)];
+    let mut lines = vec![list::row(spans, width, selected, theme)];
     // Expanded: what the columns could not hold.
     let extra = details(run);
     if expanded && cols.details == 0 && !extra.is_empty() {
@@ -195,28 +196,6 @@ fn run_lines(
         }
     }
     lines
-}
-
-/// A line padded to the width; reversed when selected.
-fn finish_line(
-    mut spans: Vec<Span<'static>>,
-    width: usize,
-    selected: bool,
-    theme: Theme,
-) -> Line<'static> {
-    let used: usize = spans.iter().map(Span::width).sum();
-    if used < width {
-        spans.push(Span::raw(" ".repeat(width - used)));
-    }
-    if selected {
-        // Reverse video on the text's own colours would read poorly: drop them first.
-        for span in &mut spans {
-            span.style = Style::new()
-                .add_modifier(span.style.add_modifier)
-                .patch(theme.selected());
-        }
-    }
-    Line::from(spans)
 }
 
 /// Labelled, wrapped text under a connection (`error`, `hint`, `note`).
@@ -311,7 +290,7 @@ fn connection_lines(
         " ".repeat(width.saturating_sub(head_width + status_span.width())),
     ));
     head.push(status_span);
-    let mut lines = vec![finish_line(head, width, selected, theme)];
+    let mut lines = vec![list::row(head, width, selected, theme)];
     let cells = if width >= 100 { 30 } else { 16 };
     let Some(r) = row else {
         let mut spans = vec![Span::raw(indent.to_string())];
@@ -351,6 +330,7 @@ fn connection_lines(
     let action = format::fit(&next, room);
     spans.push(Span::styled(action, theme.dim()));
     lines.push(Line::from(spans));
+    let hint_lines = |hint: &str| labelled("hint", hint, indent, width, 2, theme.warn(), theme);
     if let Some(error) = &r.error {
         lines.extend(labelled(
             "error",
@@ -362,15 +342,7 @@ fn connection_lines(
             theme,
         ));
         if let Some(hint) = &error.hint {
-            lines.extend(labelled(
-                "hint",
-                hint,
-                indent,
-                width,
-                2,
-                theme.warn(),
-                theme,
-            ));
+            lines.extend(hint_lines(hint));
         }
     }
     let counters = diagnostics::cells(r.mode, &r.counters, theme);
@@ -396,15 +368,7 @@ fn connection_lines(
                 said("hashes match")
             };
             if !engine_said {
-                lines.extend(labelled(
-                    "hint",
-                    hint,
-                    indent,
-                    width,
-                    2,
-                    theme.warn(),
-                    theme,
-                ));
+                lines.extend(hint_lines(hint));
             }
         }
     }

@@ -11,6 +11,7 @@ use crate::store::RunMode;
 
 use super::format;
 use super::layout;
+use super::list;
 use super::new_run::{Field, ModeChoice, NewRunDialog};
 use super::status;
 use super::theme::Theme;
@@ -358,11 +359,7 @@ impl NewRunDialog {
                 ),
             ];
             if here {
-                for span in &mut spans {
-                    span.style = Style::new()
-                        .add_modifier(span.style.add_modifier)
-                        .patch(theme.selected());
-                }
+                list::highlight(&mut spans, theme);
             }
             lines.push(Line::from(spans));
         }

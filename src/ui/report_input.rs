@@ -14,7 +14,6 @@ use super::format;
 use super::help::Help;
 use super::keymap::Context;
 use super::ledger::Row;
-use super::osc52;
 use super::picker::{Choice, Picker, PickerKind, Value};
 use super::report::{DEFAULT_WINDOW_DAYS, MAX_WINDOW_DAYS, OUTCOMES, SORT_COLUMNS, column_name};
 use super::status;
@@ -186,17 +185,8 @@ impl App {
             Action::Back => self.details = None,
             Action::Copy => {
                 let text = details.text();
-                let id = details.entry.sync_id;
-                match osc52::copy(&mut *self.terminal_out, &text) {
-                    Ok(()) => self.say(
-                        format!(
-                            "copied the details of #{id} ({} lines) to the clipboard (OSC 52)",
-                            text.lines().count()
-                        ),
-                        false,
-                    ),
-                    Err(e) => self.say(format!("cannot copy: {e}"), true),
-                }
+                let what = format!("the details of #{}", details.entry.sync_id);
+                self.copy_to_clipboard(&what, &text);
             }
             Action::Resync => {
                 let id = details.entry.sync_id;

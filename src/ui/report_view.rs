@@ -3,14 +3,14 @@
 //! selecting, exporting) on the bottom border.
 
 use ratatui::Frame;
-use ratatui::layout::{Alignment, Position, Rect};
-use ratatui::style::Style;
+use ratatui::layout::{Alignment, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Paragraph};
+use ratatui::widgets::Paragraph;
 
 use crate::store::{ReportEntry, Store};
 
 use super::format;
+use super::list;
 use super::report::{Report, column_name};
 use super::report_columns::{Layout, Measure};
 use super::theme::Theme;
@@ -77,27 +77,6 @@ fn filter_line(report: &Report, width: usize, theme: Theme) -> Line<'static> {
     Line::from(spans)
 }
 
-/// A row padded to the width, reversed when under the cursor.
-fn finish(
-    mut spans: Vec<Span<'static>>,
-    width: usize,
-    cursor: bool,
-    theme: Theme,
-) -> Line<'static> {
-    let used: usize = spans.iter().map(Span::width).sum();
-    if used < width {
-        spans.push(Span::raw(" ".repeat(width - used)));
-    }
-    if cursor {
-        for span in &mut spans {
-            span.style = Style::new()
-                .add_modifier(span.style.add_modifier)
-                .patch(theme.selected());
-        }
-    }
-    Line::from(spans)
-}
-
 fn empty_lines(report: &Report, theme: Theme) -> Vec<Line<'static>> {
     if report.is_filtered() {
         let last = report.describe().pop().unwrap_or_default();
@@ -123,15 +102,7 @@ pub fn draw(frame: &mut Frame, area: Rect, report: &mut Report, paint: &Paint) {
     let theme = paint.theme;
     let inner_width = area.width.saturating_sub(2) as usize;
     let title_room = inner_width.saturating_sub(16);
-    let block = Block::bordered()
-        .border_style(theme.border())
-        .title(Line::from(vec![
-            Span::styled(" Sync report ", theme.title()),
-            Span::styled(
-                format!("· {} ", count_line(report, title_room)),
-                theme.strong(),
-            ),
-        ]));
+    let block = list::block("Sync report", &count_line(report, title_room), theme);
     let inner = block.inner(area);
     // Rows: filter line, header, entries.
     let height = inner.height.saturating_sub(2) as usize;
@@ -139,16 +110,13 @@ pub fn draw(frame: &mut Frame, area: Rect, report: &mut Report, paint: &Paint) {
         report.prepare(paint.store, height);
     }
     let sort = report.sort();
-    let direction = if sort.descending { "▼" } else { "▲" };
-    let mut bottom_right = format!(" sorted by {} {direction} ", column_name(sort.column));
-    if report.matching().is_some_and(|n| n > 0) {
-        bottom_right.push_str(&format!(
-            "· {}/{} ",
-            format::count(report.cursor() as u64 + 1),
-            format::count(report.matching().unwrap_or(0))
-        ));
-    }
-    let mut block = block.title_bottom(Line::styled(bottom_right, theme.dim()).right_aligned());
+    let mut block = block.title_bottom(list::sort_title(
+        column_name(sort.column),
+        sort.descending,
+        report.cursor(),
+        report.matching(),
+        theme,
+    ));
     if let Some(activity) = &paint.activity {
         block = block.title_bottom(Line::styled(format!(" {activity} "), theme.warn()));
     }
@@ -157,27 +125,13 @@ pub fn draw(frame: &mut Frame, area: Rect, report: &mut Report, paint: &Paint) {
         return;
     }
     let width = inner.width as usize;
-    // The filter line, or the search field while typing.
-    let first = Rect { height: 1, ..inner };
-    match &report.search {
-        Some(input) => {
-            let prompt = "search: ";
-            let hint = "  Enter applies · Esc cancels";
-            let field = width.saturating_sub(prompt.len() + hint.len()).max(8);
-            let scroll = input.visual_scroll(field);
-            let shown: String = input.value().chars().skip(scroll).collect();
-            let line = Line::from(vec![
-                Span::styled(prompt, theme.key()),
-                Span::raw(format::pad(&shown, field)),
-                Span::styled(hint, theme.dim()),
-            ]);
-            frame.render_widget(Paragraph::new(line), first);
-            let x = input.visual_cursor().saturating_sub(scroll) as u16;
-            let x = (inner.x + prompt.len() as u16 + x).min(inner.right().saturating_sub(1));
-            frame.set_cursor_position(Position::new(x, inner.y));
-        }
-        None => frame.render_widget(Paragraph::new(filter_line(report, width, theme)), first),
-    }
+    list::draw_first_line(
+        frame,
+        inner,
+        report.search.as_ref(),
+        || filter_line(report, width, theme),
+        theme,
+    );
     if inner.height < 2 {
         return;
     }
@@ -187,11 +141,7 @@ pub fn draw(frame: &mut Frame, area: Rect, report: &mut Report, paint: &Paint) {
         ..inner
     };
     if let Some(error) = &report.error {
-        let lines: Vec<Line> = format::wrap(error, width)
-            .into_iter()
-            .map(|l| Line::styled(l, theme.error()))
-            .collect();
-        frame.render_widget(Paragraph::new(lines), body);
+        list::draw_error(frame, body, error, theme);
         return;
     }
     let top = report.top();
@@ -229,7 +179,7 @@ pub fn draw(frame: &mut Frame, area: Rect, report: &mut Report, paint: &Paint) {
         .enumerate()
         .map(|(i, entry)| {
             let checked = report.is_selected(entry.sync_id);
-            finish(
+            list::row(
                 layout.cells(entry, checked, theme),
                 width,
                 top + i == cursor,

@@ -8,10 +8,9 @@ use std::collections::{BTreeSet, HashMap};
 use std::ops::Range;
 
 use ratatui::Frame;
-use ratatui::layout::{Margin, Rect};
-use ratatui::style::Style;
+use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Clear, Paragraph};
+use ratatui::widgets::Clear;
 
 use crate::engine::hints;
 use crate::store::{
@@ -20,11 +19,11 @@ use crate::store::{
 
 use super::action::Action;
 use super::app::App;
-use super::entry_details::{EntryDetails, entry_hint};
+use super::entry_details::{EntryDetails, Tone, entry_hint};
 use super::format;
 use super::help::Help;
 use super::keymap::Context;
-use super::osc52;
+use super::pager::Pager;
 use super::status;
 use super::theme::Theme;
 
@@ -32,16 +31,6 @@ use super::theme::Theme;
 const LABEL: usize = 11;
 /// Characters of a contract hash shown.
 const SHORT_HASH: usize = 12;
-
-/// How a piece of text is emphasised.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Tone {
-    Plain,
-    Dim,
-    Error,
-    Warn,
-    Entry(EntryStatus),
-}
 
 /// One line of a block before it is laid out: the heading, a labelled value, or a value under
 /// the previous label (the second field change onwards).
@@ -278,15 +267,7 @@ impl Timeline {
 
     /// The lines at `width`, and each block's range of lines.
     fn lines(&self, width: usize, theme: Theme) -> (Vec<Line<'static>>, Vec<Range<usize>>) {
-        let style = |tone: Tone| -> Style {
-            match tone {
-                Tone::Plain => Style::new(),
-                Tone::Dim => theme.dim(),
-                Tone::Error => theme.error(),
-                Tone::Warn => theme.warn(),
-                Tone::Entry(status) => theme.entry_status(status),
-            }
-        };
+        let style = |tone: Tone| tone.style(theme);
         let mut lines = Vec::new();
         let mut blocks = Vec::with_capacity(self.entries.len());
         if self.entries.is_empty() {
@@ -394,30 +375,14 @@ impl Timeline {
         } else {
             self.lines(inner_width, theme).0
         };
-        let mut block = Block::bordered()
-            .border_style(theme.overlay_border())
-            .title(Span::styled(
-                format!(" {} ", format::fit(&self.title(), inner_width)),
-                theme.title(),
-            ));
-        if lines.len() > self.visible {
-            block = block.title_bottom(
-                Line::styled(
-                    format!(
-                        " {}-{} of {} (j/k move) ",
-                        self.scroll + 1,
-                        (self.scroll + self.visible).min(lines.len()),
-                        lines.len()
-                    ),
-                    theme.dim(),
-                )
-                .right_aligned(),
-            );
+        Pager {
+            title: &self.title(),
+            lines,
+            scroll: self.scroll,
+            visible: self.visible,
+            keys: "move",
         }
-        let inner = block.inner(area).inner(Margin::new(1, 0));
-        frame.render_widget(block, area);
-        let shown: Vec<Line> = lines.into_iter().skip(self.scroll).collect();
-        frame.render_widget(Paragraph::new(shown), inner);
+        .draw(frame, area, theme);
     }
 
     fn max_scroll(&self) -> usize {
@@ -555,17 +520,8 @@ impl App {
             },
             Action::Copy => {
                 let text = timeline.text();
-                let serial = timeline.serial.clone();
-                match osc52::copy(&mut *self.terminal_out, &text) {
-                    Ok(()) => self.say(
-                        format!(
-                            "copied the timeline of {serial} ({} lines) to the clipboard (OSC 52)",
-                            text.lines().count()
-                        ),
-                        false,
-                    ),
-                    Err(e) => self.say(format!("cannot copy: {e}"), true),
-                }
+                let what = format!("the timeline of {}", timeline.serial);
+                self.copy_to_clipboard(&what, &text);
             }
             Action::Back => {
                 self.details = timeline.under.take();
