@@ -46,6 +46,13 @@
 //!    ```
 //!
 //!    The engine's PATCH rate is printed as a percentage of wrk's. Aim: at least 70%.
+//! 5. **CPU per PATCH**, which explains that percentage: the engine and the demo server run on
+//!    the same cores, so the rate cannot pass `cores / (engine + server CPU per PATCH)`,
+//!    whatever the concurrency. Printed: the engine's and the server's CPU per PATCH over the
+//!    live run (user + sys; the engine's includes process start, both listings and the store),
+//!    wrk's and the server's CPU per request under wrk (wrk's from `getrusage(RUSAGE_CHILDREN)`),
+//!    the ceiling on this machine's cores, and the rate the run's CPU per PATCH allows within
+//!    the CPU wrk and the server used.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};
@@ -53,7 +60,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -217,21 +224,27 @@ fn full_live(runtime: &tokio::runtime::Runtime, env: &ChildEnv, dir: &Path) -> B
     let target = runtime.block_on(first_cmdb_record(&demo.base))?;
 
     let done = Arc::new(AtomicBool::new(false));
-    let poller = runtime.spawn(poll_stats(demo.base.clone(), done.clone()));
+    let engine_pid = Arc::new(AtomicU32::new(0));
+    let poller = runtime.spawn(poll_stats(
+        demo.base.clone(),
+        done.clone(),
+        engine_pid.clone(),
+        demo.child.id(),
+    ));
     let run = cli_run(
         env,
         &demo,
         &config_path,
         &dir.join("live.redb"),
         &["--full", "--live", "--force", "--connection", "cmdb"],
-        Some(&done),
+        Some((&done, &engine_pid)),
     )?;
     let samples = runtime.block_on(poller)??;
 
     let row = &run.summary["connections"][0];
     let counters = &row["counters"];
     let processed = row["processed"].as_u64().unwrap_or(0);
-    let writes = samples.last().map_or(0, |(_, s)| s.cmdb.writes);
+    let writes = samples.last().map_or(0, |s| s.stats.cmdb.writes);
     let phase = write_phase(&samples);
     println!();
     println!(
@@ -261,12 +274,13 @@ fn full_live(runtime: &tokio::runtime::Runtime, env: &ChildEnv, dir: &Path) -> B
         processed as f64 / run.wall.as_secs_f64(),
         writes as f64 / run.wall.as_secs_f64(),
     );
-    let engine_rate = match phase {
-        Some((patches, span)) => {
-            let rate = patches as f64 / span.as_secs_f64();
+    let engine_rate = match &phase {
+        Some(phase) => {
+            let rate = phase.patches as f64 / phase.span.as_secs_f64();
             println!(
-                "   write phase: {patches} PATCHes in {:.2} s: {rate:.0} PATCH/s",
-                span.as_secs_f64()
+                "   write phase: {} PATCHes in {:.2} s: {rate:.0} PATCH/s",
+                phase.patches,
+                phase.span.as_secs_f64()
             );
             Some(rate)
         }
@@ -279,7 +293,7 @@ fn full_live(runtime: &tokio::runtime::Runtime, env: &ChildEnv, dir: &Path) -> B
     match which("wrk") {
         None => println!("4. wrk not installed: skipped (apt-get install wrk)"),
         Some(wrk) => {
-            let outcome = run_wrk(&wrk, dir, &demo.base, &target)?;
+            let outcome = run_wrk(&wrk, dir, &demo, &target)?;
             println!(
                 "4. wrk -t2 -c{LIVE_CONCURRENCY} -d{WRK_DURATION} PATCH {}/cmdb/api/assets/{}: \
                  {:.0} requests/s{}",
@@ -298,6 +312,7 @@ fn full_live(runtime: &tokio::runtime::Runtime, env: &ChildEnv, dir: &Path) -> B
                     verdict(share >= 70.0)
                 );
             }
+            cpu_analysis(&run, writes, phase.as_ref(), &outcome);
         }
     }
     drop(demo);
@@ -427,14 +442,15 @@ struct CliRun {
 }
 
 /// Runs `syncdeck --config C --store S run ARGS --json` to its end against the demo server
-/// `server`: wall time, peak RSS, CPU times and the JSON summary. `done` is set when it exits.
+/// `server`: wall time, peak RSS, CPU times and the JSON summary. With `watch`, its pid is
+/// published once it runs and the flag set when it exits.
 fn cli_run(
     env: &ChildEnv,
     server: &DemoProcess,
     config: &Path,
     store: &Path,
     args: &[&str],
-    done: Option<&Arc<AtomicBool>>,
+    watch: Option<(&Arc<AtomicBool>, &Arc<AtomicU32>)>,
 ) -> BenchResult<CliRun> {
     let out_path = store.with_extension("json");
     let err_path = store.with_extension("stderr");
@@ -453,6 +469,9 @@ fn cli_run(
     let server_before = cpu_time(server.child.id());
     let started = Instant::now();
     let mut child = command.spawn()?;
+    if let Some((_, pid)) = watch {
+        pid.store(child.id(), Ordering::Relaxed);
+    }
     let exited = Arc::new(AtomicBool::new(false));
     let sampler = {
         let exited = exited.clone();
@@ -475,7 +494,7 @@ fn cli_run(
         .zip(server_before)
         .map(|(after, before)| after.saturating_sub(before));
     exited.store(true, Ordering::Relaxed);
-    if let Some(done) = done {
+    if let Some((done, _)) = watch {
         done.store(true, Ordering::Relaxed);
     }
     let (peak_rss_kib, cpu) = sampler.join().unwrap_or((None, None));
@@ -667,8 +686,22 @@ async fn first_cmdb_record(base: &str) -> BenchResult<WrkTarget> {
     })
 }
 
-/// Samples the demo's counters until `done`, then once more.
-async fn poll_stats(base: String, done: Arc<AtomicBool>) -> BenchResult<Vec<(Instant, DemoStats)>> {
+/// One poll of the demo's counters, with the CPU time so far of the run and of the server.
+struct Sample {
+    at: Instant,
+    stats: DemoStats,
+    engine_cpu: Option<Duration>,
+    server_cpu: Option<Duration>,
+}
+
+/// Samples the demo's counters, and the CPU time of the run (`engine_pid`, once set) and of
+/// the server, until `done`, then once more.
+async fn poll_stats(
+    base: String,
+    done: Arc<AtomicBool>,
+    engine_pid: Arc<AtomicU32>,
+    server_pid: u32,
+) -> BenchResult<Vec<Sample>> {
     let client = reqwest::Client::new();
     let url = format!("{base}/_demo/stats");
     let mut samples = Vec::new();
@@ -677,21 +710,42 @@ async fn poll_stats(base: String, done: Arc<AtomicBool>) -> BenchResult<Vec<(Ins
         ticker.tick().await;
         let last = done.load(Ordering::Relaxed);
         let stats: DemoStats = client.get(&url).send().await?.json().await?;
-        samples.push((Instant::now(), stats));
+        let pid = engine_pid.load(Ordering::Relaxed);
+        samples.push(Sample {
+            at: Instant::now(),
+            stats,
+            engine_cpu: (pid != 0).then(|| cpu_time(pid)).flatten(),
+            server_cpu: cpu_time(server_pid),
+        });
         if last {
             return Ok(samples);
         }
     }
 }
 
-/// PATCHes counted from the first sample that saw writes to the first that saw them all, and
-/// the time between those samples.
-fn write_phase(samples: &[(Instant, DemoStats)]) -> Option<(u64, Duration)> {
-    let total = samples.last()?.1.cmdb.writes;
-    let (first_at, first) = samples.iter().find(|(_, s)| s.cmdb.writes > 0)?;
-    let (last_at, _) = samples.iter().find(|(_, s)| s.cmdb.writes == total)?;
-    let span = last_at.duration_since(*first_at);
-    (span > STATS_POLL_EVERY * 5).then(|| (total - first.cmdb.writes, span))
+/// The write phase: from the first sample that saw writes to the first that saw them all.
+struct WritePhase {
+    patches: u64,
+    span: Duration,
+    /// CPU time the run and the server used between those samples (at /proc's 10 ms ticks).
+    engine_cpu: Option<Duration>,
+    server_cpu: Option<Duration>,
+}
+
+fn write_phase(samples: &[Sample]) -> Option<WritePhase> {
+    let total = samples.last()?.stats.cmdb.writes;
+    let first = samples.iter().find(|s| s.stats.cmdb.writes > 0)?;
+    let last = samples.iter().find(|s| s.stats.cmdb.writes == total)?;
+    let span = last.at.duration_since(first.at);
+    let spent = |before: Option<Duration>, after: Option<Duration>| {
+        after.zip(before).map(|(a, b)| a.saturating_sub(b))
+    };
+    (span > STATS_POLL_EVERY * 5).then(|| WritePhase {
+        patches: total - first.stats.cmdb.writes,
+        span,
+        engine_cpu: spent(first.engine_cpu, last.engine_cpu),
+        server_cpu: spent(first.server_cpu, last.server_cpu),
+    })
 }
 
 /// The wrk script: the engine's PATCH, body and bearer included.
@@ -708,11 +762,96 @@ fn wrk_script(body: &str) -> String {
 struct WrkOutcome {
     requests_per_sec: f64,
     non_2xx: Option<u64>,
+    /// Requests wrk completed ("N requests in 10.00s").
+    requests: Option<u64>,
+    /// CPU time (user + sys) of wrk itself, and of the demo server while wrk ran.
+    cpu: Option<Duration>,
+    server_cpu: Option<Duration>,
 }
 
-fn run_wrk(wrk: &Path, dir: &Path, base: &str, target: &WrkTarget) -> BenchResult<WrkOutcome> {
+/// Why the PATCH rate is what it is: the engine and the demo server share the machine's cores,
+/// so their CPU per PATCH bounds the rate, whatever the concurrency. Prints the CPU per PATCH
+/// of both over the whole run (process start, listings and store included) and over the write
+/// phase, the CPU per request of wrk and of the server under wrk, and the ceilings these give.
+fn cpu_analysis(run: &CliRun, writes: u64, phase: Option<&WritePhase>, wrk: &WrkOutcome) {
+    let per = |cpu: Duration, n: u64| cpu.as_secs_f64() * 1e6 / n.max(1) as f64;
+    println!("5. CPU per PATCH (user + sys): engine and demo server share the cores");
+    if let (Some(engine), Some(server)) = (run.cpu, run.server_cpu)
+        && writes > 0
+    {
+        let (engine_us, server_us) = (per(engine, writes), per(server, writes));
+        println!(
+            "   whole run: engine {engine_us:.1} us + demo server {server_us:.1} us = {:.1} us \
+             per PATCH",
+            engine_us + server_us
+        );
+    }
+    // The write phase leaves out process start and the destination's bulk listing, which come
+    // before the first PATCH; the source listing, mapping and store run through it.
+    let Some((engine_us, server_us)) = phase.and_then(|p| {
+        let (engine, server) = (p.engine_cpu?, p.server_cpu?);
+        Some((per(engine, p.patches), per(server, p.patches)))
+    }) else {
+        println!("   write phase: CPU not measurable");
+        return;
+    };
+    let run_us = engine_us + server_us;
+    println!(
+        "   write phase: engine {engine_us:.1} us + demo server {server_us:.1} us = {run_us:.1} us \
+         per PATCH"
+    );
+    let cores = thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    println!(
+        "   ceiling on {cores:.0} cores with nothing else running: {cores:.0} / {run_us:.1} us = \
+         {:.0} PATCH/s ({:.0}% of wrk's rate)",
+        cores * 1e6 / run_us,
+        cores * 1e6 / run_us / wrk.requests_per_sec * 100.0
+    );
+    if let (Some(requests), Some(wrk_cpu), Some(wrk_server)) =
+        (wrk.requests, wrk.cpu, wrk.server_cpu)
+        && requests > 0
+    {
+        let (wrk_us, wrk_server_us) = (per(wrk_cpu, requests), per(wrk_server, requests));
+        let wrk_total = wrk_us + wrk_server_us;
+        println!(
+            "   under wrk: wrk {wrk_us:.1} us + demo server {wrk_server_us:.1} us = \
+             {wrk_total:.1} us per request ({:.2} cores busy)",
+            wrk_total * wrk.requests_per_sec / 1e6,
+        );
+        println!(
+            "   at wrk's CPU per second the write phase's {run_us:.1} us per PATCH give {:.0} \
+             PATCH/s ({:.0}% of wrk's rate); 70% needs engine + server <= {:.1} us per PATCH, \
+             the server alone takes {server_us:.1} us",
+            wrk.requests_per_sec * wrk_total / run_us,
+            wrk_total / run_us * 100.0,
+            wrk_total / 0.7,
+        );
+    }
+}
+
+/// CPU time (user + sys) of this process's waited-for children so far.
+fn children_cpu() -> Option<Duration> {
+    // SAFETY: getrusage writes one rusage into the zeroed struct it is given.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) } != 0 {
+        return None;
+    }
+    let micros = |t: libc::timeval| t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64;
+    Some(Duration::from_micros(
+        micros(usage.ru_utime) + micros(usage.ru_stime),
+    ))
+}
+
+fn run_wrk(
+    wrk: &Path,
+    dir: &Path,
+    demo: &DemoProcess,
+    target: &WrkTarget,
+) -> BenchResult<WrkOutcome> {
+    let base = &demo.base;
     let script = dir.join("patch.lua");
     std::fs::write(&script, wrk_script(&target.body))?;
+    let (own_before, server_before) = (children_cpu(), cpu_time(demo.child.id()));
     let output = Command::new(wrk)
         .arg("-t2")
         .arg(format!("-c{LIVE_CONCURRENCY}"))
@@ -722,6 +861,11 @@ fn run_wrk(wrk: &Path, dir: &Path, base: &str, target: &WrkTarget) -> BenchResul
         .arg(format!("{base}/cmdb/api/assets/{}", target.sys_id))
         .stdin(Stdio::null())
         .output()?;
+    let spent = |before: Option<Duration>, after: Option<Duration>| {
+        after.zip(before).map(|(a, b)| a.saturating_sub(b))
+    };
+    let cpu = spent(own_before, children_cpu());
+    let server_cpu = spent(server_before, cpu_time(demo.child.id()));
     let text = String::from_utf8_lossy(&output.stdout);
     let field = |name: &str| {
         text.lines()
@@ -732,9 +876,17 @@ fn run_wrk(wrk: &Path, dir: &Path, base: &str, target: &WrkTarget) -> BenchResul
         .and_then(|v| v.parse().ok())
         .ok_or_else(|| format!("no Requests/sec in wrk's output: {text}"))?;
     let non_2xx = field("Non-2xx or 3xx responses:").and_then(|v| v.parse().ok());
+    let requests = text
+        .lines()
+        .find(|line| line.contains(" requests in "))
+        .and_then(|line| line.split_whitespace().next())
+        .and_then(|n| n.parse().ok());
     Ok(WrkOutcome {
         requests_per_sec,
         non_2xx,
+        requests,
+        cpu,
+        server_cpu,
     })
 }
 

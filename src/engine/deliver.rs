@@ -136,11 +136,16 @@ impl Deliverer {
             Ok(url) => url,
             Err(message) => return unsent(&self.client.redact(&message), Some(method), None),
         };
-        let shown_url = self.client.redact_url(&url);
+        // Only a failure shows the URL: redacted then, not on every write.
+        let shown_url = || self.client.redact_url(&url);
         let (bytes, content_type) = match body::encode(&contract.body, request.payload) {
             Ok(encoded) => encoded,
             Err(message) => {
-                return unsent(&self.client.redact(&message), Some(method), Some(shown_url));
+                return unsent(
+                    &self.client.redact(&message),
+                    Some(method),
+                    Some(shown_url()),
+                );
             }
         };
         // PUT and PATCH with the same body are idempotent; a POST is retried only when the
@@ -181,7 +186,7 @@ impl Deliverer {
             }
             Ending::Answered(answer) => {
                 let status = answer.status;
-                let mut error = self.http_error(&answer, method, &shown_url);
+                let mut error = self.http_error(&answer, method, &shown_url());
                 if creating && status == 404 {
                     error.hint = Some(CREATE_NOT_FOUND.to_string());
                 }
@@ -230,7 +235,7 @@ impl Deliverer {
                         message: self.client.redact(&message),
                         hint: Some(hints::DESTINATION_DOWN.to_string()),
                         method: Some(method.to_string()),
-                        url: Some(shown_url),
+                        url: Some(shown_url()),
                         response_excerpt: None,
                     }),
                     target_id: target_id.map(str::to_string),

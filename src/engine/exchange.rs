@@ -85,9 +85,10 @@ impl Deliverer {
                     .body(bytes.to_vec());
             }
             let (text, delay) = match request.send().await {
-                Ok(response) => {
+                Ok(mut response) => {
                     let status = response.status().as_u16();
-                    let headers = response.headers().clone();
+                    // Taken, not cloned: the body is all that is read from the response now.
+                    let headers = std::mem::take(response.headers_mut());
                     let cap = if (200..300).contains(&status) {
                         success_cap
                     } else {

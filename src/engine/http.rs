@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use reqwest::header::{HeaderName, HeaderValue};
+use reqwest::header::{AUTHORIZATION, HeaderName, HeaderValue};
 use reqwest::{Method, RequestBuilder, Response, Url};
 
 use crate::config::{Credential, CredentialKind};
@@ -39,12 +39,21 @@ pub enum HttpSetupError {
     Client(String),
 }
 
+/// The credential as it goes on each request: a header value built once, marked sensitive,
+/// and cloned per request (a reference count) rather than formatted and encoded per request.
 #[derive(Clone)]
 enum Auth {
     None,
+    /// A token that cannot be a header value: each request fails to build, as reqwest says.
     Bearer(String),
-    Basic(String, String),
     Header(HeaderName, HeaderValue),
+}
+
+/// A sensitive header value, None when the text cannot be one.
+fn sensitive_value(text: &str) -> Option<HeaderValue> {
+    let mut value = HeaderValue::from_str(text).ok()?;
+    value.set_sensitive(true);
+    Some(value)
 }
 
 /// An HTTP client bound to one system's base URL and credential.
@@ -68,20 +77,26 @@ impl HttpClient {
             .map_err(|_| HttpSetupError::BaseUrl(base_url.to_string()))?;
         let (auth, secrets) = match credential.map(|c| &c.kind) {
             None | Some(CredentialKind::None) => (Auth::None, Vec::new()),
-            Some(CredentialKind::Bearer { token }) => (
-                Auth::Bearer(token.expose().to_string()),
-                vec![token.expose().to_string()],
-            ),
+            Some(CredentialKind::Bearer { token }) => {
+                let token = token.expose();
+                let auth = match sensitive_value(&format!("Bearer {token}")) {
+                    Some(value) => Auth::Header(AUTHORIZATION, value),
+                    None => Auth::Bearer(token.to_string()),
+                };
+                (auth, vec![token.to_string()])
+            }
             Some(CredentialKind::Basic { username, password }) => {
                 use base64::Engine as _;
                 // A destination that echoes the Authorization header shows user:password in
                 // base64, one decode away from the password.
                 let header = base64::engine::general_purpose::STANDARD
                     .encode(format!("{username}:{}", password.expose()));
-                (
-                    Auth::Basic(username.clone(), password.expose().to_string()),
-                    vec![password.expose().to_string(), header],
-                )
+                // Base64 is always a valid header value.
+                let auth = match sensitive_value(&format!("Basic {header}")) {
+                    Some(value) => Auth::Header(AUTHORIZATION, value),
+                    None => Auth::None,
+                };
+                (auth, vec![password.expose().to_string(), header])
             }
             Some(CredentialKind::Header { header, value }) => {
                 let name = HeaderName::from_bytes(header.as_bytes())
@@ -134,7 +149,6 @@ impl HttpClient {
         match &self.auth {
             Auth::None => builder,
             Auth::Bearer(token) => builder.bearer_auth(token),
-            Auth::Basic(user, password) => builder.basic_auth(user, Some(password)),
             Auth::Header(name, value) => builder.header(name.clone(), value.clone()),
         }
     }

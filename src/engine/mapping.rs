@@ -63,13 +63,22 @@ impl SkipReason {
 
 /// The value at a dotted path ("hardware.memory_gb", "tags.0"); None when any segment is absent.
 pub fn get_path<'a>(value: &'a Value, dotted: &str) -> Option<&'a Value> {
-    dotted
-        .split('.')
-        .try_fold(value, |current, segment| match current {
-            Value::Object(map) => map.get(segment),
-            Value::Array(items) => items.get(segment.parse::<usize>().ok()?),
-            _ => None,
-        })
+    dotted.split('.').try_fold(value, step)
+}
+
+/// [`get_path`] on a path already split at its dots (once per run, not once per record).
+fn get_segments<'a>(value: &'a Value, segments: &[String]) -> Option<&'a Value> {
+    segments
+        .iter()
+        .try_fold(value, |current, segment| step(current, segment))
+}
+
+fn step<'a>(current: &'a Value, segment: &str) -> Option<&'a Value> {
+    match current {
+        Value::Object(map) => map.get(segment),
+        Value::Array(items) => items.get(segment.parse::<usize>().ok()?),
+        _ => None,
+    }
 }
 
 /// Sets a dotted path, creating objects on the way and replacing non-objects in the way.
@@ -151,6 +160,8 @@ pub struct Mapping {
     dates: Vec<Option<Vec<Item<'static>>>>,
     /// Rule indexes sorted by target (ties in rule order): the canonical hash's key order.
     hash_order: Vec<usize>,
+    /// Per rule, its source path split at the dots.
+    sources: Vec<Vec<String>>,
 }
 
 /// Why a source record cannot be mapped, whatever the destination holds.
@@ -254,10 +265,15 @@ impl Mapping {
             .collect();
         let mut hash_order: Vec<usize> = (0..rules.len()).collect();
         hash_order.sort_by(|&a, &b| rules[a].target.cmp(&rules[b].target));
+        let sources = rules
+            .iter()
+            .map(|rule| rule.source.split('.').map(str::to_string).collect())
+            .collect();
         Mapping {
             rules: rules.to_vec(),
             dates,
             hash_order,
+            sources,
         }
     }
 
@@ -270,7 +286,7 @@ impl Mapping {
     pub fn format(&self, source: &Value) -> Result<Formatted<'_>, Unmappable> {
         let mut fields: Vec<(usize, Value)> = Vec::with_capacity(self.rules.len());
         for (index, rule) in self.rules.iter().enumerate() {
-            let value = match get_path(source, &rule.source) {
+            let value = match get_segments(source, &self.sources[index]) {
                 Some(found) if !found.is_null() => match &rule.format {
                     None => found.clone(),
                     Some(format) => match self.apply(index, format, found) {
