@@ -40,29 +40,25 @@ fn main() -> ExitCode {
     }
 }
 
-/// mimalloc options (`mi_option_t` in mimalloc.h).
+/// mimalloc's `mi_option_purge_delay` (the same number in mimalloc 2 and 3; libmimalloc-sys is
+/// pinned in Cargo.toml so it cannot move under us).
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
-const MI_OPTION_ALLOW_THP: libmimalloc_sys::mi_option_t = 43;
 
 /// Keeps the resident set close to what is in use. A Full run allocates and frees record after
 /// record; with mimalloc's defaults (freed memory purged after 1 s, arenas backed by transparent
-/// huge pages) the 100,000-record Full Dry run peaked at ~170 MiB, with these at ~130 MiB for
+/// huge pages) the 100,000-record Full Dry run peaked at ~170 MiB, with these at ~135 MiB for
 /// the same CPU time (purging at once instead cost ~10% more CPU: every purged huge page was
-/// zeroed again on the next fault). `MIMALLOC_PURGE_DELAY` / `MIMALLOC_ALLOW_THP` in the
-/// environment still win.
+/// zeroed again on the next fault). mimalloc is built without huge-page hints (libmimalloc-sys's
+/// `no_thp`); the prctl also covers kernels set to give huge pages unasked. `MIMALLOC_PURGE_DELAY`
+/// in the environment still wins.
 fn tune_allocator() {
-    if std::env::var_os("MIMALLOC_ALLOW_THP").is_none() {
-        // Huge pages for this process only; mimalloc's own switch is read before `main`.
-        #[cfg(target_os = "linux")]
-        // SAFETY: PR_SET_THP_DISABLE takes plain integers and touches no memory of ours.
-        unsafe {
-            libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
-        }
-        // SAFETY: mi_option_set stores an integer option; 0 is valid for this one.
-        unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_ALLOW_THP, 0) };
+    #[cfg(target_os = "linux")]
+    // SAFETY: PR_SET_THP_DISABLE takes plain integers and touches no memory of ours.
+    unsafe {
+        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
     }
     if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
-        // SAFETY: as above; a delay in milliseconds.
+        // SAFETY: mi_option_set stores an integer option; a delay in milliseconds is valid.
         unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 10) };
     }
 }

@@ -159,12 +159,14 @@ async fn finish(job: &ConnectionJob, row: &mut ConnectionRun) {
 /// The run-level hint of SPEC section 4 that applies to a completed connection run, if any.
 pub(crate) fn run_hint(row: &ConnectionRun) -> Option<&'static str> {
     let c = &row.counters;
-    // Records that can never be written (missing source or destination, errors) get no contract
-    // and stay new on every run: a re-run whose only new records are those is still a re-run
-    // with nothing new. (Unchanged records are skipped before any lookup, so when nothing
-    // changed every such record is a new one.)
-    let unwritable = c.missing_source + c.missing_destination + c.errors + c.failed;
-    let nothing_new = c.changed == 0 && (c.new == 0 || (c.unchanged > 0 && c.new <= unwritable));
+    // Records that can never be written (missing source or destination) get no contract and
+    // stay new on every run: a re-run whose only new records are those is still a re-run with
+    // nothing new. (Unchanged records are skipped before any lookup, so when nothing changed
+    // every such record is a new one.) Failed records are not in that count: they want looking
+    // at, not the reassurance of a normal re-run.
+    let unwritable = c.missing_source + c.missing_destination;
+    let nothing_new = c.changed == 0
+        && (c.new == 0 || (c.unchanged > 0 && c.failed + c.errors == 0 && c.new <= unwritable));
     if c.fetched == 0 {
         Some(hints::NOTHING_FETCHED)
     } else if c.missing_destination * 5 > c.fetched {

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::hints;
 use super::http::HttpClient;
-use super::listing_request::ListingError;
+use super::listing_request::{ListingError, error_chain};
 use super::lookup::{Lookup, lookup_one};
 use super::paging::{Pager, Step, fill_path, fill_query, text_at};
 use super::retry::RetryPolicy;
@@ -517,22 +517,6 @@ fn destination_says(code: Option<&str>, message: Option<&str>) -> String {
         (None, Some(message)) => format!(" ({message})"),
         (None, None) => String::new(),
     }
-}
-
-/// A reqwest error's text with its causes, the URL left out.
-fn error_chain(error: reqwest::Error) -> String {
-    let error = error.without_url();
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(&error);
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 fn ok(kind: StepKind, latency_ms: u64, detail: String) -> HealthStep {

@@ -338,7 +338,7 @@ async fn get_once(client: &HttpClient, url: &Url, attempts: u32) -> Result<Value
 
 /// A reqwest error's text with its causes ("error sending request: ... Connection refused"),
 /// the URL left out.
-fn error_chain(error: reqwest::Error) -> String {
+pub(super) fn error_chain(error: reqwest::Error) -> String {
     let error = error.without_url();
     let mut text = error.to_string();
     let mut source = std::error::Error::source(&error);

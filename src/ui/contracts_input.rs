@@ -51,8 +51,9 @@ impl App {
             },
             Action::OpenTimeline => match view.current() {
                 Some(contract) => {
-                    let serial = contract.origin_id.clone();
-                    self.open_timeline(&serial);
+                    let (serial, connection) =
+                        (contract.origin_id.clone(), contract.connection.clone());
+                    self.open_timeline_on(&serial, &connection);
                 }
                 None => self.say("no contract here", false),
             },

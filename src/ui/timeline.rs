@@ -472,15 +472,9 @@ impl Timeline {
 }
 
 impl App {
-    /// Opens the timeline of `serial` over whatever is on screen, its newest entry selected;
-    /// details open now come back when it closes.
-    pub(super) fn open_timeline(&mut self, serial: &str) {
-        self.open_timeline_at(serial, None);
-    }
-
-    /// Opens the timeline of `serial` with its newest entry on `connection` selected (a
-    /// contract's), else its newest.
-    #[allow(dead_code)] // for the Contracts view, whose `t` may pass its connection
+    /// Opens the timeline of `serial` over whatever is on screen (details open now come back
+    /// when it closes), its newest entry on `connection` selected (a contract's), else its
+    /// newest.
     pub(super) fn open_timeline_on(&mut self, serial: &str, connection: &str) {
         self.open_timeline_with(serial, |timeline| timeline.newest_on(connection));
     }
