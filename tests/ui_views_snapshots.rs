@@ -330,6 +330,8 @@ fn deleting_a_contract_asks_then_forgets_it() {
     assert!(f.store.get_contract("cmdb", "SD-000102").unwrap().is_some());
     key(&mut f.app, KeyCode::Char('d'));
     key(&mut f.app, KeyCode::Char('y'));
+    // The delete is written off the UI thread.
+    settle(&mut f.app);
     assert!(f.store.get_contract("cmdb", "SD-000102").unwrap().is_none());
     assert_eq!(f.store.count_contracts("cmdb").unwrap(), 4);
     let shown = screen(&mut f.app, 100, 30);
@@ -359,8 +361,10 @@ fn dry_run_toggle_writes_and_removes_the_override() {
     let key_of = dry_run_override_key("registry");
     key(&mut f.app, KeyCode::Char('5'));
     key(&mut f.app, KeyCode::Down);
-    // registry is Live in the configuration: D makes it Dry by override.
+    // registry is Live in the configuration: D makes it Dry by override (written off the UI
+    // thread).
     key(&mut f.app, KeyCode::Char('D'));
+    settle(&mut f.app);
     assert_eq!(
         f.store.get_setting(&key_of).unwrap().as_deref(),
         Some("true")
@@ -369,10 +373,12 @@ fn dry_run_toggle_writes_and_removes_the_override() {
     assert!(shown.contains("Dry (override)"), "{shown}");
     // Back to the configuration's own value: the override goes.
     key(&mut f.app, KeyCode::Char('D'));
+    settle(&mut f.app);
     assert_eq!(f.store.get_setting(&key_of).unwrap(), None);
     // cmdb: Live by override, Dry in the configuration; D removes the override.
     key(&mut f.app, KeyCode::Up);
     key(&mut f.app, KeyCode::Char('D'));
+    settle(&mut f.app);
     assert_eq!(
         f.store.get_setting(&dry_run_override_key("cmdb")).unwrap(),
         None

@@ -74,6 +74,50 @@ pub enum Done {
         path: PathBuf,
         result: Result<u64, String>,
     },
+    /// A store write asked for by a key (kept off the UI thread: a write waits while the
+    /// engine commits a batch). `result`: whether there was something to change.
+    Stored {
+        write: StoreWrite,
+        result: Result<bool, String>,
+    },
+}
+
+/// A small store write a key asks for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoreWrite {
+    /// `D`: a connection's dry-run override set to `value`, or removed (None); `text` tells the
+    /// operator once it is done.
+    DryRunOverride {
+        key: String,
+        value: Option<&'static str>,
+        text: String,
+    },
+    /// `d`: one contract deleted.
+    ContractDeleted {
+        connection: String,
+        origin_id: String,
+    },
+}
+
+impl StoreWrite {
+    /// Does the write; true when something changed.
+    pub fn apply(&self, store: &Store) -> Result<bool, String> {
+        let done = match self {
+            StoreWrite::DryRunOverride {
+                key,
+                value: Some(value),
+                ..
+            } => store.set_setting(key, value).map(|()| true),
+            StoreWrite::DryRunOverride {
+                key, value: None, ..
+            } => store.remove_setting(key),
+            StoreWrite::ContractDeleted {
+                connection,
+                origin_id,
+            } => store.delete_contract(connection, origin_id),
+        };
+        done.map_err(|e| e.to_string())
+    }
 }
 
 impl Done {

@@ -10,7 +10,7 @@ use crate::store::{RunMode, StoreError};
 
 use super::action::Action;
 use super::app::App;
-use super::background::{self, Done};
+use super::background::{self, Done, StoreWrite};
 use super::connections_view::{self, Summary};
 use super::keymap::Context;
 use super::status;
@@ -42,7 +42,7 @@ impl App {
     }
 
     /// `D`: the selected connection's dry-run default flips; an override equal to the
-    /// configuration's own value is removed instead of kept.
+    /// configuration's own value is removed instead of kept. Written in the background.
     fn toggle_dry_run(&mut self) -> Result<(), StoreError> {
         let Some(connection) = self.connections.current(&self.config).cloned() else {
             return Ok(());
@@ -50,27 +50,72 @@ impl App {
         let (mode, _) = self.connections.mode(&connection);
         let dry = mode == RunMode::Live;
         let key = dry_run_override_key(&connection.name);
-        let text = if dry == connection.dry_run {
-            self.store.remove_setting(&key)?;
-            format!(
-                "{}: {} again, as the configuration says (override removed)",
-                connection.name,
-                status::mode(if dry { RunMode::Dry } else { RunMode::Live })
-            )
+        let write = if dry == connection.dry_run {
+            StoreWrite::DryRunOverride {
+                key,
+                value: None,
+                text: format!(
+                    "{}: {} again, as the configuration says (override removed)",
+                    connection.name,
+                    status::mode(if dry { RunMode::Dry } else { RunMode::Live })
+                ),
+            }
         } else {
-            self.store
-                .set_setting(&key, if dry { "true" } else { "false" })?;
-            format!(
-                "{}: {} by default now (override kept in the store; the configuration says {})",
-                connection.name,
-                if dry { "Dry" } else { "Live" },
-                if connection.dry_run { "Dry" } else { "Live" }
-            )
+            StoreWrite::DryRunOverride {
+                key,
+                value: Some(if dry { "true" } else { "false" }),
+                text: format!(
+                    "{}: {} by default now (override kept in the store; the configuration says \
+                     {})",
+                    connection.name,
+                    if dry { "Dry" } else { "Live" },
+                    if connection.dry_run { "Dry" } else { "Live" }
+                ),
+            }
         };
-        self.connections.read_overrides(&self.config, &self.store)?;
-        self.log(LogLevel::Info, text.clone());
-        self.say(text, false);
+        self.store_in_background(write);
         Ok(())
+    }
+
+    /// Runs a small store write off the UI thread; [`App::on_stored`] tells how it went.
+    pub(super) fn store_in_background(&mut self, write: StoreWrite) {
+        let store = self.store.clone();
+        let failed = write.clone();
+        self.background.spawn(
+            "store-write",
+            move |_| {
+                let result = write.apply(&store);
+                Done::Stored { write, result }
+            },
+            move |panic| Done::Stored {
+                write: failed,
+                result: Err(panic),
+            },
+        );
+    }
+
+    /// A store write asked for by a key is done.
+    pub(super) fn on_stored(&mut self, write: StoreWrite, result: Result<bool, String>) {
+        match (write, result) {
+            (StoreWrite::DryRunOverride { text, .. }, Ok(_)) => {
+                if let Err(e) = self.connections.read_overrides(&self.config, &self.store) {
+                    self.say(format!("cannot read the dry-run overrides: {e}"), true);
+                    return;
+                }
+                self.log(LogLevel::Info, text.clone());
+                self.say(text, false);
+            }
+            (StoreWrite::DryRunOverride { .. }, Err(e)) => {
+                self.say(format!("cannot keep the dry-run override: {e}"), true);
+            }
+            (
+                StoreWrite::ContractDeleted {
+                    connection,
+                    origin_id,
+                },
+                result,
+            ) => self.on_contract_deleted(&connection, &origin_id, result),
+        }
     }
 
     /// `H`: checks one connection in the background; the row says "checking…" meanwhile.

@@ -5,6 +5,7 @@ use crate::store::StoreError;
 
 use super::action::Action;
 use super::app::App;
+use super::background::StoreWrite;
 use super::confirm::Confirm;
 use super::contracts_view::sort_name;
 use super::help::Help;
@@ -75,9 +76,23 @@ impl App {
         }
     }
 
-    /// The confirmed delete: the contract goes, the next run treats the serial as new.
+    /// The confirmed delete: the contract goes (in the background), the next run treats the
+    /// serial as new.
     pub(super) fn delete_contract(&mut self, connection: &str, origin_id: &str) {
-        match self.store.delete_contract(connection, origin_id) {
+        self.store_in_background(StoreWrite::ContractDeleted {
+            connection: connection.to_string(),
+            origin_id: origin_id.to_string(),
+        });
+    }
+
+    /// How a delete went.
+    pub(super) fn on_contract_deleted(
+        &mut self,
+        connection: &str,
+        origin_id: &str,
+        result: Result<bool, String>,
+    ) {
+        match result {
             Ok(true) => {
                 let text = format!(
                     "deleted the contract of {origin_id} on {connection}: the next run treats \

@@ -429,6 +429,7 @@ impl App {
             Done::HealthChecked { connection, report } => {
                 self.on_health_checked(connection, report)
             }
+            Done::Stored { write, result } => self.on_stored(write, result),
             Done::ApplyPlanned { run_id, counts } => self.on_apply_planned(run_id, counts),
             Done::ExportProgress { written, total } => {
                 self.jobs.exporting = Some((written, total));
