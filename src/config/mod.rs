@@ -1,6 +1,9 @@
 //! Configuration: the TOML model of SPEC section 7, validated with every problem reported at
 //! once (file, line, key path, what was expected), and secret references resolved.
 
+mod credentials;
+mod listing;
+mod mapping;
 mod model;
 mod reader;
 pub mod secret;

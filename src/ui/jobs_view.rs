@@ -30,6 +30,8 @@ pub struct Paint<'a> {
     pub theme: Theme,
     pub now: DateTime<Utc>,
     pub config: &'a Config,
+    /// Requests in flight allowed now on running `concurrency = "auto"` connections.
+    pub concurrency: &'a std::collections::HashMap<(u64, u32), usize>,
 }
 
 /// Scroll state of the view: the first row drawn.
@@ -268,10 +270,19 @@ fn connection_lines(
     if let Some(system) = system {
         head.push(Span::styled(format!(" · {system}"), theme.dim()));
     }
+    // With several sources, which one the connection reads.
+    if let Some(source) = paint.config.shown_source(&name) {
+        head.push(Span::styled(format!(" ← {source}"), theme.dim()));
+    }
     if let Some(r) = row {
         head.push(Span::raw(format!(" · {}", status::mode(r.mode))));
         if let Some(credential) = &r.credential {
             head.push(Span::styled(format!(" · {credential}"), theme.dim()));
+        }
+        if r.status == RunStatus::Running
+            && let Some(n) = paint.concurrency.get(&(run.id, position))
+        {
+            head.push(Span::styled(format!(" · auto ×{n}"), theme.dim()));
         }
     }
     // The status sits at the right end of the name line, where the eye finds it.
