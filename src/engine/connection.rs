@@ -608,8 +608,11 @@ async fn execute(
             Ok(())
         }
         Err(e) => Err(RunError {
+            hint: Some(match &e {
+                ListingError::Credential { .. } => super::credentials::TOKEN_HINT.to_string(),
+                _ => hints::NOTHING_FETCHED.to_string(),
+            }),
             message: format!("source listing failed: {e}"),
-            hint: Some(hints::NOTHING_FETCHED.to_string()),
         }),
     }
 }

@@ -43,13 +43,17 @@ pub struct Graph {
 }
 
 fn device_id(serial: &str) -> String {
-    format!("{:08x}-0000-4000-8000-{:012x}", serial.len(), fxhash(serial))
+    format!(
+        "{:08x}-0000-4000-8000-{:012x}",
+        serial.len(),
+        fxhash(serial)
+    )
 }
 
 fn fxhash(text: &str) -> u64 {
-    text.bytes()
-        .fold(0xcbf29ce484222325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100000001b3))
-        & 0xffff_ffff_ffff
+    text.bytes().fold(0xcbf29ce484222325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100000001b3)
+    }) & 0xffff_ffff_ffff
 }
 
 /// The managed device of `device` as Graph lists it.
@@ -86,7 +90,11 @@ impl Graph {
 
     /// As the destination of `fleet`: records current (holding `current(i, device)`), stale or
     /// absent by [`start_of`].
-    pub fn as_destination(&self, fleet: &[Device], current: impl Fn(usize, &Device, bool) -> Value) {
+    pub fn as_destination(
+        &self,
+        fleet: &[Device],
+        current: impl Fn(usize, &Device, bool) -> Value,
+    ) {
         let mut devices = self.devices.lock().unwrap_or_else(|e| e.into_inner());
         devices.clear();
         for (i, device) in fleet.iter().enumerate() {
@@ -125,7 +133,8 @@ async fn token(
         && form.get("grant_type").map(String::as_str) == Some("client_credentials")
         && form.get("client_id").map(String::as_str) == Some(CLIENT_ID)
         && form.get("client_secret") == Some(&graph.client_secret)
-        && form.get("scope").map(String::as_str) == Some(SCOPE);
+        // The resource's identifier URI and /.default (the test points the host elsewhere).
+        && form.get("scope").is_some_and(|scope| scope.ends_with("/.default"));
     if !ok {
         return unauthorized(json!({
             "error": "invalid_client",
@@ -143,10 +152,18 @@ async fn list(
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
     if !graph.tokens.valid(bearer(&headers).as_deref()) {
-        return graph_error(StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken", "Access token has expired or is not yet valid.");
+        return graph_error(
+            StatusCode::UNAUTHORIZED,
+            "InvalidAuthenticationToken",
+            "Access token has expired or is not yet valid.",
+        );
     }
     if let Some(throttled) = graph.throttling.check(|| {
-        graph_error(StatusCode::TOO_MANY_REQUESTS, "TooManyRequests", "Too many requests.")
+        graph_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "TooManyRequests",
+            "Too many requests.",
+        )
     }) {
         return throttled;
     }
@@ -155,37 +172,73 @@ async fn list(
     if let Some(filter) = query.get("$filter") {
         // serialNumber eq 'X' | operatingSystem eq 'macOS', a quote in X doubled (OData).
         let Some((field, literal)) = filter.split_once(" eq '") else {
-            return graph_error(StatusCode::BAD_REQUEST, "BadRequest", "Invalid filter clause");
+            return graph_error(
+                StatusCode::BAD_REQUEST,
+                "BadRequest",
+                "Invalid filter clause",
+            );
         };
-        let literal = literal.strip_suffix('\'').unwrap_or(literal).replace("''", "'");
+        let literal = literal
+            .strip_suffix('\'')
+            .unwrap_or(literal)
+            .replace("''", "'");
         all.retain(|d| d[field.trim()] == literal);
     }
-    let top: usize = query.get("$top").and_then(|t| t.parse().ok()).unwrap_or(graph.page_size);
-    let skip: usize = query.get("$skiptoken").and_then(|t| t.strip_prefix("skip-")).and_then(|t| t.parse().ok()).unwrap_or(0);
+    let top: usize = query
+        .get("$top")
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(graph.page_size);
+    let skip: usize = query
+        .get("$skiptoken")
+        .and_then(|t| t.strip_prefix("skip-"))
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(0);
     let page: Vec<&Value> = all.iter().skip(skip).take(top).copied().collect();
     let mut body = json!({
         "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#deviceManagement/managedDevices",
         "value": page,
     });
     if skip + top < all.len() {
-        let addr = graph.addr.get().map(ToString::to_string).unwrap_or_default();
-        let mut next = format!("http://{addr}/v1.0/deviceManagement/managedDevices?$top={top}&$skiptoken=skip-{}", skip + top);
+        let addr = graph
+            .addr
+            .get()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        let mut next = format!(
+            "http://{addr}/v1.0/deviceManagement/managedDevices?$top={top}&$skiptoken=skip-{}",
+            skip + top
+        );
         if let Some(filter) = query.get("$filter") {
-            next.push_str(&format!("&$filter={}", filter.replace(' ', "%20").replace('\'', "%27")));
+            next.push_str(&format!(
+                "&$filter={}",
+                filter.replace(' ', "%20").replace('\'', "%27")
+            ));
         }
         body["@odata.nextLink"] = json!(next);
     }
     axum::Json(body).into_response()
 }
 
-async fn read(State(graph): State<Arc<Graph>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+async fn read(
+    State(graph): State<Arc<Graph>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
     if !graph.tokens.valid(bearer(&headers).as_deref()) {
-        return graph_error(StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken", "Access token has expired or is not yet valid.");
+        return graph_error(
+            StatusCode::UNAUTHORIZED,
+            "InvalidAuthenticationToken",
+            "Access token has expired or is not yet valid.",
+        );
     }
     let devices = graph.devices.lock().unwrap_or_else(|e| e.into_inner());
     match devices.get(&id) {
         Some(device) => axum::Json(device.clone()).into_response(),
-        None => graph_error(StatusCode::NOT_FOUND, "ResourceNotFound", "Resource not found"),
+        None => graph_error(
+            StatusCode::NOT_FOUND,
+            "ResourceNotFound",
+            "Resource not found",
+        ),
     }
 }
 
@@ -196,23 +249,43 @@ async fn update(
     axum::Json(patch): axum::Json<Value>,
 ) -> Response {
     if !graph.tokens.valid(bearer(&headers).as_deref()) {
-        return graph_error(StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken", "Access token has expired or is not yet valid.");
+        return graph_error(
+            StatusCode::UNAUTHORIZED,
+            "InvalidAuthenticationToken",
+            "Access token has expired or is not yet valid.",
+        );
     }
     if let Some(throttled) = graph.throttling.check(|| {
-        graph_error(StatusCode::TOO_MANY_REQUESTS, "TooManyRequests", "Too many requests.")
+        graph_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "TooManyRequests",
+            "Too many requests.",
+        )
     }) {
         return throttled;
     }
     let mut devices = graph.devices.lock().unwrap_or_else(|e| e.into_inner());
     let Some(device) = devices.get_mut(&id) else {
-        return graph_error(StatusCode::NOT_FOUND, "ResourceNotFound", "Resource not found");
+        return graph_error(
+            StatusCode::NOT_FOUND,
+            "ResourceNotFound",
+            "Resource not found",
+        );
     };
     let Value::Object(fields) = patch else {
-        return graph_error(StatusCode::BAD_REQUEST, "BadRequest", "Invalid request body");
+        return graph_error(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            "Invalid request body",
+        );
     };
     for (key, value) in fields {
         if !matches!(key.as_str(), "managedDeviceName" | "notes") {
-            return graph_error(StatusCode::BAD_REQUEST, "BadRequest", &format!("Property '{key}' is read-only"));
+            return graph_error(
+                StatusCode::BAD_REQUEST,
+                "BadRequest",
+                &format!("Property '{key}' is read-only"),
+            );
         }
         device[key] = value;
     }

@@ -84,7 +84,11 @@ impl Jamf {
 
     /// Sets this Jamf up as the destination of `fleet`: each record current (holding what
     /// `current` says the mapping writes), stale or absent by [`start_of`].
-    pub fn as_destination(&self, fleet: &[Device], current: impl Fn(usize, &Device, bool) -> (Value, Value)) {
+    pub fn as_destination(
+        &self,
+        fleet: &[Device],
+        current: impl Fn(usize, &Device, bool) -> (Value, Value),
+    ) {
         let mut computers = self.computers.lock().unwrap_or_else(|e| e.into_inner());
         let mut classic = self.classic.lock().unwrap_or_else(|e| e.into_inner());
         computers.clear();
@@ -117,7 +121,10 @@ pub fn router(jamf: Arc<Jamf>) -> Router {
         .route("/api/v1/auth/token", post(auth_token))
         .route("/api/oauth/token", post(oauth_token))
         .route("/api/v1/computers-inventory", get(inventory))
-        .route("/api/v1/computers-inventory-detail/{id}", patch(update_detail))
+        .route(
+            "/api/v1/computers-inventory-detail/{id}",
+            patch(update_detail),
+        )
         .route(
             "/JSSResource/computers/serialnumber/{serial}",
             get(classic_get).put(classic_put),
@@ -127,14 +134,18 @@ pub fn router(jamf: Arc<Jamf>) -> Router {
 
 async fn auth_token(State(jamf): State<Arc<Jamf>>, headers: HeaderMap) -> Response {
     use base64::Engine as _;
-    let expected = base64::engine::general_purpose::STANDARD
-        .encode(format!("{USER}:{}", jamf.password));
+    let expected =
+        base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{}", jamf.password));
     let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Basic "));
     if given != Some(expected.as_str()) {
-        return jamf_error(StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS", "Unauthorized");
+        return jamf_error(
+            StatusCode::UNAUTHORIZED,
+            "INVALID_CREDENTIALS",
+            "Unauthorized",
+        );
     }
     let token = jamf.tokens.issue("jamf-token");
     let expires = (chrono::Utc::now() + chrono::Duration::minutes(30)).to_rfc3339();
@@ -147,7 +158,11 @@ async fn oauth_token(State(jamf): State<Arc<Jamf>>, body: Bytes) -> Response {
         && form.get("client_id").map(String::as_str) == Some(CLIENT_ID)
         && form.get("client_secret") == Some(&jamf.client_secret);
     if !ok {
-        return (StatusCode::UNAUTHORIZED, axum::Json(json!({"error": "invalid_client"}))).into_response();
+        return (
+            StatusCode::UNAUTHORIZED,
+            axum::Json(json!({"error": "invalid_client"})),
+        )
+            .into_response();
     }
     let token = jamf.tokens.issue("jamf-oauth");
     axum::Json(json!({"access_token": token, "scope": "api-role:sync", "token_type": "Bearer", "expires_in": 1199}))
@@ -163,13 +178,22 @@ async fn inventory(
         return jamf_error(StatusCode::UNAUTHORIZED, "INVALID_TOKEN", "Unauthorized");
     }
     if let Some(throttled) = jamf.throttling.check(|| {
-        jamf_error(StatusCode::TOO_MANY_REQUESTS, "TOO_MANY_REQUESTS", "Too many requests")
+        jamf_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "TOO_MANY_REQUESTS",
+            "Too many requests",
+        )
     }) {
         return throttled;
     }
     let pairs: Vec<(String, String)> =
         serde_urlencoded::from_str(raw.as_deref().unwrap_or("")).unwrap_or_default();
-    let get = |k: &str| pairs.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
+    let get = |k: &str| {
+        pairs
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.clone())
+    };
     let sections: Vec<&str> = pairs
         .iter()
         .filter(|(k, _)| k == "section")
@@ -219,7 +243,11 @@ async fn update_detail(
         return jamf_error(StatusCode::UNAUTHORIZED, "INVALID_TOKEN", "Unauthorized");
     }
     if let Some(throttled) = jamf.throttling.check(|| {
-        jamf_error(StatusCode::TOO_MANY_REQUESTS, "TOO_MANY_REQUESTS", "Too many requests")
+        jamf_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "TOO_MANY_REQUESTS",
+            "Too many requests",
+        )
     }) {
         return throttled;
     }
@@ -228,7 +256,8 @@ async fn update_detail(
         return jamf_error(StatusCode::NOT_FOUND, "INVALID_ID", "Computer not found");
     };
     merge(record, &patch);
-    jamf.writes.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    jamf.writes
+        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     axum::Json(record.clone()).into_response()
 }
 
@@ -250,7 +279,11 @@ async fn classic_get(
     Query(_): Query<HashMap<String, String>>,
 ) -> Response {
     if !jamf.authorized(&headers) {
-        return (StatusCode::UNAUTHORIZED, "<html><body>Unauthorized</body></html>").into_response();
+        return (
+            StatusCode::UNAUTHORIZED,
+            "<html><body>Unauthorized</body></html>",
+        )
+            .into_response();
     }
     let classic = jamf.classic.lock().unwrap_or_else(|e| e.into_inner());
     match classic.get(&serial) {
@@ -271,14 +304,22 @@ async fn classic_put(
     body: String,
 ) -> Response {
     if !jamf.authorized(&headers) {
-        return (StatusCode::UNAUTHORIZED, "<html><body>Unauthorized</body></html>").into_response();
+        return (
+            StatusCode::UNAUTHORIZED,
+            "<html><body>Unauthorized</body></html>",
+        )
+            .into_response();
     }
     let xml = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|t| t.contains("xml"));
     if !xml || !body.contains("<computer>") {
-        return (StatusCode::CONFLICT, "<html><body><p>Error: Problem with computer</p></body></html>").into_response();
+        return (
+            StatusCode::CONFLICT,
+            "<html><body><p>Error: Problem with computer</p></body></html>",
+        )
+            .into_response();
     }
     let mut classic = jamf.classic.lock().unwrap_or_else(|e| e.into_inner());
     let Some(computer) = classic.get_mut(&serial) else {
@@ -292,7 +333,8 @@ async fn classic_put(
             computer[section][field] = json!(value);
         }
     }
-    jamf.writes.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    jamf.writes
+        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     let id = computer["general"]["id"].clone();
     (
         StatusCode::CREATED,

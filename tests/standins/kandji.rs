@@ -43,7 +43,15 @@ pub struct Kandji {
 }
 
 /// A device as Kandji lists it; `blueprint` by name.
-pub fn device(i: usize, serial: &str, name: &str, model: &str, blueprint: &str, asset_tag: &str, user: &str) -> Value {
+pub fn device(
+    i: usize,
+    serial: &str,
+    name: &str,
+    model: &str,
+    blueprint: &str,
+    asset_tag: &str,
+    user: &str,
+) -> Value {
     json!({
         "device_id": format!("kd-{i:04}-{serial}"),
         "device_name": name,
@@ -64,8 +72,19 @@ impl Kandji {
             .iter()
             .enumerate()
             .map(|(i, d)| {
-                let record = device(i, &d.serial, &d.name, d.model, d.site, &format!("KT-{i:04}"), &d.user);
-                (record["device_id"].as_str().unwrap_or_default().to_string(), record)
+                let record = device(
+                    i,
+                    &d.serial,
+                    &d.name,
+                    d.model,
+                    d.site,
+                    &format!("KT-{i:04}"),
+                    &d.user,
+                );
+                (
+                    record["device_id"].as_str().unwrap_or_default().to_string(),
+                    record,
+                )
             })
             .collect();
         Arc::new(Kandji {
@@ -101,17 +120,33 @@ pub fn router(kandji: Arc<Kandji>) -> Router {
 
 fn gate(kandji: &Kandji, headers: &HeaderMap) -> Option<Response> {
     if bearer(headers).as_deref() != Some(kandji.token.as_str()) {
-        return Some(detail(StatusCode::UNAUTHORIZED, "Authentication credentials were not provided."));
+        return Some(detail(
+            StatusCode::UNAUTHORIZED,
+            "Authentication credentials were not provided.",
+        ));
     }
-    kandji.throttling.check(|| detail(StatusCode::TOO_MANY_REQUESTS, "Request was throttled."))
+    kandji
+        .throttling
+        .check(|| detail(StatusCode::TOO_MANY_REQUESTS, "Request was throttled."))
 }
 
-async fn list(State(kandji): State<Arc<Kandji>>, headers: HeaderMap, Query(query): Query<HashMap<String, String>>) -> Response {
+async fn list(
+    State(kandji): State<Arc<Kandji>>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
     if let Some(response) = gate(&kandji, &headers) {
         return response;
     }
-    let limit: usize = query.get("limit").and_then(|l| l.parse().ok()).unwrap_or(300).min(300);
-    let offset: usize = query.get("offset").and_then(|o| o.parse().ok()).unwrap_or(0);
+    let limit: usize = query
+        .get("limit")
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(300)
+        .min(300);
+    let offset: usize = query
+        .get("offset")
+        .and_then(|o| o.parse().ok())
+        .unwrap_or(0);
     let devices = kandji.devices.lock().unwrap_or_else(|e| e.into_inner());
     let mut all: Vec<&Value> = devices.values().collect();
     if let Some(serial) = query.get("serial_number") {
@@ -121,7 +156,11 @@ async fn list(State(kandji): State<Arc<Kandji>>, headers: HeaderMap, Query(query
     axum::Json(json!(page)).into_response()
 }
 
-async fn read(State(kandji): State<Arc<Kandji>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+async fn read(
+    State(kandji): State<Arc<Kandji>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
     if let Some(response) = gate(&kandji, &headers) {
         return response;
     }
@@ -132,7 +171,12 @@ async fn read(State(kandji): State<Arc<Kandji>>, headers: HeaderMap, Path(id): P
     }
 }
 
-async fn update(State(kandji): State<Arc<Kandji>>, headers: HeaderMap, Path(id): Path<String>, axum::Json(fields): axum::Json<Value>) -> Response {
+async fn update(
+    State(kandji): State<Arc<Kandji>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    axum::Json(fields): axum::Json<Value>,
+) -> Response {
     if let Some(response) = gate(&kandji, &headers) {
         return response;
     }
@@ -141,8 +185,15 @@ async fn update(State(kandji): State<Arc<Kandji>>, headers: HeaderMap, Path(id):
         return detail(StatusCode::NOT_FOUND, "Not found.");
     };
     if let Some(blueprint) = fields.get("blueprint_id") {
-        let Some(name) = BLUEPRINTS.iter().find(|b| blueprint_id(b).as_ref() == blueprint.as_str().map(str::to_string).as_ref()) else {
-            return (StatusCode::BAD_REQUEST, axum::Json(json!({"blueprint_id": ["Invalid blueprint."]}))).into_response();
+        let Some(name) = BLUEPRINTS
+            .iter()
+            .find(|b| blueprint_id(b).as_ref() == blueprint.as_str().map(str::to_string).as_ref())
+        else {
+            return (
+                StatusCode::BAD_REQUEST,
+                axum::Json(json!({"blueprint_id": ["Invalid blueprint."]})),
+            )
+                .into_response();
         };
         device["blueprint_id"] = blueprint.clone();
         device["blueprint_name"] = json!(name);
@@ -154,17 +205,40 @@ async fn update(State(kandji): State<Arc<Kandji>>, headers: HeaderMap, Path(id):
     axum::Json(device.clone()).into_response()
 }
 
-async fn blueprints(State(kandji): State<Arc<Kandji>>, headers: HeaderMap, Query(query): Query<HashMap<String, String>>) -> Response {
+async fn blueprints(
+    State(kandji): State<Arc<Kandji>>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
     if let Some(response) = gate(&kandji, &headers) {
         return response;
     }
-    let limit: usize = query.get("limit").and_then(|l| l.parse().ok()).unwrap_or(300);
-    let offset: usize = query.get("offset").and_then(|o| o.parse().ok()).unwrap_or(0);
-    let all: Vec<Value> = BLUEPRINTS.iter().map(|b| json!({"id": blueprint_id(b), "name": b})).collect();
-    let addr = kandji.addr.get().map(ToString::to_string).unwrap_or_default();
-    let next = (offset + limit < all.len()).then(|| format!("http://{addr}/api/v1/blueprints?limit={limit}&offset={}", offset + limit));
+    let limit: usize = query
+        .get("limit")
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(300);
+    let offset: usize = query
+        .get("offset")
+        .and_then(|o| o.parse().ok())
+        .unwrap_or(0);
+    let all: Vec<Value> = BLUEPRINTS
+        .iter()
+        .map(|b| json!({"id": blueprint_id(b), "name": b}))
+        .collect();
+    let addr = kandji
+        .addr
+        .get()
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    let next = (offset + limit < all.len()).then(|| {
+        format!(
+            "http://{addr}/api/v1/blueprints?limit={limit}&offset={}",
+            offset + limit
+        )
+    });
     let count = all.len();
     let results: Vec<Value> = all.into_iter().skip(offset).take(limit).collect();
     let _ = SITES;
-    axum::Json(json!({"count": count, "next": next, "previous": null, "results": results})).into_response()
+    axum::Json(json!({"count": count, "next": next, "previous": null, "results": results}))
+        .into_response()
 }

@@ -102,6 +102,10 @@ pub struct Tokens {
     pub requests: AtomicU64,
     /// Tokens issued before this index are expired (the stand-in answers 401 to them).
     pub expired_before: AtomicU64,
+    /// Checks of a presented token so far, and the check at which every token expires (0:
+    /// never), as a token that runs out mid-run.
+    pub checks: AtomicU64,
+    pub expire_at_check: AtomicU64,
 }
 
 impl Tokens {
@@ -115,6 +119,10 @@ impl Tokens {
 
     /// Whether a presented token is one issued and not expired.
     pub fn valid(&self, token: Option<&str>) -> bool {
+        let check = self.checks.fetch_add(1, Ordering::SeqCst) + 1;
+        if check == self.expire_at_check.load(Ordering::SeqCst) {
+            self.expire_all();
+        }
         let Some(token) = token else { return false };
         let issued = self.issued.lock().unwrap_or_else(|e| e.into_inner());
         let from = self.expired_before.load(Ordering::SeqCst) as usize;

@@ -38,7 +38,9 @@ pub fn site_id(name: &str) -> Option<u64> {
 
 fn site(id: u64) -> Option<Value> {
     let name = SITES.get(usize::try_from(id).ok()?.checked_sub(1)?)?;
-    Some(json!({"id": id, "url": format!("/api/dcim/sites/{id}/"), "display": name, "name": name, "slug": name.to_lowercase()}))
+    Some(
+        json!({"id": id, "url": format!("/api/dcim/sites/{id}/"), "display": name, "name": name, "slug": name.to_lowercase()}),
+    )
 }
 
 fn status(value: &str) -> Value {
@@ -52,7 +54,14 @@ fn status(value: &str) -> Value {
 }
 
 /// A device as NetBox shows it.
-pub fn device(id: u64, name: &str, serial: &str, status_value: &str, site_name: &str, asset_tag: &str) -> Value {
+pub fn device(
+    id: u64,
+    name: &str,
+    serial: &str,
+    status_value: &str,
+    site_name: &str,
+    asset_tag: &str,
+) -> Value {
     json!({
         "id": id,
         "url": format!("/api/dcim/devices/{id}/"),
@@ -76,8 +85,11 @@ impl NetBox {
     }
 
     fn authorized(&self, headers: &HeaderMap) -> bool {
-        let given = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-        given == Some(&format!("Token {}", self.token)) || given == Some(&format!("Bearer {}", self.token))
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        given == Some(&format!("Token {}", self.token))
+            || given == Some(&format!("Bearer {}", self.token))
     }
 }
 
@@ -97,21 +109,42 @@ fn gate(netbox: &NetBox, headers: &HeaderMap) -> Option<Response> {
     if !netbox.authorized(headers) {
         return Some(detail(StatusCode::FORBIDDEN, "Invalid token"));
     }
-    netbox.throttling.check(|| detail(StatusCode::TOO_MANY_REQUESTS, "Request was throttled."))
+    netbox
+        .throttling
+        .check(|| detail(StatusCode::TOO_MANY_REQUESTS, "Request was throttled."))
 }
 
 fn page(netbox: &NetBox, path: &str, all: Vec<Value>, query: &HashMap<String, String>) -> Response {
-    let limit: usize = query.get("limit").and_then(|l| l.parse().ok()).unwrap_or(50);
-    let offset: usize = query.get("offset").and_then(|o| o.parse().ok()).unwrap_or(0);
+    let limit: usize = query
+        .get("limit")
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(50);
+    let offset: usize = query
+        .get("offset")
+        .and_then(|o| o.parse().ok())
+        .unwrap_or(0);
     let count = all.len();
-    let addr = netbox.addr.get().map(ToString::to_string).unwrap_or_default();
-    let next = (offset + limit < count)
-        .then(|| format!("http://{addr}{path}?limit={limit}&offset={}", offset + limit));
+    let addr = netbox
+        .addr
+        .get()
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    let next = (offset + limit < count).then(|| {
+        format!(
+            "http://{addr}{path}?limit={limit}&offset={}",
+            offset + limit
+        )
+    });
     let results: Vec<Value> = all.into_iter().skip(offset).take(limit).collect();
-    axum::Json(json!({"count": count, "next": next, "previous": null, "results": results})).into_response()
+    axum::Json(json!({"count": count, "next": next, "previous": null, "results": results}))
+        .into_response()
 }
 
-async fn list_devices(State(netbox): State<Arc<NetBox>>, headers: HeaderMap, Query(query): Query<HashMap<String, String>>) -> Response {
+async fn list_devices(
+    State(netbox): State<Arc<NetBox>>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
     if let Some(response) = gate(&netbox, &headers) {
         return response;
     }
@@ -123,7 +156,11 @@ async fn list_devices(State(netbox): State<Arc<NetBox>>, headers: HeaderMap, Que
     page(&netbox, "/api/dcim/devices/", all, &query)
 }
 
-async fn list_sites(State(netbox): State<Arc<NetBox>>, headers: HeaderMap, Query(query): Query<HashMap<String, String>>) -> Response {
+async fn list_sites(
+    State(netbox): State<Arc<NetBox>>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
     if let Some(response) = gate(&netbox, &headers) {
         return response;
     }
@@ -131,7 +168,11 @@ async fn list_sites(State(netbox): State<Arc<NetBox>>, headers: HeaderMap, Query
     page(&netbox, "/api/dcim/sites/", all, &query)
 }
 
-async fn read(State(netbox): State<Arc<NetBox>>, headers: HeaderMap, Path(id): Path<u64>) -> Response {
+async fn read(
+    State(netbox): State<Arc<NetBox>>,
+    headers: HeaderMap,
+    Path(id): Path<u64>,
+) -> Response {
     if let Some(response) = gate(&netbox, &headers) {
         return response;
     }
@@ -142,7 +183,12 @@ async fn read(State(netbox): State<Arc<NetBox>>, headers: HeaderMap, Path(id): P
     }
 }
 
-async fn update(State(netbox): State<Arc<NetBox>>, headers: HeaderMap, Path(id): Path<u64>, axum::Json(fields): axum::Json<Value>) -> Response {
+async fn update(
+    State(netbox): State<Arc<NetBox>>,
+    headers: HeaderMap,
+    Path(id): Path<u64>,
+    axum::Json(fields): axum::Json<Value>,
+) -> Response {
     if let Some(response) = gate(&netbox, &headers) {
         return response;
     }
@@ -153,7 +199,13 @@ async fn update(State(netbox): State<Arc<NetBox>>, headers: HeaderMap, Path(id):
     if let Some(value) = fields.get("status") {
         match value.as_str() {
             Some(v @ ("active" | "planned" | "offline")) => device["status"] = status(v),
-            _ => return (StatusCode::BAD_REQUEST, axum::Json(json!({"status": [format!("{value} is not a valid choice.")]}))).into_response(),
+            _ => {
+                return (
+                    StatusCode::BAD_REQUEST,
+                    axum::Json(json!({"status": [format!("{value} is not a valid choice.")]})),
+                )
+                    .into_response();
+            }
         }
     }
     if let Some(value) = fields.get("site") {

@@ -57,7 +57,8 @@ impl ServiceNow {
     pub fn insert(&self, serial: &str, fields: Value) {
         let mut records = self.records.lock().unwrap_or_else(|e| e.into_inner());
         let sys_id = format!("{:032x}", records.len() + 1);
-        let mut record = json!({"sys_id": sys_id, "serial_number": serial, "sys_class_name": TABLE});
+        let mut record =
+            json!({"sys_id": sys_id, "serial_number": serial, "sys_class_name": TABLE});
         if let (Value::Object(record), Value::Object(fields)) = (&mut record, fields) {
             record.extend(fields);
         }
@@ -66,8 +67,8 @@ impl ServiceNow {
 
     fn authorized(&self, headers: &HeaderMap) -> bool {
         use base64::Engine as _;
-        let expected = base64::engine::general_purpose::STANDARD
-            .encode(format!("{USER}:{}", self.password));
+        let expected =
+            base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{}", self.password));
         headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
@@ -77,7 +78,10 @@ impl ServiceNow {
 }
 
 fn failure(status: StatusCode, message: &str, detail: &str) -> Response {
-    (status, axum::Json(json!({"error": {"message": message, "detail": detail}, "status": "failure"})))
+    (
+        status,
+        axum::Json(json!({"error": {"message": message, "detail": detail}, "status": "failure"})),
+    )
         .into_response()
 }
 
@@ -95,7 +99,10 @@ fn throttled(sn: &ServiceNow) -> Option<Response> {
             "Rate limit exceeded",
             "The rate limit rule for this user has been exceeded",
         );
-        response.headers_mut().insert("X-RateLimit-Limit", "100".parse().unwrap_or_else(|_| unreachable!()));
+        response.headers_mut().insert(
+            "X-RateLimit-Limit",
+            "100".parse().unwrap_or_else(|_| unreachable!()),
+        );
         response
     })
 }
@@ -107,10 +114,18 @@ async fn list(
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
     if !sn.authorized(&headers) {
-        return failure(StatusCode::UNAUTHORIZED, "User Not Authenticated", "Required to provide Auth information");
+        return failure(
+            StatusCode::UNAUTHORIZED,
+            "User Not Authenticated",
+            "Required to provide Auth information",
+        );
     }
     if table != TABLE {
-        return failure(StatusCode::BAD_REQUEST, "Invalid table", &format!("Invalid table {table}"));
+        return failure(
+            StatusCode::BAD_REQUEST,
+            "Invalid table",
+            &format!("Invalid table {table}"),
+        );
     }
     if let Some(response) = throttled(&sn) {
         return response;
@@ -118,13 +133,25 @@ async fn list(
     let records = sn.records.lock().unwrap_or_else(|e| e.into_inner());
     let mut all: Vec<&Value> = records.values().collect();
     if let Some(q) = query.get("sysparm_query") {
-        sn.queries.lock().unwrap_or_else(|e| e.into_inner()).push(q.clone());
+        sn.queries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(q.clone());
         // serial_number=X, with ^^ a literal ^ in X.
-        let wanted = q.strip_prefix("serial_number=").unwrap_or_default().replace("^^", "^");
+        let wanted = q
+            .strip_prefix("serial_number=")
+            .unwrap_or_default()
+            .replace("^^", "^");
         all.retain(|r| r["serial_number"] == wanted);
     }
-    let limit: usize = query.get("sysparm_limit").and_then(|l| l.parse().ok()).unwrap_or(10_000);
-    let offset: usize = query.get("sysparm_offset").and_then(|o| o.parse().ok()).unwrap_or(0);
+    let limit: usize = query
+        .get("sysparm_limit")
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(10_000);
+    let offset: usize = query
+        .get("sysparm_offset")
+        .and_then(|o| o.parse().ok())
+        .unwrap_or(0);
     let total = all.len();
     let hide = sn.acl.load(Ordering::SeqCst);
     let page: Vec<&Value> = all
@@ -136,7 +163,9 @@ async fn list(
         .collect();
     let addr = sn.addr.get().map(ToString::to_string).unwrap_or_default();
     let link = |offset: usize, rel: &str| {
-        format!("<http://{addr}/api/now/table/{TABLE}?sysparm_limit={limit}&sysparm_offset={offset}>;rel=\"{rel}\"")
+        format!(
+            "<http://{addr}/api/now/table/{TABLE}?sysparm_limit={limit}&sysparm_offset={offset}>;rel=\"{rel}\""
+        )
     };
     let mut links = vec![link(0, "first")];
     if offset > 0 {
@@ -149,21 +178,36 @@ async fn list(
     (
         [
             (header::LINK, links.join(",")),
-            (header::HeaderName::from_static("x-total-count"), total.to_string()),
+            (
+                header::HeaderName::from_static("x-total-count"),
+                total.to_string(),
+            ),
         ],
         axum::Json(json!({"result": page})),
     )
         .into_response()
 }
 
-async fn read(State(sn): State<Arc<ServiceNow>>, headers: HeaderMap, Path((_, sys_id)): Path<(String, String)>) -> Response {
+async fn read(
+    State(sn): State<Arc<ServiceNow>>,
+    headers: HeaderMap,
+    Path((_, sys_id)): Path<(String, String)>,
+) -> Response {
     if !sn.authorized(&headers) {
-        return failure(StatusCode::UNAUTHORIZED, "User Not Authenticated", "Required to provide Auth information");
+        return failure(
+            StatusCode::UNAUTHORIZED,
+            "User Not Authenticated",
+            "Required to provide Auth information",
+        );
     }
     let records = sn.records.lock().unwrap_or_else(|e| e.into_inner());
     match records.values().find(|r| r["sys_id"] == sys_id) {
         Some(record) => axum::Json(json!({"result": record})).into_response(),
-        None => failure(StatusCode::NOT_FOUND, "No Record found", "Record doesn't exist or ACL restricts the record retrieval"),
+        None => failure(
+            StatusCode::NOT_FOUND,
+            "No Record found",
+            "Record doesn't exist or ACL restricts the record retrieval",
+        ),
     }
 }
 
@@ -174,14 +218,22 @@ async fn update(
     axum::Json(patch): axum::Json<Value>,
 ) -> Response {
     if !sn.authorized(&headers) {
-        return failure(StatusCode::UNAUTHORIZED, "User Not Authenticated", "Required to provide Auth information");
+        return failure(
+            StatusCode::UNAUTHORIZED,
+            "User Not Authenticated",
+            "Required to provide Auth information",
+        );
     }
     if let Some(response) = throttled(&sn) {
         return response;
     }
     let mut records = sn.records.lock().unwrap_or_else(|e| e.into_inner());
     let Some(record) = records.values_mut().find(|r| r["sys_id"] == sys_id) else {
-        return failure(StatusCode::NOT_FOUND, "No Record found", "Record doesn't exist or ACL restricts the record retrieval");
+        return failure(
+            StatusCode::NOT_FOUND,
+            "No Record found",
+            "Record doesn't exist or ACL restricts the record retrieval",
+        );
     };
     if let (Value::Object(record), Value::Object(patch)) = (record, patch) {
         record.extend(patch);

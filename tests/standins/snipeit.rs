@@ -36,7 +36,10 @@ pub struct SnipeIt {
 }
 
 pub fn model_id(name: &str) -> Option<u64> {
-    MODELS.iter().position(|m| *m == name).map(|i| 10 + i as u64)
+    MODELS
+        .iter()
+        .position(|m| *m == name)
+        .map(|i| 10 + i as u64)
 }
 
 pub fn location_id(name: &str) -> Option<u64> {
@@ -73,7 +76,11 @@ fn error(messages: Value) -> Response {
 }
 
 fn unauthenticated() -> Response {
-    (StatusCode::UNAUTHORIZED, axum::Json(json!({"status": "error", "message": "Unauthenticated."}))).into_response()
+    (
+        StatusCode::UNAUTHORIZED,
+        axum::Json(json!({"status": "error", "message": "Unauthenticated."})),
+    )
+        .into_response()
 }
 
 pub fn router(snipe: Arc<SnipeIt>) -> Router {
@@ -91,11 +98,16 @@ fn gate(snipe: &SnipeIt, headers: &HeaderMap) -> Option<Response> {
         return Some(unauthenticated());
     }
     snipe.throttling.check(|| {
-        axum::Json(json!({"status": "error", "messages": "Too Many Requests", "payload": null})).into_response()
+        axum::Json(json!({"status": "error", "messages": "Too Many Requests", "payload": null}))
+            .into_response()
     })
 }
 
-async fn by_serial(State(snipe): State<Arc<SnipeIt>>, headers: HeaderMap, Path(serial): Path<String>) -> Response {
+async fn by_serial(
+    State(snipe): State<Arc<SnipeIt>>,
+    headers: HeaderMap,
+    Path(serial): Path<String>,
+) -> Response {
     if let Some(response) = gate(&snipe, &headers) {
         return response;
     }
@@ -111,31 +123,57 @@ async fn by_serial(State(snipe): State<Arc<SnipeIt>>, headers: HeaderMap, Path(s
 fn apply(asset: &mut Value, fields: &Value, models: &[&str]) -> Result<(), Value> {
     let mut errors = serde_json::Map::new();
     if let Some(id) = fields.get("model_id") {
-        match MODELS.iter().zip(10u64..).find(|(_, n)| Some(*n) == id.as_u64()) {
-            Some((name, n)) if models.contains(name) => asset["model"] = json!({"id": n, "name": name}),
+        match MODELS
+            .iter()
+            .zip(10u64..)
+            .find(|(_, n)| Some(*n) == id.as_u64())
+        {
+            Some((name, n)) if models.contains(name) => {
+                asset["model"] = json!({"id": n, "name": name})
+            }
             _ => {
-                errors.insert("model_id".into(), json!(["The selected model id is invalid."]));
+                errors.insert(
+                    "model_id".into(),
+                    json!(["The selected model id is invalid."]),
+                );
             }
         }
     }
     if let Some(id) = fields.get("location_id") {
-        match SITES.iter().zip(20u64..).find(|(_, n)| Some(*n) == id.as_u64()) {
+        match SITES
+            .iter()
+            .zip(20u64..)
+            .find(|(_, n)| Some(*n) == id.as_u64())
+        {
             Some((name, n)) => asset["location"] = json!({"id": n, "name": name}),
             None => {
-                errors.insert("location_id".into(), json!(["The selected location id is invalid."]));
+                errors.insert(
+                    "location_id".into(),
+                    json!(["The selected location id is invalid."]),
+                );
             }
         }
     }
     if let Some(status) = fields.get("status_id").and_then(Value::as_u64) {
-        asset["status_label"] = json!({"id": status, "name": if status == 2 { "Ready to Deploy" } else { "Pending" }});
+        asset["status_label"] =
+            json!({"id": status, "name": if status == 2 { "Ready to Deploy" } else { "Pending" }});
     }
     if let Some(name) = fields.get("name") {
         asset["name"] = name.clone();
     }
-    if errors.is_empty() { Ok(()) } else { Err(Value::Object(errors)) }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(Value::Object(errors))
+    }
 }
 
-async fn update(State(snipe): State<Arc<SnipeIt>>, headers: HeaderMap, Path(id): Path<u64>, axum::Json(fields): axum::Json<Value>) -> Response {
+async fn update(
+    State(snipe): State<Arc<SnipeIt>>,
+    headers: HeaderMap,
+    Path(id): Path<u64>,
+    axum::Json(fields): axum::Json<Value>,
+) -> Response {
     if let Some(response) = gate(&snipe, &headers) {
         return response;
     }
@@ -149,17 +187,30 @@ async fn update(State(snipe): State<Arc<SnipeIt>>, headers: HeaderMap, Path(id):
     }
     *asset = updated.clone();
     snipe.writes.fetch_add(1, Ordering::SeqCst);
-    axum::Json(json!({"status": "success", "messages": "Asset updated successfully.", "payload": updated})).into_response()
+    axum::Json(
+        json!({"status": "success", "messages": "Asset updated successfully.", "payload": updated}),
+    )
+    .into_response()
 }
 
-async fn create(State(snipe): State<Arc<SnipeIt>>, headers: HeaderMap, axum::Json(fields): axum::Json<Value>) -> Response {
+async fn create(
+    State(snipe): State<Arc<SnipeIt>>,
+    headers: HeaderMap,
+    axum::Json(fields): axum::Json<Value>,
+) -> Response {
     if let Some(response) = gate(&snipe, &headers) {
         return response;
     }
     let mut missing = serde_json::Map::new();
     for required in ["model_id", "status_id", "serial"] {
         if fields.get(required).is_none() {
-            missing.insert(required.into(), json!([format!("The {} field is required.", required.replace('_', " "))]));
+            missing.insert(
+                required.into(),
+                json!([format!(
+                    "The {} field is required.",
+                    required.replace('_', " ")
+                )]),
+            );
         }
     }
     if !missing.is_empty() {
@@ -174,29 +225,53 @@ async fn create(State(snipe): State<Arc<SnipeIt>>, headers: HeaderMap, axum::Jso
     }
     assets.insert(id, asset.clone());
     snipe.writes.fetch_add(1, Ordering::SeqCst);
-    axum::Json(json!({"status": "success", "messages": "Asset created successfully.", "payload": asset})).into_response()
+    axum::Json(
+        json!({"status": "success", "messages": "Asset created successfully.", "payload": asset}),
+    )
+    .into_response()
 }
 
 fn paged(rows: Vec<Value>, query: &HashMap<String, String>) -> Response {
-    let limit: usize = query.get("limit").and_then(|l| l.parse().ok()).unwrap_or(50);
-    let offset: usize = query.get("offset").and_then(|o| o.parse().ok()).unwrap_or(0);
+    let limit: usize = query
+        .get("limit")
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(50);
+    let offset: usize = query
+        .get("offset")
+        .and_then(|o| o.parse().ok())
+        .unwrap_or(0);
     let total = rows.len();
     let rows: Vec<Value> = rows.into_iter().skip(offset).take(limit).collect();
     axum::Json(json!({"total": total, "rows": rows})).into_response()
 }
 
-async fn models(State(snipe): State<Arc<SnipeIt>>, headers: HeaderMap, Query(query): Query<HashMap<String, String>>) -> Response {
+async fn models(
+    State(snipe): State<Arc<SnipeIt>>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
     if let Some(response) = gate(&snipe, &headers) {
         return response;
     }
-    let rows = snipe.models.iter().map(|m| json!({"id": model_id(m), "name": m})).collect();
+    let rows = snipe
+        .models
+        .iter()
+        .map(|m| json!({"id": model_id(m), "name": m}))
+        .collect();
     paged(rows, &query)
 }
 
-async fn locations(State(snipe): State<Arc<SnipeIt>>, headers: HeaderMap, Query(query): Query<HashMap<String, String>>) -> Response {
+async fn locations(
+    State(snipe): State<Arc<SnipeIt>>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
     if let Some(response) = gate(&snipe, &headers) {
         return response;
     }
-    let rows = SITES.iter().map(|s| json!({"id": location_id(s), "name": s})).collect();
+    let rows = SITES
+        .iter()
+        .map(|s| json!({"id": location_id(s), "name": s}))
+        .collect();
     paged(rows, &query)
 }
