@@ -279,11 +279,6 @@ fn connection_lines(
         if let Some(credential) = &r.credential {
             head.push(Span::styled(format!(" · {credential}"), theme.dim()));
         }
-        if r.status == RunStatus::Running
-            && let Some(n) = paint.concurrency.get(&(run.id, position))
-        {
-            head.push(Span::styled(format!(" · auto ×{n}"), theme.dim()));
-        }
     }
     // The status sits at the right end of the name line, where the eye finds it.
     let status_span = match row {
@@ -320,6 +315,12 @@ fn connection_lines(
     spans.extend(gauge::bar(r.processed, r.total, cells, theme));
     spans.push(Span::raw(" "));
     spans.push(Span::styled(count, theme.strong()));
+    // concurrency = "auto": the requests in flight it allows now, while it runs.
+    if r.status == RunStatus::Running
+        && let Some(n) = paint.concurrency.get(&(run.id, position))
+    {
+        spans.push(Span::styled(format!(" · auto ×{n}"), theme.dim()));
+    }
     let used: usize = spans.iter().map(Span::width).sum();
     // A finished Dry run with changes planned: the next step of the workflow is its plan.
     let planned =

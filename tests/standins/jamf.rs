@@ -42,6 +42,10 @@ pub struct Jamf {
     pub throttling: Throttling,
     /// Requests for the inventory listing without section=HARDWARE.
     pub without_hardware: std::sync::atomic::AtomicU64,
+    /// Inventory listing requests answered.
+    pub listings: std::sync::atomic::AtomicU64,
+    /// Added to the `totalCount` announced (records the sync account cannot read).
+    pub hidden: std::sync::atomic::AtomicU64,
     pub writes: std::sync::atomic::AtomicU64,
 }
 
@@ -78,6 +82,8 @@ impl Jamf {
             tokens: Tokens::default(),
             throttling: Throttling::default(),
             without_hardware: Default::default(),
+            listings: Default::default(),
+            hidden: Default::default(),
             writes: Default::default(),
         })
     }
@@ -186,6 +192,8 @@ async fn inventory(
     }) {
         return throttled;
     }
+    jamf.listings
+        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     let pairs: Vec<(String, String)> =
         serde_urlencoded::from_str(raw.as_deref().unwrap_or("")).unwrap_or_default();
     let get = |k: &str| {
@@ -217,7 +225,7 @@ async fn inventory(
             .to_string();
         all.retain(|c| c["hardware"]["serialNumber"] == wanted);
     }
-    let total = all.len();
+    let total = all.len() + jamf.hidden.load(std::sync::atomic::Ordering::SeqCst) as usize;
     let results: Vec<Value> = all
         .into_iter()
         .skip(page * size)
