@@ -518,7 +518,9 @@ async fn snipe_setup(
     let jamf = standins::jamf::Jamf::new(macs.clone(), JAMF_PASSWORD, "unused");
     let jamf_addr = standins::serve(standins::jamf::router(jamf)).await;
     let mut snipe = standins::snipeit::SnipeIt::new(SNIPE_KEY);
-    Arc::get_mut(&mut snipe).map(|s| s.models = models);
+    if let Some(snipe) = Arc::get_mut(&mut snipe) {
+        snipe.models = models;
+    }
     {
         let mut assets = snipe.assets.lock().unwrap_or_else(|e| e.into_inner());
         for (i, d) in macs.iter().enumerate() {
@@ -912,13 +914,11 @@ token_position = "token"
         connection("second")
     );
     let run = Run::new(&text);
-    let mut all = vec!["run", "--full", "--dry-run", "--json"];
-    let out = run.syncdeck(&all).await;
+    let out = run.syncdeck(&["run", "--full", "--dry-run", "--json"]).await;
     let summary = out.json();
     for c in summary["connections"].as_array().into_iter().flatten() {
         assert_eq!(counter(c, "skipped"), 24, "{c:#}");
     }
     // 24 records, 10 a page, the total known: 3 pages, once for both connections.
     assert_eq!(jamf.listings.load(Ordering::SeqCst), 3);
-    all.clear();
 }
