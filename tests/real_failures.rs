@@ -914,7 +914,9 @@ token_position = "token"
         connection("second")
     );
     let run = Run::new(&text);
-    let out = run.syncdeck(&["run", "--full", "--dry-run", "--json"]).await;
+    let out = run
+        .syncdeck(&["run", "--full", "--dry-run", "--json"])
+        .await;
     let summary = out.json();
     for c in summary["connections"].as_array().into_iter().flatten() {
         assert_eq!(counter(c, "skipped"), 24, "{c:#}");
