@@ -5,6 +5,7 @@ mod credentials;
 mod listing;
 mod mapping;
 mod model;
+mod position;
 mod reader;
 pub mod secret;
 mod sections;

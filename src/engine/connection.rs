@@ -16,20 +16,18 @@ use super::contracts::Contracts;
 use super::deliver::Deliverer;
 use super::dispatch::{Dispatch, Finished, Unit, spawn_dispatcher};
 use super::hints;
-use super::http::HttpClient;
 use super::limit::RateLimiter;
 use super::listings::SourceListings;
 use super::lookup;
-use super::lookup_tables;
 use super::mapping::Mapping;
 use super::protocol::{Event, LogLevel, RunScope};
 use super::record::{Novelty, RecordContext, RecordResult};
 use super::recorder::{Recorder, commit_rows};
 use super::resync::{self, SourceFetcher, Target};
-use super::retry::RetryPolicy;
 use super::source::{self, ListingError, ListingSummary, SourceRecord};
+use super::systems::{self, Systems};
 use super::throttle::Throttle;
-use crate::config::{Config, Connection, defaults};
+use crate::config::{Config, Connection};
 use crate::store::{
     ConnectionRun, Counters, EntryStatus, Outcome, RunError, RunId, RunMode, RunStatus, Store,
     WriteBatch,
@@ -198,78 +196,13 @@ async fn execute(
     let config = &job.config;
     let connection = &job.connection;
     let source = config.source_of(connection).clone();
-    let setup = |e: super::http::HttpSetupError| RunError {
-        message: e.to_string(),
-        hint: None,
-    };
-    let source_credential = source
-        .credential
-        .as_deref()
-        .and_then(|name| config.credential(name));
-    let source_client = HttpClient::new(
-        &source.base_url,
-        source_credential,
-        Duration::from_secs(source.timeout_secs),
-        4,
-    )
-    .map_err(setup)?
-    .with_headers(&source.headers)
-    .with_throttle(job.source_throttle.clone());
-    let credential = connection
-        .credential
-        .as_deref()
-        .and_then(|name| config.credential(name));
-    // Every request of the connection — lookups, writes, verifications — passes one throttle.
-    let throttle = Throttle::new(
-        connection.rate_limit_per_sec,
-        connection.concurrency_auto,
-        defaults::AUTO_CONCURRENCY_START,
-        connection.concurrency,
-    );
-    let client = HttpClient::new(
-        &connection.base_url,
-        credential,
-        Duration::from_secs(connection.timeout_secs),
-        connection.concurrency,
-    )
-    .map_err(setup)?
-    .with_headers(&connection.headers)
-    .with_throttle(throttle);
-    let policy = RetryPolicy::new(connection.max_retries)
-        .with_max_retry_after(connection.max_retry_after_secs);
-    let source_policy =
-        RetryPolicy::new(connection.max_retries).with_max_retry_after(source.max_retry_after_secs);
-
-    // Name → id tables, once for the run, before any record needs one.
-    let lookups = if connection.lookups.is_empty() {
-        Default::default()
-    } else {
-        job.events.log(
-            LogLevel::Info,
-            format!("{}: listing its lookup tables", connection.name),
-        );
-        let tables = lookup_tables::load(&client, &connection.lookups, policy, &job.cancel)
-            .await
-            .map_err(|message| RunError {
-                message,
-                hint: Some(
-                    "check the [[connections.lookups]] path, results_position and credential"
-                        .to_string(),
-                ),
-            })?;
-        for table in &connection.lookups {
-            job.events.log(
-                LogLevel::Info,
-                format!(
-                    "{}: lookup \"{}\" holds {} names",
-                    connection.name,
-                    table.name,
-                    tables.len_of(&table.name).unwrap_or(0)
-                ),
-            );
-        }
-        tables
-    };
+    let Systems {
+        source_client,
+        client,
+        policy,
+        source_policy,
+    } = Systems::build(config, connection, &source, job.source_throttle.clone())?;
+    let lookups = systems::load_lookups(job, &client, policy).await?;
 
     let full = matches!(job.work, Work::Listing(RunScope::Full));
     // A Full run reads nearly every contract of the connection: all at once, while the

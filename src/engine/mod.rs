@@ -16,6 +16,7 @@ pub mod health;
 pub mod hints;
 pub mod http;
 pub mod limit;
+mod link_header;
 pub mod listing_request;
 mod listings;
 pub mod lookup;
@@ -29,6 +30,7 @@ mod recorder;
 pub mod resync;
 pub mod retry;
 pub mod source;
+mod systems;
 pub mod throttle;
 mod verify;
 
