@@ -158,4 +158,3 @@ impl Serialize for Position {
         }
     }
 }
-
