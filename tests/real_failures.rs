@@ -229,7 +229,10 @@ fn servicenow_with_hidden_servers(
     for (i, d) in macs.iter().enumerate() {
         sn.insert(&d.serial, json!({"name": d.name}));
         // A server every other CI: the query ACL trims it from the page.
-        sn.insert(&format!("ZSRV{i:04}"), json!({"name": format!("srv-{i}")}));
+        sn.insert(
+            &format!("{}-SRV", d.serial),
+            json!({"name": format!("srv-{i}")}),
+        );
     }
     sn.acl.store(true, Ordering::SeqCst);
     sn

@@ -252,7 +252,10 @@ async fn servicenow_from_jamf_and_intune_with_trimmed_pages_and_hourly_throttlin
             sn.insert(&d.serial, json!({"name": d.name, "u_mdm": mdm}));
         }
         // Servers the sync account may not see: a query ACL trims them from every page.
-        sn.insert(&format!("SRV{i:04}"), json!({"name": format!("srv-{i}")}));
+        sn.insert(
+            &format!("{}-SRV", d.serial),
+            json!({"name": format!("srv-{i}")}),
+        );
     }
     sn.acl.store(true, Ordering::SeqCst);
     let site = Site::new(
