@@ -927,3 +927,196 @@ token_position = "token"
     // 24 records, 10 a page, the total known: 3 pages, once for both connections.
     assert_eq!(jamf.listings.load(Ordering::SeqCst), 3);
 }
+
+// ----- 7. Tokens renewed before they expire; the source's own rate -------------------------
+
+#[tokio::test]
+async fn a_token_is_renewed_before_it_expires() {
+    // Tokens live 0.6 s and the endpoint says so ("expires_in"-style seconds at `ttl`); one
+    // presented after that is answered 401. The run lasts over two seconds (4 requests a
+    // second): tokens are renewed ahead, and no request meets an expired one.
+    let issued: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    let expired = Arc::new(AtomicU64::new(0));
+    let check = {
+        let issued = issued.clone();
+        let expired = expired.clone();
+        move |headers: &axum::http::HeaderMap| -> bool {
+            let token = standins::bearer(headers).unwrap_or_default();
+            let fresh = issued
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&token)
+                .is_some_and(|at| at.elapsed() < Duration::from_millis(600));
+            if !fresh {
+                expired.fetch_add(1, Ordering::SeqCst);
+            }
+            fresh
+        }
+    };
+    let lookup_check = check.clone();
+    let router = Router::new()
+        .route(
+            "/auth",
+            axum::routing::post({
+                let issued = issued.clone();
+                move || {
+                    let issued = issued.clone();
+                    async move {
+                        let mut all = issued.lock().unwrap_or_else(|e| e.into_inner());
+                        let token = format!("short-lived-{}", all.len() + 1);
+                        all.insert(token.clone(), Instant::now());
+                        axum::Json(json!({"data": {"token": token, "ttl": 0.6}}))
+                    }
+                }
+            }),
+        )
+        .route(
+            "/things",
+            get(
+                move |headers: axum::http::HeaderMap, Query(q): Query<HashMap<String, String>>| {
+                    let ok = lookup_check(&headers);
+                    async move {
+                        if !ok {
+                            return StatusCode::UNAUTHORIZED.into_response();
+                        }
+                        let serial = q.get("serial").cloned().unwrap_or_default();
+                        axum::Json(
+                            json!([{"serial": serial, "id": format!("T-{serial}"), "name": "old"}]),
+                        )
+                        .into_response()
+                    }
+                },
+            ),
+        )
+        .route(
+            "/things/{id}",
+            axum::routing::patch(move |headers: axum::http::HeaderMap| {
+                let ok = check(&headers);
+                async move {
+                    if ok {
+                        StatusCode::NO_CONTENT
+                    } else {
+                        StatusCode::UNAUTHORIZED
+                    }
+                }
+            }),
+        );
+    let addr = standins::serve(router).await;
+    let source = plain_source(serials("K", 5)).await;
+    let run = Run::new(&format!(
+        r#"{}
+[[credentials]]
+name = "short"
+kind = "token_exchange"
+token_url = "/auth"
+username = "bot"
+password = "env:T13_JAMF_PASSWORD"
+token_position = "data.token"
+expires_position = "/data/ttl"
+
+[[connections]]
+name = "short-lived"
+credential = "short"
+base_url = "http://{addr}"
+concurrency = 1
+rate_limit_per_sec = 4
+[connections.fetch]
+path = "/things"
+query = {{ serial = "{{serial}}" }}
+serial_field = "serial"
+id_field = "id"
+[connections.update]
+method = "PATCH"
+path = "/things/{{id}}"
+[[connections.mapping]]
+source = "name"
+target = "name"
+"#,
+        source_block(source)
+    ));
+    let c = run.run(&["--full", "--live", "--force"]).await;
+    assert_eq!(counter(&c, "updated"), 5, "{c:#}");
+    assert_eq!(
+        expired.load(Ordering::SeqCst),
+        0,
+        "a request met an expired token"
+    );
+    let tokens = issued.lock().unwrap_or_else(|e| e.into_inner()).len();
+    assert!(
+        tokens >= 3,
+        "{tokens} tokens for a run of 10 requests over 2 s"
+    );
+}
+
+#[tokio::test]
+async fn the_source_keeps_its_own_rate_limit() {
+    // A source that refuses (400) a page asked for closer than 60% of 1/rate to the one
+    // before; the destination has no limit at all.
+    let last: Arc<Mutex<Option<Instant>>> = Arc::default();
+    let refused = Arc::new(AtomicU64::new(0));
+    let router = Router::new().route(
+        "/devices",
+        get({
+            let last = last.clone();
+            let refused = refused.clone();
+            move |Query(q): Query<HashMap<String, String>>| {
+                let early = {
+                    let mut last = last.lock().unwrap_or_else(|e| e.into_inner());
+                    let now = Instant::now();
+                    let early =
+                        last.is_some_and(|at| now.duration_since(at) < Duration::from_millis(120));
+                    *last = Some(now);
+                    early
+                };
+                if early {
+                    refused.fetch_add(1, Ordering::SeqCst);
+                }
+                async move {
+                    if early {
+                        return (StatusCode::BAD_REQUEST, "too fast").into_response();
+                    }
+                    let page: usize = q.get("page").and_then(|p| p.parse().ok()).unwrap_or(1);
+                    let items: Vec<Value> = (0..5)
+                        .filter(|_| page <= 4)
+                        .map(|i| json!({"serial": format!("P{page}-{i}"), "name": "n"}))
+                        .collect();
+                    axum::Json(json!({"items": items})).into_response()
+                }
+            }
+        }),
+    );
+    let addr = standins::serve(router).await;
+    let destination = plain_source(Vec::new()).await;
+    let run = Run::new(&format!(
+        r#"
+[source]
+base_url = "http://{addr}"
+endpoint = "/devices"
+results_position = "items"
+id_field = "serial"
+rate_limit_per_sec = 5
+[source.pagination]
+style = "page"
+size = 5
+
+[[connections]]
+name = "d"
+base_url = "http://{destination}"
+[connections.fetch]
+path = "/devices"
+query = {{ serial = "{{serial}}" }}
+serial_field = "serial"
+id_field = "serial"
+[connections.update]
+method = "PATCH"
+path = "/devices/{{id}}"
+[[connections.mapping]]
+source = "name"
+target = "name"
+"#
+    ));
+    let c = run.run(&["--full", "--dry-run"]).await;
+    assert_eq!(c["status"], "completed", "{c:#}");
+    assert_eq!(c["fetched"], 20, "{c:#}");
+    assert_eq!(refused.load(Ordering::SeqCst), 0);
+}
