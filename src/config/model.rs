@@ -135,7 +135,7 @@ impl From<ResultsPosition> for String {
 pub enum Pagination {
     /// One request.
     None,
-    /// `?page=N&per_page=M`, from `first_page`, stopping at a short or empty page.
+    /// `?page=N&per_page=M`, from `first_page`; see [`PageStop`] for where it ends.
     Page {
         page_param: String,
         size_param: String,
@@ -143,7 +143,7 @@ pub enum Pagination {
         first_page: u64,
         max_pages: u64,
     },
-    /// `?offset=O&limit=M`, stopping at a short or empty page.
+    /// `?offset=O&limit=M`; see [`PageStop`] for where it ends.
     Offset {
         offset_param: String,
         size_param: String,
