@@ -48,11 +48,21 @@ impl Answer {
     }
 }
 
-/// A request let through; hand it back with [`Throttle::done`].
+/// A request let through; hand it back with [`Throttle::done`]. Dropped without (a request
+/// canceled mid-flight), it frees its place all the same.
 #[derive(Debug)]
 pub struct Admission {
     sent: Instant,
-    counted: bool,
+    adaptive: Option<Arc<Adaptive>>,
+    answer: Answer,
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        if let Some(adaptive) = self.adaptive.take() {
+            adaptive.leave(self.sent.elapsed(), self.answer);
+        }
+    }
 }
 
 impl Throttle {
@@ -81,25 +91,24 @@ impl Throttle {
 
     /// Waits until a request may go.
     pub async fn admit(&self) -> Admission {
-        let counted = match &self.adaptive {
-            Some(adaptive) => {
-                adaptive.enter().await;
-                true
-            }
-            None => false,
+        if let Some(adaptive) = &self.adaptive {
+            adaptive.enter().await;
+        }
+        // Counted from here: a drop while waiting for the rate frees the place too.
+        let mut admission = Admission {
+            sent: Instant::now(),
+            adaptive: self.adaptive.clone(),
+            answer: Answer::Neutral,
         };
         self.rate.acquire().await;
-        Admission {
-            sent: Instant::now(),
-            counted,
-        }
+        admission.sent = Instant::now();
+        admission
     }
 
     /// The request admitted ended with `answer`.
-    pub fn done(&self, admission: Admission, answer: Answer) {
-        if let (Some(adaptive), true) = (&self.adaptive, admission.counted) {
-            adaptive.leave(admission.sent.elapsed(), answer);
-        }
+    pub fn done(&self, mut admission: Admission, answer: Answer) {
+        admission.answer = answer;
+        drop(admission);
     }
 
     /// The adaptive limit's requests in flight now allowed (None when fixed).
@@ -344,6 +353,15 @@ mod tests {
             took >= Duration::from_millis(900) && took <= Duration::from_millis(1100),
             "{took:?}"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_dropped_mid_flight_frees_its_place() {
+        let throttle = Throttle::new(None, true, 1, 1);
+        let first = throttle.admit().await;
+        drop(first);
+        let second = tokio::time::timeout(Duration::from_secs(1), throttle.admit()).await;
+        assert!(second.is_ok(), "the dropped admission kept its place");
     }
 
     #[tokio::test(start_paused = true)]
