@@ -5,9 +5,10 @@
 //!
 //! The adaptive limit holds two numbers: how many requests may be in flight (slow start, then
 //! one more per round trip while latency holds; cut by 30% on a throttling answer), and, once
-//! the system has said "too many" (429), a pace in requests per second learned from the
-//! answers that succeeded in the last second, probed upward by 2% a second. Several throttling
-//! answers in one round trip count as one.
+//! the system has said "too many" (429), a pace in requests per second: 95% of the rate at
+//! which answers succeeded over the last few round trips, probed upward by 3% every quarter of
+//! a second while no throttling answer comes (so a pace learned too low recovers in seconds).
+//! Several throttling answers within two round trips count as one.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -147,8 +148,13 @@ struct State {
     latency: Option<Duration>,
 }
 
-/// A pace is learned from at least this much of the last second.
+/// A pace is learned from at least this much of the recent past…
 const MIN_WINDOW: Duration = Duration::from_millis(100);
+/// …and at most this much: eight round trips, so an idle spell before does not count.
+const ROUND_TRIPS_MEASURED: u32 = 8;
+/// How often the pace is raised while nothing is throttled, and by how much.
+const PROBE_EVERY: Duration = Duration::from_millis(250);
+const PROBE_STEP: f64 = 1.03;
 
 impl Adaptive {
     fn new(start: usize, ceiling: usize) -> Adaptive {
@@ -263,10 +269,10 @@ impl Adaptive {
             };
         }
         if let Some(pace) = state.pace
-            && now.duration_since(state.last_probe) >= Duration::from_secs(1)
+            && now.duration_since(state.last_probe) >= PROBE_EVERY
             && settled
         {
-            state.pace = Some(pace * 1.02);
+            state.pace = Some(pace * PROBE_STEP);
             state.last_probe = now;
         }
     }
@@ -287,12 +293,21 @@ impl Adaptive {
         state.slow_start = false;
         state.limit = (state.limit * 0.7).max(1.0);
         if answer == Answer::TooMany {
+            // The success rate of the last few round trips (not of an idle spell before them).
+            let span =
+                (round_trip * ROUND_TRIPS_MEASURED).clamp(MIN_WINDOW, Duration::from_secs(1));
+            let recent = state
+                .successes
+                .iter()
+                .filter(|t| now.duration_since(**t) < span)
+                .count();
             let window = state
                 .successes
                 .front()
-                .map_or(Duration::ZERO, |first| now.duration_since(*first));
+                .map_or(Duration::ZERO, |first| now.duration_since(*first))
+                .min(span);
             let measured =
-                (window >= MIN_WINDOW).then(|| state.successes.len() as f64 / window.as_secs_f64());
+                (window >= MIN_WINDOW && recent > 0).then(|| recent as f64 / window.as_secs_f64());
             state.pace = match (state.pace, measured) {
                 (Some(pace), Some(measured)) => Some((pace * 0.9).min(measured * 0.95)),
                 (Some(pace), None) => Some(pace * 0.8),
