@@ -21,6 +21,19 @@
 //! The stand-in's limit is a token bucket of N a second holding N/10 (at least 1) — the way
 //! throttled APIs count — and `Retry-After` says, in fractional seconds, when the next token is
 //! due.
+//!
+//! Measured here (release, 2 shared cores, load average about 6), 5,000 records:
+//!
+//! ```text
+//! N = 200/s, ideal 25 s      wall     x ideal  429s
+//! auto, no rate              27.48 s  1.099    47 of 5,052 (0.93%)   0 failed
+//! rate_limit_per_sec = N     25.23 s  1.009     0 of 5,005           0 failed
+//! fixed concurrency = 16     25.23 s  1.009  3,303 of 8,308 (39.8%)  0 failed (4 in another run)
+//! N = 100/s, ideal 50 s
+//! auto, no rate              54.84 s  1.097    67 of 5,072 (1.32%)   0 failed
+//! rate_limit_per_sec = N     50.18 s  1.004     0 of 5,005           0 failed
+//! fixed concurrency = 16     49.32 s  0.986  7,648 of 12,564 (60.9%) 89 failed
+//! ```
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
