@@ -134,7 +134,7 @@ async fn a_wrong_credential_is_rejected_with_the_hint_and_never_shown() {
 async fn a_stopped_source_fails_first_and_skips_the_rest() {
     let server = server().await;
     let mut config = config_with(&server, &[]);
-    config.source.base_url = dead_url();
+    config.sources[0].base_url = dead_url();
     let report = check(&config, None, "mdm").await;
     assert_eq!(
         statuses(&report),
@@ -153,7 +153,7 @@ async fn a_stopped_source_fails_first_and_skips_the_rest() {
 async fn a_wrong_results_position_names_the_keys_seen() {
     let server = server().await;
     let mut config = config_with(&server, &[]);
-    config.source.results_position = config::ResultsPosition::parse("data.records").unwrap();
+    config.sources[0].results_position = config::ResultsPosition::parse("data.records").unwrap();
     let report = check(&config, None, "cmdb").await;
     let failed = report.failed_step().unwrap();
     assert_eq!(failed.kind, StepKind::Source);

@@ -21,10 +21,11 @@ use tokio::task::JoinHandle;
 
 use super::http::HttpClient;
 use super::listing_request::ListingError;
+use super::listing_request::get_json;
 use super::mapping::{Fields, get_path};
-use super::paging::{Pager, Step, fill_path, fill_query, text_at, value_at};
+use super::paging::{Pager, Step, fill_path, fill_query, take_results, text_at, value_at};
 use super::retry::RetryPolicy;
-use crate::config::{FetchContract, Pagination};
+use crate::config::{FetchContract, ResultsPosition};
 
 /// The destination record of a serial.
 #[derive(Clone, Debug, PartialEq)]
@@ -82,12 +83,25 @@ impl LookupError {
     /// The error details kept with an entry (SPEC section 4), with the hint for the symptom.
     pub fn to_entry_error(&self) -> crate::store::EntryError {
         let http_status = self.http_status();
-        let hint = match http_status {
-            Some(404) => Some(
+        let hint = match (http_status, self.request()) {
+            (Some(404), _) => Some(
                 "the lookup endpoint does not exist: check the fetch contract path".to_string(),
             ),
-            Some(status) => super::hints::for_status(status, self.code()).map(str::to_string),
-            None => Some(super::hints::DESTINATION_DOWN.to_string()),
+            (Some(status), _) => super::hints::for_status(status, self.code()).map(str::to_string),
+            (None, Some(ListingError::ResultsPosition { .. })) => Some(
+                "the answer has no list where the fetch contract says: check results_position, \
+                 and missing_when for a \"not found\" answered with 200"
+                    .to_string(),
+            ),
+            (None, Some(ListingError::Credential { .. })) => {
+                Some(super::credentials::TOKEN_HINT.to_string())
+            }
+            (None, Some(ListingError::NotJson { .. })) => Some(
+                "the destination answered something that is not JSON: check base_url and the \
+                 fetch contract path"
+                    .to_string(),
+            ),
+            _ => Some(super::hints::DESTINATION_DOWN.to_string()),
         };
         crate::store::EntryError {
             http_status,
@@ -162,6 +176,7 @@ impl LookupError {
 
 /// Looks one serial up: `fetch.path` and `fetch.query` with `{serial}` replaced, one request,
 /// the list at `results_position`, then only the records whose `serial_field` equals `serial`.
+/// An answer matching `missing_when`, and a 404 to a `_single` lookup, are Missing.
 pub async fn lookup_one(
     client: &HttpClient,
     fetch: &FetchContract,
@@ -170,18 +185,27 @@ pub async fn lookup_one(
 ) -> Result<Lookup, LookupError> {
     let path = fill_path(&fetch.path, serial);
     let query = fill_query(fetch.query.iter(), serial);
-    let mut pager = Pager::new(
-        client,
-        &path,
-        query,
-        &fetch.results_position,
-        Pagination::None,
-        policy,
-    );
-    let records = match pager.next(None).await? {
-        Step::Page(records) => records,
-        Step::End | Step::Capped(_) | Step::Canceled => Vec::new(),
+    let url = client.url(&path, &query);
+    let shown_url = || client.redact_url(&url);
+    let fetched = match get_json(client, &url, policy, None).await {
+        Ok(Some(fetched)) => fetched,
+        Ok(None) => return Ok(Lookup::Missing),
+        Err(error)
+            if fetch.results_position == ResultsPosition::Single
+                && error.http_status() == Some(404) =>
+        {
+            return Ok(Lookup::Missing);
+        }
+        Err(error) => return Err(error.into()),
     };
+    let mut body = fetched.body;
+    if let Some(condition) = &fetch.missing_when
+        && super::answers::matches(&body, condition)
+    {
+        return Ok(Lookup::Missing);
+    }
+    let records = take_results(&mut body, &fetch.results_position)
+        .map_err(|error| LookupError::from(error.at(shown_url())))?;
     let mut matches = records
         .into_iter()
         .filter(|record| text_at(record, &fetch.serial_field).as_deref() == Some(serial));
@@ -197,7 +221,7 @@ pub async fn lookup_one(
         None => Err(LookupError::NoId {
             serial: serial.to_string(),
             id_field: fetch.id_field.clone(),
-            url: pager.shown_url(),
+            url: shown_url(),
         }),
     }
 }
@@ -493,7 +517,7 @@ pub async fn list_destination(
     let query: Vec<(String, String)> = fetch
         .query
         .iter()
-        .filter(|(_, value)| !value.contains("{serial}"))
+        .filter(|(_, value)| !value.contains("{serial"))
         .map(|(key, value)| (key.clone(), value.clone()))
         .collect();
     let url = Pager::new(
@@ -502,6 +526,7 @@ pub async fn list_destination(
         query.clone(),
         &fetch.results_position,
         fetch.pagination.clone(),
+        fetch.stop.clone(),
         policy,
     )
     .shown_url();
@@ -552,6 +577,14 @@ pub async fn list_destination(
                     error: None,
                 });
             }
+            Step::Short(reason) => {
+                return Err(LookupError::Incomplete {
+                    reason,
+                    pages_read,
+                    url: index.url,
+                    error: None,
+                });
+            }
             Step::Canceled => return Err(LookupError::Canceled),
         }
     }
@@ -581,6 +614,7 @@ impl Prefetch {
                 query,
                 &fetch.results_position,
                 fetch.pagination.clone(),
+                fetch.stop.clone(),
                 policy,
             );
             loop {

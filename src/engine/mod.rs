@@ -3,10 +3,12 @@
 //! front ends on the same engine, which runs as a tokio task taking [`Command`]s and emitting
 //! [`Event`]s.
 
+mod answers;
 mod apply;
 pub mod body;
 mod connection;
 mod contracts;
+pub mod credentials;
 pub mod deliver;
 mod dispatch;
 pub mod exchange;
@@ -14,18 +16,25 @@ pub mod health;
 pub mod hints;
 pub mod http;
 pub mod limit;
+mod link_header;
 pub mod listing_request;
+mod listings;
 pub mod lookup;
+pub mod lookup_tables;
 pub mod mapping;
 pub mod paging;
+pub mod placeholder;
 pub mod protocol;
 mod record;
 mod recorder;
 pub mod resync;
 pub mod retry;
 pub mod source;
+mod systems;
+pub mod throttle;
 mod verify;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::Utc;
@@ -41,6 +50,7 @@ use crate::store::{
     WriteBatch,
 };
 use connection::{ConnectionJob, Work, panic_text};
+use throttle::Throttle;
 
 /// Settings key of a connection's dry-run override (`"true"` / `"false"`).
 pub fn dry_run_override_key(connection: &str) -> String {
@@ -454,8 +464,26 @@ async fn execute_run(
         ),
     );
     let mut rows: Vec<ConnectionRun> = Vec::new();
+    let listings = Arc::new(listings::SourceListings::new(
+        jobs.iter()
+            .filter(|(_, _, work)| matches!(work, Work::Listing(_)))
+            .map(|(connection, _, _)| connection.source.as_str()),
+    ));
+    // One throttle per source for the whole run: its rate limit holds across connections.
+    let source_throttles: HashMap<String, Throttle> = config
+        .sources
+        .iter()
+        .map(|source| {
+            let throttle = Throttle::new(source.rate_limit_per_sec, false, 1, 1);
+            (source.name.clone(), throttle)
+        })
+        .collect();
     for (position, (connection, mode, work)) in jobs.into_iter().enumerate() {
         let full = matches!(work, Work::Listing(RunScope::Full));
+        let source_throttle = source_throttles
+            .get(&connection.source)
+            .cloned()
+            .unwrap_or_else(Throttle::unlimited);
         let job = ConnectionJob {
             config: config.clone(),
             store: store.clone(),
@@ -466,6 +494,8 @@ async fn execute_run(
             connection,
             mode,
             work,
+            listings: listings.clone(),
+            source_throttle,
         };
         if *cancel.borrow() {
             let mut row = connection::new_connection_run(&job);

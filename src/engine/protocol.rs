@@ -68,6 +68,12 @@ pub enum Event {
         total: u64,
         counters: Counters,
     },
+    /// A connection with `concurrency = "auto"` allows this many requests in flight now.
+    Concurrency {
+        run_id: RunId,
+        position: u32,
+        concurrency: usize,
+    },
     /// A batch of entries was committed to the store.
     EntriesRecorded {
         run_id: RunId,

@@ -104,6 +104,9 @@ pub struct App {
     pub(super) toast: Option<Toast>,
     /// Serials of Single runs started in this session, newest first.
     pub(super) recent_serials: Vec<String>,
+    /// Requests in flight now allowed on running connections with `concurrency = "auto"`,
+    /// by (run, position).
+    pub(super) concurrency: std::collections::HashMap<(u64, u32), usize>,
     /// The run going now.
     pub(super) live: Option<RunId>,
     /// A run was just started from the dialog: select it when it appears.
@@ -164,6 +167,7 @@ impl App {
             help: None,
             toast: None,
             recent_serials: Vec::new(),
+            concurrency: Default::default(),
             live: None,
             follow_next_run: false,
             clock: Clock::System,
@@ -344,6 +348,7 @@ impl App {
                     theme: self.theme,
                     now,
                     config: &self.config,
+                    concurrency: &self.concurrency,
                 };
                 self.jobs_view.draw(frame, main, &self.ledger, &paint);
             }
@@ -487,7 +492,7 @@ impl App {
             }
             _ => (
                 Span::styled(
-                    format!("{} · {connections}", self.config.source.name),
+                    format!("{} · {connections}", self.config.sources_label()),
                     theme.dim(),
                 ),
                 Span::styled(connections, theme.dim()),

@@ -240,7 +240,7 @@ fn empty(config: &Config, area: Rect, theme: Theme) -> (Line<'static>, Vec<Line<
             format::fit(
                 &format!(
                     "source: {} · {} connection{}: {}",
-                    config.source.name,
+                    config.sources_label(),
                     names.len(),
                     if names.len() == 1 { "" } else { "s" },
                     names.join(", ")

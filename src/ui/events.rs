@@ -44,6 +44,16 @@ impl App {
                     self.dirty = true;
                 }
             }
+            Event::Concurrency {
+                run_id,
+                position,
+                concurrency,
+            } => {
+                let before = self.concurrency.insert((run_id, position), concurrency);
+                if before != Some(concurrency) {
+                    self.dirty = true;
+                }
+            }
             Event::EntriesRecorded { .. } => {
                 // Read again at the next tick while the report is on screen, not per batch.
                 self.jobs.stale = true;

@@ -30,6 +30,8 @@ pub struct Paint<'a> {
     pub theme: Theme,
     pub now: DateTime<Utc>,
     pub config: &'a Config,
+    /// Requests in flight allowed now on running `concurrency = "auto"` connections.
+    pub concurrency: &'a std::collections::HashMap<(u64, u32), usize>,
 }
 
 /// Scroll state of the view: the first row drawn.
@@ -268,6 +270,10 @@ fn connection_lines(
     if let Some(system) = system {
         head.push(Span::styled(format!(" · {system}"), theme.dim()));
     }
+    // With several sources, which one the connection reads.
+    if let Some(source) = paint.config.shown_source(&name) {
+        head.push(Span::styled(format!(" ← {source}"), theme.dim()));
+    }
     if let Some(r) = row {
         head.push(Span::raw(format!(" · {}", status::mode(r.mode))));
         if let Some(credential) = &r.credential {
@@ -309,6 +315,12 @@ fn connection_lines(
     spans.extend(gauge::bar(r.processed, r.total, cells, theme));
     spans.push(Span::raw(" "));
     spans.push(Span::styled(count, theme.strong()));
+    // concurrency = "auto": the requests in flight it allows now, while it runs.
+    if r.status == RunStatus::Running
+        && let Some(n) = paint.concurrency.get(&(run.id, position))
+    {
+        spans.push(Span::styled(format!(" · auto ×{n}"), theme.dim()));
+    }
     let used: usize = spans.iter().map(Span::width).sum();
     // A finished Dry run with changes planned: the next step of the workflow is its plan.
     let planned =
