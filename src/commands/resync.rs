@@ -10,7 +10,7 @@ use super::run::{follow, run_json};
 use super::{CommandError, Exit};
 use crate::config::Config;
 use crate::engine::{Command, ResyncPlan, plan_resync};
-use crate::store::{EntryQuery, EntryStatus, ReportEntry, Run, Store, SyncId};
+use crate::store::{EntryQuery, EntryStatus, ReportEntry, Run, Store, SyncId, Trigger};
 
 /// How far back `--failed` looks: the report's widest window.
 const FAILED_WINDOW_DAYS: i64 = 15;
@@ -30,6 +30,7 @@ pub enum Chosen {
 pub fn run(
     config: Config,
     store: Store,
+    trigger: Trigger,
     chosen: Chosen,
     yes: bool,
     json_output: bool,
@@ -81,6 +82,7 @@ pub fn run(
     let Some(run) = follow(
         config,
         store.clone(),
+        trigger,
         Command::Resync {
             entries: accepted.clone(),
         },

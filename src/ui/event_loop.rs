@@ -14,7 +14,7 @@ use super::app::{App, AppOptions};
 use super::tui::{self, Input, Tui};
 use crate::config::Config;
 use crate::engine::{self, Command, Event};
-use crate::store::Store;
+use crate::store::{Store, Trigger};
 
 /// How long an exit waits for a canceled run to record its end (in-flight requests finish or
 /// time out meanwhile).
@@ -45,7 +45,7 @@ pub enum UiExit {
 /// Runs the screens until the operator quits or a signal arrives.
 pub async fn run(config: Arc<Config>, store: Store, options: AppOptions) -> io::Result<UiExit> {
     let fps = config.ui.fps.max(1);
-    let mut engine = engine::spawn(config.clone(), store.clone());
+    let mut engine = engine::spawn_as(config.clone(), store.clone(), Trigger::console());
     let mut app = App::new(config, store, engine.commands.clone(), options)
         .map_err(|e| io::Error::other(e.to_string()))?;
     let panic_armed = test_panic_armed();

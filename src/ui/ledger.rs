@@ -373,6 +373,8 @@ mod tests {
             connections: vec!["cmdb".into(), "mdm".into()],
             credential_contexts: vec![],
             note: None,
+            owner: None,
+            trigger: None,
         }
     }
 
