@@ -370,6 +370,16 @@ impl EntryDetails {
             run.push_str(&format!(" · {} {}", c.connection, status::label(c.status)));
         }
         out.push(Piece::Field("run", run, Tone::Plain));
+        if let Some(r) = &self.run
+            && let Some(owner) = &r.owner
+        {
+            let origin = crate::store::origin(Some(owner), r.trigger.as_ref());
+            out.push(Piece::Field(
+                "started by",
+                format!("{origin} · pid {} on {}", owner.pid, owner.host),
+                Tone::Plain,
+            ));
+        }
         let Some(c) = &self.connection_run else {
             return;
         };

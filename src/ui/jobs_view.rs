@@ -1,6 +1,7 @@
 //! The Outbound Sync Jobs view: folder-style run rows (id, type, mode, status, started,
-//! duration, connection count, credential contexts) that expand into one row per connection in
-//! execution order, with its gauge, status, next action, error, hint, note and counters.
+//! duration, connection count, who and what started it, credential contexts) that expand into
+//! one row per connection in execution order, with its gauge, status, next action, error, hint,
+//! note and counters.
 
 use chrono::{DateTime, Utc};
 use ratatui::Frame;
@@ -44,6 +45,9 @@ pub struct JobsView {
 struct Columns {
     id: usize,
     started: usize,
+    /// Who and what started the run (SPEC section 10).
+    by: usize,
+    /// Credential contexts; 0 on a narrow screen, where the expanded run lists them.
     credentials: usize,
     details: usize,
     long: bool,
@@ -58,15 +62,23 @@ impl Columns {
         // marker, id, type, mode, status, started, took, conn, with one space between.
         let fixed = 2 + id + 1 + 6 + 1 + 4 + 1 + 13 + 1 + started + 1 + 6 + 1 + 4 + 1;
         let rest = width.saturating_sub(fixed);
-        let (credentials, details) = if long {
-            let credentials = (rest / 3).clamp(12, 40);
-            (credentials, rest.saturating_sub(credentials + 1))
+        let (by, credentials, details) = if long {
+            let by = (rest / 3).clamp(12, 28);
+            let remaining = rest.saturating_sub(by + 1);
+            let credentials = (remaining / 3).clamp(12, 40);
+            (by, credentials, remaining.saturating_sub(credentials + 1))
+        } else if rest >= 36 {
+            let by = 24.min(rest - 13);
+            (by, rest - by - 1, 0)
         } else {
-            (rest, 0)
+            // Who started a run says more at a glance than its credentials, which the
+            // connection rows show once the run is expanded.
+            (rest, 0, 0)
         };
         Columns {
             id,
             started,
+            by,
             credentials,
             details,
             long,
@@ -90,8 +102,12 @@ impl Columns {
             ),
             format::pad("TOOK", 6),
             format::pad_left("CONN", 4),
-            format::pad("CREDENTIALS", self.credentials),
+            format::pad(if self.by >= 10 { "STARTED BY" } else { "BY" }, self.by),
         );
+        if self.credentials > 0 {
+            text.push(' ');
+            text.push_str(&format::pad("CREDENTIALS", self.credentials));
+        }
         if self.details > 0 {
             text.push(' ');
             text.push_str(&format::pad("SERIAL / NOTE", self.details));
@@ -121,6 +137,18 @@ fn credentials(run: &Run, width: usize) -> String {
         width.saturating_sub(format::width(&more)),
     );
     format!("{first}{more}")
+}
+
+/// The origin for the column: `alice@jump1 · console`, `nightly · scheduled` ("by" is the
+/// header's), or "—" for a run recorded before owners were.
+fn by(run: &Run, width: usize) -> String {
+    let full = status::origin(run, width + 3);
+    let text = full.strip_prefix("by ").unwrap_or(&full);
+    match text {
+        "" => "—".to_string(),
+        text if format::width(text) <= width => text.to_string(),
+        _ => status::origin(run, width),
+    }
 }
 
 fn details(run: &Run) -> String {
@@ -172,19 +200,34 @@ fn run_lines(
         Span::raw(" "),
         Span::raw(format::pad_left(&run.connections.len().to_string(), 4)),
         Span::raw(" "),
-        Span::raw(format::pad(
+        Span::raw(format::pad(&by(run, cols.by), cols.by)),
+    ];
+    if cols.credentials > 0 {
+        spans.push(Span::raw(" "));
+        spans.push(Span::raw(format::pad(
             &credentials(run, cols.credentials),
             cols.credentials,
-        )),
-    ];
+        )));
+    }
     if cols.details > 0 {
         spans.push(Span::raw(" "));
         spans.push(Span::raw(format::pad(&details(run), cols.details)));
     }
     let mut lines = vec![list::row(spans, width, selected, theme)];
     // Expanded: what the columns could not hold.
-    let extra = details(run);
-    if expanded && cols.details == 0 && !extra.is_empty() {
+    let mut extra = if cols.details == 0 {
+        details(run)
+    } else {
+        String::new()
+    };
+    if cols.credentials == 0 && !run.credential_contexts.is_empty() {
+        let credentials = format!("credentials {}", run.credential_contexts.join(", "));
+        extra = match extra.is_empty() {
+            true => credentials,
+            false => format!("{extra} · {credentials}"),
+        };
+    }
+    if expanded && !extra.is_empty() {
         for piece in format::wrap(&extra, width.saturating_sub(4))
             .into_iter()
             .take(3)

@@ -14,6 +14,7 @@ pub mod entry_details;
 pub mod event_loop;
 pub mod events;
 pub mod export_prompt;
+pub mod follow;
 pub mod format;
 pub mod gauge;
 pub mod help;
