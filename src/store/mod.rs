@@ -44,7 +44,7 @@ pub use contracts::{ContractPage, ContractQuery, ContractSort};
 pub use entries::{EntryCursor, EntryPage, EntryQuery};
 pub use error::StoreError;
 pub use leases::LeaseHolder;
-pub use migrate::MigrationProgress;
+pub use migrate::{MigrationProgress, backup_path};
 pub use owner::{Liveness, origin};
 pub use recovery::{INTERRUPTED_MESSAGE, INTERRUPTED_NOTE, Recovery};
 pub use report::{ReportFilter, ReportSort, SortColumn};

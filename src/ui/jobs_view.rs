@@ -65,7 +65,7 @@ impl Columns {
         let (by, credentials, details) = if long {
             let by = (rest / 3).clamp(12, 28);
             let remaining = rest.saturating_sub(by + 1);
-            let credentials = (remaining / 3).clamp(12, 40);
+            let credentials = (remaining * 2 / 5).clamp(12, 40);
             (by, credentials, remaining.saturating_sub(credentials + 1))
         } else if rest >= 36 {
             let by = 24.min(rest - 13);

@@ -59,16 +59,14 @@ pub fn origin(run: &Run, width: usize) -> String {
         return if width == 0 { String::new() } else { full };
     }
     let shorter = match (&run.owner, &run.trigger) {
-        (Some(_), Some(trigger)) if trigger.kind == TriggerKind::Scheduled => {
-            match &trigger.name {
-                Some(name) => vec![
-                    format!("{name} · scheduled"),
-                    format!("{name}·scheduled"),
-                    name.clone(),
-                ],
-                None => vec!["scheduled".to_string()],
-            }
-        }
+        (Some(_), Some(trigger)) if trigger.kind == TriggerKind::Scheduled => match &trigger.name {
+            Some(name) => vec![
+                format!("{name} · scheduled"),
+                format!("{name}·scheduled"),
+                name.clone(),
+            ],
+            None => vec!["scheduled".to_string()],
+        },
         (Some(owner), Some(trigger)) => vec![
             format!("{} · {}", owner.user_at_host(), trigger.label()),
             format!("{}·{}", owner.user_at_host(), trigger.label()),
