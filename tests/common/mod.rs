@@ -85,7 +85,7 @@ impl Terminal {
             .collect();
         let script = format!(
             "{gate}export XDG_STATE_HOME={d}/state XDG_DATA_HOME={d}/data XDG_CONFIG_HOME={d}/config; \
-             unset SYNCDECK_CONFIG SYNCDECK_STORE NO_COLOR; {exports}\
+             unset SYNCDECK_CONFIG SYNCDECK_STORE SYNCDECK_TRIGGER INVOCATION_ID NO_COLOR; {exports}\
              stty -g > {d}/stty.before; \
              sh -c 'echo $$ > {d}/pid; exec {bin} {args}'; \
              echo $? > {d}/exit; stty -g > {d}/stty.after; sleep 120"
