@@ -56,8 +56,8 @@ pub struct AppOptions {
 fn banner(demo: Option<String>, read_only: Option<&str>) -> Option<String> {
     let read_only = read_only.map(|reason| {
         format!(
-            "READ-ONLY · the store is on {reason}: history, report, contracts and timelines \
-             only; new runs, resyncs, cancels, deletes and the dry-run toggle are off"
+            "READ-ONLY · the store is on {reason}: look at history, report and contracts; no \
+             runs, resyncs, cancels, deletes or dry-run toggles"
         )
     });
     match (demo, read_only) {
