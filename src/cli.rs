@@ -94,6 +94,11 @@ pub enum Command {
         /// The run to cancel
         #[arg(value_name = "RUN_ID")]
         run_id: u64,
+        /// The run's process is gone but cannot be checked from here (another host, a pod
+        /// killed outright): mark the run Interrupted now and free its connections. Refused
+        /// for a process of this host that still runs
+        #[arg(long)]
+        abandon: bool,
     },
     /// Health check: source reachable, destination reachable, credential accepted, per
     /// connection, with latencies; exit code 1 when any step fails

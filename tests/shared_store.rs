@@ -6,7 +6,12 @@
 //! - two Live runs of different connections started together: both complete, every entry of
 //!   each is recorded, sync ids never collide;
 //! - kill -9 of one run while another keeps running: the living run is untouched and completes,
-//!   the killed one is Interrupted at the next open by any process, and its connection is free.
+//!   the killed one is Interrupted at the next open by any process, and its connection is free;
+//! - SIGTERM (systemctl stop, a pod ending): the run is canceled, recorded, its connection let go,
+//!   and the exit code is 143;
+//! - `syncdeck cancel RUN_ID` from another process: the run ends Canceled naming who asked; a
+//!   run that is not running is exit 1; `--abandon` settles a run whose process is out of sight
+//!   (a pod killed outright) and frees its connection, and is refused for a living process.
 
 use std::collections::HashSet;
 use std::process::Stdio;
@@ -216,4 +221,114 @@ async fn kill_9_of_one_run_leaves_the_other_running_and_frees_its_connection() {
     let again = finish(spawn(&setup, &live(&["cmdb"]))).await;
     assert!(matches!(again.code, Some(0 | 1)), "{again:?}");
     assert_eq!(again.json()["status"], "completed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_cancels_a_headless_run_which_is_recorded_and_lets_its_connection_go() {
+    let setup = DemoFiles::start(FLEET, 44).await;
+    let child = spawn(&setup, &live(&["cmdb"]));
+    let pid = child.id().expect("running") as libc::pid_t;
+    let watcher = open(&setup);
+    let run_id = run_with_entries(&watcher, "cmdb").await;
+    // As `systemctl stop` or a Kubernetes pod ending does.
+    // SAFETY: kill sends a signal to the child this test started.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let out = finish(child).await;
+    assert_eq!(out.code, Some(143), "128 + SIGTERM: {out:?}");
+    let json = out.json();
+    assert_eq!(json["run_id"].as_u64(), Some(run_id));
+    assert_eq!(json["status"], "canceled", "{out:?}");
+    let run = watcher.get_run(run_id).unwrap().unwrap();
+    assert_eq!(run.status, RunStatus::Canceled);
+    assert!(run.note.unwrap_or_default().contains("processed"));
+    assert!(watcher.lease_holder("cmdb").unwrap().is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn syncdeck_cancel_asks_the_running_process_and_says_how_the_run_ended() {
+    let setup = DemoFiles::start(FLEET, 45).await;
+    let child = spawn(&setup, &live(&["cmdb"]));
+    let watcher = open(&setup);
+    let run_id = run_with_entries(&watcher, "cmdb").await;
+    let cancel = setup.syncdeck(&["cancel", &run_id.to_string()]).await;
+    assert_eq!(cancel.code, Some(0), "{cancel:?}");
+    let me = RunOwner::current();
+    let asked = format!("requested by {} (headless, pid ", me.user_at_host());
+    assert!(
+        cancel
+            .stdout
+            .starts_with(&format!("run {run_id} canceled: ")),
+        "{cancel:?}"
+    );
+    assert!(cancel.stdout.contains(&asked), "{cancel:?}");
+    // The run's own process ended it so, and exits as a run that ran.
+    let out = finish(child).await;
+    assert!(matches!(out.code, Some(0 | 1)), "{out:?}");
+    let json = out.json();
+    assert_eq!(json["status"], "canceled");
+    assert!(json["note"].as_str().unwrap().contains(&asked), "{json}");
+    assert!(watcher.lease_holder("cmdb").unwrap().is_none());
+    // Not running any more, or never: exit 1 saying so.
+    let again = setup.syncdeck(&["cancel", &run_id.to_string()]).await;
+    assert_eq!(again.code, Some(1), "{again:?}");
+    assert!(
+        again.stderr.contains("is not running: it is canceled"),
+        "{again:?}"
+    );
+    let unknown = setup.syncdeck(&["cancel", "999"]).await;
+    assert_eq!(unknown.code, Some(1), "{unknown:?}");
+    assert!(
+        unknown.stderr.contains("there is no run 999"),
+        "{unknown:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_out_of_sight_can_be_abandoned_and_a_living_one_cannot() {
+    let setup = DemoFiles::start(50, 46).await;
+    let store = open(&setup);
+    let run = |owner: RunOwner| syncdeck::store::Run {
+        id: 0,
+        run_type: syncdeck::store::RunType::Full,
+        mode: syncdeck::store::RunMode::Live,
+        status: RunStatus::Running,
+        started_at: chrono::Utc::now(),
+        finished_at: None,
+        serial: None,
+        connections: vec!["cmdb".into()],
+        credential_contexts: Vec::new(),
+        note: None,
+        owner: Some(owner),
+        trigger: Some(syncdeck::store::Trigger::scheduled(Some("nightly".into()))),
+    };
+    // A pod killed outright: its host is gone, and no process here can tell.
+    let pod = RunOwner {
+        host: "syncdeck-cmdb-29041234-x7k2p".into(),
+        ..RunOwner::current()
+    };
+    let lost = store.begin_run(run(pod), &["cmdb".to_string()]).unwrap();
+    let refused = finish(spawn(&setup, &live(&["cmdb"]))).await;
+    assert_eq!(refused.code, Some(3), "held by the lost run: {refused:?}");
+    let abandoned = setup
+        .syncdeck(&["cancel", "--abandon", &lost.to_string()])
+        .await;
+    assert_eq!(abandoned.code, Some(0), "{abandoned:?}");
+    assert!(abandoned.stdout.contains("abandoned by"), "{abandoned:?}");
+    let settled = store.get_run(lost).unwrap().unwrap();
+    assert_eq!(settled.status, RunStatus::Interrupted);
+    assert!(store.lease_holder("cmdb").unwrap().is_none());
+    let ran = finish(spawn(&setup, &live(&["cmdb"]))).await;
+    assert!(matches!(ran.code, Some(0 | 1)), "{ran:?}");
+
+    // A run of a process of this host that still runs (this test) is canceled, not abandoned.
+    let living = store.begin_run(run(RunOwner::current()), &[]).unwrap();
+    let out = setup
+        .syncdeck(&["cancel", "--abandon", &living.to_string()])
+        .await;
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert!(out.stderr.contains("still runs"), "{out:?}");
+    assert_eq!(
+        store.get_run(living).unwrap().unwrap().status,
+        RunStatus::Running
+    );
 }

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use super::{CommandError, Exit};
-use crate::store::{CancelOutcome, CancelRequest, RunStatus, Store, Trigger};
+use crate::store::{CancelOutcome, CancelRequest, Liveness, RunOwner, RunStatus, Store, Trigger};
 
 /// How long the command waits for the run to end: its owner honours a request within a second,
 /// and in-flight requests finish (or time out) before the run is recorded Canceled.
@@ -63,5 +63,62 @@ pub fn run(store: &Store, run_id: u64) -> Result<Exit, CommandError> {
          finish first), and is recorded Canceled when it does",
         WAIT_FOR_END.as_secs()
     );
+    if let Some(Liveness::Unknown(why)) = run.owner.as_ref().map(RunOwner::liveness) {
+        println!(
+            "its process is on {why}, which cannot be checked from here: if that process is \
+             gone (a pod killed outright), `syncdeck cancel --abandon {run_id}` marks the run \
+             Interrupted and frees its connections"
+        );
+    }
     Ok(Exit::Success)
+}
+
+/// `--abandon`: the operator says the run's process is gone; exit 1 when the run is not
+/// running, or when its process runs on this host (it can be asked to cancel instead).
+pub fn abandon(store: &Store, run_id: u64) -> Result<Exit, CommandError> {
+    let Some(run) = store.get_run(run_id)? else {
+        eprintln!(
+            "syncdeck: there is no run {run_id} in {}",
+            store.path().display()
+        );
+        return Ok(Exit::RecordsFailed);
+    };
+    if run.status != RunStatus::Running {
+        eprintln!(
+            "syncdeck: run {run_id} is not running: it is {}",
+            run.status.as_str()
+        );
+        return Ok(Exit::RecordsFailed);
+    }
+    if let Some(owner) = run
+        .owner
+        .as_ref()
+        .filter(|o| o.liveness() == Liveness::Alive)
+    {
+        eprintln!(
+            "syncdeck: run {run_id} belongs to a process that still runs ({}): cancel it with \
+             `syncdeck cancel {run_id}` instead",
+            owner.describe()
+        );
+        return Ok(Exit::RecordsFailed);
+    }
+    let me = RunOwner::current();
+    let note = format!(
+        "interrupted: abandoned by {} (pid {}), its process being gone but out of sight",
+        me.user_at_host(),
+        me.pid
+    );
+    match store.abandon_run(run_id, &note)? {
+        Some(run) => {
+            println!(
+                "run {run_id} {}",
+                run.note.as_deref().unwrap_or("interrupted")
+            );
+            Ok(Exit::Success)
+        }
+        None => {
+            eprintln!("syncdeck: run {run_id} ended meanwhile");
+            Ok(Exit::RecordsFailed)
+        }
+    }
 }

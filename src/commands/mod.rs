@@ -140,10 +140,13 @@ pub fn dispatch(cli: Cli) -> Result<Exit, CommandError> {
             };
             resync::run(config, store, trigger, chosen, yes, json)
         }
-        Some(Command::Cancel { run_id }) => {
+        Some(Command::Cancel { run_id, abandon }) => {
             let config = load_config(cli.config.as_deref())?;
             let store = open_store(cli.store.as_deref(), &config, Access::Write)?;
-            cancel::run(&store, run_id)
+            match abandon {
+                true => cancel::abandon(&store, run_id),
+                false => cancel::run(&store, run_id),
+            }
         }
         Some(Command::Check { connections, json }) => {
             let config = load_config(cli.config.as_deref())?;

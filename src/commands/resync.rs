@@ -79,7 +79,7 @@ pub fn run(
         }
     }
     let accepted: Vec<SyncId> = plan.accepted.iter().map(|(id, _)| *id).collect();
-    let Some(run) = follow(
+    let Some(super::run::Followed { run, stopped_by }) = follow(
         config,
         store.clone(),
         trigger,
@@ -112,6 +112,9 @@ pub fn run(
         outcome.text(&run)
     };
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    if let Some(signal) = stopped_by {
+        return Ok(Exit::Signal(signal));
+    }
     Ok(
         if outcome.failing.is_empty() && outcome.not_reached.is_empty() {
             Exit::Success

@@ -52,7 +52,8 @@ fn run_command(
     command: Command,
     json_output: bool,
 ) -> Result<Exit, CommandError> {
-    let Some(run) = follow(config, store.clone(), trigger, command)? else {
+    let Some(Followed { run, stopped_by }) = follow(config, store.clone(), trigger, command)?
+    else {
         return Ok(Exit::Usage);
     };
     let rows = store.connection_runs(run.id)?;
@@ -66,7 +67,14 @@ fn run_command(
         summary(&run, &rows)
     };
     let _ = stdout.write_all(text.as_bytes());
-    Ok(exit_for(&rows))
+    Ok(stopped_by.map_or_else(|| exit_for(&rows), Exit::Signal))
+}
+
+/// How a followed run ended: the run as recorded, and the signal that canceled it, if one did
+/// (the exit code is then 128 + N, as a scheduler expects of a process a signal stopped).
+pub(super) struct Followed {
+    pub run: Run,
+    pub stopped_by: Option<i32>,
 }
 
 /// 1 when a connection run failed or any record failed; 0 otherwise.
@@ -98,7 +106,7 @@ pub(super) fn follow(
     store: Store,
     trigger: Trigger,
     start: Command,
-) -> Result<Option<Run>, CommandError> {
+) -> Result<Option<Followed>, CommandError> {
     let runtime = tokio::runtime::Runtime::new().map_err(|source| CommandError::Io {
         context: "cannot start the async runtime".into(),
         source,
@@ -111,7 +119,7 @@ async fn drive(
     store: Store,
     trigger: Trigger,
     start: Command,
-) -> Result<Option<Run>, CommandError> {
+) -> Result<Option<Followed>, CommandError> {
     let mut stop = Stop::new().map_err(|source| CommandError::Io {
         context: "cannot listen for signals".into(),
         source,
@@ -122,6 +130,7 @@ async fn drive(
     let started = Instant::now();
     let mut run_id = None;
     let mut cancels = 0;
+    let mut stopped_by = None;
     let mut current = String::new();
     loop {
         tokio::select! {
@@ -166,13 +175,14 @@ async fn drive(
                     Event::RunFinished { run } => {
                         let _ = engine.commands.send(Command::Shutdown);
                         let _ = engine.task.await;
-                        return Ok(Some(run));
+                        return Ok(Some(Followed { run, stopped_by }));
                     }
                     _ => {}
                 }
             }
-            _ = stop.recv() => {
+            signal = stop.recv() => {
                 cancels += 1;
+                stopped_by = stopped_by.or(Some(signal));
                 if let Some(run_id) = run_id {
                     eprintln!("\nsyncdeck: canceling run {run_id} (in-flight requests finish)...");
                     let _ = engine.commands.send(Command::Cancel { run_id });
@@ -210,18 +220,20 @@ impl Stop {
         }
     }
 
-    async fn recv(&mut self) {
+    /// The number of the next signal.
+    async fn recv(&mut self) -> i32 {
         #[cfg(unix)]
         {
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = self.term.recv() => {}
-                _ = self.hup.recv() => {}
+                _ = tokio::signal::ctrl_c() => 2,
+                _ = self.term.recv() => 15,
+                _ = self.hup.recv() => 1,
             }
         }
         #[cfg(not(unix))]
         {
             let _ = tokio::signal::ctrl_c().await;
+            2
         }
     }
 }

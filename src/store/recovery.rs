@@ -190,14 +190,32 @@ impl super::Store {
     /// its Running connection runs too, its Pending entries Failed, its leases let go. Returns
     /// the run as ended, or None when it was not running.
     pub fn end_run_as_failed(&self, run_id: RunId, note: &str) -> Result<Option<Run>, StoreError> {
-        let txn = self.write()?;
         let ending = Ending {
             status: RunStatus::Failed,
             note,
             finished_at: Some(chrono::Utc::now()),
             entry_message: note,
         };
-        let ended = end_runs(&txn, &[run_id], &ending)?;
+        self.end_run(run_id, &ending)
+    }
+
+    /// Ends a run whose process an operator says is gone, though this process cannot check it
+    /// (a pod killed outright, another host): Interrupted with `note`, its Pending entries
+    /// Failed ("interrupted"), its leases let go. Returns the run as ended, or None when it was
+    /// not running.
+    pub fn abandon_run(&self, run_id: RunId, note: &str) -> Result<Option<Run>, StoreError> {
+        let ending = Ending {
+            status: RunStatus::Interrupted,
+            note,
+            finished_at: None,
+            entry_message: INTERRUPTED_MESSAGE,
+        };
+        self.end_run(run_id, &ending)
+    }
+
+    fn end_run(&self, run_id: RunId, ending: &Ending) -> Result<Option<Run>, StoreError> {
+        let txn = self.write()?;
+        let ended = end_runs(&txn, &[run_id], ending)?;
         if ended.runs_interrupted.is_empty() {
             txn.abort().map_err(db("ending a run"))?;
             return Ok(None);
