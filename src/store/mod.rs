@@ -125,9 +125,35 @@ impl Store {
         options: StoreOptions,
         progress: &mut dyn FnMut(&MigrationProgress),
     ) -> Result<Store, StoreError> {
-        let path = path.as_ref().to_path_buf();
+        Store::open_in(
+            path.as_ref(),
+            options,
+            ConcurrencyMode::MultiWriter,
+            progress,
+        )
+    }
+
+    /// The store opened by this process alone (redb's exclusive mode), as syncdeck opened
+    /// stores before they were shared: for the benchmark that compares the two modes' writes.
+    #[doc(hidden)]
+    pub fn open_alone(path: impl AsRef<Path>, options: StoreOptions) -> Result<Store, StoreError> {
+        Store::open_in(
+            path.as_ref(),
+            options,
+            ConcurrencyMode::ExclusiveWriter,
+            &mut |_| {},
+        )
+    }
+
+    fn open_in(
+        path: &Path,
+        options: StoreOptions,
+        mode: ConcurrencyMode,
+        progress: &mut dyn FnMut(&MigrationProgress),
+    ) -> Result<Store, StoreError> {
+        let path = path.to_path_buf();
         ensure_directory(&path)?;
-        let handle = open_database(&path)?;
+        let handle = open_database(&path, mode)?;
         let recovery = match &handle {
             Handle::Shared(database) => {
                 migrate::check_or_migrate(database, &path, progress)?;
@@ -230,10 +256,10 @@ fn ensure_directory(path: &Path) -> Result<(), StoreError> {
 
 /// Opens the redb file shared with other processes, or for reading only when it cannot be
 /// written; turns redb's open errors into the store's.
-fn open_database(path: &Path) -> Result<Handle, StoreError> {
+fn open_database(path: &Path, mode: ConcurrencyMode) -> Result<Handle, StoreError> {
     let mut builder = Database::builder();
     builder.set_cache_size(CACHE_SIZE_BYTES);
-    builder.set_concurrency_mode(ConcurrencyMode::MultiWriter);
+    builder.set_concurrency_mode(mode);
     // redb documents that opening a damaged file "may panic"; a damaged store must be an error
     // the operator can read (exit code 3), not a crash.
     let opened = catch_unwind(AssertUnwindSafe(|| builder.create(path)));
