@@ -5,7 +5,8 @@
 //! or 1 (never 3); the console shows that run appear with who started it, its gauge move and its
 //! end; `report` and `contracts` work meanwhile; a second console (80x24) on the same store
 //! shows it too; and `c` in that console cancels a second headless run, which ends Canceled
-//! naming who asked.
+//! naming who asked. A run whose process is killed shows Interrupted in the console watching it,
+//! and its connection is free again.
 
 #![cfg(unix)]
 
@@ -211,4 +212,25 @@ fn consoles_follow_a_headless_run_and_one_cancels_another() {
         term.assert_restored();
     }
     drop(setup.server);
+}
+
+#[test]
+fn a_console_shows_a_run_whose_process_was_killed_as_interrupted() {
+    let setup = Setup::start();
+    let console = setup.console(100, 30);
+    console.wait_for("No runs yet");
+    let mut run = setup.spawn_run(&["cmdb"]);
+    console.wait_for("▶ Run #1");
+    gauge_beyond(&console, 0);
+    run.kill().unwrap(); // SIGKILL: the run commits nothing more, not even its end
+    run.wait().unwrap();
+    // The console notices its process is gone and settles the run, as the next open would.
+    let screen = console.wait_for("Last run #1");
+    assert!(screen.contains("↯ interrupted"), "{screen}");
+    // Its connection is free: a Live run of it runs.
+    let (code, json, stderr) = finish(setup.spawn_run(&["cmdb"]));
+    assert!(code == 0 || code == 1, "exit {code}: {stderr}");
+    assert_eq!(json["status"], "completed");
+    console.keys(&["q"]);
+    assert_eq!(console.exit_code(), 0);
 }

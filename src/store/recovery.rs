@@ -186,6 +186,15 @@ fn fail_pending(
 }
 
 impl super::Store {
+    /// Settles now what processes that died since the open left (as the open does): for a
+    /// console that sees a run's owner go while it watches. A read-only store settles nothing.
+    pub fn settle_dead_runs(&self) -> Result<Recovery, StoreError> {
+        match &self.inner.handle {
+            super::Handle::Shared(database) => recover(database),
+            super::Handle::ReadOnly { .. } => Ok(Recovery::default()),
+        }
+    }
+
     /// Ends a run this process can no longer finish (its task panicked) as Failed with `note`:
     /// its Running connection runs too, its Pending entries Failed, its leases let go. Returns
     /// the run as ended, or None when it was not running.

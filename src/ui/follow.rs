@@ -6,6 +6,8 @@
 //! of another process goes and twice a second otherwise. Only when the counter moved does it
 //! read more: the runs going now, those started since its last look, and those that were going
 //! then (to see how they ended). Nothing else is read and nothing is drawn while all is quiet.
+//! While runs of other processes go, it also checks that their processes live: one killed
+//! commits nothing, so its run is settled (Interrupted) here, as the next open would.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -14,7 +16,9 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::engine::LogLevel;
-use crate::store::{CancelRequest, ConnectionRun, Run, RunId, RunStatus, Store, StoreError};
+use crate::store::{
+    CancelRequest, ConnectionRun, Run, RunId, RunOwner, RunStatus, Store, StoreError,
+};
 
 use super::app::{App, View};
 
@@ -48,11 +52,24 @@ struct Watch {
     count: Option<u64>,
     newest: RunId,
     going: BTreeSet<RunId>,
+    /// The owners of the runs going, to notice one dying (which commits nothing).
+    owners: BTreeMap<RunId, RunOwner>,
 }
 
 impl Watch {
-    /// Reads what changed, if the counter moved.
+    /// Reads what changed, if the counter moved. A run whose owner died since the last look
+    /// (killed, so it committed nothing) is settled first, as the next open would, so that it
+    /// shows Interrupted now rather than Running until some process opens the store.
     fn look(&mut self, store: &Store) -> Result<Option<Followed>, StoreError> {
+        if self.owners.values().any(RunOwner::is_gone) {
+            let settled = store.settle_dead_runs()?;
+            if !settled.is_empty() {
+                tracing::warn!(
+                    "a run's process ended while this console watched: {}",
+                    settled.summary().unwrap_or_default()
+                );
+            }
+        }
         let count = store.change_count()?;
         if self.count == Some(count) {
             return Ok(None);
@@ -84,6 +101,11 @@ impl Watch {
             .values()
             .filter(|run| run.status == RunStatus::Running)
             .map(|run| run.id)
+            .collect();
+        self.owners = runs
+            .values()
+            .filter(|run| run.status == RunStatus::Running)
+            .filter_map(|run| Some((run.id, run.owner.clone()?)))
             .collect();
         let mut followed = Followed::default();
         for (id, run) in runs {
