@@ -19,6 +19,7 @@ pub mod format;
 pub mod gauge;
 pub mod help;
 pub mod input;
+mod jobs_columns;
 pub mod jobs_view;
 pub mod keymap;
 pub mod layout;
