@@ -374,9 +374,14 @@ impl EntryDetails {
             && let Some(owner) = &r.owner
         {
             let origin = crate::store::origin(Some(owner), r.trigger.as_ref());
+            // A scheduled run's origin names no user: say which account ran it.
+            let account = match r.trigger.as_ref().map(|t| t.kind) {
+                Some(crate::store::TriggerKind::Scheduled) => format!("as {}, ", owner.user),
+                _ => String::new(),
+            };
             out.push(Piece::Field(
                 "started by",
-                format!("{origin} · pid {} on {}", owner.pid, owner.host),
+                format!("{origin} · {account}pid {}", owner.pid),
                 Tone::Plain,
             ));
         }
