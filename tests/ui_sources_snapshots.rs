@@ -8,7 +8,7 @@ use std::sync::Arc;
 use ratatui::crossterm::event::KeyCode;
 use syncdeck::config::{self, Environment};
 use syncdeck::engine::Event;
-use syncdeck::store::{ConnectionRun, Counters, Run, RunMode, RunStatus, RunType};
+use syncdeck::store::{ConnectionRun, Counters, Run, RunMode, RunStatus, RunType, Trigger};
 
 mod common;
 
@@ -63,6 +63,8 @@ fn a_running_auto_connection_shows_its_concurrency_and_its_source() {
         connections: vec!["cmdb-macs".into(), "cmdb-pcs".into()],
         credential_contexts: vec!["servicenow".into()],
         note: None,
+        owner: Some(common::history::owner_on_jump1("alice", 4242)),
+        trigger: Some(Trigger::console()),
     };
     let id = f
         .store

@@ -10,7 +10,7 @@ use super::run::{follow, run_json};
 use super::{CommandError, Exit};
 use crate::config::Config;
 use crate::engine::{Command, ResyncPlan, plan_resync};
-use crate::store::{EntryQuery, EntryStatus, ReportEntry, Run, Store, SyncId};
+use crate::store::{EntryQuery, EntryStatus, ReportEntry, Run, Store, SyncId, Trigger};
 
 /// How far back `--failed` looks: the report's widest window.
 const FAILED_WINDOW_DAYS: i64 = 15;
@@ -30,6 +30,7 @@ pub enum Chosen {
 pub fn run(
     config: Config,
     store: Store,
+    trigger: Trigger,
     chosen: Chosen,
     yes: bool,
     json_output: bool,
@@ -78,9 +79,10 @@ pub fn run(
         }
     }
     let accepted: Vec<SyncId> = plan.accepted.iter().map(|(id, _)| *id).collect();
-    let Some(run) = follow(
+    let Some(super::run::Followed { run, stopped_by }) = follow(
         config,
         store.clone(),
+        trigger,
         Command::Resync {
             entries: accepted.clone(),
         },
@@ -110,6 +112,9 @@ pub fn run(
         outcome.text(&run)
     };
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    if let Some(signal) = stopped_by {
+        return Ok(Exit::Signal(signal));
+    }
     Ok(
         if outcome.failing.is_empty() && outcome.not_reached.is_empty() {
             Exit::Success

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::store::{ConnectionRun, Counters, Run, RunId, RunMode, SyncId};
+use crate::store::{ConnectionRun, Counters, LeaseHolder, Run, RunId, RunMode, SyncId};
 
 /// Full (every record in scope) or Single (one serial).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -53,6 +53,11 @@ pub enum Event {
     /// A start was refused (another run is going, a gate, an unknown connection).
     Refused {
         reason: String,
+    },
+    /// A start was refused because a Live, Apply or Resync run of another process holds one of
+    /// its connections (SPEC section 8); its `Display` names the run and its owner.
+    ConnectionHeld {
+        holder: LeaseHolder,
     },
     RunStarted {
         run: Run,
