@@ -65,7 +65,7 @@ pub fn entry_json(entry: &ReportEntry) -> serde_json::Value {
 /// Writes one entry of `report --format json` as a line of compact JSON, its keys in the
 /// order SPEC section 6 lists them (a [`serde_json::Value`] would sort them).
 pub fn write_entry_json<W: Write>(out: &mut W, entry: &ReportEntry) -> io::Result<()> {
-    serde_json::to_writer(out, &EntryRecord::of(entry)).map_err(io::Error::other)
+    crate::text::write_json(out, &EntryRecord::of(entry))
 }
 
 /// Writes one entry of a serial's timeline (`report --search SERIAL --format json`): the fields
@@ -89,7 +89,7 @@ pub fn write_timeline_entry_json<W: Write>(
         diff: &entry.diff,
         hashes: entry.hashes.as_ref(),
     };
-    serde_json::to_writer(out, &record).map_err(io::Error::other)
+    crate::text::write_json(out, &record)
 }
 
 /// A timeline entry: the report entry and what explains it.
@@ -153,7 +153,8 @@ impl<'a> EntryRecord<'a> {
     }
 }
 
-/// A CSV writer of report entries: the header first, RFC 4180 quoting, ISO 8601 times.
+/// A CSV writer of report entries: the header first, RFC 4180 quoting, ISO 8601 times, every
+/// cell through [`crate::text::csv_cell`] (a formula start gets a leading `'`).
 pub struct CsvExport<W: Write = File> {
     writer: csv::Writer<W>,
     rows: u64,
@@ -226,7 +227,15 @@ impl<W: Write> CsvExport<W> {
             error.map_or("", |e| e.message.as_str()),
             error.and_then(|e| e.hint.as_deref()).unwrap_or(""),
         ];
-        self.writer.write_record(record).map_err(csv_error)?;
+        // Every cell, ours included: a spreadsheet must never run a cell as a formula.
+        self.writer
+            .write_record(
+                record
+                    .map(crate::text::csv_cell)
+                    .iter()
+                    .map(|c| c.as_bytes()),
+            )
+            .map_err(csv_error)?;
         self.rows += 1;
         Ok(())
     }

@@ -11,6 +11,7 @@ use super::{CommandError, Exit};
 use crate::config::Config;
 use crate::engine::{Command, ResyncPlan, plan_resync};
 use crate::store::{EntryQuery, EntryStatus, ReportEntry, Run, Store, SyncId};
+use crate::text::{terminal_line, terminal_lines, to_json_string_pretty};
 
 /// How far back `--failed` looks: the report's widest window.
 const FAILED_WINDOW_DAYS: i64 = 15;
@@ -52,7 +53,7 @@ pub fn run(
         }
     };
     let plan = plan_resync(&config, &store, &ids)?;
-    eprint!("{}", plan_text(&plan));
+    eprint!("{}", terminal_lines(&plan_text(&plan)));
     if plan.is_empty() {
         eprintln!("syncdeck: nothing to resync");
         return Ok(Exit::Usage);
@@ -102,10 +103,7 @@ pub fn run(
             "still_failing": outcome.failing.iter().map(failing_json).collect::<Vec<_>>(),
             "not_reached": outcome.not_reached.iter().map(|e| e.sync_id).collect::<Vec<_>>(),
         });
-        format!(
-            "{}\n",
-            serde_json::to_string_pretty(&value).unwrap_or_default()
-        )
+        format!("{}\n", to_json_string_pretty(&value).unwrap_or_default())
     } else {
         outcome.text(&run)
     };
@@ -239,7 +237,7 @@ impl Outcome {
             run.status.as_str(),
             run.note
                 .as_deref()
-                .map(|n| format!(" · {n}"))
+                .map(|n| format!(" · {}", terminal_line(n)))
                 .unwrap_or_default()
         );
         out.push_str(&format!("  {} resynced OK\n", self.ok.len()));
@@ -275,8 +273,8 @@ fn failing_line(entry: &ReportEntry) -> String {
     let mut line = format!(
         "entry {} · {} on {} · {}",
         entry.sync_id,
-        entry.reference,
-        entry.connection,
+        terminal_line(&entry.reference),
+        terminal_line(&entry.connection),
         entry.status.as_str()
     );
     if let Some(error) = &entry.error {
@@ -285,7 +283,7 @@ fn failing_line(entry: &ReportEntry) -> String {
         }
         line.push_str(&format!(
             " · {}",
-            error.message.lines().next().unwrap_or_default()
+            terminal_line(error.message.lines().next().unwrap_or_default())
         ));
     }
     line

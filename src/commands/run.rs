@@ -10,6 +10,7 @@ use super::{CommandError, Exit};
 use crate::config::Config;
 use crate::engine::{self, Command, Event, RunRequest};
 use crate::store::{ConnectionRun, Run, RunMode, RunStatus, Store};
+use crate::text::{terminal_line, to_json_string_pretty};
 
 /// Runs one job to its end; the exit code says whether records failed.
 pub fn run(
@@ -51,7 +52,7 @@ fn run_command(
     let text = if json_output {
         format!(
             "{}\n",
-            serde_json::to_string_pretty(&run_json(&run, &rows)).unwrap_or_default()
+            to_json_string_pretty(&run_json(&run, &rows)).unwrap_or_default()
         )
     } else {
         summary(&run, &rows)
@@ -112,13 +113,13 @@ async fn drive(
                 let Some(event) = event else { return Ok(None) };
                 match event {
                     Event::Refused { reason } => {
-                        eprintln!("syncdeck: {reason}");
+                        eprintln!("syncdeck: {}", terminal_line(&reason));
                         let _ = engine.commands.send(Command::Shutdown);
                         return Ok(None);
                     }
                     Event::RunStarted { run } => run_id = Some(run.id),
                     Event::ConnectionStarted { connection_run } => {
-                        current = connection_run.connection.clone();
+                        current = terminal_line(&connection_run.connection).into_owned();
                     }
                     Event::Progress { processed, total, counters, .. } if live_line => {
                         eprint!(
@@ -132,7 +133,7 @@ async fn drive(
                     Event::ConnectionFinished { connection_run } if live_line => {
                         eprintln!(
                             "\r\x1b[2K{}: {}",
-                            connection_run.connection,
+                            terminal_line(&connection_run.connection),
                             connection_run.status.as_str()
                         );
                     }
@@ -212,14 +213,14 @@ fn summary(run: &Run, rows: &[ConnectionRun]) -> String {
         run.status.as_str(),
         run.note
             .as_deref()
-            .map(|n| format!(" · {n}"))
+            .map(|n| format!(" · {}", terminal_line(n)))
             .unwrap_or_default()
     );
     for row in rows {
         let c = &row.counters;
         out.push_str(&format!(
             "  {:<20} {:<11} {} of {}",
-            row.connection,
+            terminal_line(&row.connection),
             row.status.as_str(),
             row.processed,
             row.total
@@ -239,13 +240,17 @@ fn summary(run: &Run, rows: &[ConnectionRun]) -> String {
             "", c.fetched, c.new, c.changed, c.unchanged
         ));
         if let Some(error) = &row.error {
-            out.push_str(&format!("  {:<20} error: {}\n", "", error.message));
+            out.push_str(&format!(
+                "  {:<20} error: {}\n",
+                "",
+                terminal_line(&error.message)
+            ));
             if let Some(hint) = &error.hint {
-                out.push_str(&format!("  {:<20} hint: {hint}\n", ""));
+                out.push_str(&format!("  {:<20} hint: {}\n", "", terminal_line(hint)));
             }
         }
         if let Some(note) = &row.note {
-            out.push_str(&format!("  {:<20} note: {note}\n", ""));
+            out.push_str(&format!("  {:<20} note: {}\n", "", terminal_line(note)));
         }
     }
     out
