@@ -279,8 +279,9 @@ fn create_private(path: &Path) -> io::Result<File> {
 
 /// Writes every entry matching `filter`, in `sort` order, to a new CSV file at `path` (mode
 /// 0600, never over an existing file: [`ExportError::Exists`]) and returns the number of rows.
-/// `progress` hears (rows so far, total) every few thousand rows and at the end. A failed
-/// export removes its partial file.
+/// `progress` hears (rows so far, total) every few thousand rows and at the end. The rows go to
+/// a hidden file beside `path` that takes its name only once complete and on disk: a file at
+/// `path` is always a whole export, never one cut off by a full disk or a kill.
 pub fn export_csv(
     store: &Store,
     filter: &ReportFilter,
@@ -292,8 +293,8 @@ pub fn export_csv(
 }
 
 /// [`export_csv`], replacing an existing file at `path` when `replace` is set (the operator
-/// said so). The rows go to a new private file beside it, renamed over `path` once complete:
-/// a symlink at `path` is replaced, not followed, and a failed export leaves the old file.
+/// said so): a symlink at `path` is replaced, not followed, and a failed export leaves the old
+/// file.
 pub fn export_csv_with(
     store: &Store,
     filter: &ReportFilter,
@@ -309,27 +310,19 @@ pub fn export_csv_with(
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(io_error)?;
     }
-    let written = if replace {
-        replacement_path(path)
-    } else {
-        path.to_path_buf()
-    };
-    let file = match create_private(&written) {
-        Ok(file) => file,
-        Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {
-            return Err(ExportError::Exists(written));
-        }
-        Err(err) => return Err(io_error(err)),
-    };
+    // symlink_metadata: a planted link counts as a file there.
+    if !replace && std::fs::symlink_metadata(path).is_ok() {
+        return Err(ExportError::Exists(path.to_path_buf()));
+    }
+    let written = partial_path(path);
+    let file = create_private(&written).map_err(io_error)?;
     let result = store
         .report_count(filter)
         .map_err(WriteError::Store)
         .and_then(|total| {
             progress(0, total);
             let rows = write_all(store, filter, sort, file, total, progress)?;
-            if replace {
-                std::fs::rename(&written, path).map_err(WriteError::Io)?;
-            }
+            publish(&written, path, replace)?;
             progress(rows, total.max(rows));
             Ok(rows)
         });
@@ -337,13 +330,34 @@ pub fn export_csv_with(
         let _ = std::fs::remove_file(&written);
         match err {
             WriteError::Store(err) => ExportError::Store(err),
+            WriteError::Exists => ExportError::Exists(path.to_path_buf()),
             WriteError::Io(err) => io_error(err),
         }
     })
 }
 
-/// A hidden name beside `path` for an export that will replace it.
-fn replacement_path(path: &Path) -> PathBuf {
+/// Gives the complete export at `written` its name `path`: a rename over it when replacing,
+/// else a hard link that fails if a file took the name meanwhile (then the hidden one goes).
+fn publish(written: &Path, path: &Path, replace: bool) -> Result<(), WriteError> {
+    if replace {
+        return std::fs::rename(written, path).map_err(WriteError::Io);
+    }
+    match std::fs::hard_link(written, path) {
+        Ok(()) => {
+            let _ = std::fs::remove_file(written);
+            Ok(())
+        }
+        Err(err) if err.kind() == io::ErrorKind::AlreadyExists => Err(WriteError::Exists),
+        // A file system without hard links: a rename, after one more look at the name.
+        Err(_) if std::fs::symlink_metadata(path).is_err() => {
+            std::fs::rename(written, path).map_err(WriteError::Io)
+        }
+        Err(_) => Err(WriteError::Exists),
+    }
+}
+
+/// A hidden name beside `path` for an export being written.
+fn partial_path(path: &Path) -> PathBuf {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -353,6 +367,8 @@ fn replacement_path(path: &Path) -> PathBuf {
 
 enum WriteError {
     Store(StoreError),
+    /// Another file took the export's name while it was written.
+    Exists,
     Io(io::Error),
 }
 

@@ -245,6 +245,22 @@ impl Deliverer {
             }
         }
     }
+    /// Whether the payload can be encoded as the body of the write it would be (the create
+    /// contract's when `creating`); Err says which field cannot, and why.
+    pub fn check_body(&self, creating: bool, payload: &Value) -> Result<(), String> {
+        let contract = match (creating, &self.create) {
+            (true, Some(create)) => create,
+            _ => &self.update,
+        };
+        match contract.body {
+            // serde_json escapes whatever a string holds.
+            crate::config::BodyFormat::Json => Ok(()),
+            crate::config::BodyFormat::Xml { .. } => {
+                body::encode(&contract.body, payload).map(drop)
+            }
+        }
+    }
+
     /// The URL of a write: `{id}` and `{serial}` filled in, path-segment encoded.
     fn write_url(
         &self,

@@ -21,6 +21,9 @@ pub fn for_status(status: u16, code: Option<&str>) -> Option<&'static str> {
 pub const DESTINATION_DOWN: &str =
     "destination down: run the connection's health check, then resync";
 
+/// A record whose mapped value the write's body cannot carry (a control character in XML).
+pub const UNSENDABLE_VALUE: &str = "the source value holds a character the destination's format cannot carry: correct it at the source";
+
 /// A run where more than 20% of the records had no destination record.
 pub const MISSING_DESTINATION_SPIKE: &str = "lookup path does not expose serial fields consistently: check the fetch contract path and serial_field";
 

@@ -320,6 +320,23 @@ pub(crate) async fn process(
         return result.drifted(entry, message, diff);
     }
     entry.diff = diff;
+    // A value the body cannot carry (XML forbids most controls) is the record's error, in a
+    // Dry run too: a plan must not promise a write that cannot be sent.
+    if let Err(message) = ctx.deliverer.check_body(creating, &payload) {
+        let error = EntryError {
+            message,
+            hint: Some(hints::UNSENDABLE_VALUE.to_string()),
+            ..EntryError::default()
+        };
+        return result.problem(
+            ctx.mode,
+            entry,
+            Outcome::Error,
+            "unsendable_value",
+            String::new(),
+            Some(error),
+        );
+    }
     if ctx.mode == RunMode::Dry {
         result.would_write = Some(hash);
         entry.outcome = if creating {
