@@ -283,14 +283,19 @@ impl Deliverer {
             .ok()
             .and_then(|document| {
                 let envelopes = [
-                    Some(&document),
-                    document.get("result"),
-                    document.get("data"),
+                    (None, Some(&document)),
+                    (Some("result"), document.get("result")),
+                    (Some("data"), document.get("data")),
                 ];
-                envelopes.into_iter().flatten().find_map(|record| {
-                    get_path(record, id_field)
-                        .or_else(|| get_path(record, "id"))
-                        .and_then(scalar_text)
+                envelopes.into_iter().find_map(|(envelope, record)| {
+                    let record = record?;
+                    let (field, value) = [id_field, "id"]
+                        .into_iter()
+                        .find_map(|field| Some((field, get_path(record, field)?)))?;
+                    let text = scalar_text(value)?;
+                    // A number serde_json reads as a float keeps its exact text.
+                    let path: Vec<&str> = envelope.into_iter().chain(field.split('.')).collect();
+                    Some(super::exact_numbers::exact_text(body, &path, value).unwrap_or(text))
                 })
             });
         let from_xml = || {

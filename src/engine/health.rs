@@ -223,7 +223,8 @@ async fn check_source(config: &Config) -> (HealthStep, Option<String>) {
         &source.results_position,
         source.pagination.clone(),
         NO_RETRIES,
-    );
+    )
+    .with_key_fields(&[&source.id_field]);
     let started = Instant::now();
     let step = pager.next(None).await;
     let latency = elapsed_ms(started);

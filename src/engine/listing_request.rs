@@ -196,6 +196,13 @@ struct Attempt {
     retry_after: Option<Duration>,
 }
 
+/// A page as parsed, and the bytes it was parsed from (the exact text of a key number is read
+/// from them, see [`super::exact_numbers`]).
+pub(crate) struct Fetched {
+    pub value: Value,
+    pub body: Vec<u8>,
+}
+
 /// GETs `url` and parses its JSON body, retrying 429, 5xx (but 501), timeouts and connection
 /// errors under `policy` and honouring `Retry-After`. Ok(None): canceled while waiting to retry.
 pub(crate) async fn get_json(
@@ -203,7 +210,7 @@ pub(crate) async fn get_json(
     url: &Url,
     policy: RetryPolicy,
     cancel: Option<&watch::Receiver<bool>>,
-) -> Result<Option<Value>, ListingError> {
+) -> Result<Option<Fetched>, ListingError> {
     let mut attempts = 0u32;
     loop {
         attempts += 1;
@@ -250,7 +257,7 @@ fn gave_up(error: ListingError, reason: String) -> ListingError {
     }
 }
 
-async fn get_once(client: &HttpClient, url: &Url, attempts: u32) -> Result<Value, Attempt> {
+async fn get_once(client: &HttpClient, url: &Url, attempts: u32) -> Result<Fetched, Attempt> {
     let shown = || client.redact_url(url);
     let response = client
         .request(Method::GET, url.clone())
@@ -325,15 +332,18 @@ async fn get_once(client: &HttpClient, url: &Url, attempts: u32) -> Result<Value
             },
         });
     }
-    serde_json::from_slice(&body).map_err(|_| Attempt {
-        retryable: false,
-        retry_after: None,
-        error: ListingError::NotJson {
-            url: shown(),
-            content_type: client.redact(&content_type),
-            excerpt: excerpt(client, &body),
-        },
-    })
+    match serde_json::from_slice(&body) {
+        Ok(value) => Ok(Fetched { value, body }),
+        Err(_) => Err(Attempt {
+            retryable: false,
+            retry_after: None,
+            error: ListingError::NotJson {
+                url: shown(),
+                content_type: client.redact(&content_type),
+                excerpt: excerpt(client, &body),
+            },
+        }),
+    }
 }
 
 /// A reqwest error's text with its causes ("error sending request: ... Connection refused"),

@@ -177,7 +177,8 @@ pub async fn lookup_one(
         &fetch.results_position,
         Pagination::None,
         policy,
-    );
+    )
+    .with_key_fields(&[&fetch.serial_field, &fetch.id_field]);
     let records = match pager.next(None).await? {
         Step::Page(records) => records,
         Step::End | Step::Capped(_) | Step::Canceled => Vec::new(),
@@ -582,7 +583,8 @@ impl Prefetch {
                 &fetch.results_position,
                 fetch.pagination.clone(),
                 policy,
-            );
+            )
+            .with_key_fields(&[&fetch.serial_field, &fetch.id_field]);
             loop {
                 let step = pager.next(Some(&cancel)).await;
                 let more = matches!(step, Ok(Step::Page(_)));

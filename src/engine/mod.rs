@@ -9,6 +9,7 @@ mod connection;
 mod contracts;
 pub mod deliver;
 mod dispatch;
+mod exact_numbers;
 pub mod exchange;
 pub mod health;
 pub mod hints;

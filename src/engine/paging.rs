@@ -63,6 +63,8 @@ pub(crate) struct Pager<'a> {
     policy: RetryPolicy,
     next: Next,
     pages_read: u64,
+    /// Dotted paths of each record's serial and id: numbers there keep their exact text.
+    key_fields: Vec<String>,
 }
 
 impl<'a> Pager<'a> {
@@ -91,7 +93,16 @@ impl<'a> Pager<'a> {
             policy,
             next,
             pages_read: 0,
+            key_fields: Vec::new(),
         }
+    }
+
+    /// The records' fields that hold serials or ids: a number there keeps its exact text (a
+    /// number serde_json would read as a float comes as its text, a string), see
+    /// [`super::exact_numbers`].
+    pub(crate) fn with_key_fields(mut self, fields: &[&str]) -> Self {
+        self.key_fields = fields.iter().map(|f| f.to_string()).collect();
+        self
     }
 
     /// Pages read so far.
@@ -127,11 +138,19 @@ impl<'a> Pager<'a> {
             },
             None => get_json(self.client, &url, self.policy, None).await,
         };
-        let Some(mut body) = fetched? else {
+        let Some(fetched) = fetched? else {
             return Ok(Step::Canceled);
         };
-        let records = take_results(&mut body, self.position)
+        let mut body = fetched.value;
+        let mut records = take_results(&mut body, self.position)
             .map_err(|error| error.at(self.client.redact_url(&url)))?;
+        if !self.key_fields.is_empty() {
+            let list_path = match self.position {
+                ResultsPosition::Root => &[][..],
+                ResultsPosition::Path(segments) => &segments[..],
+            };
+            super::exact_numbers::restore(&fetched.body, list_path, &self.key_fields, &mut records);
+        }
         self.pages_read += 1;
         self.next = self.after(&current, &url, &body, records.len());
         if self.pages_read >= self.max_pages()

@@ -142,7 +142,8 @@ pub async fn list_source(
         &source.results_position,
         pagination,
         policy,
-    );
+    )
+    .with_key_fields(&[&source.id_field]);
     let mut summary = ListingSummary::default();
     let mut seen: HashSet<String> = HashSet::new();
     loop {
