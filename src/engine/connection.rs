@@ -566,7 +566,7 @@ async fn execute(
         }
         Err(e) => Err(RunError {
             message: format!("source listing failed: {e}"),
-            hint: Some(hints::NOTHING_FETCHED.to_string()),
+            hint: hints::for_source_listing(&e),
         }),
     }
 }

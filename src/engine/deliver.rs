@@ -14,7 +14,7 @@ use super::exchange::{Ending, Exchange, join_reason};
 use super::hints;
 use super::http::HttpClient;
 use super::limit::RateLimiter;
-use super::paging::encode_segment;
+use super::paging::path_segment;
 use super::retry::RetryPolicy;
 use crate::config::{Connection, FetchContract, Method, WriteContract};
 use crate::store::{Attempt, EntryError, EntryStatus};
@@ -383,10 +383,7 @@ pub(super) fn fill_placeholders(
 /// Percent-encodes everything but RFC 3986's unreserved characters, so a value is always one
 /// path segment (or one query value); `.` and `..` are refused (they would move up the path).
 fn encode_value(value: &str, what: &str) -> Result<String, String> {
-    if value.is_empty() || value == "." || value == ".." {
-        return Err(format!("invalid {what} '{value}' for a URL path"));
-    }
-    Ok(encode_segment(value))
+    path_segment(value, what)
 }
 
 fn percent_decode(text: &str) -> String {

@@ -48,11 +48,27 @@ pub enum ListingError {
         gave_up: Option<String>,
     },
     /// A 2xx whose body does not parse as JSON (an HTML login page, a proxy's error page).
-    #[error("GET {url}: the body is not JSON (content type {content_type}): {}", short(.excerpt))]
+    #[error(
+        "GET {url}: the body is not JSON ({problem}; content type {content_type}): {}",
+        short(.excerpt)
+    )]
     NotJson {
         url: String,
         content_type: String,
+        /// Where parsing stopped: `expected value at line 1 column 1`.
+        problem: String,
         excerpt: String,
+    },
+    /// JSON nested deeper than the parser goes (serde_json's limit of 128 levels), which no
+    /// listing of records needs.
+    #[error(
+        "GET {url}: the JSON nests more than 128 levels deep (at line {line}, column {column}); \
+         syncdeck reads no deeper"
+    )]
+    TooDeep {
+        url: String,
+        line: usize,
+        column: usize,
     },
     /// The list is not where `results_position` says.
     #[error("GET {url}: results_position \"{position}\" {found}; {seen}")]
@@ -84,6 +100,7 @@ impl ListingError {
             ListingError::Transport { url, .. }
             | ListingError::Status { url, .. }
             | ListingError::NotJson { url, .. }
+            | ListingError::TooDeep { url, .. }
             | ListingError::ResultsPosition { url, .. }
             | ListingError::Paging { url, .. }
             | ListingError::TooLarge { url, .. } => url,
@@ -334,15 +351,27 @@ async fn get_once(client: &HttpClient, url: &Url, attempts: u32) -> Result<Fetch
     }
     match serde_json::from_slice(&body) {
         Ok(value) => Ok(Fetched { value, body }),
-        Err(_) => Err(Attempt {
-            retryable: false,
-            retry_after: None,
-            error: ListingError::NotJson {
-                url: shown(),
-                content_type: client.redact(&content_type),
-                excerpt: excerpt(client, &body),
-            },
-        }),
+        Err(error) => {
+            let error = if error.to_string().starts_with("recursion limit exceeded") {
+                ListingError::TooDeep {
+                    url: shown(),
+                    line: error.line(),
+                    column: error.column(),
+                }
+            } else {
+                ListingError::NotJson {
+                    url: shown(),
+                    content_type: client.redact(&content_type),
+                    problem: error.to_string(),
+                    excerpt: excerpt(client, &body),
+                }
+            };
+            Err(Attempt {
+                retryable: false,
+                retry_after: None,
+                error,
+            })
+        }
     }
 }
 

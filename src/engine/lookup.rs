@@ -70,6 +70,9 @@ pub enum LookupError {
     },
     #[error("the bulk listing of the destination was canceled")]
     Canceled,
+    /// The serial cannot go in the fetch contract's path (`.`, `..`).
+    #[error("{0}")]
+    Unaddressable(String),
 }
 
 impl From<ListingError> for LookupError {
@@ -82,12 +85,13 @@ impl LookupError {
     /// The error details kept with an entry (SPEC section 4), with the hint for the symptom.
     pub fn to_entry_error(&self) -> crate::store::EntryError {
         let http_status = self.http_status();
-        let hint = match http_status {
-            Some(404) => Some(
-                "the lookup endpoint does not exist: check the fetch contract path".to_string(),
+        let hint = match (self, http_status) {
+            (LookupError::Unaddressable(_), _) => Some(
+                "the serial cannot name a record in the fetch contract path: put {serial} in \
+                 the fetch contract's query instead, or check the source's id_field"
+                    .to_string(),
             ),
-            Some(status) => super::hints::for_status(status, self.code()).map(str::to_string),
-            None => Some(super::hints::DESTINATION_DOWN.to_string()),
+            (_, status) => self.hint_for(status),
         };
         crate::store::EntryError {
             http_status,
@@ -100,6 +104,39 @@ impl LookupError {
         }
     }
 
+    /// The hint of SPEC section 4 for a failed lookup answered with `http_status`.
+    fn hint_for(&self, http_status: Option<u16>) -> Option<String> {
+        let hint = match (http_status, self.request()) {
+            (Some(404), _) => "the lookup endpoint does not exist: check the fetch contract path",
+            (Some(status), _) => {
+                return super::hints::for_status(status, self.code()).map(str::to_string);
+            }
+            (None, Some(ListingError::NotJson { .. })) => {
+                "the destination answered something that is not JSON (a login page, a proxy?): \
+                 check the connection's base_url, the fetch contract path and the credential"
+            }
+            (None, Some(ListingError::TooDeep { .. })) => {
+                "the destination's answer is not a list of records: check the fetch contract path"
+            }
+            (None, Some(ListingError::TooLarge { .. })) => {
+                "a page of the destination's listing is larger than syncdeck reads: lower \
+                 [connections.fetch.pagination] size"
+            }
+            (None, Some(ListingError::ResultsPosition { .. })) => {
+                "the list is not at the fetch contract's results_position: check it against the \
+                 keys seen"
+            }
+            (None, Some(ListingError::Paging { .. })) => {
+                "the listing cannot go on: check [connections.fetch.pagination]"
+            }
+            (None, _) if matches!(self, LookupError::NoId { .. }) => {
+                "check the fetch contract's id_field against the destination's records"
+            }
+            (None, _) => super::hints::DESTINATION_DOWN,
+        };
+        Some(hint.to_string())
+    }
+
     /// The request method (lookups only GET).
     pub fn method(&self) -> &'static str {
         "GET"
@@ -110,7 +147,7 @@ impl LookupError {
         match self {
             LookupError::Request(error) => Some(error.url()),
             LookupError::NoId { url, .. } | LookupError::Incomplete { url, .. } => Some(url),
-            LookupError::Canceled => None,
+            LookupError::Canceled | LookupError::Unaddressable(_) => None,
         }
     }
 
@@ -155,7 +192,9 @@ impl LookupError {
             LookupError::Incomplete { error, .. } => {
                 error.as_deref().is_some_and(ListingError::is_retryable)
             }
-            LookupError::NoId { .. } | LookupError::Canceled => false,
+            LookupError::NoId { .. } | LookupError::Canceled | LookupError::Unaddressable(_) => {
+                false
+            }
         }
     }
 }
@@ -168,7 +207,7 @@ pub async fn lookup_one(
     serial: &str,
     policy: RetryPolicy,
 ) -> Result<Lookup, LookupError> {
-    let path = fill_path(&fetch.path, serial);
+    let path = fill_path(&fetch.path, serial).map_err(LookupError::Unaddressable)?;
     let query = fill_query(fetch.query.iter(), serial);
     let mut pager = Pager::new(
         client,

@@ -434,12 +434,48 @@ fn next_value(body: &Value, position: &[String]) -> Result<Option<String>, &'sta
 }
 
 /// `path` with `{serial}` replaced by the serial, percent-encoded as one path segment (a `/`
-/// in a serial must not change the path).
-pub(crate) fn fill_path(path: &str, serial: &str) -> String {
+/// in a serial must not change the path); a serial that cannot be a segment is refused, see
+/// [`path_segment`].
+pub(crate) fn fill_path(path: &str, serial: &str) -> Result<String, String> {
     if !path.contains("{serial}") {
-        return path.to_string();
+        return Ok(path.to_string());
     }
-    path.replace("{serial}", &encode_segment(serial))
+    Ok(path.replace("{serial}", &path_segment(serial, "serial")?))
+}
+
+/// `value` (a serial, a destination id) percent-encoded as one URL path segment. Refused when
+/// empty, `.` or `..`: a URL resolves those segments away, so the request would go to the
+/// parent path (`/assets/..` is `/`) instead of the record's.
+pub(crate) fn path_segment(value: &str, what: &str) -> Result<String, String> {
+    if value.is_empty() {
+        return Err(format!(
+            "the {what} is empty: it cannot be a URL path segment"
+        ));
+    }
+    if value == "." || value == ".." {
+        return Err(format!(
+            "{what} \"{value}\" cannot be a URL path segment: \".\" and \"..\" would name the \
+             parent path, not the record"
+        ));
+    }
+    Ok(encode_segment(value))
+}
+
+/// The longest serial syncdeck takes, in bytes: a serial is a key, not a document; a longer one
+/// means `id_field` points at the wrong value (or a system sends junk), and it would only go on
+/// to fill URLs, error messages and the store's indexes.
+pub const MAX_SERIAL_BYTES: usize = 1024;
+
+/// Refuses a serial longer than [`MAX_SERIAL_BYTES`], saying how long it is.
+pub(crate) fn check_serial(serial: &str) -> Result<(), String> {
+    if serial.len() <= MAX_SERIAL_BYTES {
+        return Ok(());
+    }
+    Err(format!(
+        "the serial is {} bytes long, more than the {MAX_SERIAL_BYTES} a serial may have: not \
+         looked up or written",
+        serial.len()
+    ))
 }
 
 /// Percent-encodes everything but RFC 3986's unreserved characters, so a value is always one
@@ -527,8 +563,34 @@ mod tests {
 
     #[test]
     fn serials_in_paths_are_one_segment() {
-        assert_eq!(fill_path("/a/{serial}", "S 1/2"), "/a/S%201%2F2");
-        assert_eq!(fill_path("/a", "S"), "/a");
+        assert_eq!(fill_path("/a/{serial}", "S 1/2").unwrap(), "/a/S%201%2F2");
+        assert_eq!(fill_path("/a", "S").unwrap(), "/a");
+        assert_eq!(fill_path("/a", "..").unwrap(), "/a");
+        assert_eq!(fill_path("/a/{serial}", "...").unwrap(), "/a/...");
+        assert_eq!(
+            fill_path("/a/{serial}", "..").err().as_deref(),
+            Some(
+                "serial \"..\" cannot be a URL path segment: \".\" and \"..\" would name the \
+                 parent path, not the record"
+            )
+        );
+        assert!(fill_path("/a/{serial}", ".").is_err());
+        assert_eq!(
+            fill_path("/a/{serial}", "").err().as_deref(),
+            Some("the serial is empty: it cannot be a URL path segment")
+        );
+    }
+
+    #[test]
+    fn serials_longer_than_a_kibibyte_are_refused() {
+        assert!(check_serial(&"s".repeat(MAX_SERIAL_BYTES)).is_ok());
+        assert_eq!(
+            check_serial(&"s".repeat(102_400)).err().as_deref(),
+            Some(
+                "the serial is 102400 bytes long, more than the 1024 a serial may have: not \
+                 looked up or written"
+            )
+        );
     }
 
     #[test]

@@ -119,6 +119,17 @@ pub(crate) fn unprocessed(
     }
 }
 
+/// How much of an over-long serial its entry keeps as the reference, in characters.
+const SHORTENED_SERIAL_CHARS: usize = 64;
+
+/// The start of an over-long serial, marked as cut: enough to find the record at its source,
+/// without filling the report and its indexes with what is not a serial.
+fn shortened(serial: &str) -> String {
+    let mut cut: String = serial.chars().take(SHORTENED_SERIAL_CHARS).collect();
+    cut.push('…');
+    cut
+}
+
 /// Processes one source record. Never panics on input; every failure becomes an entry. With a
 /// `plan` (an Apply run) the record is written only when its fresh change is the one planned;
 /// otherwise it is reported drifted and nothing is written.
@@ -132,6 +143,14 @@ pub(crate) async fn process(
         serial,
         record: source,
     } = record;
+    if let Err(message) = super::paging::check_serial(&serial) {
+        let error = EntryError {
+            message,
+            hint: Some(hints::SERIAL_TOO_LONG.to_string()),
+            ..EntryError::default()
+        };
+        return unprocessed(&ctx, shortened(&serial), "serial_too_long", error);
+    }
     let name = &ctx.connection.name;
     let contract = ctx.contracts.get(&ctx.store, name, &serial);
     let mut entry = ReportEntry {
