@@ -10,6 +10,7 @@ mod entries;
 mod error;
 mod lock;
 mod recovery;
+pub mod recovery_file;
 mod report;
 mod report_scan;
 mod report_summary;
@@ -24,7 +25,7 @@ pub mod types;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use chrono::Utc;
 use redb::{Database, DatabaseError, ReadTransaction, ReadableDatabase, WriteTransaction};
@@ -73,7 +74,8 @@ pub struct Store {
 
 // Field order matters: the database closes before the lock is released.
 struct Inner {
-    db: Database,
+    /// None only while [`Store::reopen`] replaces it.
+    db: RwLock<Option<Arc<Database>>>,
     path: PathBuf,
     options: StoreOptions,
     recovery: Recovery,
@@ -101,12 +103,15 @@ impl Store {
             })?;
         }
         let lock = StoreLock::acquire(&path)?;
+        refuse_empty_file(&path)?;
         let db = open_database(&path)?;
         schema::check_or_init(&db, &path)?;
-        let recovery = recovery::recover(&db)?;
+        let imported = recovery_file::import(&db, &path)?;
+        let mut recovery = recovery::recover(&db)?;
+        recovery.imported = imported;
         let store = Store {
             inner: Arc::new(Inner {
-                db,
+                db: RwLock::new(Some(Arc::new(db))),
                 path,
                 options,
                 recovery,
@@ -133,15 +138,62 @@ impl Store {
     }
 
     pub(crate) fn read(&self) -> Result<ReadTransaction, StoreError> {
-        self.inner
-            .db
+        self.database()?
             .begin_read()
             .map_err(db("starting a read transaction"))
     }
 
     /// A durable write transaction: its commit is on disk when `commit` returns.
     pub(crate) fn write(&self) -> Result<WriteTransaction, StoreError> {
-        begin_write(&self.inner.db)
+        begin_write(&*self.database()?)
+    }
+
+    fn database(&self) -> Result<Arc<Database>, StoreError> {
+        self.inner
+            .db
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+            .ok_or_else(|| StoreError::Unreadable {
+                path: self.inner.path.clone(),
+                reason: "closed after a failed write; it is opened again at the next attempt"
+                    .to_string(),
+            })
+    }
+
+    /// Closes the store's file and opens it again. After a failed commit (a full disk, an I/O
+    /// error) redb refuses every later operation until the file is opened anew; a run that
+    /// keeps what it could not record retries through this. Err while the file cannot be
+    /// opened yet, or while a transaction still holds the old handle: try again later.
+    pub fn reopen(&self) -> Result<(), StoreError> {
+        let mut slot = self
+            .inner
+            .db
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        // The old handle goes first: redb locks the file, and a second handle in this process
+        // would find it locked.
+        drop(slot.take());
+        let db = open_database(&self.inner.path)?;
+        *slot = Some(Arc::new(db));
+        Ok(())
+    }
+}
+
+/// Refuses a store file of zero bytes. A file syncdeck creates is a store from its first
+/// commit; an empty one is something else (a `touch`, a copy that failed, a store whose disk
+/// filled while it was being made), and redb would silently make it a new, empty store. Run
+/// under the store lock, so no other syncdeck is creating the file right now; a file that does
+/// not exist yet is created by redb as usual.
+fn refuse_empty_file(path: &Path) -> Result<(), StoreError> {
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.is_file() && meta.len() == 0 => Err(StoreError::Unreadable {
+            path: path.to_path_buf(),
+            reason: "the file is empty (0 bytes), so it is not a syncdeck store; remove it to \
+                     start a new store there, or pass the right --store"
+                .to_string(),
+        }),
+        _ => Ok(()),
     }
 }
 
