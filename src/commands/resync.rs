@@ -79,7 +79,7 @@ pub fn run(
         }
     }
     let accepted: Vec<SyncId> = plan.accepted.iter().map(|(id, _)| *id).collect();
-    let Some(run) = follow(
+    let Some(followed) = follow(
         config,
         store.clone(),
         Command::Resync {
@@ -89,6 +89,17 @@ pub fn run(
     else {
         return Ok(Exit::Usage);
     };
+    let run = followed.run;
+    // The store could not record: what it holds says nothing of this run's results.
+    if let Some(failure) = &followed.recording {
+        if json_output {
+            let text = to_json_string_pretty(&json!({ "run": run_json(&run, &followed.rows) }))
+                .unwrap_or_default();
+            let _ = writeln!(std::io::stdout().lock(), "{text}");
+        }
+        super::run::report_recording_failure(failure);
+        return Ok(Exit::Store);
+    }
     let outcome = Outcome::read(&store, &run, &accepted)?;
     let rows = store.connection_runs(run.id)?;
     let text = if json_output {

@@ -1,5 +1,6 @@
 //! `syncdeck run`: the engine with a printer instead of a screen.
 
+use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 use std::time::Instant;
@@ -8,7 +9,7 @@ use serde_json::json;
 
 use super::{CommandError, Exit};
 use crate::config::Config;
-use crate::engine::{self, Command, Event, RunRequest};
+use crate::engine::{self, Command, Event, RecordingFailure, RunRequest};
 use crate::store::{ConnectionRun, Run, RunMode, RunStatus, Store};
 use crate::text::{terminal_line, to_json_string_pretty};
 
@@ -44,21 +45,46 @@ fn run_command(
     command: Command,
     json_output: bool,
 ) -> Result<Exit, CommandError> {
-    let Some(run) = follow(config, store.clone(), command)? else {
+    let Some(followed) = follow(config, store.clone(), command)? else {
         return Ok(Exit::Usage);
     };
-    let rows = store.connection_runs(run.id)?;
+    let run = &followed.run;
+    // When the store could not record, the rows are the engine's: the store may hold none.
+    let rows = match &followed.recording {
+        Some(_) => followed.rows.clone(),
+        None => store.connection_runs(run.id)?,
+    };
     let mut stdout = std::io::stdout().lock();
     let text = if json_output {
         format!(
             "{}\n",
-            to_json_string_pretty(&run_json(&run, &rows)).unwrap_or_default()
+            to_json_string_pretty(&run_json(run, &rows)).unwrap_or_default()
         )
     } else {
-        summary(&run, &rows)
+        summary(run, &rows)
     };
     let _ = stdout.write_all(text.as_bytes());
+    if let Some(failure) = &followed.recording {
+        report_recording_failure(failure);
+        return Ok(Exit::Store);
+    }
     Ok(exit_for(&rows))
+}
+
+/// The store could not record: says so on stderr, where the run's records went and what to do.
+pub(super) fn report_recording_failure(failure: &RecordingFailure) {
+    for line in failure.lines() {
+        eprintln!("syncdeck: {}", terminal_line(&line));
+    }
+}
+
+/// A run followed to its end.
+pub(super) struct Followed {
+    pub run: Run,
+    /// Each connection run's final row, in position order, as the engine finished it.
+    pub rows: Vec<ConnectionRun>,
+    /// Set when the store could not record the run (a full disk).
+    pub recording: Option<RecordingFailure>,
 }
 
 /// 1 when a connection run failed or any record failed; 0 otherwise.
@@ -87,7 +113,7 @@ pub(super) fn follow(
     config: Config,
     store: Store,
     start: Command,
-) -> Result<Option<Run>, CommandError> {
+) -> Result<Option<Followed>, CommandError> {
     let runtime = tokio::runtime::Runtime::new().map_err(|source| CommandError::Io {
         context: "cannot start the async runtime".into(),
         source,
@@ -99,7 +125,7 @@ async fn drive(
     config: Arc<Config>,
     store: Store,
     start: Command,
-) -> Result<Option<Run>, CommandError> {
+) -> Result<Option<Followed>, CommandError> {
     let mut engine = engine::spawn(config, store);
     let _ = engine.commands.send(start);
     let live_line = std::io::stderr().is_terminal();
@@ -107,15 +133,27 @@ async fn drive(
     let mut run_id = None;
     let mut cancels = 0;
     let mut current = String::new();
+    let mut rows: BTreeMap<u32, ConnectionRun> = BTreeMap::new();
+    let mut recording: Option<RecordingFailure> = None;
     loop {
         tokio::select! {
             event = engine.events.recv() => {
                 let Some(event) = event else { return Ok(None) };
                 match event {
                     Event::Refused { reason } => {
-                        eprintln!("syncdeck: {}", terminal_line(&reason));
                         let _ = engine.commands.send(Command::Shutdown);
+                        // A run the store has no room for: exit 3, like any store failure.
+                        if let Some(failure) = recording {
+                            return Err(CommandError::Recording(failure.lines()));
+                        }
+                        eprintln!("syncdeck: {}", terminal_line(&reason));
                         return Ok(None);
+                    }
+                    Event::RecordingFailed { failure, .. } => {
+                        if live_line {
+                            eprint!("\r\x1b[2K");
+                        }
+                        recording = Some(failure);
                     }
                     Event::RunStarted { run } => run_id = Some(run.id),
                     Event::ConnectionStarted { connection_run } => {
@@ -130,17 +168,24 @@ async fn drive(
                             started.elapsed().as_secs_f64()
                         );
                     }
-                    Event::ConnectionFinished { connection_run } if live_line => {
-                        eprintln!(
-                            "\r\x1b[2K{}: {}",
-                            terminal_line(&connection_run.connection),
-                            connection_run.status.as_str()
-                        );
+                    Event::ConnectionFinished { connection_run } => {
+                        if live_line {
+                            eprintln!(
+                                "\r\x1b[2K{}: {}",
+                                terminal_line(&connection_run.connection),
+                                connection_run.status.as_str()
+                            );
+                        }
+                        rows.insert(connection_run.position, connection_run);
                     }
                     Event::RunFinished { run } => {
                         let _ = engine.commands.send(Command::Shutdown);
                         let _ = engine.task.await;
-                        return Ok(Some(run));
+                        return Ok(Some(Followed {
+                            run,
+                            rows: rows.into_values().collect(),
+                            recording,
+                        }));
                     }
                     _ => {}
                 }

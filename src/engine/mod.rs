@@ -14,6 +14,7 @@ pub mod exchange;
 pub mod health;
 pub mod hints;
 pub mod http;
+mod ledger;
 pub mod limit;
 pub mod listing_request;
 pub mod lookup;
@@ -33,15 +34,17 @@ use chrono::Utc;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-pub use protocol::{Command, Event, LogLevel, RunRequest, RunScope};
+pub use protocol::{Command, Event, LogLevel, RecordingFailure, RunRequest, RunScope};
 pub use resync::{ResyncPlan, plan_resync};
 
 use crate::config::Config;
+use crate::store::recovery_file::{self, Reservation};
 use crate::store::{
-    ConnectionRun, Counters, ReportEntry, Run, RunMode, RunStatus, RunType, Store, SyncId,
+    ConnectionRun, Counters, ReportEntry, Run, RunId, RunMode, RunStatus, RunType, Store, SyncId,
     WriteBatch,
 };
 use connection::{ConnectionJob, Work, panic_text};
+use ledger::{Ledger, Settlement};
 
 /// Settings key of a connection's dry-run override (`"true"` / `"false"`).
 pub fn dry_run_override_key(connection: &str) -> String {
@@ -330,7 +333,8 @@ fn new_run(run_type: RunType, mode: RunMode, serial: Option<String>, jobs: &[Job
     }
 }
 
-/// Records the run and starts its task.
+/// Reserves the space of the run's recovery file (a run that may write to destinations does
+/// not start without it), records the run and starts its task.
 async fn launch(
     config: &Arc<Config>,
     store: &Store,
@@ -338,7 +342,46 @@ async fn launch(
     run: Run,
     jobs: Vec<Job>,
 ) -> Result<Current, String> {
-    let run = {
+    let writes = jobs.iter().any(|(_, mode, _)| *mode == RunMode::Live);
+    let reservation = {
+        let path = store.path().to_path_buf();
+        tokio::task::spawn_blocking(move || Reservation::create(&path))
+            .await
+            .map_err(panic_text)?
+    };
+    let reservation = match reservation {
+        Ok(reservation) => Some(reservation),
+        // A Dry run writes nowhere but the store: it goes on, with a file written if needed.
+        Err(error) if !writes => {
+            events.log(
+                LogLevel::Warn,
+                format!("no room reserved for a recovery file beside the store: {error}"),
+            );
+            None
+        }
+        Err(error) => {
+            let message = format!(
+                "the store could not record: no room beside {} for the run's recovery file ({} \
+                 MiB): {error}",
+                store.path().display(),
+                recovery_file::RESERVED_BYTES >> 20
+            );
+            events.send(Event::RecordingFailed {
+                run_id: None,
+                failure: RecordingFailure {
+                    message: message.clone(),
+                    hint: ledger::FREE_DISK_HINT.to_string(),
+                    kept: None,
+                    entries_kept: 0,
+                    entries_lost: 0,
+                },
+            });
+            return Err(format!(
+                "{message}; a run that writes to destinations does not start without it"
+            ));
+        }
+    };
+    let created = {
         let store = store.clone();
         tokio::task::spawn_blocking(move || {
             let id = store.create_run(run.clone())?;
@@ -346,13 +389,32 @@ async fn launch(
         })
         .await
         .map_err(panic_text)?
-        .map_err(|e| format!("cannot record the run: {e}"))?
+    };
+    let run = match created {
+        Ok(run) => run,
+        // Nothing was sent yet: the run does not start, and the operator hears why.
+        Err(error) => {
+            let message = ledger::recording_message(store, &error);
+            events.send(Event::RecordingFailed {
+                run_id: None,
+                failure: RecordingFailure {
+                    message: message.clone(),
+                    hint: ledger::FREE_DISK_HINT.to_string(),
+                    kept: None,
+                    entries_kept: 0,
+                    entries_lost: 0,
+                },
+            });
+            return Err(format!("cannot record the run: {message}"));
+        }
     };
     let (cancel_tx, cancel_rx) = watch::channel(false);
     let run_id = run.id;
+    let ledger = Arc::new(Ledger::new(store.clone(), run_id, reservation));
     let task = tokio::spawn(execute_run(
         config.clone(),
         store.clone(),
+        ledger,
         events.clone(),
         run,
         jobs,
@@ -438,6 +500,7 @@ pub fn plan_run(
 async fn execute_run(
     config: Arc<Config>,
     store: Store,
+    ledger: Arc<Ledger>,
     events: EventSink,
     mut run: Run,
     jobs: Vec<Job>,
@@ -460,6 +523,7 @@ async fn execute_run(
         let job = ConnectionJob {
             config: config.clone(),
             store: store.clone(),
+            ledger: ledger.clone(),
             events: events.clone(),
             cancel: cancel.clone(),
             run_id: run.id,
@@ -468,13 +532,30 @@ async fn execute_run(
             mode,
             work,
         };
+        // The store stopped recording: no connection starts after that.
+        if let Some(failure) = ledger.failure() {
+            let mut row = connection::new_connection_run(&job);
+            row.status = RunStatus::Failed;
+            row.started_at = None;
+            row.finished_at = Some(Utc::now());
+            row.error = Some(crate::store::RunError {
+                message: format!("not started: {failure}"),
+                hint: Some(ledger::FREE_DISK_HINT.to_string()),
+            });
+            record_row(&ledger, &row).await;
+            events.send(Event::ConnectionFinished {
+                connection_run: row.clone(),
+            });
+            rows.push(row);
+            continue;
+        }
         if *cancel.borrow() {
             let mut row = connection::new_connection_run(&job);
             row.status = RunStatus::Canceled;
             row.started_at = None;
             row.finished_at = Some(Utc::now());
             row.note = Some("canceled before it started".into());
-            record_row(&store, &row).await;
+            record_row(&ledger, &row).await;
             events.send(Event::ConnectionFinished {
                 connection_run: row.clone(),
             });
@@ -495,7 +576,7 @@ async fn execute_run(
                     message: panic_text(join),
                     hint: None,
                 });
-                record_row(&store, &row).await;
+                record_row(&ledger, &row).await;
                 events.send(Event::ConnectionFinished {
                     connection_run: row.clone(),
                 });
@@ -506,13 +587,16 @@ async fn execute_run(
             && row.counters.errors == 0
             && row.mode == RunMode::Dry
             && full;
-        if clean {
+        if clean && !ledger.is_broken() {
             let _ = store.set_setting(&clean_full_dry_key(&name), &hash);
         }
         rows.push(row);
     }
     run.finished_at = Some(Utc::now());
-    run.status = if *cancel.borrow() {
+    let recording = ledger.failure();
+    run.status = if recording.is_some() {
+        RunStatus::Failed
+    } else if *cancel.borrow() {
         RunStatus::Canceled
     } else if rows.iter().any(|r| r.status == RunStatus::Failed) {
         RunStatus::Failed
@@ -530,18 +614,25 @@ async fn execute_run(
             None => canceled,
         });
     }
+    if let Some(message) = &recording {
+        run.note = Some(match run.note.take() {
+            Some(note) => format!("{message}; {note}"),
+            None => message.clone(),
+        });
+    }
     let mut batch = WriteBatch::new();
     batch.runs.push(run.clone());
     let committed = {
-        let store = store.clone();
-        tokio::task::spawn_blocking(move || store.commit(&mut batch)).await
+        let ledger = ledger.clone();
+        tokio::task::spawn_blocking(move || ledger.record(batch)).await
     };
-    if !matches!(committed, Ok(Ok(_))) {
+    if !matches!(committed, Ok(true)) && recording.is_none() {
         events.log(
             LogLevel::Error,
             format!("cannot record the end of run {}", run.id),
         );
     }
+    settle(&ledger, &events, run.id).await;
     events.log(
         LogLevel::Info,
         format!("run {} finished: {}", run.id, run.status.as_str()),
@@ -550,10 +641,58 @@ async fn execute_run(
     run
 }
 
-async fn record_row(store: &Store, row: &ConnectionRun) {
-    let store = store.clone();
-    let row = row.clone();
-    let _ = tokio::task::spawn_blocking(move || store.upsert_connection_run(&row)).await;
+/// Settles the run's ledger and, when the store could not record, says where what the run did
+/// went (the log, and the `RecordingFailed` event).
+async fn settle(ledger: &Ledger, events: &EventSink, run_id: RunId) {
+    let failure = match ledger.settle().await {
+        Settlement::Clean => return,
+        Settlement::Recorded { message } => RecordingFailure {
+            message,
+            hint: ledger::FREE_DISK_HINT.to_string(),
+            kept: None,
+            entries_kept: 0,
+            entries_lost: 0,
+        },
+        Settlement::Kept { message, kept } => RecordingFailure {
+            message,
+            hint: ledger::FREE_DISK_HINT.to_string(),
+            kept: Some(kept.path),
+            entries_kept: kept.entries,
+            entries_lost: kept.entries_left_out,
+        },
+        Settlement::Lost {
+            message,
+            entries,
+            why,
+        } => {
+            events.log(
+                LogLevel::Error,
+                format!("run {run_id}: the recovery file could not be written either: {why}"),
+            );
+            RecordingFailure {
+                message,
+                hint: ledger::FREE_DISK_HINT.to_string(),
+                kept: None,
+                entries_kept: 0,
+                entries_lost: entries,
+            }
+        }
+    };
+    for line in failure.lines() {
+        events.log(LogLevel::Error, format!("run {run_id}: {line}"));
+    }
+    events.send(Event::RecordingFailed {
+        run_id: Some(run_id),
+        failure,
+    });
+}
+
+/// Records a connection run's row through the run's ledger, off the async threads.
+async fn record_row(ledger: &Arc<Ledger>, row: &ConnectionRun) {
+    let ledger = ledger.clone();
+    let mut batch = WriteBatch::new();
+    batch.connection_runs.push(row.clone());
+    let _ = tokio::task::spawn_blocking(move || ledger.record(batch)).await;
 }
 
 /// Sums the counters of connection runs.

@@ -29,6 +29,8 @@ pub(crate) struct RecordContext {
     /// The connection's mapping rules, made ready once for the run's records.
     pub mapping: Mapping,
     pub store: Store,
+    /// The run's ledger: once the store stops recording, no write is sent.
+    pub ledger: Arc<super::ledger::Ledger>,
     /// Where records find their contracts: loaded once in a Full run, else read per record.
     pub contracts: Contracts,
     pub client: HttpClient,
@@ -366,7 +368,26 @@ pub(crate) async fn process(
         return result.done(entry);
     }
 
-    // Live: write it.
+    // Live: write it, unless the store has stopped recording since the record was dispatched
+    // (a write the store cannot record is not sent).
+    if ctx.ledger.is_broken() {
+        let message = "not written: the store stopped recording before this record's write was \
+                       sent"
+            .to_string();
+        let error = EntryError {
+            message,
+            hint: Some(super::ledger::FREE_DISK_HINT.to_string()),
+            ..EntryError::default()
+        };
+        return result.problem(
+            ctx.mode,
+            entry,
+            Outcome::Error,
+            "not_written",
+            String::new(),
+            Some(error),
+        );
+    }
     let kind = if creating {
         WriteKind::Create
     } else {

@@ -1,0 +1,245 @@
+//! The run's ledger: every commit of a run goes through it, so that nothing a run did goes
+//! unrecorded when the store stops taking writes (a full disk, an I/O error, the file gone).
+//!
+//! At the first failed commit the ledger breaks: from then on batches are kept in memory, in
+//! order; every connection run stops dispatching (see [`Ledger::is_broken`]), requests in
+//! flight finish and their results join the kept batches, and connections not started do not
+//! start. When the run ends, [`Ledger::settle`] retries the kept batches into the store
+//! (reopened: redb refuses everything after a failed write) with backoff for a bounded time,
+//! and failing that writes them to the recovery file whose space was reserved when the run
+//! started ([`crate::store::recovery_file`]); the next open imports it.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::store::recovery_file::{self, Kept, Reservation};
+use crate::store::{RunId, Store, StoreError, WriteBatch};
+
+/// The waits between attempts to commit the kept batches again: 7.5 s in all, enough for a
+/// log rotation or a cleanup to free the disk, short enough for a run (and the operator
+/// waiting on it) to end.
+const RETRY_DELAYS: [Duration; 4] = [
+    Duration::from_millis(500),
+    Duration::from_secs(1),
+    Duration::from_secs(2),
+    Duration::from_secs(4),
+];
+
+/// What to do when the store cannot record.
+pub const FREE_DISK_HINT: &str = "free disk space where the store lives (or fix the disk), then open \
+     syncdeck again: what the run did is imported from its recovery file; resync the failed \
+     entries";
+
+/// Why the store could not record, for the operator.
+pub fn recording_message(store: &Store, error: &StoreError) -> String {
+    format!(
+        "the store could not record: {}: {}",
+        store.path().display(),
+        root_cause(error)
+    )
+}
+
+/// The innermost cause of a store error ("No space left on device (os error 28)"), which
+/// names the disk's problem better than redb's wrapping.
+fn root_cause(error: &StoreError) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text = cause.to_string();
+        source = cause.source();
+    }
+    text.strip_prefix("I/O error: ")
+        .unwrap_or(&text)
+        .to_string()
+}
+
+/// How a run's recording ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Settlement {
+    /// Every commit went through.
+    Clean,
+    /// Commits failed, and the kept batches went into the store on a retry.
+    Recorded { message: String },
+    /// Commits failed for good: the kept batches are in the recovery file.
+    Kept { message: String, kept: Kept },
+    /// Commits failed for good and the recovery file could not be written either.
+    Lost {
+        message: String,
+        entries: u64,
+        why: String,
+    },
+}
+
+struct Held {
+    /// The first failed commit's message ("the store could not record: …").
+    failure: Option<String>,
+    batches: Vec<WriteBatch>,
+    reservation: Option<Reservation>,
+}
+
+/// One run's ledger; shared by its connection runs (see the module documentation).
+pub(crate) struct Ledger {
+    store: Store,
+    run_id: RunId,
+    broken: AtomicBool,
+    signal: watch::Sender<bool>,
+    held: Mutex<Held>,
+}
+
+impl Ledger {
+    /// The ledger of run `run_id`, with the space reserved for its recovery file (None: a Dry
+    /// run, which writes nowhere but the store, reserves none).
+    pub(crate) fn new(store: Store, run_id: RunId, reservation: Option<Reservation>) -> Ledger {
+        Ledger {
+            store,
+            run_id,
+            broken: AtomicBool::new(false),
+            signal: watch::Sender::new(false),
+            held: Mutex::new(Held {
+                failure: None,
+                batches: Vec::new(),
+                reservation,
+            }),
+        }
+    }
+
+    /// True once a commit failed: nothing more may be dispatched.
+    pub(crate) fn is_broken(&self) -> bool {
+        self.broken.load(Ordering::Acquire)
+    }
+
+    /// Resolves once the ledger breaks (never, while it holds).
+    pub(crate) async fn broke(&self) {
+        let mut signal = self.signal.subscribe();
+        let _ = signal.wait_for(|broken| *broken).await;
+    }
+
+    /// The message of the first failed commit, once there was one.
+    pub(crate) fn failure(&self) -> Option<String> {
+        self.lock().failure.clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Held> {
+        self.held.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Commits `batch` in one transaction (blocking: call it off the async threads); once a
+    /// commit has failed, keeps it in memory instead, after the ones kept before. True when
+    /// it went into the store.
+    pub(crate) fn record(&self, mut batch: WriteBatch) -> bool {
+        if batch.is_empty() {
+            return true;
+        }
+        // Held across the commit: batches reach the store (or the kept list) in order.
+        let mut held = self.lock();
+        if held.failure.is_none() {
+            match self.store.commit(&mut batch) {
+                Ok(_) => return true,
+                Err(error) => {
+                    let message = recording_message(&self.store, &error);
+                    tracing::error!("run {}: {message}", self.run_id);
+                    held.failure = Some(message);
+                    self.broken.store(true, Ordering::Release);
+                    self.signal.send_replace(true);
+                }
+            }
+        }
+        held.batches.push(batch);
+        false
+    }
+
+    /// Ends the run's recording: gives the reserved space back when every commit went
+    /// through; otherwise retries the kept batches into the reopened store for a while, and
+    /// failing that writes them to the recovery file.
+    pub(crate) async fn settle(&self) -> Settlement {
+        let (failure, mut batches, reservation) = {
+            let mut held = self.lock();
+            (
+                held.failure.clone(),
+                std::mem::take(&mut held.batches),
+                held.reservation.take(),
+            )
+        };
+        let Some(message) = failure else {
+            if let Some(reservation) = reservation {
+                reservation.release();
+            }
+            return Settlement::Clean;
+        };
+        for delay in RETRY_DELAYS {
+            tokio::time::sleep(delay).await;
+            let store = self.store.clone();
+            let attempt = tokio::task::spawn_blocking(move || {
+                let result = store
+                    .reopen()
+                    .and_then(|()| commit_all(&store, &mut batches));
+                (result, batches)
+            })
+            .await;
+            let Ok((result, back)) = attempt else {
+                return Settlement::Lost {
+                    message,
+                    entries: 0,
+                    why: "the retry stopped".to_string(),
+                };
+            };
+            batches = back;
+            match result {
+                Ok(()) => {
+                    tracing::warn!("run {}: recorded on a retry after: {message}", self.run_id);
+                    if let Some(reservation) = reservation {
+                        reservation.release();
+                    }
+                    return Settlement::Recorded { message };
+                }
+                Err(error) => {
+                    tracing::warn!("run {}: the store still refuses: {error}", self.run_id);
+                }
+            }
+        }
+        let entries: u64 = batches.iter().map(|b| b.entries.len() as u64).sum();
+        let store_path: PathBuf = self.store.path().to_path_buf();
+        let run_id = self.run_id;
+        let reason = message.clone();
+        let written = tokio::task::spawn_blocking(move || match reservation {
+            Some(reservation) => reservation.keep(run_id, &reason, &batches),
+            None => recovery_file::keep_unreserved(&store_path, run_id, &reason, &batches),
+        })
+        .await;
+        match written {
+            Ok(Ok(kept)) => {
+                tracing::error!(
+                    "run {}: {} entries kept in {} until the next open",
+                    self.run_id,
+                    kept.entries,
+                    kept.path.display()
+                );
+                Settlement::Kept { message, kept }
+            }
+            Ok(Err(error)) => Settlement::Lost {
+                message,
+                entries,
+                why: error.to_string(),
+            },
+            Err(_) => Settlement::Lost {
+                message,
+                entries,
+                why: "writing the recovery file stopped".to_string(),
+            },
+        }
+    }
+}
+
+/// Commits the batches in order, dropping each that went in, so a failure part-way leaves
+/// only the rest to retry.
+fn commit_all(store: &Store, batches: &mut Vec<WriteBatch>) -> Result<(), StoreError> {
+    while let Some(batch) = batches.first_mut() {
+        store.commit(batch)?;
+        batches.remove(0);
+    }
+    Ok(())
+}
