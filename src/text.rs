@@ -12,8 +12,8 @@
 //!   C0 itself; C1, DEL and the bidirectional overrides are escaped too (`\u009b`), so JSON
 //!   printed on a terminal is as harmless while a parser still reads the original value;
 //! - in CSV ([`csv_cell`]): a cell that a spreadsheet would run as a formula (`=`, `+`, `-`,
-//!   `@`, tab, carriage return) is prefixed with `'` (OWASP's advice), and controls are shown as
-//!   on a terminal (CSV often goes to one).
+//!   `@`, tab, carriage return) is prefixed with `'` (OWASP's advice), and controls but line
+//!   breaks are shown as on a terminal (CSV often goes to one).
 //!
 //! A leaf module: it knows nothing of the rest of syncdeck.
 
@@ -85,11 +85,11 @@ fn starts_a_formula(c: char) -> bool {
 }
 
 /// One CSV cell: a formula start neutralised with a leading `'` (the cell reads as text in a
-/// spreadsheet), then controls other than line feed shown as on a terminal. Quoting is the CSV
-/// writer's job.
+/// spreadsheet), then controls shown as on a terminal, line breaks (CR, LF) kept: they are data
+/// a quoted cell carries, not escape sequences. Quoting is the CSV writer's job.
 pub fn csv_cell(text: &str) -> Cow<'_, str> {
     let formula = text.chars().next().is_some_and(starts_a_formula);
-    let shown = replace_unsafe(text, |c| c == '\n');
+    let shown = replace_unsafe(text, |c| matches!(c, '\n' | '\r'));
     if !formula {
         return shown;
     }
@@ -244,7 +244,8 @@ mod tests {
             ("-1+2", "'-1+2"),
             ("@SUM(A1)", "'@SUM(A1)"),
             ("\t=1", "'␉=1"),
-            ("\r=1", "'␍=1"),
+            ("\r=1", "'\r=1"),
+            ("a\r\nb", "a\r\nb"),
             ("＝1", "'＝1"),
             ("a=b", "a=b"),
             ("SD-1", "SD-1"),
