@@ -18,7 +18,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{Method, StatusCode, Uri, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tokio::net::TcpListener;
@@ -52,6 +52,8 @@ pub struct Seen {
     /// Path and query, as received (percent-encoded).
     pub uri: String,
     pub body: Vec<u8>,
+    /// The Authorization header, when one came.
+    pub authorization: Option<String>,
 }
 
 #[derive(Default)]
@@ -133,14 +135,41 @@ impl Systems {
 
 type Shared = State<Arc<Mutex<Inner>>>;
 
-fn note(inner: &Arc<Mutex<Inner>>, method: &Method, uri: &Uri, body: &[u8]) {
+fn note(inner: &Arc<Mutex<Inner>>, request: &Request, body: &[u8]) {
     inner.lock().unwrap().seen.push(Seen {
-        method: method.to_string(),
-        uri: uri
+        method: request.method.to_string(),
+        uri: request
+            .uri
             .path_and_query()
-            .map_or(uri.path().to_string(), |p| p.to_string()),
+            .map_or(request.uri.path().to_string(), |p| p.to_string()),
         body: body.to_vec(),
+        authorization: request
+            .headers
+            .get(header::AUTHORIZATION)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
     });
+}
+
+/// The parts of a request every handler notes.
+struct Request {
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Request {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Request {
+            method: parts.method.clone(),
+            uri: parts.uri.clone(),
+            headers: parts.headers.clone(),
+        })
+    }
 }
 
 fn raw(status: u16, content_type: &str, body: Vec<u8>) -> Response {
@@ -152,8 +181,8 @@ fn raw(status: u16, content_type: &str, body: Vec<u8>) -> Response {
         .into_response()
 }
 
-async fn source(State(inner): Shared, method: Method, uri: Uri) -> Response {
-    note(&inner, &method, &uri, &[]);
+async fn source(State(inner): Shared, request: Request) -> Response {
+    note(&inner, &request, &[]);
     let answer = inner.lock().unwrap().source.clone();
     let Some(answer) = answer else {
         return raw(500, "text/plain", b"no source set".to_vec());
@@ -168,11 +197,10 @@ fn record_of(inner: &Arc<Mutex<Inner>>, serial: &str) -> Option<String> {
 
 async fn json_lookup(
     State(inner): Shared,
-    method: Method,
-    uri: Uri,
+    request: Request,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    note(&inner, &method, &uri, &[]);
+    note(&inner, &request, &[]);
     let serial = query.get("serial").cloned().unwrap_or_default();
     let list = record_of(&inner, &serial).unwrap_or_default();
     raw(
@@ -184,23 +212,21 @@ async fn json_lookup(
 
 async fn by_serial(
     State(inner): Shared,
-    method: Method,
-    uri: Uri,
+    request: Request,
     Path(serial): Path<String>,
 ) -> Response {
-    note(&inner, &method, &uri, &[]);
+    note(&inner, &request, &[]);
     let list = record_of(&inner, &serial).unwrap_or_default();
     raw(200, "application/json", format!("[{list}]").into_bytes())
 }
 
 async fn write(
     State(inner): Shared,
-    method: Method,
-    uri: Uri,
+    request: Request,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    note(&inner, &method, &uri, &body);
+    note(&inner, &request, &body);
     let answer = inner.lock().unwrap().write_answers.get(&id).cloned();
     match answer {
         Some((status, content_type, body)) => raw(status, &content_type, body.into_bytes()),
@@ -210,11 +236,10 @@ async fn write(
 
 async fn xml_lookup(
     State(inner): Shared,
-    method: Method,
-    uri: Uri,
+    request: Request,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    note(&inner, &method, &uri, &[]);
+    note(&inner, &request, &[]);
     let serial = query.get("serial").cloned().unwrap_or_default();
     let list = record_of(&inner, &serial).unwrap_or_default();
     raw(
@@ -225,8 +250,8 @@ async fn xml_lookup(
 }
 
 /// A strict XML reader: any character XML 1.0 forbids, anywhere, fails the write.
-async fn xml_write(State(inner): Shared, method: Method, uri: Uri, body: Bytes) -> Response {
-    note(&inner, &method, &uri, &body);
+async fn xml_write(State(inner): Shared, request: Request, body: Bytes) -> Response {
+    note(&inner, &request, &body);
     let text = match std::str::from_utf8(&body) {
         Ok(text) => text,
         Err(_) => return raw(400, "text/plain", b"not UTF-8".to_vec()),
@@ -254,7 +279,7 @@ async fn xml_write(State(inner): Shared, method: Method, uri: Uri, body: Bytes) 
     }
 }
 
-async fn fallback(State(inner): Shared, method: Method, uri: Uri, body: Bytes) -> Response {
-    note(&inner, &method, &uri, &body);
+async fn fallback(State(inner): Shared, request: Request, body: Bytes) -> Response {
+    note(&inner, &request, &body);
     raw(404, "text/plain", b"no such path".to_vec())
 }
