@@ -248,10 +248,7 @@ impl<W: Write> CsvExport<W> {
     /// Flushes everything and returns the number of rows written.
     pub fn finish(self) -> io::Result<u64> {
         let rows = self.rows;
-        let mut inner = self
-            .writer
-            .into_inner()
-            .map_err(|err| io::Error::other(err.to_string()))?;
+        let mut inner = self.writer.into_inner().map_err(|err| err.into_error())?;
         inner.flush()?;
         Ok(rows)
     }
@@ -403,7 +400,7 @@ fn write_all(
     let mut buffered = export
         .writer
         .into_inner()
-        .map_err(|err| WriteError::Io(io::Error::other(err.to_string())))?;
+        .map_err(|err| WriteError::Io(err.into_error()))?;
     buffered.flush().map_err(WriteError::Io)?;
     let file = buffered
         .into_inner()

@@ -205,12 +205,17 @@ async fn characters_xml_forbids_are_a_record_error_naming_the_field_and_never_se
     let dry = setup.syncdeck(&["run", "--full", "--dry-run"]).await;
     assert_eq!(dry.code, Some(1), "{dry:?}");
     let entry = setup.entry(1, "S-2");
-    assert_eq!((entry.status, entry.outcome), (EntryStatus::Dry, Outcome::Error));
+    assert_eq!(
+        (entry.status, entry.outcome),
+        (EntryStatus::Dry, Outcome::Error)
+    );
     assert_eq!(entry.reason.as_deref(), Some("unsendable_value"));
     assert_eq!(entry.error.as_ref().unwrap().message, name_error);
     assert_eq!(setup.entry(1, "S-1").outcome, Outcome::WouldUpdate);
 
-    let live = setup.syncdeck(&["run", "--full", "--live", "--force"]).await;
+    let live = setup
+        .syncdeck(&["run", "--full", "--live", "--force"])
+        .await;
     assert_eq!(live.code, Some(1), "{live:?}");
     for (serial, message) in [("S-2", name_error), ("S-3", owner_error)] {
         let entry = setup.entry(2, serial);
@@ -232,7 +237,12 @@ async fn characters_xml_forbids_are_a_record_error_naming_the_field_and_never_se
 async fn numeric_serials_and_ids_keep_their_exact_text() {
     let setup = Setup::start(Destination::Json).await;
     // Two serials a float cannot tell apart, minus zero, an exponent; ids past u64.
-    let serials = ["12345678901234567890123", "12345678901234567890124", "-0", "1E3"];
+    let serials = [
+        "12345678901234567890123",
+        "12345678901234567890124",
+        "-0",
+        "1E3",
+    ];
     let ids = [
         "98765432109876543210001",
         "98765432109876543210002",
@@ -249,7 +259,9 @@ async fn numeric_serials_and_ids_keep_their_exact_text() {
     for (serial, id) in serials.iter().zip(ids) {
         setup.systems.set_record(serial, &record(serial, id));
     }
-    let live = setup.syncdeck(&["run", "--full", "--live", "--force"]).await;
+    let live = setup
+        .syncdeck(&["run", "--full", "--live", "--force"])
+        .await;
     assert_eq!(live.code, Some(0), "{live:?}");
     let entries = setup.entries();
     let mut references: Vec<&str> = entries.iter().map(|e| e.reference.as_str()).collect();
@@ -281,7 +293,13 @@ async fn numeric_serials_and_ids_keep_their_exact_text() {
         .syncdeck(&["report", "--days", "1", "--format", "json"])
         .await;
     let report: Value = report.json();
-    assert!(report.as_array().unwrap().iter().any(|e| e["reference"] == "-0"));
+    assert!(
+        report
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["reference"] == "-0")
+    );
     let contracts = setup.syncdeck(&["contracts", "--json"]).await.json();
     assert!(
         contracts
@@ -305,7 +323,9 @@ async fn dot_and_dot_dot_never_reach_a_lookup_path() {
     setup
         .systems
         .set_record("ok-1", &record("\"ok-1\"", "\"id-ok\""));
-    let live = setup.syncdeck(&["run", "--full", "--live", "--force"]).await;
+    let live = setup
+        .syncdeck(&["run", "--full", "--live", "--force"])
+        .await;
     assert_eq!(live.code, Some(1), "{live:?}");
     for serial in ["..", "."] {
         let entry = setup.entry(1, serial);
@@ -352,7 +372,9 @@ async fn a_serial_over_a_kibibyte_is_a_record_error_saying_how_long_it_is() {
     setup
         .systems
         .set_record("S-ok", &record("\"S-ok\"", "\"id-ok\""));
-    let live = setup.syncdeck(&["run", "--full", "--live", "--force"]).await;
+    let live = setup
+        .syncdeck(&["run", "--full", "--live", "--force"])
+        .await;
     assert_eq!(live.code, Some(1), "{live:?}");
     let shortened = format!("{}…", "S".repeat(64));
     let entry = setup.entry(1, &shortened);
@@ -385,7 +407,9 @@ async fn a_serial_over_a_kibibyte_is_a_record_error_saying_how_long_it_is() {
 async fn listing_error(answer: SourceAnswer) -> (String, String) {
     let setup = Setup::start(Destination::Json).await;
     setup.systems.set_source(answer);
-    let run = setup.syncdeck(&["run", "--full", "--dry-run", "--json"]).await;
+    let run = setup
+        .syncdeck(&["run", "--full", "--dry-run", "--json"])
+        .await;
     assert_eq!(run.code, Some(1), "{run:?}");
     let summary = run.json();
     let error = &summary["connections"][0]["error"];
@@ -403,7 +427,10 @@ async fn listing_failures_get_the_hint_of_their_cause() {
         ..SourceAnswer::json("{\"items\": []}")
     })
     .await;
-    assert!(message.starts_with("source listing failed: GET http://127.0.0.1:"), "{message}");
+    assert!(
+        message.starts_with("source listing failed: GET http://127.0.0.1:"),
+        "{message}"
+    );
     assert!(message.contains("/source: "), "{message}");
     assert_eq!(
         hint,
@@ -478,9 +505,8 @@ async fn listing_failures_get_the_hint_of_their_cause() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_secret_a_header_cannot_carry_is_refused_naming_the_credential() {
-    let credential = format!(
-        "[[credentials]]\nname = \"api\"\nkind = \"bearer\"\ntoken = \"env:{TOKEN_VAR}\""
-    );
+    let credential =
+        format!("[[credentials]]\nname = \"api\"\nkind = \"bearer\"\ntoken = \"env:{TOKEN_VAR}\"");
     let setup = Setup::with_credential(Destination::Json, &credential).await;
     setup.list(&[r#"{"serial": "S-1", "name": "x"}"#.to_string()]);
     let expected = format!(
@@ -495,8 +521,14 @@ async fn a_secret_a_header_cannot_carry_is_refused_naming_the_credential() {
             .env(TOKEN_VAR, value);
         let out = cli::output(check, LIMIT).await;
         assert_eq!(out.code, Some(2), "{out:?}");
-        assert!(out.stderr.contains(&expected) || out.stdout.contains(&expected), "{out:?}");
-        assert!(!format!("{out:?}").contains("tok-abc"), "the value is never shown");
+        assert!(
+            out.stderr.contains(&expected) || out.stdout.contains(&expected),
+            "{out:?}"
+        );
+        assert!(
+            !format!("{out:?}").contains("tok-abc"),
+            "the value is never shown"
+        );
     }
     let mut run = setup.command(&["run", "--full", "--live", "--force"]);
     run.env(TOKEN_VAR, "tok-abc\r\nX-Injected: 1");
@@ -532,10 +564,15 @@ async fn a_secret_file_is_its_one_line_and_a_two_line_file_is_refused() {
     write_private("tok-one-line\n");
     let out = cli::output(check_config(), LIMIT).await;
     assert_eq!(out.code, Some(0), "{out:?}");
-    let run = setup.syncdeck(&["run", "--full", "--live", "--force"]).await;
+    let run = setup
+        .syncdeck(&["run", "--full", "--live", "--force"])
+        .await;
     assert_eq!(run.code, Some(0), "{run:?}");
     let seen = setup.systems.seen();
-    let lookup = seen.iter().find(|s| s.uri.starts_with("/json/assets?")).unwrap();
+    let lookup = seen
+        .iter()
+        .find(|s| s.uri.starts_with("/json/assets?"))
+        .unwrap();
     assert_eq!(lookup.authorization.as_deref(), Some("Bearer tok-one-line"));
 
     // Two lines: refused, as the README says, with the file named and no line shown.
@@ -547,7 +584,10 @@ async fn a_secret_file_is_its_one_line_and_a_two_line_file_is_refused() {
          on one line (a final line break is fine)",
         file.display()
     );
-    assert!(out.stderr.contains(&expected) || out.stdout.contains(&expected), "{out:?}");
+    assert!(
+        out.stderr.contains(&expected) || out.stdout.contains(&expected),
+        "{out:?}"
+    );
     assert!(!format!("{out:?}").contains("second-line"));
 }
 
@@ -565,7 +605,11 @@ async fn a_zero_byte_store_file_is_refused_and_a_missing_one_is_made() {
             setup.store.display()
         )
     );
-    assert_eq!(std::fs::metadata(&setup.store).unwrap().len(), 0, "left as it was");
+    assert_eq!(
+        std::fs::metadata(&setup.store).unwrap().len(),
+        0,
+        "left as it was"
+    );
 
     // Removed, the next command makes a new store there.
     std::fs::remove_file(&setup.store).unwrap();

@@ -210,11 +210,7 @@ async fn json_lookup(
     )
 }
 
-async fn by_serial(
-    State(inner): Shared,
-    request: Request,
-    Path(serial): Path<String>,
-) -> Response {
+async fn by_serial(State(inner): Shared, request: Request, Path(serial): Path<String>) -> Response {
     note(&inner, &request, &[]);
     let list = record_of(&inner, &serial).unwrap_or_default();
     raw(200, "application/json", format!("[{list}]").into_bytes())
