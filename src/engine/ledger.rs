@@ -16,6 +16,8 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use super::EventSink;
+use super::protocol::{Event, LogLevel, RecordingFailure};
 use crate::store::recovery_file::{self, Kept, Reservation};
 use crate::store::{RunId, Store, StoreError, WriteBatch};
 
@@ -205,9 +207,16 @@ impl Ledger {
         let store_path: PathBuf = self.store.path().to_path_buf();
         let run_id = self.run_id;
         let reason = message.clone();
-        let written = tokio::task::spawn_blocking(move || match reservation {
-            Some(reservation) => reservation.keep(run_id, &reason, &batches),
-            None => recovery_file::keep_unreserved(&store_path, run_id, &reason, &batches),
+        let written = tokio::task::spawn_blocking(move || {
+            let kept = match reservation {
+                Some(reservation) => reservation.keep(run_id, &reason, &batches),
+                None => recovery_file::keep_unreserved(&store_path, run_id, &reason, &batches),
+            };
+            // What neither the store nor the file took goes to the log, entry by entry: the
+            // last record of it (the log lives under the state directory, often another disk).
+            let from = kept.as_ref().map_or(0, |kept| kept.batches);
+            log_unkept(run_id, &batches[from.min(batches.len())..]);
+            kept
         })
         .await;
         match written {
@@ -231,6 +240,123 @@ impl Ledger {
                 why: "writing the recovery file stopped".to_string(),
             },
         }
+    }
+}
+
+/// Logs each entry of `batches`: what a run did that nothing else could keep.
+fn log_unkept(run_id: RunId, batches: &[WriteBatch]) {
+    for entry in batches.iter().flat_map(|batch| &batch.entries) {
+        tracing::error!(
+            run_id,
+            connection = %entry.connection,
+            serial = %entry.reference,
+            status = entry.status.as_str(),
+            outcome = entry.outcome.as_str(),
+            attempts = entry.attempts.len(),
+            http_status = ?entry.error.as_ref().and_then(|e| e.http_status),
+            "not recorded: neither the store nor the recovery file could take this entry"
+        );
+    }
+}
+
+/// Reserves the space of a run's recovery file beside the store. A run that `writes` to
+/// destinations does not start without it (Err: the reason, the operator told through a
+/// `RecordingFailed`); a Dry run goes on without, a file written if it comes to that.
+pub(crate) async fn reserve(
+    store: &Store,
+    writes: bool,
+    events: &EventSink,
+) -> Result<Option<Reservation>, String> {
+    let reserved = {
+        let path = store.path().to_path_buf();
+        tokio::task::spawn_blocking(move || Reservation::create(&path))
+            .await
+            .map_err(super::connection::panic_text)?
+    };
+    match reserved {
+        Ok(reservation) => Ok(Some(reservation)),
+        Err(error) if !writes => {
+            events.log(
+                LogLevel::Warn,
+                format!("no room reserved for a recovery file beside the store: {error}"),
+            );
+            Ok(None)
+        }
+        Err(error) => {
+            let message = format!(
+                "the store could not record: no room beside {} for the run's recovery file ({} \
+                 MiB): {error}",
+                store.path().display(),
+                recovery_file::RESERVED_BYTES >> 20
+            );
+            refuse(events, message.clone());
+            Err(format!(
+                "{message}; a run that writes to destinations does not start without it"
+            ))
+        }
+    }
+}
+
+/// Tells the front end a run does not start because the store could not record.
+pub(crate) fn refuse(events: &EventSink, message: String) {
+    events.send(Event::RecordingFailed {
+        run_id: None,
+        failure: RecordingFailure {
+            message,
+            hint: FREE_DISK_HINT.to_string(),
+            kept: None,
+            entries_kept: 0,
+            entries_lost: 0,
+        },
+    });
+}
+
+impl Ledger {
+    /// [`Ledger::settle`]s and, when the store could not record, says where what the run did
+    /// went: the log, and a `RecordingFailed` event before the run's end.
+    pub(crate) async fn settle_and_tell(&self, events: &EventSink) {
+        let run_id = self.run_id;
+        let failure = match self.settle().await {
+            Settlement::Clean => return,
+            Settlement::Recorded { message } => RecordingFailure {
+                message,
+                hint: FREE_DISK_HINT.to_string(),
+                kept: None,
+                entries_kept: 0,
+                entries_lost: 0,
+            },
+            Settlement::Kept { message, kept } => RecordingFailure {
+                message,
+                hint: FREE_DISK_HINT.to_string(),
+                kept: Some(kept.path),
+                entries_kept: kept.entries,
+                entries_lost: kept.entries_left_out,
+            },
+            Settlement::Lost {
+                message,
+                entries,
+                why,
+            } => {
+                events.log(
+                    LogLevel::Error,
+                    format!("run {run_id}: the recovery file could not be written either: {why}"),
+                );
+                RecordingFailure {
+                    message,
+                    hint: FREE_DISK_HINT.to_string(),
+                    kept: None,
+                    entries_kept: 0,
+                    entries_lost: entries,
+                }
+            }
+        };
+        for line in failure.lines() {
+            events.log(LogLevel::Error, format!("run {run_id}: {line}"));
+        }
+        events.send(Event::RecordingFailed {
+            run_id: Some(run_id),
+            failure,
+        });
     }
 }
 

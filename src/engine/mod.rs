@@ -38,13 +38,12 @@ pub use protocol::{Command, Event, LogLevel, RecordingFailure, RunRequest, RunSc
 pub use resync::{ResyncPlan, plan_resync};
 
 use crate::config::Config;
-use crate::store::recovery_file::{self, Reservation};
 use crate::store::{
-    ConnectionRun, Counters, ReportEntry, Run, RunId, RunMode, RunStatus, RunType, Store, SyncId,
+    ConnectionRun, Counters, ReportEntry, Run, RunMode, RunStatus, RunType, Store, SyncId,
     WriteBatch,
 };
 use connection::{ConnectionJob, Work, panic_text};
-use ledger::{Ledger, Settlement};
+use ledger::Ledger;
 
 /// Settings key of a connection's dry-run override (`"true"` / `"false"`).
 pub fn dry_run_override_key(connection: &str) -> String {
@@ -343,44 +342,7 @@ async fn launch(
     jobs: Vec<Job>,
 ) -> Result<Current, String> {
     let writes = jobs.iter().any(|(_, mode, _)| *mode == RunMode::Live);
-    let reservation = {
-        let path = store.path().to_path_buf();
-        tokio::task::spawn_blocking(move || Reservation::create(&path))
-            .await
-            .map_err(panic_text)?
-    };
-    let reservation = match reservation {
-        Ok(reservation) => Some(reservation),
-        // A Dry run writes nowhere but the store: it goes on, with a file written if needed.
-        Err(error) if !writes => {
-            events.log(
-                LogLevel::Warn,
-                format!("no room reserved for a recovery file beside the store: {error}"),
-            );
-            None
-        }
-        Err(error) => {
-            let message = format!(
-                "the store could not record: no room beside {} for the run's recovery file ({} \
-                 MiB): {error}",
-                store.path().display(),
-                recovery_file::RESERVED_BYTES >> 20
-            );
-            events.send(Event::RecordingFailed {
-                run_id: None,
-                failure: RecordingFailure {
-                    message: message.clone(),
-                    hint: ledger::FREE_DISK_HINT.to_string(),
-                    kept: None,
-                    entries_kept: 0,
-                    entries_lost: 0,
-                },
-            });
-            return Err(format!(
-                "{message}; a run that writes to destinations does not start without it"
-            ));
-        }
-    };
+    let reservation = ledger::reserve(store, writes, events).await?;
     let created = {
         let store = store.clone();
         tokio::task::spawn_blocking(move || {
@@ -395,16 +357,7 @@ async fn launch(
         // Nothing was sent yet: the run does not start, and the operator hears why.
         Err(error) => {
             let message = ledger::recording_message(store, &error);
-            events.send(Event::RecordingFailed {
-                run_id: None,
-                failure: RecordingFailure {
-                    message: message.clone(),
-                    hint: ledger::FREE_DISK_HINT.to_string(),
-                    kept: None,
-                    entries_kept: 0,
-                    entries_lost: 0,
-                },
-            });
+            ledger::refuse(events, message.clone());
             return Err(format!("cannot record the run: {message}"));
         }
     };
@@ -632,59 +585,13 @@ async fn execute_run(
             format!("cannot record the end of run {}", run.id),
         );
     }
-    settle(&ledger, &events, run.id).await;
+    ledger.settle_and_tell(&events).await;
     events.log(
         LogLevel::Info,
         format!("run {} finished: {}", run.id, run.status.as_str()),
     );
     events.send(Event::RunFinished { run: run.clone() });
     run
-}
-
-/// Settles the run's ledger and, when the store could not record, says where what the run did
-/// went (the log, and the `RecordingFailed` event).
-async fn settle(ledger: &Ledger, events: &EventSink, run_id: RunId) {
-    let failure = match ledger.settle().await {
-        Settlement::Clean => return,
-        Settlement::Recorded { message } => RecordingFailure {
-            message,
-            hint: ledger::FREE_DISK_HINT.to_string(),
-            kept: None,
-            entries_kept: 0,
-            entries_lost: 0,
-        },
-        Settlement::Kept { message, kept } => RecordingFailure {
-            message,
-            hint: ledger::FREE_DISK_HINT.to_string(),
-            kept: Some(kept.path),
-            entries_kept: kept.entries,
-            entries_lost: kept.entries_left_out,
-        },
-        Settlement::Lost {
-            message,
-            entries,
-            why,
-        } => {
-            events.log(
-                LogLevel::Error,
-                format!("run {run_id}: the recovery file could not be written either: {why}"),
-            );
-            RecordingFailure {
-                message,
-                hint: ledger::FREE_DISK_HINT.to_string(),
-                kept: None,
-                entries_kept: 0,
-                entries_lost: entries,
-            }
-        }
-    };
-    for line in failure.lines() {
-        events.log(LogLevel::Error, format!("run {run_id}: {line}"));
-    }
-    events.send(Event::RecordingFailed {
-        run_id: Some(run_id),
-        failure,
-    });
 }
 
 /// Records a connection run's row through the run's ledger, off the async threads.

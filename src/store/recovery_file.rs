@@ -87,7 +87,10 @@ pub struct Kept {
     /// The complete recovery file, under its final name.
     pub path: PathBuf,
     pub entries: u64,
-    /// Entries of the batches that did not fit (the disk had no room past the reservation).
+    /// How many of the batches, from the first, the file holds; the rest did not fit (the disk
+    /// had no room past the reservation).
+    pub batches: usize,
+    /// Entries of the batches that did not fit.
     pub entries_left_out: u64,
 }
 
@@ -243,6 +246,7 @@ fn write_batches(
     let mut kept = Kept {
         path: PathBuf::new(),
         entries: 0,
+        batches: 0,
         entries_left_out: 0,
     };
     let mut full = false;
@@ -259,6 +263,7 @@ fn write_batches(
             Ok(()) => {
                 end += line.len() as u64;
                 kept.entries += count;
+                kept.batches += 1;
             }
             // Past the reservation on a full disk: the rest is left out, the file stays whole.
             Err(_) => {
