@@ -567,3 +567,148 @@ fn a_recovery_file_is_imported_once_by_the_next_open_and_removed() {
     assert!(!kept.path.exists());
     assert_eq!(common::history::entries_of_run(&store, run_id).len(), 25);
 }
+
+/// The store file removed while a Live run writes to a slow destination: the next commit sees
+/// the path no longer names the file opened (on Linux it would "succeed" into a file that goes
+/// with the process), so the run stops writing, and what it did from then on is kept in the
+/// recovery file beside the path, which the next open imports.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_file_removed_during_a_live_run_stops_its_writes_and_keeps_the_rest() {
+    use common::systems::{SourceAnswer, Systems};
+    const RECORDS: usize = 40;
+    let systems = Systems::start().await;
+    let items: Vec<String> = (0..RECORDS)
+        .map(|i| format!(r#"{{"serial": "G-{i}", "name": "new"}}"#))
+        .collect();
+    systems.set_source(SourceAnswer::json(&format!(
+        r#"{{"items": [{}]}}"#,
+        items.join(", ")
+    )));
+    for i in 0..RECORDS {
+        systems.set_record(
+            &format!("G-{i}"),
+            &format!(r#"{{"serial": "G-{i}", "id": "id-{i}", "name": "old"}}"#),
+        );
+    }
+    systems.set_write_delay(Duration::from_millis(150));
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    let base = systems.base_url();
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[source]
+base_url = "{base}"
+endpoint = "/source"
+results_position = "items"
+id_field = "serial"
+
+[[connections]]
+name = "assets"
+base_url = "{base}"
+dry_run = false
+concurrency = 2
+max_retries = 0
+[connections.fetch]
+path = "/json/assets"
+query = {{ serial = "{{serial}}" }}
+results_position = "result"
+serial_field = "serial"
+id_field = "id"
+[connections.update]
+method = "PATCH"
+path = "/json/assets/{{id}}"
+[[connections.mapping]]
+source = "name"
+target = "name"
+"#
+        ),
+    )
+    .unwrap();
+    let store = dir.path().join("s.redb");
+    let syncdeck = |args: &[&str]| {
+        let mut command = common::cli::command(dir.path());
+        command
+            .arg("--config")
+            .arg(&config)
+            .arg("--store")
+            .arg(&store)
+            .args(args);
+        command
+    };
+    let mut run = tokio::process::Command::from(syncdeck(&["run", "--full", "--live", "--force"]));
+    run.kill_on_drop(true)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = run.spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while systems.writes().len() < 4 {
+        assert!(Instant::now() < deadline, "the run did not start writing");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    std::fs::remove_file(&store).unwrap();
+    let before = systems.writes().len();
+    let out = tokio::time::timeout(LIMIT, child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert_eq!(
+        stderr.lines().next(),
+        Some(
+            format!(
+                "syncdeck: the store could not record: {}: the file was removed or replaced \
+                 while syncdeck had it open",
+                store.display()
+            )
+            .as_str()
+        ),
+        "{stderr}"
+    );
+    let written = systems.writes().len();
+    assert!(
+        written < RECORDS,
+        "the writes stopped: {written} of {RECORDS}"
+    );
+    let files: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        files
+            .iter()
+            .any(|f| f.starts_with("s.redb.recovery-1-") && f.ends_with(".jsonl")),
+        "{files:?}"
+    );
+    assert!(!files.iter().any(|f| f.ends_with(".reserved")), "{files:?}");
+
+    // The next open (a new store at the path) imports what the run did after the removal:
+    // every write from then on is an attempt of an imported entry.
+    let report = common::cli::output(
+        {
+            let mut command = syncdeck(&["report", "--days", "1", "--format", "json"]);
+            command.env_remove("SYNCDECK_LOG");
+            command
+        },
+        LIMIT,
+    )
+    .await;
+    assert_eq!(report.code, Some(0), "{report:?}");
+    assert!(
+        report.stderr.contains("that run #1 could not record"),
+        "{report:?}"
+    );
+    let attempts: u64 = report
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["attempts"].as_u64().unwrap())
+        .sum();
+    assert!(
+        (written - before) as u64 <= attempts,
+        "{written} writes, {before} before the removal, {attempts} attempts kept"
+    );
+}

@@ -38,10 +38,13 @@ pub const FREE_DISK_HINT: &str = "free disk space where the store lives (or fix 
 
 /// Why the store could not record, for the operator.
 pub fn recording_message(store: &Store, error: &StoreError) -> String {
+    let cause = match error {
+        StoreError::Gone { .. } => crate::store::GONE.to_string(),
+        other => root_cause(other),
+    };
     format!(
-        "the store could not record: {}: {}",
-        store.path().display(),
-        root_cause(error)
+        "the store could not record: {}: {cause}",
+        store.path().display()
     )
 }
 

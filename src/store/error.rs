@@ -34,6 +34,11 @@ pub enum StoreError {
         source: std::io::Error,
     },
 
+    /// The store's file was removed or replaced while the store was open: commits would go to
+    /// a file no one will open again.
+    #[error("store {}: {}", path.display(), GONE)]
+    Gone { path: PathBuf },
+
     /// redb failed during an operation on an open store.
     #[error("store: {context}: {source}")]
     Database {
@@ -50,6 +55,9 @@ pub enum StoreError {
         source: serde_json::Error,
     },
 }
+
+/// What [`StoreError::Gone`] says after the path.
+pub const GONE: &str = "the file was removed or replaced while syncdeck had it open";
 
 fn holder(pid: Option<u32>) -> String {
     match pid {
@@ -68,6 +76,7 @@ impl StoreError {
             | StoreError::NewerSchema { .. }
             | StoreError::Unreadable { .. }
             | StoreError::Io { .. }
+            | StoreError::Gone { .. }
             | StoreError::Database { .. }
             | StoreError::Encoding { .. } => 3,
         }

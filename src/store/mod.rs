@@ -33,7 +33,7 @@ use redb::{Database, DatabaseError, ReadTransaction, ReadableDatabase, WriteTran
 pub use batch::WriteBatch;
 pub use contracts::{ContractPage, ContractQuery, ContractSort};
 pub use entries::{EntryCursor, EntryPage, EntryQuery};
-pub use error::StoreError;
+pub use error::{GONE, StoreError};
 pub use recovery::{INTERRUPTED_MESSAGE, INTERRUPTED_NOTE, Recovery};
 pub use report::{ReportFilter, ReportSort, SortColumn};
 pub use retention::PruneStats;
@@ -79,7 +79,28 @@ struct Inner {
     path: PathBuf,
     options: StoreOptions,
     recovery: Recovery,
+    /// The file opened: a write notices when the path names another file, or none.
+    file: Option<FileId>,
     _lock: StoreLock,
+}
+
+/// Which file a path names (device and inode).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct FileId(u64, u64);
+
+fn file_id(path: &Path) -> Option<FileId> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(path)
+            .ok()
+            .map(|meta| FileId(meta.dev(), meta.ino()))
+    }
+    #[cfg(not(unix))]
+    {
+        // Elsewhere an open file cannot be removed: the check has nothing to find.
+        std::fs::metadata(path).ok().map(|_| FileId(0, 0))
+    }
 }
 
 impl std::fmt::Debug for Store {
@@ -112,6 +133,7 @@ impl Store {
         let store = Store {
             inner: Arc::new(Inner {
                 db: RwLock::new(Some(Arc::new(db))),
+                file: file_id(&path),
                 path,
                 options,
                 recovery,
@@ -143,9 +165,23 @@ impl Store {
             .map_err(db("starting a read transaction"))
     }
 
-    /// A durable write transaction: its commit is on disk when `commit` returns.
+    /// A durable write transaction: its commit is on disk when `commit` returns. Refused when
+    /// the store's file was removed or replaced since it was opened: on Linux the commit would
+    /// succeed, into a file that goes with the process.
     pub(crate) fn write(&self) -> Result<WriteTransaction, StoreError> {
+        self.check_file()?;
         begin_write(&*self.database()?)
+    }
+
+    /// Err when the store's path no longer names the file opened (a `stat`, once per write
+    /// transaction: a batch of a thousand entries, or one operator action).
+    fn check_file(&self) -> Result<(), StoreError> {
+        if self.inner.file.is_some() && file_id(&self.inner.path) != self.inner.file {
+            return Err(StoreError::Gone {
+                path: self.inner.path.clone(),
+            });
+        }
+        Ok(())
     }
 
     fn database(&self) -> Result<Arc<Database>, StoreError> {
@@ -166,6 +202,9 @@ impl Store {
     /// keeps what it could not record retries through this. Err while the file cannot be
     /// opened yet, or while a transaction still holds the old handle: try again later.
     pub fn reopen(&self) -> Result<(), StoreError> {
+        // Only the file opened first: another (or a new one made at a vanished path) would get
+        // the end of a run whose start it never saw.
+        self.check_file()?;
         let mut slot = self
             .inner
             .db

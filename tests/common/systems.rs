@@ -63,6 +63,8 @@ struct Inner {
     records: HashMap<String, String>,
     /// Destination id → (status, content type, body) answered to a write.
     write_answers: HashMap<String, (u16, String, String)>,
+    /// How long each write waits before its answer (a slow destination).
+    write_delay: Duration,
     seen: Vec<Seen>,
 }
 
@@ -117,6 +119,11 @@ impl Systems {
             id.to_string(),
             (status, content_type.to_string(), body.to_string()),
         );
+    }
+
+    /// Each write waits this long before it is answered.
+    pub fn set_write_delay(&self, delay: Duration) {
+        self.inner.lock().unwrap().write_delay = delay;
     }
 
     /// Every request so far, in order.
@@ -223,6 +230,8 @@ async fn write(
     body: Bytes,
 ) -> Response {
     note(&inner, &request, &body);
+    let delay = inner.lock().unwrap().write_delay;
+    tokio::time::sleep(delay).await;
     let answer = inner.lock().unwrap().write_answers.get(&id).cloned();
     match answer {
         Some((status, content_type, body)) => raw(status, &content_type, body.into_bytes()),
