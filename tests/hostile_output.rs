@@ -4,7 +4,7 @@
 //! bidirectional override and spreadsheet formula starts are fed through a real Live run, then
 //! every output is read byte by byte: the run summary and `run --json`, `report` as a table, CSV
 //! and JSON, `contracts` and `contracts --json`, `check` and `check --json`, `resync`, and the
-//! console in tmux (the pane, the window title, the OSC 52 copy). JSON output still reads back
+//! console in tmux (the pane, the window title, the OSC 52 copy, the CSV export `e`). JSON output still reads back
 //! the original values, and the store keeps them as they came.
 
 use std::path::PathBuf;
@@ -480,6 +480,31 @@ async fn console(setup: &Setup) {
             !text.contains('\u{9b}') && !text.contains('\u{85}'),
             "a C1 control went out"
         );
+        // The console's CSV export (`e`) of every entry: no cell a spreadsheet would run.
+        term.keys(&["Escape"]);
+        term.wait_for("search \"SN-1\"");
+        term.keys(&["Escape"]);
+        term.keys(&["e"]);
+        term.wait_for("Export to CSV");
+        term.keys(&["Enter"]);
+        term.wait_for("exported 12 entries to");
+        let exports = term.file("data").join("syncdeck").join("exports");
+        let file = std::fs::read_dir(&exports)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.extension().is_some_and(|x| x == "csv"))
+            .expect("the export's file");
+        let bytes = std::fs::read(&file).unwrap();
+        assert_inert("the console's CSV export", &bytes);
+        let rows = csv_rows(&bytes);
+        assert_eq!(rows.len(), 12);
+        for cell in rows.iter().flatten() {
+            assert!(
+                !cell.starts_with(['=', '+', '-', '@', '\t', '\r']),
+                "{cell:?}"
+            );
+        }
+        assert!(rows.iter().any(|r| r[4] == format!("'{}", FORMULAS[0])));
         term.keys(&["q"]);
         term
     })
