@@ -599,11 +599,12 @@ async fn download_and_parse(config: &Config, connection: &str) -> BenchResult<Ba
         size,
         first_page,
         ..
-    } = &config.source.pagination
+    } = &config.primary_source().pagination
     else {
         return Err("the demo source is no longer page-paged".into());
     };
-    let url = format!("{}{}", config.source.base_url, config.source.endpoint);
+    let source_config = config.primary_source();
+    let url = format!("{}{}", source_config.base_url, source_config.endpoint);
     let mut page = *first_page;
     loop {
         let query = [
@@ -612,7 +613,7 @@ async fn download_and_parse(config: &Config, connection: &str) -> BenchResult<Ba
         ];
         let count = get_page(
             client.get(&url).query(&query),
-            &config.source.results_position,
+            &source_config.results_position,
             &mut source,
         )
         .await?;
@@ -645,8 +646,8 @@ async fn get_page(
     let body = response.bytes().await?;
     let value: Value = serde_json::from_slice(&body)?;
     let list = match position {
-        ResultsPosition::Root => Some(&value),
-        ResultsPosition::Path(path) => path.iter().try_fold(&value, |v, key| v.get(key)),
+        ResultsPosition::Root | ResultsPosition::Single => Some(&value),
+        ResultsPosition::Path(path) => path.find(&value),
     };
     let count = list.and_then(Value::as_array).map_or(0, Vec::len) as u64;
     listed.pages += 1;

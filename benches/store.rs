@@ -1,5 +1,7 @@
-//! Store benchmark: durable batched writes per second, and the time to page the first 100 Failed
-//! entries out of a million. Run with `cargo bench --bench store`.
+//! Store benchmark: durable batched writes per second — in the shared mode every syncdeck
+//! process opens stores in, against the exclusive mode they were opened in before, on the same
+//! machine and code — and the time to page the first 100 Failed entries out of a million. Run
+//! with `cargo bench --bench store`.
 
 use std::time::{Duration as StdDuration, Instant};
 
@@ -8,6 +10,10 @@ use syncdeck::store::*;
 
 const BATCH: usize = 1_000;
 const WRITE_ENTRIES: u64 = 200_000;
+/// Entries per round of the shared-against-exclusive comparison, and rounds of each mode (they
+/// take turns, so a burst of other work on the machine hits both alike).
+const MODE_ENTRIES: u64 = 100_000;
+const MODE_ROUNDS: usize = 5;
 const PAGED_ENTRIES: u64 = 1_000_000;
 const PAGE: usize = 100;
 const PAGINGS: usize = 25;
@@ -90,6 +96,75 @@ fn populate(store: &Store, count: u64, start: DateTime<Utc>, span: Duration) -> 
     spent
 }
 
+/// Batched writes of [`MODE_ENTRIES`] into a fresh store opened shared (as every process opens
+/// it now) and opened alone (as before stores were shared), in turns; and shared with another
+/// handle reading the change counter four times a second, as a console following the run does.
+fn compare_modes(dir: &std::path::Path, now: DateTime<Utc>) {
+    let mut shared = Vec::with_capacity(MODE_ROUNDS);
+    let mut alone = Vec::with_capacity(MODE_ROUNDS);
+    let mut followed = Vec::with_capacity(MODE_ROUNDS);
+    let start = now - Duration::days(1);
+    for round in 0..MODE_ROUNDS {
+        let path = dir.join(format!("alone-{round}.redb"));
+        let store = Store::open_alone(&path, StoreOptions::default()).expect("open alone");
+        alone.push(populate(&store, MODE_ENTRIES, start, Duration::days(1)));
+        drop(store);
+
+        let path = dir.join(format!("shared-{round}.redb"));
+        let store = Store::open(&path, StoreOptions::default()).expect("open shared");
+        shared.push(populate(&store, MODE_ENTRIES, start, Duration::days(1)));
+        drop(store);
+
+        let path = dir.join(format!("followed-{round}.redb"));
+        let store = Store::open(&path, StoreOptions::default()).expect("open shared");
+        let console = Store::open(&path, StoreOptions::default()).expect("a second handle");
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let polling = {
+            let done = done.clone();
+            std::thread::spawn(move || {
+                let mut looks = 0u64;
+                while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                    console.change_count().expect("counter");
+                    looks += 1;
+                    std::thread::sleep(StdDuration::from_millis(250));
+                }
+                looks
+            })
+        };
+        followed.push(populate(&store, MODE_ENTRIES, start, Duration::days(1)));
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        polling.join().expect("the polling thread");
+        drop(store);
+    }
+    let rate = |spent: StdDuration| MODE_ENTRIES as f64 / spent.as_secs_f64();
+    let list = |samples: &[StdDuration]| {
+        samples
+            .iter()
+            .map(|s| format!("{:.0}", rate(*s)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let (shared_median, alone_median) = (median(shared.clone()), median(alone.clone()));
+    let ratio = rate(shared_median) / rate(alone_median);
+    println!(
+        "modes: {MODE_ENTRIES} entries in batches of {BATCH}, {MODE_ROUNDS} rounds each, in \
+         turns (entries/s): shared {}; alone (exclusive) {}; shared with a console polling \
+         {}",
+        list(&shared),
+        list(&alone),
+        list(&followed)
+    );
+    println!(
+        "modes: median shared {:.0} entries/s = {:.1}% of exclusive {:.0} entries/s (aim ≥ 90%): \
+         {}; shared with a console polling {:.0} entries/s",
+        rate(shared_median),
+        ratio * 100.0,
+        rate(alone_median),
+        if ratio >= 0.9 { "met" } else { "NOT met" },
+        rate(median(followed)),
+    );
+}
+
 fn median(mut samples: Vec<StdDuration>) -> StdDuration {
     samples.sort();
     samples[samples.len() / 2]
@@ -116,7 +191,10 @@ fn main() {
         WRITE_ENTRIES as f64 / spent.as_secs_f64()
     );
 
-    // 2. First page of Failed entries out of a million spread over 15 days.
+    // 2. The same writes, shared against exclusive; and shared with a console polling beside it.
+    compare_modes(dir.path(), now);
+
+    // 3. First page of Failed entries out of a million spread over 15 days.
     let path = dir.path().join("million.redb");
     let store = Store::open(&path, StoreOptions::default()).expect("open");
     let span = Duration::days(15) - Duration::hours(1);

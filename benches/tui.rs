@@ -156,6 +156,8 @@ fn run(id: u64, start: DateTime<Utc>, config: &Config) -> (Run, Vec<ConnectionRu
         connections: names,
         credential_contexts: credentials,
         note: None,
+        owner: None,
+        trigger: None,
     };
     (run, connection_runs)
 }

@@ -11,7 +11,8 @@ use clap::{ArgGroup, Parser, Subcommand};
 #[command(name = "syncdeck", version, about)]
 #[command(
     after_help = "Exit codes: 0 success; 1 the job ran but some records failed; \
-2 bad usage or configuration; 3 the store is in use or unreadable."
+2 bad usage or configuration; 3 the store is unreadable (or read-only for a command that writes), \
+or a connection is held by another process's Live run."
 )]
 pub struct Cli {
     /// Config file [default: the platform config dir, syncdeck/config.toml]
@@ -59,6 +60,11 @@ pub enum Command {
         /// Full Dry run
         #[arg(long)]
         force: bool,
+        /// What started the run, recorded with it and shown in every console: console,
+        /// headless, scheduled, or a schedule's name (nightly) [default: scheduled under a
+        /// systemd service, else headless]
+        #[arg(long, value_name = "NAME", env = "SYNCDECK_TRIGGER")]
+        trigger: Option<String>,
     },
     /// Resync report entries live: chosen ones, or every Failed one of the last 15 days
     #[command(group(ArgGroup::new("which").required(true).args(["entries", "failed"])))]
@@ -78,6 +84,21 @@ pub enum Command {
         /// Print a machine-readable outcome on stdout
         #[arg(long)]
         json: bool,
+        /// What started the resync, as for `run --trigger`
+        #[arg(long, value_name = "NAME", env = "SYNCDECK_TRIGGER")]
+        trigger: Option<String>,
+    },
+    /// Ask the process running a run to cancel it (it does within a second); exit 1 when the
+    /// run is not running
+    Cancel {
+        /// The run to cancel
+        #[arg(value_name = "RUN_ID")]
+        run_id: u64,
+        /// The run's process is gone but cannot be checked from here (another host, a pod
+        /// killed outright): mark the run Interrupted now and free its connections. Refused
+        /// for a process of this host that still runs
+        #[arg(long)]
+        abandon: bool,
     },
     /// Health check: source reachable, destination reachable, credential accepted, per
     /// connection, with latencies; exit code 1 when any step fails

@@ -1,6 +1,7 @@
 //! `syncdeck run`, the headless engine, as a separate process against the demo systems served
-//! from this test process: the SPEC section 6 JSON, exit codes 0/1/2/3, the safety gate, the
-//! store lock, and usage errors that say what to do.
+//! from this test process: the SPEC section 6 JSON (with the run's trigger and owner), exit codes
+//! 0/1/2/3, the safety gate, a store shared with another process, and usage errors that say what
+//! to do.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -8,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use syncdeck::demo::{self, DemoServer};
-use syncdeck::store::{RunStatus, Store, StoreOptions};
+use syncdeck::store::{RunOwner, RunStatus, Store, StoreOptions};
 
 mod common;
 
@@ -66,6 +67,16 @@ fn check_run_json(run: &Value, kind: &str, mode: &str) -> Vec<Value> {
     assert_eq!(run["mode"], mode, "{run}");
     assert!(run["status"].is_string(), "{run}");
     assert!(time(run, "finished_at") >= time(run, "started_at"));
+    // Who ran it: a headless run of a process of this host and user.
+    assert_eq!(run["trigger"], "headless", "{run}");
+    assert_eq!(run["trigger_kind"], "headless", "{run}");
+    let me = RunOwner::current();
+    assert_eq!(run["owner"]["host"], me.host.as_str(), "{run}");
+    assert_eq!(run["owner"]["user"], me.user.as_str(), "{run}");
+    assert!(
+        run["owner"]["pid"].as_u64().is_some_and(|pid| pid > 0),
+        "{run}"
+    );
     let connections = run["connections"].as_array().expect("connections").clone();
     for c in &connections {
         assert!(c["name"].is_string() && c["system"].is_string(), "{c}");
@@ -323,23 +334,49 @@ async fn the_wrong_method_connection_fails_with_the_405_hint_and_exit_1() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_store_held_by_another_process_exits_3_and_names_it() {
+async fn a_store_open_in_other_processes_is_shared_and_a_trigger_is_recorded() {
     let setup = setup().await;
-    let args = ["--full", "--dry-run", "--connection", "cmdb", "--json"];
-    let held = Store::open(&setup.store, StoreOptions::default()).unwrap();
-    let (first, second) = tokio::join!(run(&setup, &args), run(&setup, &args));
-    let holder = format!("process {}", std::process::id());
+    // This process keeps the store open, as a console would, and two runs start together.
+    let open = Store::open(&setup.store, StoreOptions::default()).unwrap();
+    let dry = ["--full", "--dry-run", "--connection", "cmdb", "--json"];
+    let nightly = [
+        "--full",
+        "--dry-run",
+        "--connection",
+        "cmdb",
+        "--json",
+        "--trigger",
+        "nightly",
+    ];
+    let (first, second) = tokio::join!(run(&setup, &dry), run(&setup, &nightly));
     for out in [&first, &second] {
-        assert_eq!(out.code, Some(3), "{out:?}");
-        assert!(out.stdout.is_empty(), "{out:?}");
-        assert!(out.stderr.contains("in use"), "{out:?}");
-        assert!(out.stderr.contains(&holder), "names {holder}: {out:?}");
+        assert_eq!(out.code, Some(0), "{out:?}");
     }
-    assert_eq!(setup.server.stats().cmdb.requests, 0, "nothing ran");
-    // Let go of it, and the same command runs.
-    drop(held);
-    let out = run(&setup, &args).await;
-    assert_eq!(out.code, Some(0), "{out:?}");
+    let (first, second) = (first.json(), second.json());
+    assert_ne!(first["run_id"], second["run_id"]);
+    assert_eq!(second["trigger"], "nightly", "{second}");
+    assert_eq!(second["trigger_kind"], "scheduled", "{second}");
+    // Both are in the store this process has open, with their triggers.
+    let recorded = open
+        .get_run(second["run_id"].as_u64().unwrap())
+        .unwrap()
+        .unwrap();
+    assert_eq!(recorded.status, RunStatus::Completed);
+    assert_eq!(recorded.trigger.as_ref().unwrap().label(), "nightly");
+    assert_eq!(
+        recorded.owner.as_ref().unwrap().pid as u64,
+        second["owner"]["pid"].as_u64().unwrap()
+    );
+    // SYNCDECK_TRIGGER says the same as --trigger; a name that is not one is bad usage.
+    let mut command = run_command(&setup, &setup.config, &dry);
+    command.env("SYNCDECK_TRIGGER", "scheduled");
+    let out = output(command).await;
+    assert_eq!(out.json()["trigger"], "scheduled", "{out:?}");
+    let mut bad = dry.to_vec();
+    bad.extend(["--trigger", "not a name"]);
+    let out = run(&setup, &bad).await;
+    assert_eq!(out.code, Some(2), "{out:?}");
+    assert!(out.stderr.contains("--trigger"), "{out:?}");
 }
 
 /// A config for the usage tests: valid, pointing at a port nothing listens on (none of these

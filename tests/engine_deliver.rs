@@ -223,6 +223,7 @@ fn contract(method: Method, path: &str) -> WriteContract {
         method,
         path: path.to_string(),
         body: BodyFormat::Json,
+        success_when: None,
     }
 }
 
@@ -236,15 +237,19 @@ fn test_connection(
     Connection {
         name: "test".into(),
         system: "Test system".into(),
+        source: "source".into(),
         credential: None,
         base_url: format!("http://{addr}"),
         dry_run: false,
         concurrency: 2,
+        concurrency_auto: false,
         max_retries,
         timeout_secs: 1,
         rate_limit_per_sec: None,
+        max_retry_after_secs: 120,
         abort_after: 5,
         verify: false,
+        headers: Vec::new(),
         fetch: FetchContract {
             path: "/things".into(),
             query: BTreeMap::from([("serial".to_string(), "{serial}".to_string())]),
@@ -253,10 +258,13 @@ fn test_connection(
             id_field: "id".into(),
             bulk: false,
             pagination: Pagination::None,
+            stop: Default::default(),
+            missing_when: None,
         },
         update,
         create,
         mapping: Vec::new(),
+        lookups: Vec::new(),
     }
 }
 

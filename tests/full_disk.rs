@@ -474,6 +474,8 @@ fn kept_batches(run_id: u64, entries: usize) -> Vec<WriteBatch> {
         connections: vec!["cmdb".into()],
         credential_contexts: Vec::new(),
         note: Some("the store could not record: disk full".into()),
+        owner: None,
+        trigger: None,
     };
     let row = ConnectionRun {
         run_id,

@@ -137,7 +137,10 @@ fn rule_for(target: &'static str) -> impl Strategy<Value = MappingRule> {
         .prop_map(
             move |(source, format, required, on_null, on_same)| MappingRule {
                 source: source.to_string(),
+                value: None,
                 target: target.to_string(),
+                compare: None,
+                lookup: None,
                 format,
                 required,
                 on_null,

@@ -478,3 +478,181 @@ async fn a_missing_env_secret_is_named_by_check_config_and_run() {
     assert_eq!(out.code, Some(2), "{out:?}");
     assert!(out.stderr.contains(&expected), "{out:?}");
 }
+
+// ----- token credentials ----------------------------------------------------------------------
+
+const SECRET_CANARY: &str = "SYNCDECK-CANARY-SECRET-5e1d77";
+const TOKEN_CANARY: &str = "SYNCDECK-CANARY-TOKEN-9b4c21";
+const SECRET_VAR: &str = "SYNCDECK_TEST_SECRETS_CLIENT_SECRET";
+
+/// A token endpoint that hands out canary tokens (a new one each time, the first rejected by
+/// the destination after one use) and a destination that echoes the token it gets everywhere.
+async fn careless_token_systems() -> SocketAddr {
+    let issued = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let listed: Vec<Value> = (1..=3)
+        .map(|i| json!({"serial": format!("T-{i}"), "name": format!("host-{i}")}))
+        .collect();
+    let router = Router::new()
+        .route(
+            "/oauth2/token",
+            axum::routing::post({
+                let issued = issued.clone();
+                move |body: String| {
+                    let issued = issued.clone();
+                    async move {
+                        if !body.contains(SECRET_CANARY) {
+                            return (StatusCode::UNAUTHORIZED, axum::Json(json!({"error": "invalid_client", "error_description": format!("bad secret in {body}")}))).into_response();
+                        }
+                        let n = issued.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                        // The answer echoes the secret too, as a careless endpoint might.
+                        axum::Json(json!({"access_token": format!("{TOKEN_CANARY}-{n}"), "expires_in": 3600, "echo": body})).into_response()
+                    }
+                }
+            }),
+        )
+        .route(
+            "/devices",
+            get(move || {
+                let listed = listed.clone();
+                async move { axum::Json(listed) }
+            }),
+        )
+        .route(
+            "/things",
+            get(|Query(query): Query<HashMap<String, String>>, headers: HeaderMap| async move {
+                let auth = authorization(&headers);
+                if auth.ends_with("-1") {
+                    // The first token is refused: it is renewed once.
+                    return (StatusCode::UNAUTHORIZED, axum::Json(json!({"error": {"code": "expired", "message": format!("token {auth} expired")}}))).into_response();
+                }
+                let serial = query.get("serial").cloned().unwrap_or_default();
+                axum::Json(json!([{"serial": serial, "id": format!("X-{serial}"), "name": "old"}])).into_response()
+            }),
+        )
+        .route(
+            "/things/{id}",
+            put(|headers: HeaderMap| async move {
+                let auth = authorization(&headers);
+                (
+                    StatusCode::BAD_REQUEST,
+                    [(header::WWW_AUTHENTICATE, format!("Bearer error=\"{auth}\""))],
+                    axum::Json(json!({"error": {"code": format!("BAD_{auth}"), "message": format!("you sent {auth}")}})),
+                )
+                    .into_response()
+            }),
+        );
+    serve(router).await
+}
+
+#[test]
+fn token_credentials_leave_no_secret_or_token_anywhere_syncdeck_writes() {
+    assert!(
+        std::env::var_os(SECRET_VAR).is_none(),
+        "{SECRET_VAR} must not be set"
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let config_path = home.path().join("tokens.toml");
+    let store_path = home.path().join("store").join("tokens.redb");
+    std::fs::create_dir_all(store_path.parent().unwrap()).unwrap();
+    let outputs = runtime.block_on(async {
+        let addr = careless_token_systems().await;
+        let text = format!(
+            r#"
+[source]
+base_url = "http://{addr}"
+endpoint = "/devices"
+id_field = "serial"
+
+[[credentials]]
+name = "oauth"
+kind = "oauth2_client_credentials"
+token_url = "http://{addr}/oauth2/token"
+client_id = "syncdeck"
+client_secret = "env:{SECRET_VAR}"
+
+[[connections]]
+name = "careless-oauth"
+credential = "oauth"
+base_url = "http://{addr}"
+dry_run = false
+max_retries = 0
+[connections.fetch]
+path = "/things"
+query = {{ serial = "{{serial}}" }}
+serial_field = "serial"
+id_field = "id"
+[connections.update]
+method = "PUT"
+path = "/things/{{id}}"
+[[connections.mapping]]
+source = "name"
+target = "name"
+"#
+        );
+        std::fs::write(&config_path, text).unwrap();
+        let config = config_path.to_str().unwrap();
+        let store = store_path.to_str().unwrap();
+        let mut outputs = Vec::new();
+        for args in [
+            &["run", "--full", "--live", "--force", "--json"][..],
+            &["report", "--format", "csv", "--days", "15"],
+            &["report", "--format", "json", "--days", "15"],
+            &["check", "--connection", "careless-oauth"],
+        ] {
+            let mut command = common::cli::command(home.path());
+            command
+                .arg("--config")
+                .arg(config)
+                .arg("--store")
+                .arg(store)
+                .args(args)
+                .env("SYNCDECK_LOG", "trace")
+                .env(SECRET_VAR, SECRET_CANARY);
+            outputs.push((
+                args.join(" "),
+                common::cli::output(command, CHILD_LIMIT).await,
+            ));
+        }
+        outputs
+    });
+    let (_, run) = &outputs[0];
+    assert_eq!(run.code, Some(1), "{run:?}");
+    let summary = run.json();
+    assert_eq!(
+        summary["connections"][0]["counters"]["failed"], 3,
+        "{summary:#}"
+    );
+    let (_, csv) = &outputs[1];
+    assert!(csv.stdout.contains("[redacted]"), "{csv:?}");
+    let clean = |what: &str, bytes: &[u8]| {
+        for canary in [SECRET_CANARY, TOKEN_CANARY, "5e1d77", "9b4c21"] {
+            assert!(
+                !contains(bytes, canary),
+                "{canary} is in {what}:\n{}",
+                String::from_utf8_lossy(bytes)
+            );
+        }
+    };
+    for (args, out) in &outputs {
+        clean(&format!("the stdout of `{args}`"), out.stdout.as_bytes());
+        clean(&format!("the stderr of `{args}`"), out.stderr.as_bytes());
+    }
+    let written: Vec<PathBuf> = files_under(home.path())
+        .into_iter()
+        .filter(|path| *path != config_path)
+        .collect();
+    assert!(
+        written
+            .iter()
+            .any(|p| p.to_string_lossy().contains("syncdeck.log")),
+        "{written:?}"
+    );
+    for path in &written {
+        clean(&path.display().to_string(), &std::fs::read(path).unwrap());
+    }
+}

@@ -9,8 +9,11 @@
 //! - A panic inside an engine task (the App on a TestBackend with the real engine, the panic
 //!   raised from the engine's own log call): the connection run fails with the panic's message,
 //!   the next key still works and a later run still starts.
-//! - A second syncdeck on a store a TUI holds: exit code 3 at once, the holder's pid named, no
-//!   alternate screen, the store untouched.
+//! - A panic in a run's own task (raised from its "started" log line): the run ends Failed
+//!   with the panic's message and lets its connection leases go, so the next Live run of that
+//!   connection starts.
+//! - A store held by a syncdeck that opens stores alone (a version from before shared stores):
+//!   exit code 3 at once, no alternate screen, the store untouched.
 
 #![cfg(unix)]
 
@@ -365,6 +368,78 @@ async fn a_panic_in_an_engine_task_fails_that_connection_and_the_screen_keeps_wo
     server.shutdown().await;
 }
 
+#[tokio::test]
+async fn a_panic_in_the_run_task_ends_the_run_failed_and_lets_its_connections_go() {
+    // Current-thread runtime: the run's task runs on this thread, under this subscriber.
+    let _subscriber = tracing::subscriber::set_default(PanicOnLog {
+        needle: "started: Full Live over cmdb",
+        armed: AtomicBool::new(true),
+    });
+    let server = demo::start(
+        "127.0.0.1:0".parse().unwrap(),
+        DemoOptions {
+            fleet_size: 200,
+            seed: 6,
+        },
+    )
+    .await
+    .unwrap();
+    let env = Environment::with_fallbacks(demo::demo_secrets().iter().copied());
+    let config: Arc<Config> = Arc::new(
+        syncdeck::config::parse(
+            &demo::config_for(server.addr()),
+            Path::new("demo.toml"),
+            &env,
+        )
+        .unwrap(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().join("s.redb"), StoreOptions::default()).unwrap();
+    let mut engine = engine::spawn(config.clone(), store.clone());
+    let full_live = || {
+        engine::Command::StartRun(engine::RunRequest {
+            scope: engine::RunScope::Full,
+            connections: vec!["cmdb".into()],
+            mode: Some(syncdeck::store::RunMode::Live),
+            force: true,
+        })
+    };
+    engine.commands.send(full_live()).unwrap();
+    let run = run_finished(&mut engine.events).await;
+    assert_eq!(run.status, RunStatus::Failed, "{run:?}");
+    let note = run.note.clone().unwrap_or_default();
+    assert!(note.contains(ENGINE_PANIC), "{note}");
+    assert_eq!(store.get_run(run.id).unwrap().unwrap(), run, "recorded so");
+    assert!(
+        store.lease_holder("cmdb").unwrap().is_none(),
+        "the lease went with the run"
+    );
+    // The next Live run of the same connection starts, and ends as runs do.
+    engine.commands.send(full_live()).unwrap();
+    let later = run_finished(&mut engine.events).await;
+    assert_ne!(later.id, run.id);
+    assert_eq!(later.status, RunStatus::Completed, "{later:?}");
+    let _ = engine.commands.send(engine::Command::Shutdown);
+    server.shutdown().await;
+}
+
+/// The next run the engine says finished (bounded).
+async fn run_finished(events: &mut tokio::sync::mpsc::UnboundedReceiver<Event>) -> Run {
+    let wait = async {
+        loop {
+            match events.recv().await.expect("the engine runs") {
+                Event::RunFinished { run } => return run,
+                Event::Refused { reason } => panic!("refused: {reason}"),
+                Event::ConnectionHeld { holder } => panic!("held: {holder}"),
+                _ => {}
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(120), wait)
+        .await
+        .expect("a run finishes")
+}
+
 /// The store's bytes and modification time.
 fn snapshot(path: &Path) -> (Vec<u8>, std::time::SystemTime) {
     let bytes = std::fs::read(path).unwrap();
@@ -373,21 +448,22 @@ fn snapshot(path: &Path) -> (Vec<u8>, std::time::SystemTime) {
 }
 
 #[test]
-fn a_second_syncdeck_on_a_held_store_exits_3_at_once_and_names_the_holder() {
-    let holder = Terminal::start(100, 30, "demo --store {dir}/s.redb");
-    holder.wait_for("No runs yet");
-    let pid = holder.pid();
-    let store = holder.file("s.redb");
-    let lock = holder.file("s.redb.lock");
-    let before = (snapshot(&store), snapshot(&lock));
-    let named = format!("in use by syncdeck process {pid}");
+fn a_store_open_in_a_syncdeck_that_opens_it_alone_makes_another_exit_3_at_once() {
+    // A syncdeck from before shared stores opens its store alone (redb's default mode): the
+    // file is held here the way it holds it.
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("s.redb");
+    drop(syncdeck::store::Store::open(&store, Default::default()).unwrap());
+    let alone = redb::Database::create(&store).unwrap();
+    let before = snapshot(&store);
+    let named = "opens it alone";
 
-    // A second TUI: the message on the main screen, never an alternate screen.
+    // A console: the message on the main screen, never an alternate screen.
     let started = Instant::now();
     let second = Terminal::start_recorded(200, 10, &format!("--store {}", store.display()));
     assert_eq!(second.exit_code(), 3);
     let tui_exit = started.elapsed();
-    let screen = second.wait_for(&named);
+    let screen = second.wait_for(named);
     assert!(screen.contains(&store.display().to_string()), "{screen}");
     second.assert_restored();
     let output = second.output();
@@ -397,8 +473,7 @@ fn a_second_syncdeck_on_a_held_store_exits_3_at_once_and_names_the_holder() {
         String::from_utf8_lossy(&output)
     );
 
-    // A second headless run.
-    let dir = tempfile::tempdir().unwrap();
+    // A headless run.
     let config = dir.path().join("config.toml");
     // Nothing listens there: the run must stop before any request.
     std::fs::write(&config, demo::config_for("127.0.0.1:9".parse().unwrap())).unwrap();
@@ -440,27 +515,19 @@ fn a_second_syncdeck_on_a_held_store_exits_3_at_once_and_names_the_holder() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{stderr}");
     assert!(out.stdout.is_empty(), "{out:?}");
-    assert!(stderr.contains(&named), "{stderr}");
+    assert!(stderr.contains(named), "{stderr}");
 
     assert!(
         tui_exit < limit,
         "the second TUI took {tui_exit:?} to exit (bound {limit:?})"
     );
     println!(
-        "second instance: TUI exit 3 after {} ms (tmux start and polling included), \
-         run exit 3 after {} ms",
+        "a store held alone: TUI exit 3 after {} ms (tmux start and polling included), run \
+         exit 3 after {} ms",
         tui_exit.as_millis(),
         run_exit.as_millis()
     );
-
-    // Neither touched the store or its lock, and the holder carries on.
-    assert!(
-        (snapshot(&store), snapshot(&lock)) == before,
-        "the store or its lock file changed"
-    );
-    holder.keys(&["n"]);
-    holder.wait_for("New run");
-    holder.keys(&["Escape", "q"]);
-    assert_eq!(holder.exit_code(), 0);
-    holder.assert_restored();
+    // Neither touched the store.
+    assert!(snapshot(&store) == before, "the store changed");
+    drop(alone);
 }

@@ -1,6 +1,7 @@
-//! The store against real redb files in temp dirs: paging through every index, one process per
-//! store (in-process and across processes), schema and damaged files, recovery after a dead
-//! process, index upkeep on updates, contracts, settings and retention.
+//! The store against real redb files in temp dirs: paging through every index, one store
+//! shared by several opens and processes (leases, cancel requests, the change counter), schema
+//! and damaged files, recovery after a dead process (and none for a living one), index upkeep
+//! on updates, contracts, settings and retention.
 
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Write};
@@ -98,6 +99,17 @@ fn run(status: RunStatus, started_at: DateTime<Utc>) -> Run {
         connections: vec!["cmdb".to_string(), "mdm".to_string()],
         credential_contexts: vec!["cmdb-prod".to_string()],
         note: None,
+        owner: None,
+        trigger: None,
+    }
+}
+
+/// A Running run owned by this process, as an engine here starts it.
+fn owned_run(started_at: DateTime<Utc>) -> Run {
+    Run {
+        owner: Some(RunOwner::current()),
+        trigger: Some(Trigger::headless()),
+        ..run(RunStatus::Running, started_at)
     }
 }
 
@@ -342,8 +354,18 @@ fn act_as_helper(role: &str, path: &Path) -> ! {
     let store = Store::open(path, options()).expect("helper opens the store");
     let mut out = std::io::stdout();
     match role {
-        "holder" => {
-            writeln!(out, "syncdeck-helper-ready").unwrap();
+        "owner" => {
+            // A run of this living process, holding cmdb, with an entry still being retried.
+            let run_id = store
+                .begin_run(owned_run(Utc::now()), &["cmdb".to_string()])
+                .unwrap();
+            let mut batch = WriteBatch::new();
+            batch
+                .entries
+                .push(entry(run_id, "SN-HELD", EntryStatus::Pending, Utc::now()));
+            let ids = store.commit(&mut batch).unwrap();
+            store.set_setting("written-by", "the helper").unwrap();
+            writeln!(out, "syncdeck-helper-owning {run_id} {}", ids[0]).unwrap();
         }
         "writer" => {
             let now = Utc::now();
@@ -380,62 +402,251 @@ fn act_as_helper(role: &str, path: &Path) -> ! {
 }
 
 #[test]
-fn second_open_in_the_same_process_is_refused_with_the_pid() {
+fn a_second_open_in_the_same_process_shares_the_store() {
     let dir = tempfile::tempdir().unwrap();
     let path = store_path(&dir);
     let first = Store::open(&path, options()).unwrap();
-    let err = Store::open(&path, options()).unwrap_err();
-    let pid = std::process::id();
-    assert!(
-        matches!(&err, StoreError::InUse { pid: Some(p), path: at } if *p == pid && at == &path),
-        "{err:?}"
-    );
-    assert_eq!(err.exit_code(), 3);
+    let second = Store::open(&path, options()).unwrap();
+    first.set_setting("k", "v").unwrap();
+    assert_eq!(second.get_setting("k").unwrap().as_deref(), Some("v"));
+    let run_id = second.create_run(owned_run(Utc::now())).unwrap();
     assert_eq!(
-        err.to_string(),
-        format!(
-            "store {} is in use by syncdeck process {pid}",
-            path.display()
-        )
+        first.get_run(run_id).unwrap().unwrap().status,
+        RunStatus::Running
     );
-    // A clone shares the open store; it is not a second open.
-    let clone = first.clone();
-    clone.set_setting("k", "v").unwrap();
     drop(first);
-    drop(clone);
-    let again = Store::open(&path, options()).unwrap();
-    assert_eq!(again.get_setting("k").unwrap().as_deref(), Some("v"));
+    // A third open finds the run of a living owner (this process) and leaves it alone.
+    let third = Store::open(&path, options()).unwrap();
+    assert!(third.recovery().is_empty(), "{:?}", third.recovery());
+    assert_eq!(
+        third.get_run(run_id).unwrap().unwrap().status,
+        RunStatus::Running
+    );
 }
 
 #[test]
-fn in_use_across_processes() {
+fn another_process_shares_the_store_and_its_run_is_left_alone_until_it_dies() {
     if let Some((role, path)) = helper_role() {
         act_as_helper(&role, &path);
     }
     let dir = tempfile::tempdir().unwrap();
     let path = store_path(&dir);
-    let (mut child, _) = spawn_helper(
-        "in_use_across_processes",
-        "holder",
+    let (mut child, rest) = spawn_helper(
+        "another_process_shares_the_store_and_its_run_is_left_alone_until_it_dies",
+        "owner",
         &path,
-        "syncdeck-helper-ready",
+        "syncdeck-helper-owning",
     );
-    let child_pid = child.0.id();
+    let numbers: Vec<u64> = rest.split(' ').map(|n| n.parse().unwrap()).collect();
+    let (run_id, pending_id) = (numbers[0], numbers[1]);
+
+    // Open beside it: its run and its pending entry are untouched, its lease held.
+    let store = Store::open(&path, options()).unwrap();
+    assert!(store.recovery().is_empty(), "{:?}", store.recovery());
+    let running = store.get_run(run_id).unwrap().unwrap();
+    assert_eq!(running.status, RunStatus::Running);
+    assert_eq!(running.owner.as_ref().unwrap().pid, child.0.id());
+    assert_eq!(
+        store.get_entry(pending_id).unwrap().unwrap().status,
+        EntryStatus::Pending
+    );
+    assert_eq!(
+        store.get_setting("written-by").unwrap().as_deref(),
+        Some("the helper")
+    );
+    let refused = store
+        .begin_run(owned_run(Utc::now()), &["cmdb".to_string()])
+        .unwrap_err();
+    match &refused {
+        StoreError::ConnectionHeld(holder) => {
+            assert_eq!(holder.run.id, run_id);
+            let text = refused.to_string();
+            let pid = format!("pid {}", child.0.id());
+            assert!(text.contains(&format!("run #{run_id}")), "{text}");
+            assert!(text.contains(&pid), "{text}");
+            assert!(text.contains("process started"), "{text}");
+        }
+        other => panic!("expected ConnectionHeld, got {other:?}"),
+    }
+    assert_eq!(refused.exit_code(), 3);
+    // Writes of both processes take turns; ids never collide.
+    let mut batch = WriteBatch::new();
+    batch
+        .entries
+        .push(entry(run_id, "SN-PARENT", EntryStatus::Ok, Utc::now()));
+    let ids = store.commit(&mut batch).unwrap();
+    assert!(ids[0] > pending_id);
+
+    child.0.kill().unwrap();
+    child.0.wait().unwrap();
+    drop(store);
+    let store = Store::open(&path, options()).unwrap();
+    assert_eq!(store.recovery().runs_interrupted, vec![run_id]);
+    assert_eq!(store.recovery().entries_failed, 1);
+    // Its lease went with it.
+    assert!(store.lease_holder("cmdb").unwrap().is_none());
+    let later = store
+        .begin_run(owned_run(Utc::now()), &["cmdb".to_string()])
+        .unwrap();
+    assert_eq!(store.lease_holder("cmdb").unwrap().unwrap().id, later);
+}
+
+#[test]
+fn a_store_open_in_a_syncdeck_that_opens_it_alone_is_in_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = store_path(&dir);
+    drop(Store::open(&path, options()).unwrap());
+    // redb's default mode, as a syncdeck from before shared stores opens a store.
+    let alone = redb::Database::create(&path).unwrap();
     let err = Store::open(&path, options()).unwrap_err();
     assert!(
-        matches!(&err, StoreError::InUse { pid: Some(p), .. } if *p == child_pid),
+        matches!(&err, StoreError::InUse { path: at } if at == &path),
         "{err:?}"
     );
     assert_eq!(err.exit_code(), 3);
+    assert!(err.to_string().contains("opens it alone"), "{err}");
+    drop(alone);
+    Store::open(&path, options()).expect("it opens once the other one is closed");
+}
+
+#[test]
+fn leases_are_taken_all_or_none_and_let_go_with_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(store_path(&dir), options()).unwrap();
+    let both = ["cmdb".to_string(), "mdm".to_string()];
+    let first = store
+        .begin_run(owned_run(Utc::now()), &["mdm".to_string()])
+        .unwrap();
+    // mdm is held: the whole start is refused, cmdb stays free and no run is recorded.
+    let runs_before = store.list_runs(None, 100).unwrap().len();
+    let err = store.begin_run(owned_run(Utc::now()), &both).unwrap_err();
+    assert!(
+        matches!(&err, StoreError::ConnectionHeld(h) if h.connection == "mdm" && h.run.id == first),
+        "{err:?}"
+    );
+    assert!(store.lease_holder("cmdb").unwrap().is_none());
+    assert_eq!(store.list_runs(None, 100).unwrap().len(), runs_before);
+    // A Dry run takes no lease and starts beside it.
+    store.begin_run(owned_run(Utc::now()), &[]).unwrap();
+    // The first run ends (any status): its lease goes with the row written finished.
+    let mut ended = store.get_run(first).unwrap().unwrap();
+    ended.status = RunStatus::Canceled;
+    store.upsert_run(&ended).unwrap();
+    assert!(store.lease_holder("mdm").unwrap().is_none());
+    let second = store.begin_run(owned_run(Utc::now()), &both).unwrap();
+    assert_eq!(store.lease_holder("cmdb").unwrap().unwrap().id, second);
+    assert_eq!(store.lease_holder("mdm").unwrap().unwrap().id, second);
+}
+
+#[test]
+fn a_dead_owners_lease_is_taken_over_and_its_run_interrupted() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(store_path(&dir), options()).unwrap();
+    let mut child = Command::new("true").spawn().unwrap();
+    let dead_pid = child.id();
+    child.wait().unwrap();
+    let dead = Run {
+        owner: Some(RunOwner {
+            pid: dead_pid,
+            ..RunOwner::current()
+        }),
+        ..owned_run(Utc::now())
+    };
+    let dead_id = store.begin_run(dead, &["cmdb".to_string()]).unwrap();
+    let mut batch = WriteBatch::new();
+    batch
+        .entries
+        .push(entry(dead_id, "SN-9", EntryStatus::Pending, Utc::now()));
+    let pending = store.commit(&mut batch).unwrap()[0];
+    let taker = store
+        .begin_run(owned_run(Utc::now()), &["cmdb".to_string()])
+        .unwrap();
+    assert_eq!(store.lease_holder("cmdb").unwrap().unwrap().id, taker);
+    let settled = store.get_run(dead_id).unwrap().unwrap();
+    assert_eq!(settled.status, RunStatus::Interrupted);
+    assert_eq!(
+        store.get_entry(pending).unwrap().unwrap().status,
+        EntryStatus::Failed
+    );
+}
+
+#[test]
+fn a_run_of_another_host_is_never_judged_dead() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = store_path(&dir);
+    let elsewhere = Run {
+        owner: Some(RunOwner {
+            host: "another-host.example".to_string(),
+            pid: 1,
+            ..RunOwner::current()
+        }),
+        ..owned_run(Utc::now())
+    };
+    let id = {
+        let store = Store::open(&path, options()).unwrap();
+        store.begin_run(elsewhere, &["cmdb".to_string()]).unwrap()
+    };
+    let store = Store::open(&path, options()).unwrap();
+    assert!(store.recovery().is_empty());
+    assert_eq!(
+        store.get_run(id).unwrap().unwrap().status,
+        RunStatus::Running
+    );
+    let err = store
+        .begin_run(owned_run(Utc::now()), &["cmdb".to_string()])
+        .unwrap_err();
     assert!(
         err.to_string()
-            .contains(&format!("in use by syncdeck process {child_pid}")),
+            .contains("another host, which cannot be checked from here"),
         "{err}"
     );
-    child.0.kill().unwrap();
-    child.0.wait().unwrap();
-    let store = Store::open(&path, options()).expect("the store opens once the holder is gone");
-    assert!(store.recovery().is_empty());
+}
+
+#[test]
+fn a_cancel_request_waits_for_its_run_and_goes_with_its_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(store_path(&dir), options()).unwrap();
+    let id = store.create_run(owned_run(Utc::now())).unwrap();
+    assert_eq!(store.cancel_request(id).unwrap(), None);
+    let request = CancelRequest::from_here(Trigger::console());
+    assert!(matches!(
+        store.request_cancel(id, &request).unwrap(),
+        CancelOutcome::Requested(run) if run.id == id
+    ));
+    assert_eq!(store.cancel_request(id).unwrap(), Some(request.clone()));
+    assert!(request.requester().contains("(console, pid "));
+    let mut ended = store.get_run(id).unwrap().unwrap();
+    ended.status = RunStatus::Canceled;
+    store.upsert_run(&ended).unwrap();
+    assert_eq!(store.cancel_request(id).unwrap(), None);
+    assert!(matches!(
+        store.request_cancel(id, &request).unwrap(),
+        CancelOutcome::NotRunning(run) if run.status == RunStatus::Canceled
+    ));
+    assert_eq!(
+        store.request_cancel(id + 100, &request).unwrap(),
+        CancelOutcome::Unknown
+    );
+}
+
+#[test]
+fn every_commit_moves_the_change_counter_and_reads_do_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = store_path(&dir);
+    let store = Store::open(&path, options()).unwrap();
+    let other = Store::open(&path, options()).unwrap();
+    let start = store.change_count().unwrap();
+    store.list_runs(None, 10).unwrap();
+    assert_eq!(store.change_count().unwrap(), start);
+    other.set_setting("a", "1").unwrap();
+    let after_setting = store.change_count().unwrap();
+    assert!(after_setting > start);
+    let mut batch = WriteBatch::new();
+    batch
+        .entries
+        .push(entry(1, "SN-1", EntryStatus::Ok, Utc::now()));
+    other.commit(&mut batch).unwrap();
+    assert!(store.change_count().unwrap() > after_setting);
 }
 
 #[test]

@@ -176,6 +176,8 @@ fn record_run(store: &Store, run_type: RunType, mode: RunMode, at: DateTime<Utc>
             connections: vec!["cmdb".into()],
             credential_contexts: vec!["cmdb-api".into()],
             note: None,
+            owner: None,
+            trigger: None,
         })
         .unwrap()
 }

@@ -63,6 +63,8 @@ fn record_run(
         connections: names.iter().map(|n| n.to_string()).collect(),
         credential_contexts: credentials,
         note: None,
+        owner: None,
+        trigger: None,
     };
     run.id = store.create_run(run.clone()).unwrap();
     run

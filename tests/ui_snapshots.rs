@@ -6,12 +6,15 @@ use ratatui::crossterm::event::KeyCode;
 use ratatui::style::{Color, Modifier};
 use syncdeck::config::{Config, Theme};
 use syncdeck::engine::{Command, Event, LogLevel};
-use syncdeck::store::{ConnectionRun, Counters, Run, RunError, RunMode, RunStatus, RunType, Store};
+use syncdeck::store::{
+    ConnectionRun, Counters, Run, RunError, RunMode, RunStatus, RunType, Store, Trigger,
+};
 use syncdeck::ui::app::{App, AppOptions};
 
 mod common;
 
 use common::demo::config_at;
+use common::history;
 use common::screen::{Fixture, at, chars, draw as terminal, key, render as screen};
 
 const BANNER: &str = "DEMO — built-in demo systems on 127.0.0.1:7300, scratch store; write a config to leave the demo (see config.example.toml)";
@@ -52,6 +55,9 @@ fn run(
         connections: names.iter().map(|n| n.to_string()).collect(),
         credential_contexts: credentials,
         note: None,
+        // Started from alice's console on the jump host.
+        owner: Some(history::owner_on_jump1("alice", 4242)),
+        trigger: Some(Trigger::console()),
     }
 }
 
@@ -247,6 +253,9 @@ fn history(config: &Config, store: &Store) {
         ),
     );
     r.note = Some("canceled: 120 of 2400 processed".into());
+    // Started by the nightly timer.
+    r.owner = Some(history::owner_on_jump1("svc-sync", 9001));
+    r.trigger = Some(Trigger::scheduled(Some("nightly".into())));
     store.upsert_run(&r).unwrap();
     let partial = Counters {
         updated: 96,

@@ -46,6 +46,8 @@ fn record_run(store: &Store, run_type: RunType, mode: RunMode, start: DateTime<U
         connections: vec!["cmdb".into(), "registry".into()],
         credential_contexts: vec!["cmdb-api".into(), "registry-api".into()],
         note: None,
+        owner: None,
+        trigger: None,
     };
     run.id = store.create_run(run.clone()).unwrap();
     run

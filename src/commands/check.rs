@@ -25,8 +25,8 @@ pub fn run(
             return Ok(Exit::Usage);
         }
     };
-    // A store in use by another syncdeck must not stop the check: only keeping its results.
-    let store = match super::open_store(store, &config) {
+    // A store that cannot be written must not stop the check: only keeping its results.
+    let store = match super::open_store(store, &config, super::Access::Write) {
         Ok(store) => Some(store),
         Err(error) => {
             eprintln!("syncdeck: {error}; checking anyway, the results will not be kept");

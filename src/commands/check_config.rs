@@ -15,15 +15,16 @@ pub fn run(path: &Path) -> Result<Exit, CommandError> {
 /// What a valid config describes, in a few lines an operator can check at a glance.
 pub fn summary(config: &Config) -> String {
     let mut out = format!("{}: OK\n", config.file.display());
-    let source = &config.source;
-    out.push_str(&format!(
-        "  source      {} — {}{} ({} pagination, list at {})\n",
-        source.name,
-        source.base_url,
-        source.endpoint,
-        pagination_label(&source.pagination),
-        String::from(source.results_position.clone()),
-    ));
+    for source in &config.sources {
+        out.push_str(&format!(
+            "  source      {} — {}{} ({} pagination, list at {})\n",
+            source.name,
+            source.base_url,
+            source.endpoint,
+            pagination_label(&source.pagination),
+            String::from(source.results_position.clone()),
+        ));
+    }
     for credential in &config.credentials {
         out.push_str(&format!(
             "  credential  {} ({})\n",
@@ -36,8 +37,13 @@ pub fn summary(config: &Config) -> String {
             BodyFormat::Json => "json".to_string(),
             BodyFormat::Xml { xml_root } => format!("xml <{xml_root}>"),
         };
+        let reads = if config.sources.len() > 1 {
+            format!(" (reads {})", c.source)
+        } else {
+            String::new()
+        };
         out.push_str(&format!(
-            "  {}. {:<18} {} — {} {} {}, {}, {} rule{}{}{}\n",
+            "  {}. {:<18} {}{reads} — {} {} {}, {}, {} rule{}{}{}\n",
             i + 1,
             c.name,
             c.system,
@@ -61,5 +67,6 @@ fn pagination_label(p: &Pagination) -> &'static str {
         Pagination::Offset { .. } => "offset",
         Pagination::Cursor { .. } => "cursor",
         Pagination::Link { .. } => "link",
+        Pagination::LinkHeader { .. } => "Link header",
     }
 }

@@ -1,5 +1,6 @@
 //! What each subcommand does; `main` parses and hands over here.
 
+mod cancel;
 mod check;
 mod check_config;
 mod contracts;
@@ -16,7 +17,7 @@ use std::path::{Path, PathBuf};
 use crate::cli::{Cli, Command};
 use crate::config::{self, Config, ConfigError, Environment};
 use crate::engine::{RunRequest, RunScope};
-use crate::store::{RunMode, Store, StoreError, StoreOptions};
+use crate::store::{RunMode, Store, StoreError, StoreOptions, Trigger};
 
 /// The exit codes of SPEC section 6, and the conventional 128 + N after signal N.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,7 +28,8 @@ pub enum Exit {
     RecordsFailed,
     /// Bad usage or configuration.
     Usage,
-    /// The store is in use or unreadable.
+    /// The store is unreadable (or read-only for a command that writes), or a connection is
+    /// held by another process's Live run.
     Store,
     /// Ended by this signal (SIGHUP 1, SIGINT 2, SIGTERM 15).
     Signal(i32),
@@ -96,11 +98,15 @@ pub fn dispatch(cli: Cli) -> Result<Exit, CommandError> {
             live,
             json,
             force,
+            trigger,
         }) => {
+            let Some(trigger) = headless_trigger(trigger.as_deref()) else {
+                return Ok(Exit::Usage);
+            };
             let config = load_config(cli.config.as_deref())?;
-            let store = open_store(cli.store.as_deref(), &config)?;
+            let store = open_store(cli.store.as_deref(), &config, Access::Write)?;
             if let Some(run_id) = apply {
-                return run::apply(config, store, run_id, connections, json);
+                return run::apply(config, store, trigger, run_id, connections, json);
             }
             let scope = match (full, single) {
                 (_, Some(serial)) => RunScope::Single(serial),
@@ -117,7 +123,7 @@ pub fn dispatch(cli: Cli) -> Result<Exit, CommandError> {
                 mode,
                 force,
             };
-            run::run(config, store, request, json)
+            run::run(config, store, trigger, request, json)
         }
         Some(Command::Resync {
             entries,
@@ -125,14 +131,26 @@ pub fn dispatch(cli: Cli) -> Result<Exit, CommandError> {
             connections,
             yes,
             json,
+            trigger,
         }) => {
+            let Some(trigger) = headless_trigger(trigger.as_deref()) else {
+                return Ok(Exit::Usage);
+            };
             let config = load_config(cli.config.as_deref())?;
-            let store = open_store(cli.store.as_deref(), &config)?;
+            let store = open_store(cli.store.as_deref(), &config, Access::Write)?;
             let chosen = match failed {
                 true => resync::Chosen::Failed { connections },
                 false => resync::Chosen::Entries(entries),
             };
-            resync::run(config, store, chosen, yes, json)
+            resync::run(config, store, trigger, chosen, yes, json)
+        }
+        Some(Command::Cancel { run_id, abandon }) => {
+            let config = load_config(cli.config.as_deref())?;
+            let store = open_store(cli.store.as_deref(), &config, Access::Write)?;
+            match abandon {
+                true => cancel::abandon(&store, run_id),
+                false => cancel::run(&store, run_id),
+            }
         }
         Some(Command::Check { connections, json }) => {
             let config = load_config(cli.config.as_deref())?;
@@ -145,7 +163,11 @@ pub fn dispatch(cli: Cli) -> Result<Exit, CommandError> {
             json,
         }) => {
             let config = load_config(cli.config.as_deref())?;
-            let store = open_store(cli.store.as_deref(), &config)?;
+            let access = match delete {
+                Some(_) => Access::Write,
+                None => Access::Read,
+            };
+            let store = open_store(cli.store.as_deref(), &config, access)?;
             contracts::run(&config, &store, connection, delete, search, json)
         }
         Some(Command::CheckConfig { path }) => {
@@ -172,7 +194,7 @@ pub fn dispatch(cli: Cli) -> Result<Exit, CommandError> {
             format,
         }) => {
             let config = load_config(cli.config.as_deref())?;
-            let store = open_store(cli.store.as_deref(), &config)?;
+            let store = open_store(cli.store.as_deref(), &config, Access::Read)?;
             let args = report::ReportArgs {
                 statuses,
                 outcomes,
@@ -203,19 +225,55 @@ fn load_config(path: Option<&Path>) -> Result<Config, CommandError> {
     Ok(config::load(&path, &Environment::process())?)
 }
 
-/// Opens the store: `--store`, else `[store] path`, else the platform data dir. Tells the
-/// operator on stderr what a dead process left behind.
-fn open_store(path: Option<&Path>, config: &Config) -> Result<Store, CommandError> {
-    let path = path
-        .map(Path::to_path_buf)
+/// The trigger of a headless command (`--trigger`, `SYNCDECK_TRIGGER`, systemd); None, with
+/// the reason printed, when the name given is not one.
+fn headless_trigger(given: Option<&str>) -> Option<Trigger> {
+    match Trigger::for_headless(given) {
+        Ok(trigger) => Some(trigger),
+        Err(reason) => {
+            eprintln!("syncdeck: --trigger: {reason}");
+            None
+        }
+    }
+}
+
+/// What a command does with the store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Access {
+    /// Only reads it: a read-only store will do.
+    Read,
+    /// Records what it does: a read-only store is refused before anything starts.
+    Write,
+}
+
+/// The store's file: `--store`, else `[store] path`, else the platform data dir.
+fn store_path(path: Option<&Path>, config: &Config) -> PathBuf {
+    path.map(Path::to_path_buf)
         .or_else(|| config.store.path.clone())
-        .unwrap_or_else(crate::paths::default_store_file);
-    let store = Store::open(
+        .unwrap_or_else(crate::paths::default_store_file)
+}
+
+/// Opens the store (shared with every other syncdeck process on the host) for `access`. Says
+/// on stderr how a migration goes and what processes that are gone left behind.
+fn open_store(path: Option<&Path>, config: &Config, access: Access) -> Result<Store, CommandError> {
+    let path = store_path(path, config);
+    let store = Store::open_with_progress(
         &path,
         StoreOptions {
             retention_days: config.store.retention_days,
         },
+        &mut |progress| {
+            eprintln!("syncdeck: {}", progress.line);
+            tracing::info!("{}", progress.line);
+        },
     )?;
+    if let (Access::Write, Some(reason)) = (access, store.read_only_reason()) {
+        return Err(StoreError::ReadOnly {
+            path,
+            reason: reason.to_string(),
+        }
+        .into());
+    }
     if let Some(summary) = store.recovery().summary() {
         eprintln!("syncdeck: {summary}");
         tracing::warn!("{summary}");

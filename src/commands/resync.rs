@@ -10,7 +10,7 @@ use super::run::{follow, run_json};
 use super::{CommandError, Exit};
 use crate::config::Config;
 use crate::engine::{Command, ResyncPlan, plan_resync};
-use crate::store::{EntryQuery, EntryStatus, ReportEntry, Run, Store, SyncId};
+use crate::store::{EntryQuery, EntryStatus, ReportEntry, Run, Store, SyncId, Trigger};
 use crate::text::{terminal_line, terminal_lines, to_json_string_pretty};
 
 /// How far back `--failed` looks: the report's widest window.
@@ -31,6 +31,7 @@ pub enum Chosen {
 pub fn run(
     config: Config,
     store: Store,
+    trigger: Trigger,
     chosen: Chosen,
     yes: bool,
     json_output: bool,
@@ -82,6 +83,7 @@ pub fn run(
     let Some(followed) = follow(
         config,
         store.clone(),
+        trigger,
         Command::Resync {
             entries: accepted.clone(),
         },
@@ -90,6 +92,7 @@ pub fn run(
         return Ok(Exit::Usage);
     };
     let run = followed.run;
+    let stopped_by = followed.stopped_by;
     // The store could not record: what it holds says nothing of this run's results.
     if let Some(failure) = &followed.recording {
         if json_output {
@@ -119,6 +122,9 @@ pub fn run(
         outcome.text(&run)
     };
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    if let Some(signal) = stopped_by {
+        return Ok(Exit::Signal(signal));
+    }
     Ok(
         if outcome.failing.is_empty() && outcome.not_reached.is_empty() {
             Exit::Success

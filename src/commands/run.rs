@@ -10,23 +10,31 @@ use serde_json::json;
 use super::{CommandError, Exit};
 use crate::config::Config;
 use crate::engine::{self, Command, Event, RecordingFailure, RunRequest};
-use crate::store::{ConnectionRun, Run, RunMode, RunStatus, Store};
+use crate::store::{ConnectionRun, Run, RunMode, RunStatus, Store, StoreError, Trigger};
 use crate::text::{terminal_line, to_json_string_pretty};
 
 /// Runs one job to its end; the exit code says whether records failed.
 pub fn run(
     config: Config,
     store: Store,
+    trigger: Trigger,
     request: RunRequest,
     json_output: bool,
 ) -> Result<Exit, CommandError> {
-    run_command(config, store, Command::StartRun(request), json_output)
+    run_command(
+        config,
+        store,
+        trigger,
+        Command::StartRun(request),
+        json_output,
+    )
 }
 
 /// Applies Dry run `run_id`'s plan on these connections (all of that run's when empty).
 pub fn apply(
     config: Config,
     store: Store,
+    trigger: Trigger,
     run_id: u64,
     connections: Vec<String>,
     json_output: bool,
@@ -35,17 +43,18 @@ pub fn apply(
         run_id,
         connections,
     };
-    run_command(config, store, command, json_output)
+    run_command(config, store, trigger, command, json_output)
 }
 
 /// Starts a run with `command`, follows it to its end and prints its summary.
 fn run_command(
     config: Config,
     store: Store,
+    trigger: Trigger,
     command: Command,
     json_output: bool,
 ) -> Result<Exit, CommandError> {
-    let Some(followed) = follow(config, store.clone(), command)? else {
+    let Some(followed) = follow(config, store.clone(), trigger, command)? else {
         return Ok(Exit::Usage);
     };
     let run = &followed.run;
@@ -68,7 +77,9 @@ fn run_command(
         report_recording_failure(failure);
         return Ok(Exit::Store);
     }
-    Ok(exit_for(&rows))
+    Ok(followed
+        .stopped_by
+        .map_or_else(|| exit_for(&rows), Exit::Signal))
 }
 
 /// The store could not record: says so on stderr, where the run's records went and what to do.
@@ -78,9 +89,11 @@ pub(super) fn report_recording_failure(failure: &RecordingFailure) {
     }
 }
 
-/// A run followed to its end.
+/// How a followed run ended: the run as recorded, and the signal that canceled it, if one did
+/// (the exit code is then 128 + N, as a scheduler expects of a process a signal stopped).
 pub(super) struct Followed {
     pub run: Run,
+    pub stopped_by: Option<i32>,
     /// Each connection run's final row, in position order, as the engine finished it.
     pub rows: Vec<ConnectionRun>,
     /// Set when the store could not record the run (a full disk).
@@ -106,32 +119,41 @@ pub fn exit_for(rows: &[ConnectionRun]) -> Exit {
     }
 }
 
-/// Starts a run (`StartRun`, `Resync` or `Apply`) on an engine of its own and follows it to its end,
-/// with a live progress line on a terminal and Ctrl-C to cancel; None when the engine refused
-/// it (reason printed).
+/// Starts a run (`StartRun`, `Resync` or `Apply`) on an engine of its own, recorded with
+/// `trigger`, and follows it to its end, with a live progress line on a terminal; Ctrl-C,
+/// SIGTERM and SIGHUP cancel it (in-flight requests finish, the run is recorded Canceled and its
+/// connections let go). None when the engine refused it (reason printed); a connection held by
+/// another process's run is an error (exit 3) naming that run.
 pub(super) fn follow(
     config: Config,
     store: Store,
+    trigger: Trigger,
     start: Command,
 ) -> Result<Option<Followed>, CommandError> {
     let runtime = tokio::runtime::Runtime::new().map_err(|source| CommandError::Io {
         context: "cannot start the async runtime".into(),
         source,
     })?;
-    runtime.block_on(drive(Arc::new(config), store, start))
+    runtime.block_on(drive(Arc::new(config), store, trigger, start))
 }
 
 async fn drive(
     config: Arc<Config>,
     store: Store,
+    trigger: Trigger,
     start: Command,
 ) -> Result<Option<Followed>, CommandError> {
-    let mut engine = engine::spawn(config, store);
+    let mut stop = Stop::new().map_err(|source| CommandError::Io {
+        context: "cannot listen for signals".into(),
+        source,
+    })?;
+    let mut engine = engine::spawn_as(config, store, trigger);
     let _ = engine.commands.send(start);
     let live_line = std::io::stderr().is_terminal();
     let started = Instant::now();
     let mut run_id = None;
     let mut cancels = 0;
+    let mut stopped_by = None;
     let mut current = String::new();
     let mut rows: BTreeMap<u32, ConnectionRun> = BTreeMap::new();
     let mut recording: Option<RecordingFailure> = None;
@@ -155,7 +177,17 @@ async fn drive(
                         }
                         recording = Some(failure);
                     }
-                    Event::RunStarted { run } => run_id = Some(run.id),
+                    Event::ConnectionHeld { holder } => {
+                        let _ = engine.commands.send(Command::Shutdown);
+                        return Err(StoreError::ConnectionHeld(Box::new(holder)).into());
+                    }
+                    Event::RunStarted { run } => {
+                        run_id = Some(run.id);
+                        // Stopped before the run had an id: cancel it now.
+                        if cancels > 0 {
+                            let _ = engine.commands.send(Command::Cancel { run_id: run.id });
+                        }
+                    }
                     Event::ConnectionStarted { connection_run } => {
                         current = terminal_line(&connection_run.connection).into_owned();
                     }
@@ -183,6 +215,7 @@ async fn drive(
                         let _ = engine.task.await;
                         return Ok(Some(Followed {
                             run,
+                            stopped_by,
                             rows: rows.into_values().collect(),
                             recording,
                         }));
@@ -190,8 +223,9 @@ async fn drive(
                     _ => {}
                 }
             }
-            _ = tokio::signal::ctrl_c() => {
+            signal = stop.recv() => {
                 cancels += 1;
+                stopped_by = stopped_by.or(Some(signal));
                 if let Some(run_id) = run_id {
                     eprintln!("\nsyncdeck: canceling run {run_id} (in-flight requests finish)...");
                     let _ = engine.commands.send(Command::Cancel { run_id });
@@ -200,6 +234,49 @@ async fn drive(
                     eprintln!("syncdeck: still finishing in-flight requests; the run is recorded as canceled");
                 }
             }
+        }
+    }
+}
+
+/// Ctrl-C, SIGTERM (`systemctl stop`, a Kubernetes pod ending) and SIGHUP (the SSH session
+/// gone) as one stream: each cancels the run, which is then recorded as such.
+struct Stop {
+    #[cfg(unix)]
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Stop {
+    fn new() -> std::io::Result<Stop> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(Stop {
+                term: signal(SignalKind::terminate())?,
+                hup: signal(SignalKind::hangup())?,
+            })
+        }
+        #[cfg(not(unix))]
+        {
+            Ok(Stop {})
+        }
+    }
+
+    /// The number of the next signal.
+    async fn recv(&mut self) -> i32 {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => 2,
+                _ = self.term.recv() => 15,
+                _ = self.hup.recv() => 1,
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            2
         }
     }
 }
@@ -214,6 +291,14 @@ pub fn run_json(run: &Run, rows: &[ConnectionRun]) -> serde_json::Value {
         "serial": run.serial,
         "started_at": run.started_at,
         "finished_at": run.finished_at,
+        "trigger": run.trigger.as_ref().map(|t| t.label()),
+        "trigger_kind": run.trigger.as_ref().map(|t| t.kind),
+        "owner": run.owner.as_ref().map(|o| json!({
+            "user": o.user,
+            "host": o.host,
+            "pid": o.pid,
+            "process_started_at": o.process_started_at,
+        })),
         "note": run.note,
         "connections": rows.iter().map(connection_json).collect::<Vec<_>>(),
     })

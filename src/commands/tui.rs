@@ -4,7 +4,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::{CommandError, Exit, load_config, open_store};
+use super::{Access, CommandError, Exit, load_config, open_store};
 use crate::config::{self, Environment};
 use crate::demo::{self, DemoOptions};
 use crate::store::{Store, StoreOptions};
@@ -26,7 +26,7 @@ pub fn run(
         runtime.block_on(run_demo(store))?
     } else {
         let config = load_config(config)?;
-        let store = open_store(store, &config)?;
+        let store = open_store(store, &config, Access::Read)?;
         let theme = config.ui.theme;
         runtime
             .block_on(ui::run(

@@ -1,7 +1,11 @@
 //! Configuration: the TOML model of SPEC section 7, validated with every problem reported at
 //! once (file, line, key path, what was expected), and secret references resolved.
 
+mod credentials;
+mod listing;
+mod mapping;
 mod model;
+mod position;
 mod reader;
 pub mod secret;
 mod sections;

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
+pub use super::position::Position;
 use super::secret::Secret;
 
 /// Defaults named by the SPEC, in one place so the docs, the example and the code agree.
@@ -23,6 +24,11 @@ pub mod defaults {
     pub const RETENTION_DAYS: u32 = 15;
     pub const FPS: u32 = 15;
     pub const RESULTS_POSITION: &str = "_root";
+    pub const MAX_RETRY_AFTER_SECS: u64 = 120;
+    /// The most requests in flight a connection with `concurrency = "auto"` grows to.
+    pub const AUTO_CONCURRENCY_CEILING: usize = 64;
+    /// Where an `concurrency = "auto"` connection starts.
+    pub const AUTO_CONCURRENCY_START: usize = 4;
 }
 
 /// A whole configuration file.
@@ -30,7 +36,8 @@ pub mod defaults {
 pub struct Config {
     /// The file it was read from.
     pub file: PathBuf,
-    pub source: Source,
+    /// The sources records are listed from (`[source]`, or `[[sources]]`), at least one.
+    pub sources: Vec<Source>,
     pub credentials: Vec<Credential>,
     /// Connections in config order, which is their execution order.
     pub connections: Vec<Connection>,
@@ -48,29 +55,67 @@ impl Config {
     pub fn credential(&self, name: &str) -> Option<&Credential> {
         self.credentials.iter().find(|c| c.name == name)
     }
+
+    /// The source with this name.
+    pub fn source(&self, name: &str) -> Option<&Source> {
+        self.sources.iter().find(|s| s.name == name)
+    }
+
+    /// The source a connection reads (validated to exist, so the first source only as a
+    /// fallback for a config built by hand).
+    pub fn source_of(&self, connection: &Connection) -> &Source {
+        self.source(&connection.source)
+            .or_else(|| self.sources.first())
+            .expect("a validated config has a source")
+    }
+
+    /// The sources' names, for screens: "Fleet inventory", "Jamf Pro + Intune".
+    pub fn sources_label(&self) -> String {
+        self.sources
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect::<Vec<_>>()
+            .join(" + ")
+    }
+
+    /// The source a connection reads, by connection name, when the config has several (None
+    /// with one source: nothing to tell apart).
+    pub fn shown_source(&self, connection: &str) -> Option<&str> {
+        if self.sources.len() < 2 {
+            return None;
+        }
+        self.connection(connection).map(|c| c.source.as_str())
+    }
+
+    /// The first source: the only one of a config with a single `[source]`.
+    pub fn primary_source(&self) -> &Source {
+        self.sources
+            .first()
+            .expect("a validated config has a source")
+    }
 }
 
-/// Where the list of a response sits: the bare body, or a dotted path into it.
+/// Where the list of a response sits: the bare body, a position in it, or (lookups only) the
+/// body is the one record.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(into = "String")]
 pub enum ResultsPosition {
     /// `_root`: the body is the list.
     Root,
-    /// `data.items`: the list sits under these keys.
-    Path(Vec<String>),
+    /// `data.items` or `/value`: the list sits there.
+    Path(Position),
+    /// `_single`: the body is the record itself; 404 means there is none.
+    Single,
 }
 
 impl ResultsPosition {
-    /// Parses `_root` or a dotted path with no empty segment.
+    /// Parses `_root`, `_single`, a dotted path with no empty segment or a JSON Pointer.
     pub fn parse(text: &str) -> Option<ResultsPosition> {
-        if text == "_root" {
-            return Some(ResultsPosition::Root);
+        match text {
+            "_root" => Some(ResultsPosition::Root),
+            "_single" => Some(ResultsPosition::Single),
+            _ => Position::parse(text).map(ResultsPosition::Path),
         }
-        let segments: Vec<String> = text.split('.').map(str::to_string).collect();
-        if segments.iter().any(|s| s.is_empty()) {
-            return None;
-        }
-        Some(ResultsPosition::Path(segments))
     }
 }
 
@@ -78,7 +123,8 @@ impl From<ResultsPosition> for String {
     fn from(position: ResultsPosition) -> String {
         match position {
             ResultsPosition::Root => "_root".to_string(),
-            ResultsPosition::Path(segments) => segments.join("."),
+            ResultsPosition::Single => "_single".to_string(),
+            ResultsPosition::Path(position) => position.to_string(),
         }
     }
 }
@@ -89,7 +135,7 @@ impl From<ResultsPosition> for String {
 pub enum Pagination {
     /// One request.
     None,
-    /// `?page=N&per_page=M`, from `first_page`, stopping at a short or empty page.
+    /// `?page=N&per_page=M`, from `first_page`; see [`PageStop`] for where it ends.
     Page {
         page_param: String,
         size_param: String,
@@ -97,7 +143,7 @@ pub enum Pagination {
         first_page: u64,
         max_pages: u64,
     },
-    /// `?offset=O&limit=M`, stopping at a short or empty page.
+    /// `?offset=O&limit=M`; see [`PageStop`] for where it ends.
     Offset {
         offset_param: String,
         size_param: String,
@@ -107,16 +153,50 @@ pub enum Pagination {
     /// `?cursor=C`, the next cursor read at `cursor_position`; stops when absent or null.
     Cursor {
         cursor_param: String,
-        cursor_position: Vec<String>,
+        cursor_position: Position,
         size_param: Option<String>,
         size: Option<u64>,
         max_pages: u64,
     },
     /// The next page's URL read at `next_link_position`; stops when absent or null.
     Link {
-        next_link_position: Vec<String>,
+        next_link_position: Position,
         max_pages: u64,
     },
+    /// The next page's URL in the RFC 8288 `Link` header (`rel="next"`); stops without one.
+    #[serde(rename = "link_header")]
+    LinkHeader {
+        size_param: Option<String>,
+        size: Option<u64>,
+        max_pages: u64,
+    },
+}
+
+/// When a page or offset listing ends, and how a listing proves it saw everything.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct PageStop {
+    /// Where the listing's total record count is given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total: Option<TotalAt>,
+    /// Stop a page/offset listing at a short page (else only at an empty one).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub at_short_page: bool,
+}
+
+impl PageStop {
+    pub fn is_default(&self) -> bool {
+        *self == PageStop::default()
+    }
+}
+
+/// Where a listing's total count is read.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TotalAt {
+    /// `total_position`: in the body of each page.
+    Position(Position),
+    /// `total_header`: in a response header (`X-Total-Count`).
+    Header(String),
 }
 
 /// The fleet API records are listed from.
@@ -132,7 +212,18 @@ pub struct Source {
     pub single_query: BTreeMap<String, String>,
     pub credential: Option<String>,
     pub pagination: Pagination,
+    /// Totals and where page/offset listings stop.
+    pub stop: PageStop,
     pub timeout_secs: u64,
+    /// Fixed query parameters added to every request of the listing (`section=HARDWARE`);
+    /// a key may repeat.
+    pub query: Vec<(String, String)>,
+    /// Extra headers sent with every request to the source (never `Authorization`).
+    pub headers: Vec<(String, String)>,
+    /// Requests per second at most to the source.
+    pub rate_limit_per_sec: Option<f64>,
+    /// The longest `Retry-After` waited out.
+    pub max_retry_after_secs: u64,
 }
 
 /// A named credential context.
@@ -147,21 +238,59 @@ pub struct Credential {
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum CredentialKind {
     None,
-    Bearer { token: Secret },
-    Basic { username: String, password: Secret },
-    Header { header: String, value: Secret },
+    Bearer {
+        token: Secret,
+    },
+    Basic {
+        username: String,
+        password: Secret,
+    },
+    Header {
+        header: String,
+        value: Secret,
+    },
+    /// An OAuth 2.0 client-credentials grant (RFC 6749 section 4.4): the token is asked for at
+    /// `token_url` and sent as a bearer token.
+    #[serde(rename = "oauth2_client_credentials")]
+    OAuth2ClientCredentials {
+        token_url: String,
+        client_id: String,
+        client_secret: Secret,
+        scope: Option<String>,
+    },
+    /// A token asked for at `token_url` with basic auth (Jamf Pro's `/api/v1/auth/token`), read
+    /// at `token_position` and sent as a bearer token.
+    #[serde(rename = "token_exchange")]
+    TokenExchange {
+        /// Absolute, or relative to the system's base URL.
+        token_url: String,
+        username: String,
+        password: Secret,
+        token_position: Position,
+        /// Where the answer says when the token expires: a time, or seconds from now.
+        expires_position: Option<Position>,
+    },
 }
 
 impl CredentialKind {
-    /// `bearer`, `basic`, `header` or `none`: safe to show.
+    /// `bearer`, `basic`, `header`, `none`, ...: safe to show.
     pub fn label(&self) -> &'static str {
         match self {
             CredentialKind::None => "none",
             CredentialKind::Bearer { .. } => "bearer",
             CredentialKind::Basic { .. } => "basic",
             CredentialKind::Header { .. } => "header",
+            CredentialKind::OAuth2ClientCredentials { .. } => "oauth2_client_credentials",
+            CredentialKind::TokenExchange { .. } => "token_exchange",
         }
     }
+}
+
+/// A check on a JSON answer: the value at `path` equals `equals` (numbers by value).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Condition {
+    pub path: String,
+    pub equals: serde_json::Value,
 }
 
 /// HTTP methods a write contract may use.
@@ -209,6 +338,12 @@ pub struct FetchContract {
     pub bulk: bool,
     /// How the bulk listing is paged.
     pub pagination: Pagination,
+    /// Totals and where the bulk listing's pages stop.
+    #[serde(skip_serializing_if = "PageStop::is_default")]
+    pub stop: PageStop,
+    /// A 2xx lookup answer that matches is Missing Destination (a "not found" inside a 200).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub missing_when: Option<Condition>,
 }
 
 /// How to write a record: the update contract, or the create contract.
@@ -218,6 +353,9 @@ pub struct WriteContract {
     /// Path with `{id}` and/or `{serial}` placeholders (a create path has no `{id}`).
     pub path: String,
     pub body: BodyFormat,
+    /// A 2xx whose JSON body does not match is Failed (an error inside a 200).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub success_when: Option<Condition>,
 }
 
 /// What to do with a field whose source value is null.
@@ -257,11 +395,22 @@ pub enum Format {
     Map(BTreeMap<String, serde_json::Value>),
 }
 
-/// One mapping rule: source path → target path.
+/// One mapping rule: source path (or a constant) → target path.
 #[derive(Clone, Debug, Serialize)]
 pub struct MappingRule {
+    /// Dotted path in the source record; empty when the rule writes a constant `value`.
     pub source: String,
+    /// A constant written instead of a source value.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<serde_json::Value>,
     pub target: String,
+    /// The destination path compared with, when it differs from `target` (NetBox's
+    /// `status.value` for a `status` written as a plain value).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compare: Option<String>,
+    /// The `[[connections.lookups]]` table that turns the value into the destination's id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lookup: Option<String>,
     /// None: the source value as it is.
     pub format: Option<Format>,
     pub required: bool,
@@ -269,24 +418,54 @@ pub struct MappingRule {
     pub on_same: OnSame,
 }
 
+/// A name → id table of the destination (`[[connections.lookups]]`), listed once per run.
+#[derive(Clone, Debug, Serialize)]
+pub struct LookupTable {
+    pub name: String,
+    pub path: String,
+    pub results_position: ResultsPosition,
+    /// Dotted path of the name in each listed record.
+    pub key: String,
+    /// Dotted path of the id in each listed record.
+    pub value: String,
+    pub query: Vec<(String, String)>,
+    pub pagination: Pagination,
+    #[serde(skip_serializing_if = "PageStop::is_default")]
+    pub stop: PageStop,
+}
+
 /// One destination system.
 #[derive(Clone, Debug, Serialize)]
 pub struct Connection {
     pub name: String,
     pub system: String,
+    /// The name of the source it reads.
+    #[serde(skip)]
+    pub source: String,
     pub credential: Option<String>,
     pub base_url: String,
     pub dry_run: bool,
+    /// Requests in flight; with `concurrency_auto`, the most it grows to.
     pub concurrency: usize,
+    /// `concurrency = "auto"`: back off on 429/503/timeouts, grow back while answers stay fast.
+    #[serde(skip)]
+    pub concurrency_auto: bool,
     pub max_retries: u32,
     pub timeout_secs: u64,
     pub rate_limit_per_sec: Option<f64>,
+    #[serde(skip)]
+    pub max_retry_after_secs: u64,
     pub abort_after: u32,
     pub verify: bool,
+    /// Extra headers sent with every request (never `Authorization`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<(String, String)>,
     pub fetch: FetchContract,
     pub update: WriteContract,
     pub create: Option<WriteContract>,
     pub mapping: Vec<MappingRule>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub lookups: Vec<LookupTable>,
 }
 
 impl Connection {

@@ -294,6 +294,57 @@ impl Reader {
         out
     }
 
+    /// A string, number or boolean as JSON (`value = "Laptop"`, `equals = "error"`).
+    pub fn scalar(&mut self, table: &Table, key: &str) -> Option<serde_json::Value> {
+        let value = table.value(key)?;
+        match scalar_json(value.get_ref()) {
+            Some(json) => Some(json),
+            None => {
+                self.wrong_type(table, key, value, "a string, number or boolean");
+                None
+            }
+        }
+    }
+
+    /// True when the key holds a string (to tell `concurrency = "auto"` from a number).
+    pub fn is_string(&self, table: &Table, key: &str) -> bool {
+        matches!(
+            table.value(key).map(Spanned::get_ref),
+            Some(DeValue::String(_))
+        )
+    }
+
+    /// Query parameters (`query = { section = ["GENERAL", "HARDWARE"], sort = "id:asc" }`): a
+    /// string or a whole number per key, or an array of them for a key sent more than once.
+    pub fn string_pairs(&mut self, table: &Table, key: &str) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        let Some(sub) = self.table(table, key, false) else {
+            return out;
+        };
+        for (name, value) in sub.map.iter() {
+            let name = name.get_ref().to_string();
+            let items: Vec<&Value> = match value.get_ref() {
+                DeValue::Array(items) => items.iter().collect(),
+                _ => vec![value],
+            };
+            for item in items {
+                match item.get_ref() {
+                    DeValue::String(s) => out.push((name.clone(), s.to_string())),
+                    DeValue::Integer(i) => out.push((name.clone(), i.to_string())),
+                    other => self.problem(
+                        item.span(),
+                        sub.key_path(&name),
+                        format!(
+                            "expected a string (or an array of strings), found {}",
+                            describe(other)
+                        ),
+                    ),
+                }
+            }
+        }
+        out
+    }
+
     /// A table of scalar values as JSON (`values = { in_use = "In Use", spare = 3 }`).
     pub fn scalar_map(
         &mut self,
@@ -304,20 +355,7 @@ impl Reader {
         let mut out = BTreeMap::new();
         for (name, value) in sub.map.iter() {
             let name = name.get_ref().to_string();
-            let json = match value.get_ref() {
-                DeValue::String(s) => Some(serde_json::Value::String(s.to_string())),
-                DeValue::Boolean(b) => Some(serde_json::Value::Bool(*b)),
-                DeValue::Integer(i) => i64::from_str_radix(i.as_str(), i.radix())
-                    .ok()
-                    .map(serde_json::Value::from),
-                DeValue::Float(f) => f
-                    .as_str()
-                    .parse::<f64>()
-                    .ok()
-                    .and_then(serde_json::Number::from_f64)
-                    .map(serde_json::Value::Number),
-                _ => None,
-            };
+            let json = scalar_json(value.get_ref());
             match json {
                 Some(json) => {
                     out.insert(name, json);
@@ -333,6 +371,24 @@ impl Reader {
             }
         }
         Some(out)
+    }
+}
+
+/// A TOML scalar as JSON; None for arrays, tables and date-times.
+fn scalar_json(value: &DeValue) -> Option<serde_json::Value> {
+    match value {
+        DeValue::String(s) => Some(serde_json::Value::String(s.to_string())),
+        DeValue::Boolean(b) => Some(serde_json::Value::Bool(*b)),
+        DeValue::Integer(i) => i64::from_str_radix(i.as_str(), i.radix())
+            .ok()
+            .map(serde_json::Value::from),
+        DeValue::Float(f) => f
+            .as_str()
+            .parse::<f64>()
+            .ok()
+            .and_then(serde_json::Number::from_f64)
+            .map(serde_json::Value::Number),
+        _ => None,
     }
 }
 

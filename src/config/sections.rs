@@ -4,40 +4,28 @@
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
+use super::credentials::read_credentials;
+use super::listing::{
+    read_headers, read_lookups, read_max_retry_after, read_pagination, read_results_position,
+    read_sources,
+};
+use super::mapping::read_mapping;
 use super::model::*;
 use super::reader::{Reader, Table};
-use super::secret::{self, Environment, Secret};
+use super::secret::Environment;
 
-const ROOT_KEYS: &[&str] = &["source", "credentials", "connections", "store", "ui"];
-const SOURCE_KEYS: &[&str] = &[
-    "name",
-    "base_url",
-    "endpoint",
-    "results_position",
-    "id_field",
-    "single_query",
-    "credential",
-    "pagination",
-    "timeout_secs",
-];
-const PAGINATION_KEYS: &[&str] = &[
-    "style",
-    "page_param",
-    "first_page",
-    "size_param",
-    "size",
-    "offset_param",
-    "cursor_param",
-    "cursor_position",
-    "next_link_position",
-    "max_pages",
-];
-const CREDENTIAL_KEYS: &[&str] = &[
-    "name", "kind", "token", "username", "password", "header", "value",
+const ROOT_KEYS: &[&str] = &[
+    "source",
+    "sources",
+    "credentials",
+    "connections",
+    "store",
+    "ui",
 ];
 const CONNECTION_KEYS: &[&str] = &[
     "name",
     "system",
+    "source",
     "credential",
     "base_url",
     "dry_run",
@@ -45,12 +33,15 @@ const CONNECTION_KEYS: &[&str] = &[
     "max_retries",
     "timeout_secs",
     "rate_limit_per_sec",
+    "max_retry_after_secs",
     "abort_after",
     "verify",
+    "headers",
     "fetch",
     "update",
     "create",
     "mapping",
+    "lookups",
 ];
 const FETCH_KEYS: &[&str] = &[
     "path",
@@ -60,11 +51,12 @@ const FETCH_KEYS: &[&str] = &[
     "id_field",
     "bulk",
     "pagination",
+    "missing_when",
 ];
-const WRITE_KEYS: &[&str] = &["method", "path", "formatter", "xml_root"];
-const MAPPING_KEYS: &[&str] = &[
-    "source", "target", "format", "values", "required", "on_null", "on_same",
-];
+const WRITE_KEYS: &[&str] = &["method", "path", "formatter", "xml_root", "success_when"];
+const CONDITION_KEYS: &[&str] = &["path", "equals"];
+/// The placeholders that name the serial: as it is, or escaped for a filter language.
+pub(super) const SERIAL_PLACEHOLDERS: &[&str] = &["serial", "serial|odata", "serial|sn"];
 const STORE_KEYS: &[&str] = &["path", "retention_days"];
 const UI_KEYS: &[&str] = &["fps", "theme"];
 
@@ -77,10 +69,11 @@ pub(super) fn read_config(
     env: &Environment,
 ) -> Option<Config> {
     r.check_keys(root, ROOT_KEYS);
-    let source = r.table(root, "source", true).map(|t| read_source(r, &t));
     let credential_tables = r.tables(root, "credentials");
     let credentials = read_credentials(r, &credential_tables, base_dir, env);
     let names: HashSet<String> = credentials.iter().map(|c| c.name.clone()).collect();
+    let sources = read_sources(r, root, &names);
+    let source_names: Vec<&str> = sources.iter().map(|s| s.name.as_str()).collect();
 
     let connection_tables = r.tables(root, "connections");
     if connection_tables.is_empty() && root.map.get("connections").is_none() {
@@ -93,7 +86,7 @@ pub(super) fn read_config(
     let mut connections = Vec::new();
     let mut seen = HashSet::new();
     for table in &connection_tables {
-        let connection = read_connection(r, table, &names);
+        let connection = read_connection(r, table, &names, &source_names);
         if !connection.name.is_empty() && !seen.insert(connection.name.clone()) {
             let span = r.span_of(table, "name");
             r.problem(
@@ -107,9 +100,6 @@ pub(super) fn read_config(
         }
         connections.push(connection);
     }
-    if let (Some(source), Some(table)) = (&source, r.table(root, "source", false)) {
-        check_credential_ref(r, &table, source.credential.as_deref(), &names);
-    }
 
     let store = r
         .table(root, "store", false)
@@ -120,12 +110,12 @@ pub(super) fn read_config(
         .map(|t| read_ui(r, &t))
         .unwrap_or_default();
 
-    if !r.problems.is_empty() {
+    if !r.problems.is_empty() || sources.is_empty() {
         return None;
     }
     Some(Config {
         file: file.to_path_buf(),
-        source: source?,
+        sources,
         credentials,
         connections,
         store,
@@ -133,255 +123,12 @@ pub(super) fn read_config(
     })
 }
 
-fn read_source(r: &mut Reader, t: &Table) -> Source {
-    r.check_keys(t, SOURCE_KEYS);
-    let base_url = read_base_url(r, t);
-    let endpoint = read_path(r, t, "endpoint", &[]).unwrap_or_default();
-    let single_query = read_query(r, t, "single_query");
-    Source {
-        name: r
-            .string(t, "name", false)
-            .unwrap_or_else(|| "source".into()),
-        base_url,
-        endpoint,
-        results_position: read_results_position(r, t),
-        id_field: read_dotted(r, t, "id_field", true).unwrap_or_default(),
-        single_query,
-        credential: r.string(t, "credential", false),
-        pagination: read_pagination(r, t),
-        timeout_secs: r
-            .uint(t, "timeout_secs", 1..=600)
-            .unwrap_or(defaults::SOURCE_TIMEOUT_SECS),
-    }
-}
-
-fn read_pagination(r: &mut Reader, parent: &Table) -> Pagination {
-    let Some(t) = r.table(parent, "pagination", false) else {
-        return Pagination::None;
-    };
-    r.check_keys(&t, PAGINATION_KEYS);
-    let style = r.string(&t, "style", true).unwrap_or_default();
-    let applicable: &[&str] = match style.as_str() {
-        "none" => &[],
-        "page" => &[
-            "page_param",
-            "first_page",
-            "size_param",
-            "size",
-            "max_pages",
-        ],
-        "offset" => &["offset_param", "size_param", "size", "max_pages"],
-        "cursor" => &[
-            "cursor_param",
-            "cursor_position",
-            "size_param",
-            "size",
-            "max_pages",
-        ],
-        "link" => &["next_link_position", "max_pages"],
-        "" => return Pagination::None,
-        other => {
-            let span = r.span_of(&t, "style");
-            r.problem(
-                span,
-                t.key_path("style"),
-                format!("unknown pagination style \"{other}\" (expected none, page, offset, cursor or link)"),
-            );
-            return Pagination::None;
-        }
-    };
-    for (key, _) in t.map.iter() {
-        let key = key.get_ref().as_ref();
-        if key != "style" && PAGINATION_KEYS.contains(&key) && !applicable.contains(&key) {
-            let span = r.span_of(&t, key);
-            r.problem(
-                span,
-                t.key_path(key),
-                format!("`{key}` does not apply to pagination style \"{style}\""),
-            );
-        }
-    }
-    let max_pages = r
-        .uint(&t, "max_pages", 1..=10_000_000)
-        .unwrap_or(defaults::MAX_PAGES);
-    let size = r.uint(&t, "size", 1..=100_000);
-    match style.as_str() {
-        "page" => Pagination::Page {
-            page_param: r
-                .string(&t, "page_param", false)
-                .unwrap_or_else(|| "page".into()),
-            size_param: r
-                .string(&t, "size_param", false)
-                .unwrap_or_else(|| "per_page".into()),
-            size: size.unwrap_or(defaults::PAGE_SIZE),
-            first_page: r
-                .uint(&t, "first_page", 0..=1)
-                .unwrap_or(defaults::FIRST_PAGE),
-            max_pages,
-        },
-        "offset" => Pagination::Offset {
-            offset_param: r
-                .string(&t, "offset_param", false)
-                .unwrap_or_else(|| "offset".into()),
-            size_param: r
-                .string(&t, "size_param", false)
-                .unwrap_or_else(|| "limit".into()),
-            size: size.unwrap_or(defaults::PAGE_SIZE),
-            max_pages,
-        },
-        "cursor" => Pagination::Cursor {
-            cursor_param: r.string(&t, "cursor_param", true).unwrap_or_default(),
-            cursor_position: split_dotted(
-                &read_dotted(r, &t, "cursor_position", true).unwrap_or_default(),
-            ),
-            size_param: r.string(&t, "size_param", false),
-            size,
-            max_pages,
-        },
-        "link" => Pagination::Link {
-            next_link_position: split_dotted(
-                &read_dotted(r, &t, "next_link_position", true).unwrap_or_default(),
-            ),
-            max_pages,
-        },
-        _ => Pagination::None,
-    }
-}
-
-fn read_credentials(
-    r: &mut Reader,
-    tables: &[Table],
-    base_dir: &Path,
-    env: &Environment,
-) -> Vec<Credential> {
-    let mut out = Vec::new();
-    let mut seen = HashSet::new();
-    for t in tables {
-        r.check_keys(t, CREDENTIAL_KEYS);
-        let name = r.string(t, "name", true).unwrap_or_default();
-        if !name.is_empty() && !seen.insert(name.clone()) {
-            let span = r.span_of(t, "name");
-            r.problem(
-                span,
-                t.key_path("name"),
-                format!("duplicate credential name \"{name}\""),
-            );
-        }
-        let kind_name = r.string(t, "kind", true).unwrap_or_default();
-        let applicable: &[&str] = match kind_name.as_str() {
-            "none" | "" => &[],
-            "bearer" => &["token"],
-            "basic" => &["username", "password"],
-            "header" => &["header", "value"],
-            other => {
-                let span = r.span_of(t, "kind");
-                r.problem(
-                    span,
-                    t.key_path("kind"),
-                    format!("unknown credential kind \"{other}\" (expected bearer, basic, header or none)"),
-                );
-                &[]
-            }
-        };
-        for key in ["token", "username", "password", "header", "value"] {
-            if t.map.get(key).is_some() && !applicable.contains(&key) && !kind_name.is_empty() {
-                let span = r.span_of(t, key);
-                r.problem(
-                    span,
-                    t.key_path(key),
-                    format!("`{key}` does not apply to credential kind \"{kind_name}\""),
-                );
-            }
-        }
-        let kind = match kind_name.as_str() {
-            "bearer" => read_secret(r, t, "token", base_dir, env)
-                .map(|token| CredentialKind::Bearer { token }),
-            "basic" => {
-                // Not a secret, so it may be written as it is; a reference is resolved too.
-                let username = match r.spanned_string(t, "username", true) {
-                    Some((text, span)) if text.starts_with("env:") || text.starts_with("file:") => {
-                        match secret::parse_ref(&text, base_dir)
-                            .and_then(|reference| secret::resolve(&reference, env))
-                        {
-                            Ok(value) => Some(value.expose().to_string()),
-                            Err(problem) => {
-                                r.problem(
-                                    span,
-                                    t.key_path("username"),
-                                    secret_problem(t, &problem),
-                                );
-                                None
-                            }
-                        }
-                    }
-                    other => other.map(|(text, _)| text),
-                };
-                let password = read_secret(r, t, "password", base_dir, env);
-                username
-                    .zip(password)
-                    .map(|(username, password)| CredentialKind::Basic { username, password })
-            }
-            "header" => {
-                let header = r.spanned_string(t, "header", true);
-                if let Some((header, span)) = &header
-                    && reqwest::header::HeaderName::from_bytes(header.as_bytes()).is_err()
-                {
-                    r.problem(
-                        span.clone(),
-                        t.key_path("header"),
-                        format!("\"{header}\" is not a valid HTTP header name"),
-                    );
-                }
-                let value = read_secret(r, t, "value", base_dir, env);
-                header
-                    .zip(value)
-                    .map(|((header, _), value)| CredentialKind::Header { header, value })
-            }
-            _ => Some(CredentialKind::None),
-        };
-        out.push(Credential {
-            name,
-            kind: kind.unwrap_or(CredentialKind::None),
-        });
-    }
-    out
-}
-
-/// A credential value: only `env:NAME` or `file:PATH`, resolved now so a missing one is named.
-fn read_secret(
+fn read_connection(
     r: &mut Reader,
     t: &Table,
-    key: &str,
-    base_dir: &Path,
-    env: &Environment,
-) -> Option<Secret> {
-    let (text, span) = r.spanned_string(t, key, true)?;
-    let outcome =
-        secret::parse_ref(&text, base_dir).and_then(|reference| secret::resolve(&reference, env));
-    match outcome {
-        Ok(secret) => Some(secret),
-        Err(problem) => {
-            r.problem(span, t.key_path(key), secret_problem(t, &problem));
-            None
-        }
-    }
-}
-
-/// A secret's problem, naming the credential when its value cannot be sent.
-fn secret_problem(t: &Table, problem: &secret::SecretProblem) -> String {
-    let name = match t.map.get("name").map(|v| v.get_ref()) {
-        Some(toml::de::DeValue::String(name)) => Some(name),
-        _ => None,
-    };
-    match (problem, name) {
-        (secret::SecretProblem::Unsendable(..), Some(name)) => {
-            format!("credential \"{name}\": {problem}")
-        }
-        _ => problem.to_string(),
-    }
-}
-
-fn read_connection(r: &mut Reader, t: &Table, credentials: &HashSet<String>) -> Connection {
+    credentials: &HashSet<String>,
+    sources: &[&str],
+) -> Connection {
     r.check_keys(t, CONNECTION_KEYS);
     let name = match r.spanned_string(t, "name", true) {
         Some((name, span)) => {
@@ -403,6 +150,7 @@ fn read_connection(r: &mut Reader, t: &Table, credentials: &HashSet<String>) -> 
     };
     let credential = r.string(t, "credential", false);
     check_credential_ref(r, t, credential.as_deref(), credentials);
+    let source = read_source_ref(r, t, sources);
     let fetch = r.table(t, "fetch", true).map(|f| read_fetch(r, &f));
     let update = r
         .table(t, "update", true)
@@ -410,16 +158,18 @@ fn read_connection(r: &mut Reader, t: &Table, credentials: &HashSet<String>) -> 
     let create = r
         .table(t, "create", false)
         .map(|c| read_write_contract(r, &c, true));
-    let mapping = read_mapping(r, t);
+    let lookups = read_lookups(r, t);
+    let mapping = read_mapping(r, t, &lookups);
+    let (concurrency, concurrency_auto) = read_concurrency(r, t);
     Connection {
         system: r.string(t, "system", false).unwrap_or_else(|| name.clone()),
         name,
+        source,
         credential,
         base_url: read_base_url(r, t),
         dry_run: r.bool(t, "dry_run").unwrap_or(defaults::DRY_RUN),
-        concurrency: r
-            .uint(t, "concurrency", 1..=256)
-            .map_or(defaults::CONCURRENCY, |n| n as usize),
+        concurrency,
+        concurrency_auto,
         max_retries: r
             .uint(t, "max_retries", 0..=20)
             .map_or(defaults::MAX_RETRIES, |n| n as u32),
@@ -427,18 +177,75 @@ fn read_connection(r: &mut Reader, t: &Table, credentials: &HashSet<String>) -> 
             .uint(t, "timeout_secs", 1..=600)
             .unwrap_or(defaults::TIMEOUT_SECS),
         rate_limit_per_sec: r.positive_float(t, "rate_limit_per_sec"),
+        max_retry_after_secs: read_max_retry_after(r, t),
         abort_after: r
             .uint(t, "abort_after", 1..=100_000)
             .map_or(defaults::ABORT_AFTER, |n| n as u32),
         verify: r.bool(t, "verify").unwrap_or(defaults::VERIFY),
+        headers: read_headers(r, t),
         fetch: fetch.unwrap_or_else(empty_fetch),
         update: update.unwrap_or_else(empty_write),
         create,
         mapping,
+        lookups,
     }
 }
 
-fn check_credential_ref(
+/// `concurrency`: a number from 1 to 256, or "auto" (found by the connection as it runs, up
+/// to a ceiling).
+fn read_concurrency(r: &mut Reader, t: &Table) -> (usize, bool) {
+    if r.is_string(t, "concurrency") {
+        return match r.spanned_string(t, "concurrency", false) {
+            Some((text, _)) if text == "auto" => (defaults::AUTO_CONCURRENCY_CEILING, true),
+            Some((text, span)) => {
+                r.problem(
+                    span,
+                    t.key_path("concurrency"),
+                    format!("expected a whole number from 1 to 256 or \"auto\", found the string \"{text}\""),
+                );
+                (defaults::CONCURRENCY, false)
+            }
+            None => (defaults::CONCURRENCY, false),
+        };
+    }
+    let fixed = r
+        .uint(t, "concurrency", 1..=256)
+        .map_or(defaults::CONCURRENCY, |n| n as usize);
+    (fixed, false)
+}
+
+/// The source a connection reads: required to be named when there are several.
+fn read_source_ref(r: &mut Reader, t: &Table, sources: &[&str]) -> String {
+    match r.spanned_string(t, "source", false) {
+        Some((name, span)) => {
+            if !sources.contains(&name.as_str()) && !sources.is_empty() {
+                r.problem(
+                    span,
+                    t.key_path("source"),
+                    format!(
+                        "source \"{name}\" is not defined (defined: {})",
+                        sources.join(", ")
+                    ),
+                );
+            }
+            name
+        }
+        None if sources.len() > 1 => {
+            r.problem(
+                t.span.clone(),
+                t.key_path("source"),
+                format!(
+                    "missing key `source`: with several [[sources]] each connection names the one it reads ({})",
+                    sources.join(", ")
+                ),
+            );
+            String::new()
+        }
+        None => sources.first().map(|s| s.to_string()).unwrap_or_default(),
+    }
+}
+
+pub(super) fn check_credential_ref(
     r: &mut Reader,
     t: &Table,
     credential: Option<&str>,
@@ -465,11 +272,11 @@ fn check_credential_ref(
 
 fn read_fetch(r: &mut Reader, t: &Table) -> FetchContract {
     r.check_keys(t, FETCH_KEYS);
-    let path = read_path(r, t, "path", &["serial"]).unwrap_or_default();
+    let path = read_path(r, t, "path", SERIAL_PLACEHOLDERS).unwrap_or_default();
     let query = read_query(r, t, "query");
     let bulk = r.bool(t, "bulk").unwrap_or(false);
-    let serial_in_query = query.values().any(|v| v.contains("{serial}"));
-    if !path.is_empty() && !path.contains("{serial}") && !serial_in_query {
+    let serial_in_query = query.values().any(|v| names_serial(v));
+    if !path.is_empty() && !names_serial(&path) && !serial_in_query {
         let span = r.span_of(t, "path");
         r.problem(
             span,
@@ -477,7 +284,7 @@ fn read_fetch(r: &mut Reader, t: &Table) -> FetchContract {
             "a lookup must name the serial: put {serial} in `path` or in a `query` value",
         );
     }
-    if bulk && path.contains("{serial}") {
+    if bulk && names_serial(&path) {
         let span = r.span_of(t, "bulk");
         r.problem(
             span,
@@ -485,26 +292,67 @@ fn read_fetch(r: &mut Reader, t: &Table) -> FetchContract {
             "bulk = true lists the destination at `path`, which must not contain {serial} (put the serial in `query`)",
         );
     }
+    let results_position = read_results_position(r, t);
+    if bulk && results_position == ResultsPosition::Single {
+        let span = r.span_of(t, "results_position");
+        r.problem(
+            span,
+            t.key_path("results_position"),
+            "\"_single\" answers one record per serial: it cannot list the destination in bulk (set bulk = false)",
+        );
+    }
+    let (pagination, stop) = read_pagination(r, t);
     FetchContract {
         path,
         query,
-        results_position: read_results_position(r, t),
+        results_position,
         serial_field: read_dotted(r, t, "serial_field", true).unwrap_or_default(),
         id_field: read_dotted(r, t, "id_field", true).unwrap_or_default(),
         bulk,
-        pagination: read_pagination(r, t),
+        pagination,
+        stop,
+        missing_when: read_condition(r, t, "missing_when"),
     }
+}
+
+/// `{ path = "status", equals = "error" }`.
+fn read_condition(r: &mut Reader, parent: &Table, key: &str) -> Option<Condition> {
+    let t = r.table(parent, key, false)?;
+    r.check_keys(&t, CONDITION_KEYS);
+    let path = read_dotted(r, &t, "path", true);
+    let equals = r.scalar(&t, "equals");
+    if t.map.get("equals").is_none() {
+        r.problem(
+            t.span.clone(),
+            t.key_path("equals"),
+            format!(
+                "missing key `equals` in [{}] (expected a string, number or boolean)",
+                t.path
+            ),
+        );
+    }
+    Some(Condition {
+        path: path?,
+        equals: equals?,
+    })
+}
+
+/// True when a template names the serial, escaped or not.
+fn names_serial(template: &str) -> bool {
+    SERIAL_PLACEHOLDERS
+        .iter()
+        .any(|name| template.contains(&format!("{{{name}}}")))
 }
 
 fn read_write_contract(r: &mut Reader, t: &Table, is_create: bool) -> WriteContract {
     r.check_keys(t, WRITE_KEYS);
     let allowed: &[&str] = if is_create {
-        &["serial"]
+        SERIAL_PLACEHOLDERS
     } else {
-        &["id", "serial"]
+        &["id", "serial", "serial|odata", "serial|sn"]
     };
     let path = read_path(r, t, "path", allowed).unwrap_or_default();
-    if !is_create && !path.is_empty() && !path.contains("{id}") && !path.contains("{serial}") {
+    if !is_create && !path.is_empty() && !path.contains("{id}") && !names_serial(&path) {
         let span = r.span_of(t, "path");
         r.problem(
             span,
@@ -576,128 +424,12 @@ fn read_write_contract(r: &mut Reader, t: &Table, is_create: bool) -> WriteContr
             BodyFormat::Json
         }
     };
-    WriteContract { method, path, body }
-}
-
-fn read_mapping(r: &mut Reader, connection: &Table) -> Vec<MappingRule> {
-    let tables = r.tables(connection, "mapping");
-    if tables.is_empty() {
-        r.problem(
-            connection.span.clone(),
-            connection.key_path("mapping"),
-            "no [[connections.mapping]] rules: a connection needs at least one field rule",
-        );
+    WriteContract {
+        method,
+        path,
+        body,
+        success_when: read_condition(r, t, "success_when"),
     }
-    let mut targets = HashSet::new();
-    let mut out = Vec::new();
-    for t in &tables {
-        r.check_keys(t, MAPPING_KEYS);
-        let source = read_dotted(r, t, "source", true).unwrap_or_default();
-        let target = read_dotted(r, t, "target", true).unwrap_or_default();
-        if !target.is_empty() && !targets.insert(target.clone()) {
-            let span = r.span_of(t, "target");
-            r.problem(
-                span,
-                t.key_path("target"),
-                format!("target \"{target}\" is written by an earlier rule too"),
-            );
-        }
-        let format = read_format(r, t);
-        let on_null = match r.spanned_string(t, "on_null", false) {
-            None => OnNull::Skip,
-            Some((v, _)) if v == "skip" => OnNull::Skip,
-            Some((v, _)) if v == "clear" => OnNull::Clear,
-            Some((v, span)) => {
-                r.problem(
-                    span,
-                    t.key_path("on_null"),
-                    format!("unknown on_null \"{v}\" (expected skip or clear)"),
-                );
-                OnNull::Skip
-            }
-        };
-        let on_same = match r.spanned_string(t, "on_same", false) {
-            None => OnSame::Skip,
-            Some((v, _)) if v == "skip" => OnSame::Skip,
-            Some((v, _)) if v == "write" => OnSame::Write,
-            Some((v, span)) => {
-                r.problem(
-                    span,
-                    t.key_path("on_same"),
-                    format!("unknown on_same \"{v}\" (expected skip or write)"),
-                );
-                OnSame::Skip
-            }
-        };
-        out.push(MappingRule {
-            source,
-            target,
-            format,
-            required: r.bool(t, "required").unwrap_or(false),
-            on_null,
-            on_same,
-        });
-    }
-    out
-}
-
-const FORMATS: &str = "string, integer, float, boolean, upper, lower, trim, date:<strftime> or map";
-
-fn read_format(r: &mut Reader, t: &Table) -> Option<Format> {
-    let values = r.scalar_map(t, "values");
-    let spanned = r.spanned_string(t, "format", false);
-    let format = match spanned.as_ref().map(|(f, _)| f.as_str()) {
-        None => None,
-        Some("string") => Some(Format::String),
-        Some("integer") => Some(Format::Integer),
-        Some("float") => Some(Format::Float),
-        Some("boolean") => Some(Format::Boolean),
-        Some("upper") => Some(Format::Upper),
-        Some("lower") => Some(Format::Lower),
-        Some("trim") => Some(Format::Trim),
-        Some("map") => match &values {
-            Some(values) => Some(Format::Map(values.clone())),
-            None => {
-                let span = r.span_of(t, "format");
-                r.problem(
-                    span,
-                    t.key_path("values"),
-                    "format = \"map\" needs a `values` table, e.g. values = { in_use = \"In Use\" }",
-                );
-                None
-            }
-        },
-        Some(other) => match other.strip_prefix("date:") {
-            Some(pattern) if is_valid_strftime(pattern) => Some(Format::Date(pattern.to_string())),
-            Some(pattern) => {
-                let span = r.span_of(t, "format");
-                r.problem(
-                    span,
-                    t.key_path("format"),
-                    format!("\"{pattern}\" is not a valid strftime pattern (e.g. date:%Y-%m-%d)"),
-                );
-                None
-            }
-            None => {
-                let span = r.span_of(t, "format");
-                r.problem(
-                    span,
-                    t.key_path("format"),
-                    format!("unknown formatter \"{other}\" (expected {FORMATS})"),
-                );
-                None
-            }
-        },
-    };
-    if values.is_some() && !matches!(spanned.as_ref().map(|(f, _)| f.as_str()), Some("map")) {
-        let span = r.span_of(t, "values");
-        r.problem(
-            span,
-            t.key_path("values"),
-            "`values` applies only to format = \"map\"",
-        );
-    }
-    format
 }
 
 fn read_store(r: &mut Reader, t: &Table, base_dir: &Path) -> StoreSettings {
@@ -732,7 +464,7 @@ fn read_ui(r: &mut Reader, t: &Table) -> UiSettings {
 }
 
 /// `base_url`: an http(s) URL with a host, no credentials, no query.
-fn read_base_url(r: &mut Reader, t: &Table) -> String {
+pub(super) fn read_base_url(r: &mut Reader, t: &Table) -> String {
     let Some((text, span)) = r.spanned_string(t, "base_url", true) else {
         return String::new();
     };
@@ -770,7 +502,12 @@ fn read_base_url(r: &mut Reader, t: &Table) -> String {
 }
 
 /// A URL path starting with '/', with only the allowed `{placeholders}`.
-fn read_path(r: &mut Reader, t: &Table, key: &str, placeholders: &[&str]) -> Option<String> {
+pub(super) fn read_path(
+    r: &mut Reader,
+    t: &Table,
+    key: &str,
+    placeholders: &[&str],
+) -> Option<String> {
     let (path, span) = r.spanned_string(t, key, true)?;
     if !path.starts_with('/') {
         r.problem(
@@ -783,12 +520,12 @@ fn read_path(r: &mut Reader, t: &Table, key: &str, placeholders: &[&str]) -> Opt
     Some(path)
 }
 
-fn read_query(r: &mut Reader, t: &Table, key: &str) -> BTreeMap<String, String> {
+pub(super) fn read_query(r: &mut Reader, t: &Table, key: &str) -> BTreeMap<String, String> {
     let query = r.string_map(t, key);
     for (name, value) in &query {
         let span = r.span_of(t, key);
         let path = format!("{}.{name}", t.key_path(key));
-        check_placeholders(r, span.clone(), &path, value, &["serial"]);
+        check_placeholders(r, span.clone(), &path, value, SERIAL_PLACEHOLDERS);
         let lower = name.to_ascii_lowercase();
         let looks_secret = ["token", "secret", "password", "apikey", "api_key", "auth"]
             .iter()
@@ -804,7 +541,7 @@ fn read_query(r: &mut Reader, t: &Table, key: &str) -> BTreeMap<String, String> 
     query
 }
 
-fn check_placeholders(
+pub(super) fn check_placeholders(
     r: &mut Reader,
     span: std::ops::Range<usize>,
     key: &str,
@@ -844,22 +581,8 @@ fn check_placeholders(
     }
 }
 
-fn read_results_position(r: &mut Reader, t: &Table) -> ResultsPosition {
-    match r.spanned_string(t, "results_position", false) {
-        None => ResultsPosition::Root,
-        Some((text, span)) => ResultsPosition::parse(&text).unwrap_or_else(|| {
-            r.problem(
-                span,
-                t.key_path("results_position"),
-                format!("\"{text}\" is not a dotted path such as data.items (or _root)"),
-            );
-            ResultsPosition::Root
-        }),
-    }
-}
-
 /// A dotted path such as `hardware.memory_gb`.
-fn read_dotted(r: &mut Reader, t: &Table, key: &str, required: bool) -> Option<String> {
+pub(super) fn read_dotted(r: &mut Reader, t: &Table, key: &str, required: bool) -> Option<String> {
     let (text, span) = r.spanned_string(t, key, required)?;
     if text.split('.').any(|s| s.trim().is_empty()) {
         r.problem(
@@ -869,15 +592,6 @@ fn read_dotted(r: &mut Reader, t: &Table, key: &str, required: bool) -> Option<S
         );
     }
     Some(text)
-}
-
-fn split_dotted(text: &str) -> Vec<String> {
-    text.split('.').map(str::to_string).collect()
-}
-
-fn is_valid_strftime(pattern: &str) -> bool {
-    use chrono::format::{Item, StrftimeItems};
-    !pattern.is_empty() && StrftimeItems::new(pattern).all(|item| !matches!(item, Item::Error))
 }
 
 fn is_xml_name(name: &str) -> bool {
@@ -896,6 +610,8 @@ fn empty_fetch() -> FetchContract {
         id_field: String::new(),
         bulk: false,
         pagination: Pagination::None,
+        stop: PageStop::default(),
+        missing_when: None,
     }
 }
 
@@ -904,5 +620,6 @@ fn empty_write() -> WriteContract {
         method: Method::Patch,
         path: String::new(),
         body: BodyFormat::Json,
+        success_when: None,
     }
 }

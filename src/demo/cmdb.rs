@@ -248,7 +248,12 @@ async fn list_assets(
         .iter()
         .filter_map(|index| state.cmdb.record(fleet, *index))
         .collect();
-    Json(json!({ "result": result })).into_response()
+    // As ServiceNow's Table API does: the count of the whole listing in X-Total-Count.
+    (
+        [("X-Total-Count", present.len().to_string())],
+        Json(json!({ "result": result })),
+    )
+        .into_response()
 }
 
 fn resolve(state: &Shared, sys_id: &str) -> Option<usize> {

@@ -16,17 +16,18 @@ use super::contracts::Contracts;
 use super::deliver::Deliverer;
 use super::dispatch::{Dispatch, Finished, Unit, spawn_dispatcher};
 use super::hints;
-use super::http::HttpClient;
 use super::ledger::{self, Ledger};
 use super::limit::RateLimiter;
+use super::listings::SourceListings;
 use super::lookup;
 use super::mapping::Mapping;
 use super::protocol::{Event, LogLevel, RunScope};
 use super::record::{Novelty, RecordContext, RecordResult};
 use super::recorder::{Recorder, commit_rows};
 use super::resync::{self, SourceFetcher, Target};
-use super::retry::RetryPolicy;
 use super::source::{self, ListingError, ListingSummary, SourceRecord};
+use super::systems::{self, Systems};
+use super::throttle::Throttle;
 use crate::config::{Config, Connection};
 use crate::store::{
     ConnectionRun, Counters, EntryStatus, Outcome, RunError, RunId, RunMode, RunStatus, Store,
@@ -53,6 +54,10 @@ pub(crate) struct ConnectionJob {
     pub connection: Connection,
     pub mode: RunMode,
     pub work: Work,
+    /// The run's source listings: each source listed once however many connections read it.
+    pub listings: Arc<SourceListings>,
+    /// The throttle of the connection's source, shared by the run.
+    pub source_throttle: Throttle,
 }
 
 /// What a connection run works through.
@@ -202,34 +207,14 @@ async fn execute(
 ) -> Result<(), RunError> {
     let config = &job.config;
     let connection = &job.connection;
-    let setup = |e: super::http::HttpSetupError| RunError {
-        message: e.to_string(),
-        hint: None,
-    };
-    let source_credential = config
-        .source
-        .credential
-        .as_deref()
-        .and_then(|name| config.credential(name));
-    let source_client = HttpClient::new(
-        &config.source.base_url,
-        source_credential,
-        Duration::from_secs(config.source.timeout_secs),
-        4,
-    )
-    .map_err(setup)?;
-    let credential = connection
-        .credential
-        .as_deref()
-        .and_then(|name| config.credential(name));
-    let client = HttpClient::new(
-        &connection.base_url,
-        credential,
-        Duration::from_secs(connection.timeout_secs),
-        connection.concurrency,
-    )
-    .map_err(setup)?;
-    let policy = RetryPolicy::new(connection.max_retries);
+    let source = config.source_of(connection).clone();
+    let Systems {
+        source_client,
+        client,
+        policy,
+        source_policy,
+    } = Systems::build(config, connection, &source, job.source_throttle.clone())?;
+    let lookups = systems::load_lookups(job, &client, policy).await?;
 
     let full = matches!(job.work, Work::Listing(RunScope::Full));
     // A Full run reads nearly every contract of the connection: all at once, while the
@@ -251,7 +236,7 @@ async fn execute(
         let targets: Vec<&str> = connection
             .mapping
             .iter()
-            .map(|r| r.target.as_str())
+            .map(|r| r.compare.as_deref().unwrap_or(&r.target))
             .collect();
         let index = lookup::list_destination(
             &client,
@@ -300,16 +285,13 @@ async fn execute(
             }
         },
     };
-    let deliverer = Deliverer::new(
-        client.clone(),
-        connection,
-        RateLimiter::new(connection.rate_limit_per_sec),
-    );
+    let deliverer = Deliverer::new(client.clone(), connection, RateLimiter::unlimited());
+    let throttle = client.throttle().clone();
     let ctx = Arc::new(RecordContext {
         run_id: job.run_id,
         mode: job.mode,
         connection: connection.clone(),
-        mapping: Mapping::new(&connection.mapping),
+        mapping: Mapping::with_lookups(&connection.mapping, Arc::new(lookups)),
         store: job.store.clone(),
         ledger: job.ledger.clone(),
         contracts,
@@ -321,8 +303,8 @@ async fn execute(
         refetch: job.work.is_targeted().then(|| {
             SourceFetcher::new(
                 source_client.clone(),
-                config.source.clone(),
-                RetryPolicy::new(connection.max_retries),
+                source.clone(),
+                source_policy,
                 job.cancel.clone(),
             )
         }),
@@ -350,24 +332,18 @@ async fn execute(
     let (feed, dispatcher) = match &job.work {
         Work::Listing(scope) => {
             let (page_tx, page_rx) = mpsc::channel::<Vec<SourceRecord>>(2);
-            let source = config.source.clone();
             let scope = match scope {
                 RunScope::Full => source::Scope::Full,
                 RunScope::Single(serial) => source::Scope::Single(serial.clone()),
             };
-            let cancel = job.cancel.clone();
-            let source_policy = RetryPolicy::new(connection.max_retries);
-            let listing = tokio::spawn(async move {
-                source::list_source(
-                    &source_client,
-                    &source,
-                    &scope,
-                    source_policy,
-                    &cancel,
-                    page_tx,
-                )
-                .await
-            });
+            let listing = job.listings.feed(
+                source_client,
+                source.clone(),
+                scope,
+                source_policy,
+                job.cancel.clone(),
+                page_tx,
+            );
             let dispatcher = spawn_dispatcher(shared, page_rx, result_tx);
             (Feed::Listing(listing), dispatcher)
         }
@@ -376,8 +352,8 @@ async fn execute(
             let feed = resync::spawn_feed(
                 targets,
                 source_client,
-                config.source.clone(),
-                RetryPolicy::new(connection.max_retries),
+                source.clone(),
+                source_policy,
                 job.cancel.clone(),
                 unit_tx,
             );
@@ -457,7 +433,7 @@ async fn execute(
                     last_commit = Instant::now();
                 }
                 if last_progress.elapsed() >= PROGRESS_EVERY {
-                    progress(job, row);
+                    progress(job, row, &throttle);
                     last_progress = Instant::now();
                 }
             }
@@ -482,7 +458,7 @@ async fn execute(
                 {
                     last_commit = Instant::now();
                 }
-                progress(job, row);
+                progress(job, row, &throttle);
                 last_progress = Instant::now();
             }
         }
@@ -491,7 +467,7 @@ async fn execute(
     let dispatched = dispatcher.await.unwrap_or(0);
     // Every batch committed before the connection run can finish.
     recorder.finish(&mut batch, row).await?;
-    progress(job, row);
+    progress(job, row, &throttle);
 
     let listing = match feed {
         Feed::Listing(listing) => listing.await,
@@ -550,7 +526,7 @@ async fn execute(
                     ),
                     hint: Some(format!(
                         "check the serial, and that the source's {} field holds it",
-                        config.source.id_field
+                        source.id_field
                     )),
                 });
             }
@@ -567,7 +543,7 @@ async fn execute(
                     "{} source record{} had no serial at {} and {} skipped",
                     summary.without_serial,
                     if summary.without_serial == 1 { "" } else { "s" },
-                    config.source.id_field,
+                    source.id_field,
                     if summary.without_serial == 1 {
                         "was"
                     } else {
@@ -589,8 +565,8 @@ async fn execute(
             Ok(())
         }
         Err(e) => Err(RunError {
-            message: format!("source listing failed: {e}"),
             hint: hints::for_source_listing(&e),
+            message: format!("source listing failed: {e}"),
         }),
     }
 }
@@ -631,7 +607,7 @@ fn fold(row: &mut ConnectionRun, result: &RecordResult) {
     }
 }
 
-fn progress(job: &ConnectionJob, row: &ConnectionRun) {
+fn progress(job: &ConnectionJob, row: &ConnectionRun, throttle: &Throttle) {
     job.events.send(Event::Progress {
         run_id: job.run_id,
         position: job.position,
@@ -639,6 +615,13 @@ fn progress(job: &ConnectionJob, row: &ConnectionRun) {
         total: row.total,
         counters: row.counters,
     });
+    if let Some(concurrency) = throttle.concurrency() {
+        job.events.send(Event::Concurrency {
+            run_id: job.run_id,
+            position: job.position,
+            concurrency,
+        });
+    }
 }
 
 /// The message of a panicked task.

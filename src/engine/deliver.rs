@@ -14,7 +14,7 @@ use super::exchange::{Ending, Exchange, join_reason};
 use super::hints;
 use super::http::HttpClient;
 use super::limit::RateLimiter;
-use super::paging::path_segment;
+use super::placeholder::path_segment;
 use super::retry::RetryPolicy;
 use crate::config::{Connection, FetchContract, Method, WriteContract};
 use crate::store::{Attempt, EntryError, EntryStatus};
@@ -77,7 +77,6 @@ pub struct RetryNotice {
 /// its workers.
 pub struct Deliverer {
     pub(super) client: HttpClient,
-    pub(super) limiter: RateLimiter,
     pub(super) policy: RetryPolicy,
     pub(super) timeout: Duration,
     update: WriteContract,
@@ -86,12 +85,20 @@ pub struct Deliverer {
 }
 
 impl Deliverer {
-    /// A deliverer for `connection`, retrying per its `max_retries` with the default steps.
+    /// A deliverer for `connection`, retrying per its `max_retries` with the default steps. A
+    /// `limiter` with a rate joins the client's throttle (in a connection run the client comes
+    /// with the connection's throttle already, and this is unlimited).
     pub fn new(client: HttpClient, connection: &Connection, limiter: RateLimiter) -> Self {
+        let client = if limiter.is_limited() {
+            let throttle = client.throttle().clone().with_rate(limiter);
+            client.with_throttle(throttle)
+        } else {
+            client
+        };
         Deliverer {
             client,
-            limiter,
-            policy: RetryPolicy::new(connection.max_retries),
+            policy: RetryPolicy::new(connection.max_retries)
+                .with_max_retry_after(connection.max_retry_after_secs),
             timeout: Duration::from_secs(connection.timeout_secs.max(1)),
             update: connection.update.clone(),
             create: connection.create.clone(),
@@ -163,6 +170,31 @@ impl Deliverer {
             .await;
         let Exchange { attempts, ending } = exchange;
         match ending {
+            Ending::Answered(answer)
+                if answer.is_success()
+                    && let Some(condition) = &contract.success_when
+                    && let Some(refusal) =
+                        super::answers::refused_in_body(&answer.body, condition) =>
+            {
+                let excerpt = super::listing_request::excerpt(&self.client, &answer.body);
+                WriteResult {
+                    status: EntryStatus::Failed,
+                    http_status: Some(answer.status),
+                    attempts,
+                    error: Some(EntryError {
+                        http_status: Some(answer.status),
+                        code: refusal.code.map(|code| self.client.redact(&code)),
+                        message: self.client.redact(&refusal.summary),
+                        hint: Some(self.client.redact(&refusal.hint)),
+                        method: Some(method.to_string()),
+                        url: Some(shown_url()),
+                        response_excerpt: (!excerpt.is_empty()).then_some(excerpt),
+                    }),
+                    target_id: target_id.map(str::to_string),
+                    contract_level: false,
+                    outcome_unknown: false,
+                }
+            }
             Ending::Answered(answer) if answer.is_success() => {
                 let status = answer.status;
                 let target_id = if creating {
@@ -211,6 +243,22 @@ impl Deliverer {
                     outcome_unknown,
                 }
             }
+            Ending::NoToken(text) => WriteResult {
+                status: EntryStatus::Failed,
+                http_status: None,
+                attempts,
+                error: Some(EntryError {
+                    message: text,
+                    hint: Some(super::credentials::TOKEN_HINT.to_string()),
+                    method: Some(method.to_string()),
+                    url: Some(shown_url()),
+                    ..EntryError::default()
+                }),
+                target_id: target_id.map(str::to_string),
+                // Every record would fail the same way: abort_after stops the run.
+                contract_level: true,
+                outcome_unknown: false,
+            },
             Ending::Unanswered {
                 text,
                 reached,
@@ -365,8 +413,8 @@ pub(super) fn fill_placeholders(
             .ok_or("no destination id: the contract path needs {id} and none is known")?;
         filled = filled.replace("{id}", &encode_value(id, "destination id")?);
     }
-    if filled.contains("{serial}") {
-        filled = filled.replace("{serial}", &encode_value(serial, "serial")?);
+    if filled.contains("{serial") {
+        filled = super::placeholder::fill_segment(&filled, serial)?;
     }
     Ok(match filled.split_once('?') {
         Some((path, query)) => FilledPath {

@@ -65,6 +65,19 @@ pub(crate) fn restore(body: &[u8], list_path: &[String], fields: &[String], reco
     }
 }
 
+/// [`restore`] for a document that is one record (a `_single` lookup).
+pub(crate) fn restore_record(body: &[u8], fields: &[String], record: &mut Value) {
+    for field in fields {
+        let path: Vec<&str> = field.split('.').collect();
+        let Some(value) = value_at(record, field) else {
+            continue;
+        };
+        if let Some(text) = exact_text(body, &path, value) {
+            replace_if_lossy(value_at_mut(record, &path), text);
+        }
+    }
+}
+
 /// The exact text of the number at `path` (keys from the top of the document `body`), when
 /// serde_json's reading of it, `value`, would not give that text back.
 pub(crate) fn exact_text(body: &[u8], path: &[&str], value: &Value) -> Option<String> {

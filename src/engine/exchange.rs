@@ -9,7 +9,7 @@ use reqwest::{Method as HttpMethod, StatusCode, Url};
 use super::body;
 use super::deliver::{Deliverer, RetryNotice};
 use super::hints;
-use super::http::read_capped;
+use super::http::{SendError, read_capped};
 use super::retry::{is_retryable_status, parse_retry_after};
 use crate::store::{Attempt, EntryError};
 
@@ -27,6 +27,8 @@ const REDIRECTED: &str = "the destination redirected to another origin (not foll
 pub(super) enum Ending {
     /// The destination answered; a non-2xx when it was not retried or retries ran out.
     Answered(Answer),
+    /// The credential's token could not be had: nothing was sent (redacted message).
+    NoToken(String),
     /// No answer: a timeout or a connection error.
     Unanswered {
         text: String,
@@ -59,7 +61,8 @@ pub(super) struct Exchange {
     pub(super) ending: Ending,
 }
 impl Deliverer {
-    /// Sends a request, retrying what may be retried; every try goes through the rate limiter.
+    /// Sends a request, retrying what may be retried; every try goes through the system's
+    /// throttle (its rate limit, and its adaptive concurrency).
     pub(super) async fn exchange(
         &self,
         method: HttpMethod,
@@ -73,18 +76,34 @@ impl Deliverer {
         let mut number: u32 = 0;
         loop {
             number += 1;
-            self.limiter.acquire().await;
             let at = Utc::now();
-            let mut request = self
-                .client
-                .request(method.clone(), url.clone())
-                .timeout(self.timeout);
-            if let Some((bytes, content_type)) = body {
-                request = request
-                    .header(header::CONTENT_TYPE, content_type)
-                    .body(bytes.to_vec());
-            }
-            let (text, delay) = match request.send().await {
+            let timeout = self.timeout;
+            let prepare = |request: reqwest::RequestBuilder| {
+                let request = request.timeout(timeout);
+                match body {
+                    Some((bytes, content_type)) => request
+                        .header(header::CONTENT_TYPE, content_type)
+                        .body(bytes.to_vec()),
+                    None => request,
+                }
+            };
+            let sent = match self.client.send(method.clone(), url, &prepare).await {
+                Ok(response) => Ok(response),
+                Err(SendError::Http(error)) => Err(error),
+                Err(SendError::Token(error)) => {
+                    let text = self.client.redact(&error.to_string());
+                    attempts.push(Attempt {
+                        at,
+                        http_status: None,
+                        error: Some(text.clone()),
+                    });
+                    return Exchange {
+                        attempts,
+                        ending: Ending::NoToken(text),
+                    };
+                }
+            };
+            let (text, delay) = match sent {
                 Ok(mut response) => {
                     let status = response.status().as_u16();
                     // Taken, not cloned: the body is all that is read from the response now.

@@ -129,7 +129,7 @@ pub async fn check_connection(
     };
     let checked_at = Utc::now();
     let mut steps = Vec::with_capacity(3);
-    let (source, first_serial) = check_source(config).await;
+    let (source, first_serial) = check_source(config, config.source_of(target)).await;
     steps.push(source);
     if steps[0].status == StepStatus::Ok {
         let destination = match destination_client(config, target) {
@@ -196,15 +196,14 @@ const NO_RETRIES: RetryPolicy = RetryPolicy {
 
 /// The source's first listing page, requested as the engine requests it (a Full listing's first
 /// page, the source credential presented). Also returns the first serial seen.
-async fn check_source(config: &Config) -> (HealthStep, Option<String>) {
-    let source = &config.source;
+async fn check_source(config: &Config, source: &Source) -> (HealthStep, Option<String>) {
     let credential = source
         .credential
         .as_deref()
         .and_then(|name| config.credential(name));
     let timeout = Duration::from_secs(source.timeout_secs);
     let client = match HttpClient::new(&source.base_url, credential, timeout, 1) {
-        Ok(client) => client,
+        Ok(client) => client.with_headers(&source.headers),
         Err(error) => {
             let step = failed(
                 StepKind::Source,
@@ -219,9 +218,10 @@ async fn check_source(config: &Config) -> (HealthStep, Option<String>) {
     let mut pager = Pager::new(
         &client,
         &source.endpoint,
-        Vec::new(),
+        source.query.clone(),
         &source.results_position,
         source.pagination.clone(),
+        source.stop.clone(),
         NO_RETRIES,
     )
     .with_key_fields(&[&source.id_field]);
@@ -267,9 +267,16 @@ async fn check_source(config: &Config) -> (HealthStep, Option<String>) {
 
 /// The URL of the first page of a Full listing, as the pager builds it (shown in the detail).
 fn first_page_url(client: &HttpClient, source: &Source) -> Url {
-    let mut query: Vec<(String, String)> = Vec::new();
+    let mut query: Vec<(String, String)> = source.query.clone();
     match &source.pagination {
         Pagination::None | Pagination::Link { .. } => {}
+        Pagination::LinkHeader {
+            size_param, size, ..
+        } => {
+            if let (Some(size_param), Some(size)) = (size_param, size) {
+                query.push((size_param.clone(), size.to_string()));
+            }
+        }
         Pagination::Page {
             page_param,
             size_param,
@@ -312,6 +319,7 @@ fn destination_client(config: &Config, connection: &Connection) -> Result<HttpCl
         Duration::from_secs(connection.timeout_secs),
         1,
     )
+    .map(|client| client.with_headers(&connection.headers))
     .map_err(|error| {
         failed(
             StepKind::Destination,
@@ -327,8 +335,20 @@ async fn check_destination(client: &HttpClient, connection: &Connection) -> Heal
     let url = client.url("", &[]);
     let shown = client.redact_url(&url);
     let started = Instant::now();
-    let sent = client.request(Method::GET, url).send().await;
+    let sent = client.send(Method::GET, &url, &|request| request).await;
     let latency = elapsed_ms(started);
+    let sent = match sent {
+        Ok(response) => Ok(response),
+        Err(super::http::SendError::Http(error)) => Err(error),
+        Err(super::http::SendError::Token(error)) => {
+            return failed(
+                StepKind::Destination,
+                Some(latency),
+                client.redact(&error.to_string()),
+                Some(super::credentials::TOKEN_HINT.to_string()),
+            );
+        }
+    };
     match sent {
         Ok(response) => ok(
             StepKind::Destination,
@@ -563,16 +583,21 @@ mod tests {
                 size: 50,
                 max_pages: 3,
             },
+            stop: Default::default(),
             timeout_secs: 1,
+            query: vec![("section".into(), "HARDWARE".into())],
+            headers: Vec::new(),
+            rate_limit_per_sec: None,
+            max_retry_after_secs: 120,
         };
         assert_eq!(
             first_page_url(&client, &source).as_str(),
-            "http://127.0.0.1:1/api/devices?o=0&n=50"
+            "http://127.0.0.1:1/api/devices?section=HARDWARE&o=0&n=50"
         );
         source.pagination = Pagination::None;
         assert_eq!(
             first_page_url(&client, &source).as_str(),
-            "http://127.0.0.1:1/api/devices"
+            "http://127.0.0.1:1/api/devices?section=HARDWARE"
         );
     }
 }

@@ -79,6 +79,7 @@ pub fn for_source_listing(error: &super::listing_request::ListingError) -> Optio
             "a page of the listing is larger than syncdeck reads: lower [source.pagination] size"
         }
         ListingError::Paging { .. } => "the listing cannot go on: check [source.pagination]",
+        ListingError::Credential { .. } => super::credentials::TOKEN_HINT,
     };
     Some(hint.to_string())
 }

@@ -1,13 +1,18 @@
-//! One HTTP client per system: credentials applied, every timeout set, redirects kept to the same
-//! origin (so no credential follows a redirect elsewhere), and redaction of secret values from
-//! anything that is logged, stored or shown.
+//! One HTTP client per system: credentials applied (static ones, or a token from a token
+//! endpoint renewed once after a 401), the system's own headers, every request through the
+//! system's throttle, every timeout set, redirects kept to the same origin (so no credential
+//! follows a redirect elsewhere), and redaction of secret values from anything that is logged,
+//! stored or shown.
 
 use std::borrow::Cow;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use reqwest::header::{AUTHORIZATION, HeaderName, HeaderValue};
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, RequestBuilder, Response, Url};
 
+use super::credentials::{TokenError, TokenSource};
+use super::throttle::{Answer, Throttle};
 use crate::config::{Credential, CredentialKind};
 
 /// What replaces a secret in text.
@@ -38,6 +43,17 @@ pub enum HttpSetupError {
     Header(String),
     #[error("cannot build the HTTP client: {0}")]
     Client(String),
+    #[error("credential: {0}")]
+    Token(String),
+}
+
+/// Why a request got no answer.
+#[derive(Debug)]
+pub enum SendError {
+    /// Connection, timeout, redirect or request-building errors.
+    Http(reqwest::Error),
+    /// The credential's token could not be had.
+    Token(TokenError),
 }
 
 /// The credential as it goes on each request: a header value built once, marked sensitive,
@@ -48,6 +64,8 @@ enum Auth {
     /// A token that cannot be a header value: each request fails to build, as reqwest says.
     Bearer(String),
     Header(HeaderName, HeaderValue),
+    /// A token from a token endpoint, asked for when needed.
+    Token(Arc<TokenSource>),
 }
 
 /// A sensitive header value, None when the text cannot be one.
@@ -64,6 +82,9 @@ pub struct HttpClient {
     base: Url,
     auth: Auth,
     secrets: Vec<String>,
+    /// The system's own headers (`headers = {…}`), sent with every request.
+    headers: HeaderMap,
+    throttle: Throttle,
 }
 
 impl HttpClient {
@@ -99,6 +120,13 @@ impl HttpClient {
                 };
                 (auth, vec![password.expose().to_string(), header])
             }
+            Some(kind @ CredentialKind::OAuth2ClientCredentials { .. })
+            | Some(kind @ CredentialKind::TokenExchange { .. }) => {
+                match TokenSource::for_credential(kind, &base).map_err(HttpSetupError::Token)? {
+                    Some(source) => (Auth::Token(source), Vec::new()),
+                    None => (Auth::None, Vec::new()),
+                }
+            }
             Some(CredentialKind::Header { header, value }) => {
                 let name = HeaderName::from_bytes(header.as_bytes())
                     .map_err(|e| HttpSetupError::Header(e.to_string()))?;
@@ -129,34 +157,113 @@ impl HttpClient {
             base,
             auth,
             secrets: secret_forms(secrets),
+            headers: HeaderMap::new(),
+            throttle: Throttle::unlimited(),
         })
     }
 
-    /// The URL of `path` (which may start with '/') under the base URL, with a query.
+    /// The same client sending these headers with every request (names and values were checked
+    /// by the config reader; one that is not valid is left out).
+    pub fn with_headers(mut self, headers: &[(String, String)]) -> Self {
+        for (name, value) in headers {
+            if let (Ok(name), Ok(value)) = (
+                HeaderName::from_bytes(name.as_bytes()),
+                HeaderValue::from_str(value),
+            ) {
+                self.headers.append(name, value);
+            }
+        }
+        self
+    }
+
+    /// The same client with every request through `throttle`.
+    pub fn with_throttle(mut self, throttle: Throttle) -> Self {
+        self.throttle = throttle;
+        self
+    }
+
+    /// The throttle every request passes.
+    pub fn throttle(&self) -> &Throttle {
+        &self.throttle
+    }
+
+    /// The URL of `path` (which may start with '/') under the base URL, with a query (each
+    /// part percent-encoded, spaces as `%20`).
     pub fn url(&self, path: &str, query: &[(String, String)]) -> Url {
         let mut url = self.base.clone();
         let base_path = self.base.path().trim_end_matches('/');
         let path = path.trim_start_matches('/');
         url.set_path(&format!("{base_path}/{path}"));
         if !query.is_empty() {
-            url.query_pairs_mut().extend_pairs(query);
+            url.set_query(Some(&super::placeholder::encode_query(query)));
         }
         url
     }
 
-    /// A request with the credential applied.
+    /// A request with a static credential and the system's headers applied (a token credential
+    /// is applied by [`HttpClient::send`]).
     pub fn request(&self, method: Method, url: Url) -> RequestBuilder {
         let builder = self.client.request(method, url);
-        match &self.auth {
-            Auth::None => builder,
+        let builder = match &self.auth {
+            Auth::None | Auth::Token(_) => builder,
             Auth::Bearer(token) => builder.bearer_auth(token),
             Auth::Header(name, value) => builder.header(name.clone(), value.clone()),
+        };
+        if self.headers.is_empty() {
+            builder
+        } else {
+            builder.headers(self.headers.clone())
         }
     }
 
-    /// `text` with every secret value of this client replaced.
+    /// Sends one request through the system's throttle with the credential applied; `prepare`
+    /// adds the rest (body, headers, timeout). With a token credential, a 401 renews the token
+    /// once and the request is sent again.
+    pub async fn send(
+        &self,
+        method: Method,
+        url: &Url,
+        prepare: &(dyn Fn(RequestBuilder) -> RequestBuilder + Send + Sync),
+    ) -> Result<Response, SendError> {
+        let mut renewed = false;
+        loop {
+            let mut builder = prepare(self.request(method.clone(), url.clone()));
+            let mut generation = None;
+            if let Auth::Token(source) = &self.auth {
+                let (header, issued) = source.header().await.map_err(SendError::Token)?;
+                builder = builder.header(AUTHORIZATION, header);
+                generation = Some(issued);
+            }
+            let admission = self.throttle.admit().await;
+            let started = Instant::now();
+            let sent = builder.send().await;
+            let answer = match &sent {
+                Ok(response) => Answer::of_status(response.status().as_u16()),
+                Err(error) if error.is_timeout() => Answer::Overloaded,
+                Err(_) => Answer::Neutral,
+            };
+            self.throttle.done(admission, answer);
+            tracing::trace!(elapsed = ?started.elapsed(), "request answered");
+            let response = sent.map_err(SendError::Http)?;
+            match (&self.auth, generation) {
+                (Auth::Token(source), Some(generation))
+                    if response.status() == reqwest::StatusCode::UNAUTHORIZED && !renewed =>
+                {
+                    source.rejected(generation).await;
+                    renewed = true;
+                }
+                _ => return Ok(response),
+            }
+        }
+    }
+
+    /// `text` with every secret value of this client replaced (tokens issued included).
     pub fn redact(&self, text: &str) -> String {
-        redact_values(text, &self.secrets)
+        let text = redact_values(text, &self.secrets);
+        match &self.auth {
+            Auth::Token(source) => redact_values(&text, &source.secrets()),
+            _ => text,
+        }
     }
 
     /// A URL fit to show: no user info, secret-looking query values and secret values replaced.
@@ -185,7 +292,7 @@ impl HttpClient {
 
 /// Every form a secret may take when a destination echoes it back — as it is, JSON-escaped (with
 /// and without `\/`), percent-encoded — longest first, so a longer form is replaced whole.
-fn secret_forms(secrets: Vec<String>) -> Vec<String> {
+pub(crate) fn secret_forms(secrets: Vec<String>) -> Vec<String> {
     let mut forms: Vec<String> = Vec::new();
     for secret in secrets.into_iter().filter(|s| s.len() >= 3) {
         let json = serde_json::to_string(&secret).unwrap_or_default();
@@ -302,8 +409,11 @@ mod tests {
     fn urls_join_base_path_and_query() {
         let client =
             HttpClient::new("http://127.0.0.1:1/api/", None, Duration::from_secs(1), 1).unwrap();
-        let url = client.url("/devices", &[("serial".into(), "SD 1".into())]);
-        assert_eq!(url.as_str(), "http://127.0.0.1:1/api/devices?serial=SD+1");
+        let url = client.url("/devices", &[("serial".into(), "SD 1+2".into())]);
+        assert_eq!(
+            url.as_str(),
+            "http://127.0.0.1:1/api/devices?serial=SD%201%2B2"
+        );
         let client =
             HttpClient::new("http://127.0.0.1:1", None, Duration::from_secs(1), 1).unwrap();
         assert_eq!(client.url("/x", &[]).as_str(), "http://127.0.0.1:1/x");

@@ -5,12 +5,12 @@
 
 use std::time::Duration;
 
-use reqwest::header::{ACCEPT, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, RETRY_AFTER};
 use reqwest::{Method, Url};
 use serde_json::Value;
 use tokio::sync::watch;
 
-use super::http::{HttpClient, read_capped};
+use super::http::{HttpClient, SendError, read_capped};
 use super::retry::{RetryPolicy, is_retryable_status, parse_retry_after};
 
 /// The largest page body read; a bigger one is refused rather than parsed.
@@ -86,6 +86,9 @@ pub enum ListingError {
     Paging { url: String, message: String },
     #[error("GET {url}: the body is larger than {limit} bytes; lower the page size")]
     TooLarge { url: String, limit: usize },
+    /// The credential's token could not be had (its token endpoint refused or is down).
+    #[error("GET {url}: {message}")]
+    Credential { url: String, message: String },
 }
 
 impl ListingError {
@@ -103,7 +106,8 @@ impl ListingError {
             | ListingError::TooDeep { url, .. }
             | ListingError::ResultsPosition { url, .. }
             | ListingError::Paging { url, .. }
-            | ListingError::TooLarge { url, .. } => url,
+            | ListingError::TooLarge { url, .. }
+            | ListingError::Credential { url, .. } => url,
         }
     }
 
@@ -213,11 +217,13 @@ struct Attempt {
     retry_after: Option<Duration>,
 }
 
-/// A page as parsed, and the bytes it was parsed from (the exact text of a key number is read
-/// from them, see [`super::exact_numbers`]).
+/// A page as it came: its JSON body, the headers a listing reads, and the bytes the body was
+/// parsed from (the exact text of a key number is read from them, see
+/// [`super::exact_numbers`]).
 pub(crate) struct Fetched {
-    pub value: Value,
-    pub body: Vec<u8>,
+    pub(crate) body: Value,
+    pub(crate) headers: HeaderMap,
+    pub(crate) raw: Vec<u8>,
 }
 
 /// GETs `url` and parses its JSON body, retrying 429, 5xx (but 501), timeouts and connection
@@ -277,13 +283,23 @@ fn gave_up(error: ListingError, reason: String) -> ListingError {
 async fn get_once(client: &HttpClient, url: &Url, attempts: u32) -> Result<Fetched, Attempt> {
     let shown = || client.redact_url(url);
     let response = client
-        .request(Method::GET, url.clone())
-        .header(ACCEPT, "application/json")
-        .send()
+        .send(Method::GET, url, &|request| {
+            request.header(ACCEPT, "application/json")
+        })
         .await;
     let response = match response {
         Ok(response) => response,
-        Err(error) => {
+        Err(SendError::Token(error)) => {
+            return Err(Attempt {
+                retryable: false,
+                retry_after: None,
+                error: ListingError::Credential {
+                    url: shown(),
+                    message: client.redact(&error.to_string()),
+                },
+            });
+        }
+        Err(SendError::Http(error)) => {
             let timeout = error.is_timeout();
             let retryable = !(error.is_builder() || error.is_redirect());
             return Err(Attempt {
@@ -326,6 +342,18 @@ async fn get_once(client: &HttpClient, url: &Url, attempts: u32) -> Result<Fetch
             },
         });
     }
+    let mut headers = HeaderMap::new();
+    for name in [reqwest::header::LINK] {
+        for value in response.headers().get_all(&name) {
+            headers.append(name.clone(), value.clone());
+        }
+    }
+    // Totals may come in any header (`X-Total-Count`): keep the small ones.
+    for (name, value) in response.headers() {
+        if name.as_str().contains("total") || name.as_str().contains("count") {
+            headers.append(name.clone(), value.clone());
+        }
+    }
     let (body, truncated, broken) = read_capped(response, MAX_PAGE_BYTES).await;
     if let Some(message) = broken {
         return Err(Attempt {
@@ -350,7 +378,11 @@ async fn get_once(client: &HttpClient, url: &Url, attempts: u32) -> Result<Fetch
         });
     }
     match serde_json::from_slice(&body) {
-        Ok(value) => Ok(Fetched { value, body }),
+        Ok(value) => Ok(Fetched {
+            body: value,
+            headers,
+            raw: body,
+        }),
         Err(error) => {
             let error = if error.to_string().starts_with("recursion limit exceeded") {
                 ListingError::TooDeep {
@@ -377,7 +409,7 @@ async fn get_once(client: &HttpClient, url: &Url, attempts: u32) -> Result<Fetch
 
 /// A reqwest error's text with its causes ("error sending request: ... Connection refused"),
 /// the URL left out.
-pub(super) fn error_chain(error: reqwest::Error) -> String {
+pub(crate) fn error_chain(error: reqwest::Error) -> String {
     let error = error.without_url();
     let mut text = error.to_string();
     let mut source = std::error::Error::source(&error);
@@ -423,11 +455,53 @@ pub fn error_details(body: &[u8]) -> (Option<String>, Option<String>) {
                 text(error.get("message")).or_else(|| text(error.get("detail"))),
             ),
             Some(Value::String(message)) => (None, Some(message.clone())),
-            _ => (text(value.get("code")), text(value.get("message"))),
+            _ => (
+                text(value.get("code")),
+                text(value.get("message"))
+                    .or_else(|| messages_text(value.get("messages")))
+                    .or_else(|| first_error(value.get("errors")))
+                    .or_else(|| text(value.get("detail"))),
+            ),
         };
     }
     let text = String::from_utf8_lossy(body);
     (xml_element(&text, "code"), xml_element(&text, "message"))
+}
+
+/// Snipe-IT's `messages`: a text, or field → [texts] ("model_id: The model id field is
+/// required.").
+fn messages_text(messages: Option<&Value>) -> Option<String> {
+    match messages? {
+        Value::String(text) if !text.is_empty() => Some(text.clone()),
+        Value::Object(fields) => {
+            let parts: Vec<String> = fields
+                .iter()
+                .map(|(field, said)| match said {
+                    Value::Array(items) => {
+                        let texts: Vec<&str> = items.iter().filter_map(Value::as_str).collect();
+                        format!("{field}: {}", texts.join(" "))
+                    }
+                    Value::String(text) => format!("{field}: {text}"),
+                    other => format!("{field}: {other}"),
+                })
+                .collect();
+            (!parts.is_empty()).then(|| parts.join("; "))
+        }
+        _ => None,
+    }
+}
+
+/// Jamf Pro's `errors: [{code, description, field}]`: the first one's description.
+fn first_error(errors: Option<&Value>) -> Option<String> {
+    let first = errors?.as_array()?.first()?;
+    let description = first
+        .get("description")
+        .or_else(|| first.get("message"))
+        .and_then(Value::as_str)?;
+    Some(match first.get("field").and_then(Value::as_str) {
+        Some(field) if !field.is_empty() => format!("{field}: {description}"),
+        _ => description.to_string(),
+    })
 }
 
 /// The unescaped text of the first `<name>…</name>` in `text`.

@@ -21,10 +21,14 @@ use tokio::task::JoinHandle;
 
 use super::http::HttpClient;
 use super::listing_request::ListingError;
+use super::listing_request::get_json;
 use super::mapping::{Fields, get_path};
-use super::paging::{Pager, Step, fill_path, fill_query, text_at, value_at};
+use super::paging::{
+    Pager, Step, fill_path, fill_query, keep_exact_keys, records_route, take_results, text_at,
+    value_at,
+};
 use super::retry::RetryPolicy;
-use crate::config::{FetchContract, Pagination};
+use crate::config::{FetchContract, ResultsPosition};
 
 /// The destination record of a serial.
 #[derive(Clone, Debug, PartialEq)]
@@ -115,6 +119,7 @@ impl LookupError {
                 "the destination answered something that is not JSON (a login page, a proxy?): \
                  check the connection's base_url, the fetch contract path and the credential"
             }
+            (None, Some(ListingError::Credential { .. })) => super::credentials::TOKEN_HINT,
             (None, Some(ListingError::TooDeep { .. })) => {
                 "the destination's answer is not a list of records: check the fetch contract path"
             }
@@ -123,8 +128,8 @@ impl LookupError {
                  [connections.fetch.pagination] size"
             }
             (None, Some(ListingError::ResultsPosition { .. })) => {
-                "the list is not at the fetch contract's results_position: check it against the \
-                 keys seen"
+                "the answer has no list where the fetch contract says: check results_position, \
+                 and missing_when for a \"not found\" answered with 200"
             }
             (None, Some(ListingError::Paging { .. })) => {
                 "the listing cannot go on: check [connections.fetch.pagination]"
@@ -201,6 +206,7 @@ impl LookupError {
 
 /// Looks one serial up: `fetch.path` and `fetch.query` with `{serial}` replaced, one request,
 /// the list at `results_position`, then only the records whose `serial_field` equals `serial`.
+/// An answer matching `missing_when`, and a 404 to a `_single` lookup, are Missing.
 pub async fn lookup_one(
     client: &HttpClient,
     fetch: &FetchContract,
@@ -209,19 +215,31 @@ pub async fn lookup_one(
 ) -> Result<Lookup, LookupError> {
     let path = fill_path(&fetch.path, serial).map_err(LookupError::Unaddressable)?;
     let query = fill_query(fetch.query.iter(), serial);
-    let mut pager = Pager::new(
-        client,
-        &path,
-        query,
-        &fetch.results_position,
-        Pagination::None,
-        policy,
-    )
-    .with_key_fields(&[&fetch.serial_field, &fetch.id_field]);
-    let records = match pager.next(None).await? {
-        Step::Page(records) => records,
-        Step::End | Step::Capped(_) | Step::Canceled => Vec::new(),
+    let url = client.url(&path, &query);
+    let shown_url = || client.redact_url(&url);
+    let fetched = match get_json(client, &url, policy, None).await {
+        Ok(Some(fetched)) => fetched,
+        Ok(None) => return Ok(Lookup::Missing),
+        Err(error)
+            if fetch.results_position == ResultsPosition::Single
+                && error.http_status() == Some(404) =>
+        {
+            return Ok(Lookup::Missing);
+        }
+        Err(error) => return Err(error.into()),
     };
+    let mut body = fetched.body;
+    if let Some(condition) = &fetch.missing_when
+        && super::answers::matches(&body, condition)
+    {
+        return Ok(Lookup::Missing);
+    }
+    // The serial and the id keep their exact text when they are numbers.
+    let keys = [fetch.serial_field.clone(), fetch.id_field.clone()];
+    let route = records_route(&body, &fetch.results_position);
+    let mut records = take_results(&mut body, &fetch.results_position)
+        .map_err(|error| LookupError::from(error.at(shown_url())))?;
+    keep_exact_keys(&fetched.raw, route, &keys, &mut records);
     let mut matches = records
         .into_iter()
         .filter(|record| text_at(record, &fetch.serial_field).as_deref() == Some(serial));
@@ -237,7 +255,7 @@ pub async fn lookup_one(
         None => Err(LookupError::NoId {
             serial: serial.to_string(),
             id_field: fetch.id_field.clone(),
-            url: pager.shown_url(),
+            url: shown_url(),
         }),
     }
 }
@@ -533,7 +551,7 @@ pub async fn list_destination(
     let query: Vec<(String, String)> = fetch
         .query
         .iter()
-        .filter(|(_, value)| !value.contains("{serial}"))
+        .filter(|(_, value)| !value.contains("{serial"))
         .map(|(key, value)| (key.clone(), value.clone()))
         .collect();
     let url = Pager::new(
@@ -542,6 +560,7 @@ pub async fn list_destination(
         query.clone(),
         &fetch.results_position,
         fetch.pagination.clone(),
+        fetch.stop.clone(),
         policy,
     )
     .shown_url();
@@ -592,6 +611,14 @@ pub async fn list_destination(
                     error: None,
                 });
             }
+            Step::Short(reason) => {
+                return Err(LookupError::Incomplete {
+                    reason,
+                    pages_read,
+                    url: index.url,
+                    error: None,
+                });
+            }
             Step::Canceled => return Err(LookupError::Canceled),
         }
     }
@@ -621,6 +648,7 @@ impl Prefetch {
                 query,
                 &fetch.results_position,
                 fetch.pagination.clone(),
+                fetch.stop.clone(),
                 policy,
             )
             .with_key_fields(&[&fetch.serial_field, &fetch.id_field]);

@@ -162,6 +162,8 @@ pub struct Mapping {
     hash_order: Vec<usize>,
     /// Per rule, its source path split at the dots.
     sources: Vec<Vec<String>>,
+    /// The name → id tables the rules' `lookup`s read, loaded for the run.
+    lookups: std::sync::Arc<super::lookup_tables::LookupTables>,
 }
 
 /// Why a source record cannot be mapped, whatever the destination holds.
@@ -274,6 +276,18 @@ impl Mapping {
             dates,
             hash_order,
             sources,
+            lookups: Default::default(),
+        }
+    }
+
+    /// The rules with the name → id tables their `lookup`s read.
+    pub fn with_lookups(
+        rules: &[MappingRule],
+        lookups: std::sync::Arc<super::lookup_tables::LookupTables>,
+    ) -> Mapping {
+        Mapping {
+            lookups,
+            ..Mapping::new(rules)
         }
     }
 
@@ -286,20 +300,39 @@ impl Mapping {
     pub fn format(&self, source: &Value) -> Result<Formatted<'_>, Unmappable> {
         let mut fields: Vec<(usize, Value)> = Vec::with_capacity(self.rules.len());
         for (index, rule) in self.rules.iter().enumerate() {
-            let value = match get_segments(source, &self.sources[index]) {
-                Some(found) if !found.is_null() => match &rule.format {
-                    None => found.clone(),
-                    Some(format) => match self.apply(index, format, found) {
-                        Ok(formatted) => formatted,
-                        Err(message) => {
-                            return Err(Unmappable::Error {
-                                field: rule.target.clone(),
-                                value: show(found),
-                                message,
-                            });
-                        }
-                    },
-                },
+            let found = match &rule.value {
+                Some(constant) => Some(constant),
+                None => get_segments(source, &self.sources[index]),
+            };
+            let value = match found {
+                Some(found) if !found.is_null() => {
+                    let formatted = match &rule.format {
+                        None => found.clone(),
+                        Some(format) => match self.apply(index, format, found) {
+                            Ok(formatted) => formatted,
+                            Err(message) => {
+                                return Err(Unmappable::Error {
+                                    field: rule.target.clone(),
+                                    value: show(found),
+                                    message,
+                                });
+                            }
+                        },
+                    };
+                    match &rule.lookup {
+                        None => formatted,
+                        Some(table) => match self.lookups.find(table, &formatted) {
+                            Ok(id) => id.clone(),
+                            Err(message) => {
+                                return Err(Unmappable::Error {
+                                    field: rule.target.clone(),
+                                    value: show(&formatted),
+                                    message,
+                                });
+                            }
+                        },
+                    }
+                }
                 _ if rule.required => {
                     return Err(Unmappable::MissingSource {
                         field: rule.source.clone(),
@@ -376,7 +409,8 @@ impl Formatted<'_> {
         let mut diff = Vec::new();
         for (index, new) in fields {
             let rule = &rules[index];
-            let old = destination.and_then(|d| d.field(&rule.target));
+            let compared = rule.compare.as_deref().unwrap_or(&rule.target);
+            let old = destination.and_then(|d| d.field(compared));
             if rule.on_same == OnSame::Skip && old.is_some_and(|old| same_value(old, &new)) {
                 continue;
             }
@@ -635,7 +669,10 @@ mod tests {
         let (on_null, on_same) = (OnNull::Skip, OnSame::Skip);
         MappingRule {
             source,
+            value: None,
             target,
+            compare: None,
+            lookup: None,
             format: None,
             required: false,
             on_null,

@@ -3,10 +3,12 @@
 //! front ends on the same engine, which runs as a tokio task taking [`Command`]s and emitting
 //! [`Event`]s.
 
+mod answers;
 mod apply;
 pub mod body;
 mod connection;
 mod contracts;
+pub mod credentials;
 pub mod deliver;
 mod dispatch;
 mod exact_numbers;
@@ -14,24 +16,30 @@ pub mod exchange;
 pub mod health;
 pub mod hints;
 pub mod http;
+mod launch;
 mod ledger;
 pub mod limit;
+mod link_header;
 pub mod listing_request;
+mod listings;
 pub mod lookup;
+pub mod lookup_tables;
 pub mod mapping;
 pub mod paging;
+pub mod placeholder;
 pub mod protocol;
 mod record;
 mod recorder;
 pub mod resync;
 pub mod retry;
 pub mod source;
+mod systems;
+pub mod throttle;
 mod verify;
 
 use std::sync::Arc;
 
-use chrono::Utc;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 pub use protocol::{Command, Event, LogLevel, RecordingFailure, RunRequest, RunScope};
@@ -39,11 +47,10 @@ pub use resync::{ResyncPlan, plan_resync};
 
 use crate::config::Config;
 use crate::store::{
-    ConnectionRun, Counters, ReportEntry, Run, RunMode, RunStatus, RunType, Store, SyncId,
-    WriteBatch,
+    ConnectionRun, Counters, ReportEntry, RunMode, RunType, Store, SyncId, Trigger,
 };
-use connection::{ConnectionJob, Work, panic_text};
-use ledger::Ledger;
+use connection::{Work, panic_text};
+use launch::{Current, Refusal, end_after_panic, launch, new_run};
 
 /// Settings key of a connection's dry-run override (`"true"` / `"false"`).
 pub fn dry_run_override_key(connection: &str) -> String {
@@ -82,11 +89,24 @@ pub struct EngineHandle {
     pub task: JoinHandle<()>,
 }
 
-/// Starts the engine task on the current tokio runtime.
+/// Starts the engine task on the current tokio runtime; its runs are recorded as started
+/// headless (see [`spawn_as`]).
 pub fn spawn(config: Arc<Config>, store: Store) -> EngineHandle {
+    spawn_as(config, store, Trigger::headless())
+}
+
+/// Starts the engine task; each run it starts is owned by this process and records `trigger`
+/// (SPEC section 10).
+pub fn spawn_as(config: Arc<Config>, store: Store, trigger: Trigger) -> EngineHandle {
     let (command_tx, command_rx) = mpsc::unbounded_channel();
     let (event_tx, event_rx) = mpsc::unbounded_channel();
-    let task = tokio::spawn(engine_loop(config, store, command_rx, EventSink(event_tx)));
+    let engine = Engine {
+        config,
+        store,
+        events: EventSink(event_tx),
+        trigger,
+    };
+    let task = tokio::spawn(engine.run(command_rx));
     EngineHandle {
         commands: command_tx,
         events: event_rx,
@@ -94,83 +114,85 @@ pub fn spawn(config: Arc<Config>, store: Store) -> EngineHandle {
     }
 }
 
-struct Current {
-    run_id: u64,
-    cancel: watch::Sender<bool>,
-    task: JoinHandle<Run>,
-}
-
-async fn engine_loop(
+/// What every run of an engine shares.
+struct Engine {
     config: Arc<Config>,
     store: Store,
-    mut commands: mpsc::UnboundedReceiver<Command>,
     events: EventSink,
-) {
-    let mut current: Option<Current> = None;
-    loop {
-        let finished = async {
-            match current.as_mut() {
-                Some(c) => (&mut c.task).await,
-                None => std::future::pending().await,
+    trigger: Trigger,
+}
+
+impl Engine {
+    async fn run(self, mut commands: mpsc::UnboundedReceiver<Command>) {
+        let mut current: Option<Current> = None;
+        loop {
+            let finished = async {
+                match current.as_mut() {
+                    Some(c) => (&mut c.task).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                command = commands.recv() => match command {
+                    Some(Command::Cancel { run_id }) => {
+                        if let Some(c) = current.as_ref().filter(|c| c.run_id == run_id) {
+                            self.events.log(LogLevel::Warn, format!("run {run_id}: cancel requested"));
+                            let _ = c.cancel.send(true);
+                        }
+                    }
+                    Some(Command::Shutdown) | None => {
+                        if let Some(c) = current.take() {
+                            let _ = c.cancel.send(true);
+                            let run_id = c.run_id;
+                            if let Err(e) = c.task.await {
+                                end_after_panic(&self.store, &self.events, run_id, panic_text(e)).await;
+                            }
+                        }
+                        break;
+                    }
+                    Some(start) => {
+                        if let Some(c) = &current {
+                            self.events.send(Event::Refused {
+                                reason: format!("run {} is still going; cancel it or wait", c.run_id),
+                            });
+                            continue;
+                        }
+                        match self.start(start).await {
+                            Ok(started) => current = Some(started),
+                            Err(Refusal::Invalid(reason)) => self.events.send(Event::Refused { reason }),
+                            Err(Refusal::Held(holder)) => {
+                                self.events.send(Event::ConnectionHeld { holder: *holder })
+                            }
+                        }
+                    }
+                },
+                result = finished => {
+                    let run_id = current.take().map_or(0, |c| c.run_id);
+                    // A panic in the run task ends the run Failed and lets its leases go.
+                    if let Err(e) = result {
+                        end_after_panic(&self.store, &self.events, run_id, panic_text(e)).await;
+                    }
+                }
             }
-        };
-        tokio::select! {
-            command = commands.recv() => match command {
-                Some(Command::StartRun(request)) => {
-                    if let Some(c) = &current {
-                        events.send(Event::Refused {
-                            reason: format!("run {} is still going; cancel it or wait", c.run_id),
-                        });
-                        continue;
-                    }
-                    match start_run(&config, &store, &events, request).await {
-                        Ok(started) => current = Some(started),
-                        Err(reason) => events.send(Event::Refused { reason }),
-                    }
-                }
-                Some(Command::Resync { entries }) => {
-                    if let Some(c) = &current {
-                        events.send(Event::Refused {
-                            reason: format!("run {} is still going; cancel it or wait", c.run_id),
-                        });
-                        continue;
-                    }
-                    match start_resync(&config, &store, &events, entries).await {
-                        Ok(started) => current = Some(started),
-                        Err(reason) => events.send(Event::Refused { reason }),
-                    }
-                }
-                Some(Command::Apply { run_id, connections }) => {
-                    if let Some(c) = &current {
-                        events.send(Event::Refused {
-                            reason: format!("run {} is still going; cancel it or wait", c.run_id),
-                        });
-                        continue;
-                    }
-                    match start_apply(&config, &store, &events, run_id, connections).await {
-                        Ok(started) => current = Some(started),
-                        Err(reason) => events.send(Event::Refused { reason }),
-                    }
-                }
-                Some(Command::Cancel { run_id }) => {
-                    if let Some(c) = current.as_ref().filter(|c| c.run_id == run_id) {
-                        events.log(LogLevel::Warn, format!("run {run_id}: cancel requested"));
-                        let _ = c.cancel.send(true);
-                    }
-                }
-                Some(Command::Shutdown) | None => {
-                    if let Some(c) = current.take() {
-                        let _ = c.cancel.send(true);
-                        let _ = c.task.await;
-                    }
-                    break;
-                }
-            },
-            result = finished => {
-                if let Err(e) = result {
-                    events.log(LogLevel::Error, format!("run task ended: {}", panic_text(e)));
-                }
-                current = None;
+        }
+    }
+
+    /// Starts a run, a resync or an apply.
+    async fn start(&self, command: Command) -> Result<Current, Refusal> {
+        let (config, store, events) = (&self.config, &self.store, &self.events);
+        match command {
+            Command::StartRun(request) => {
+                start_run(config, store, events, &self.trigger, request).await
+            }
+            Command::Resync { entries } => {
+                start_resync(config, store, events, &self.trigger, entries).await
+            }
+            Command::Apply {
+                run_id,
+                connections,
+            } => start_apply(config, store, events, &self.trigger, run_id, connections).await,
+            Command::Cancel { .. } | Command::Shutdown => {
+                Err(Refusal::Invalid("not a run to start".to_string()))
             }
         }
     }
@@ -181,8 +203,9 @@ async fn start_run(
     config: &Arc<Config>,
     store: &Store,
     events: &EventSink,
+    trigger: &Trigger,
     request: RunRequest,
-) -> Result<Current, String> {
+) -> Result<Current, Refusal> {
     let plan = plan_run(config, store, &request)?;
     let mode = if plan.iter().all(|(_, m)| *m == RunMode::Dry) {
         RunMode::Dry
@@ -197,7 +220,7 @@ async fn start_run(
         .into_iter()
         .map(|(connection, mode)| (connection, mode, Work::Listing(request.scope.clone())))
         .collect();
-    let run = new_run(run_type, mode, serial, &jobs);
+    let run = new_run(trigger, run_type, mode, serial, &jobs);
     launch(config, store, events, run, jobs).await
 }
 
@@ -208,8 +231,9 @@ async fn start_resync(
     config: &Arc<Config>,
     store: &Store,
     events: &EventSink,
+    trigger: &Trigger,
     entries: Vec<SyncId>,
-) -> Result<Current, String> {
+) -> Result<Current, Refusal> {
     let (plan, chosen) = {
         let config = config.clone();
         let store = store.clone();
@@ -225,7 +249,7 @@ async fn start_resync(
         );
     }
     if plan.accepted.is_empty() {
-        return Err(match plan.refused.as_slice() {
+        return Err(Refusal::Invalid(match plan.refused.as_slice() {
             [] => "nothing to resync: no entries chosen".to_string(),
             [(sync_id, reason)] => format!("nothing to resync: entry {sync_id}: {reason}"),
             refused => format!(
@@ -235,7 +259,7 @@ async fn start_resync(
                 refused[0].0,
                 refused[0].1
             ),
-        });
+        }));
     }
     let mut chosen = chosen;
     let mut jobs = Vec::new();
@@ -252,7 +276,7 @@ async fn start_resync(
             Work::Resync(resync::targets(mine)),
         ));
     }
-    let mut run = new_run(RunType::Resync, RunMode::Live, None, &jobs);
+    let mut run = new_run(trigger, RunType::Resync, RunMode::Live, None, &jobs);
     let count = plan.accepted.len();
     run.note = Some(match plan.refused.len() {
         0 => format!(
@@ -275,9 +299,10 @@ async fn start_apply(
     config: &Arc<Config>,
     store: &Store,
     events: &EventSink,
+    trigger: &Trigger,
     plan_run: crate::store::RunId,
     connections: Vec<String>,
-) -> Result<Current, String> {
+) -> Result<Current, Refusal> {
     let plan = {
         let config = config.clone();
         let store = store.clone();
@@ -298,7 +323,7 @@ async fn start_apply(
             (connection, RunMode::Live, work)
         })
         .collect();
-    let mut run = new_run(RunType::Apply, RunMode::Live, None, &jobs);
+    let mut run = new_run(trigger, RunType::Apply, RunMode::Live, None, &jobs);
     run.note = Some(format!(
         "the plan of run #{}: {} record{}",
         plan.plan_run,
@@ -308,80 +333,8 @@ async fn start_apply(
     launch(config, store, events, run, jobs).await
 }
 
-/// A new run row, Running, over these jobs' connections.
-fn new_run(run_type: RunType, mode: RunMode, serial: Option<String>, jobs: &[Job]) -> Run {
-    let mut credential_contexts: Vec<String> = Vec::new();
-    for (c, _, _) in jobs {
-        if let Some(name) = &c.credential
-            && !credential_contexts.contains(name)
-        {
-            credential_contexts.push(name.clone());
-        }
-    }
-    Run {
-        id: 0,
-        run_type,
-        mode,
-        status: RunStatus::Running,
-        started_at: Utc::now(),
-        finished_at: None,
-        serial,
-        connections: jobs.iter().map(|(c, _, _)| c.name.clone()).collect(),
-        credential_contexts,
-        note: None,
-    }
-}
-
-/// Reserves the space of the run's recovery file (a run that may write to destinations does
-/// not start without it), records the run and starts its task.
-async fn launch(
-    config: &Arc<Config>,
-    store: &Store,
-    events: &EventSink,
-    run: Run,
-    jobs: Vec<Job>,
-) -> Result<Current, String> {
-    let writes = jobs.iter().any(|(_, mode, _)| *mode == RunMode::Live);
-    let reservation = ledger::reserve(store, writes, events).await?;
-    let created = {
-        let store = store.clone();
-        tokio::task::spawn_blocking(move || {
-            let id = store.create_run(run.clone())?;
-            Ok::<Run, crate::store::StoreError>(Run { id, ..run })
-        })
-        .await
-        .map_err(panic_text)?
-    };
-    let run = match created {
-        Ok(run) => run,
-        // Nothing was sent yet: the run does not start, and the operator hears why.
-        Err(error) => {
-            let message = ledger::recording_message(store, &error);
-            ledger::refuse(events, message.clone());
-            return Err(format!("cannot record the run: {message}"));
-        }
-    };
-    let (cancel_tx, cancel_rx) = watch::channel(false);
-    let run_id = run.id;
-    let ledger = Arc::new(Ledger::new(store.clone(), run_id, reservation));
-    let task = tokio::spawn(execute_run(
-        config.clone(),
-        store.clone(),
-        ledger,
-        events.clone(),
-        run,
-        jobs,
-        cancel_rx,
-    ));
-    Ok(Current {
-        run_id,
-        cancel: cancel_tx,
-        task,
-    })
-}
-
 /// One connection of a run: its configuration, its mode and what it works through.
-type Job = (crate::config::Connection, RunMode, Work);
+pub(crate) type Job = (crate::config::Connection, RunMode, Work);
 
 /// The connections of a request with the mode each runs in; refuses unknown names and Full Live
 /// runs the safety gate stops.
@@ -448,158 +401,6 @@ pub fn plan_run(
         }
     }
     Ok(plan)
-}
-
-async fn execute_run(
-    config: Arc<Config>,
-    store: Store,
-    ledger: Arc<Ledger>,
-    events: EventSink,
-    mut run: Run,
-    jobs: Vec<Job>,
-    cancel: watch::Receiver<bool>,
-) -> Run {
-    events.send(Event::RunStarted { run: run.clone() });
-    events.log(
-        LogLevel::Info,
-        format!(
-            "run {} started: {:?} {:?} over {}",
-            run.id,
-            run.run_type,
-            run.mode,
-            run.connections.join(", ")
-        ),
-    );
-    let mut rows: Vec<ConnectionRun> = Vec::new();
-    for (position, (connection, mode, work)) in jobs.into_iter().enumerate() {
-        let full = matches!(work, Work::Listing(RunScope::Full));
-        let job = ConnectionJob {
-            config: config.clone(),
-            store: store.clone(),
-            ledger: ledger.clone(),
-            events: events.clone(),
-            cancel: cancel.clone(),
-            run_id: run.id,
-            position: position as u32,
-            connection,
-            mode,
-            work,
-        };
-        // The store stopped recording: no connection starts after that.
-        if let Some(failure) = ledger.failure() {
-            let mut row = connection::new_connection_run(&job);
-            row.status = RunStatus::Failed;
-            row.started_at = None;
-            row.finished_at = Some(Utc::now());
-            row.error = Some(crate::store::RunError {
-                message: format!("not started: {failure}"),
-                hint: Some(ledger::FREE_DISK_HINT.to_string()),
-            });
-            record_row(&ledger, &row).await;
-            events.send(Event::ConnectionFinished {
-                connection_run: row.clone(),
-            });
-            rows.push(row);
-            continue;
-        }
-        if *cancel.borrow() {
-            let mut row = connection::new_connection_run(&job);
-            row.status = RunStatus::Canceled;
-            row.started_at = None;
-            row.finished_at = Some(Utc::now());
-            row.note = Some("canceled before it started".into());
-            record_row(&ledger, &row).await;
-            events.send(Event::ConnectionFinished {
-                connection_run: row.clone(),
-            });
-            rows.push(row);
-            continue;
-        }
-        let fallback = connection::new_connection_run(&job);
-        let name = job.connection.name.clone();
-        let hash = job.connection.config_hash();
-        let row = match tokio::spawn(connection::run(job)).await {
-            Ok(row) => row,
-            // A panic inside the connection run fails that connection, not the engine.
-            Err(join) => {
-                let mut row = fallback;
-                row.status = RunStatus::Failed;
-                row.finished_at = Some(Utc::now());
-                row.error = Some(crate::store::RunError {
-                    message: panic_text(join),
-                    hint: None,
-                });
-                record_row(&ledger, &row).await;
-                events.send(Event::ConnectionFinished {
-                    connection_run: row.clone(),
-                });
-                row
-            }
-        };
-        let clean = row.status == RunStatus::Completed
-            && row.counters.errors == 0
-            && row.mode == RunMode::Dry
-            && full;
-        if clean && !ledger.is_broken() {
-            let _ = store.set_setting(&clean_full_dry_key(&name), &hash);
-        }
-        rows.push(row);
-    }
-    run.finished_at = Some(Utc::now());
-    let recording = ledger.failure();
-    run.status = if recording.is_some() {
-        RunStatus::Failed
-    } else if *cancel.borrow() {
-        RunStatus::Canceled
-    } else if rows.iter().any(|r| r.status == RunStatus::Failed) {
-        RunStatus::Failed
-    } else if rows.iter().any(|r| r.status == RunStatus::Incomplete) {
-        RunStatus::Incomplete
-    } else {
-        RunStatus::Completed
-    };
-    if run.status == RunStatus::Canceled {
-        let processed: u64 = rows.iter().map(|r| r.processed).sum();
-        let total: u64 = rows.iter().map(|r| r.total).sum();
-        let canceled = format!("canceled: {processed} of {total} processed");
-        run.note = Some(match run.note.take() {
-            Some(note) => format!("{canceled}; {note}"),
-            None => canceled,
-        });
-    }
-    if let Some(message) = &recording {
-        run.note = Some(match run.note.take() {
-            Some(note) => format!("{message}; {note}"),
-            None => message.clone(),
-        });
-    }
-    let mut batch = WriteBatch::new();
-    batch.runs.push(run.clone());
-    let committed = {
-        let ledger = ledger.clone();
-        tokio::task::spawn_blocking(move || ledger.record(batch)).await
-    };
-    if !matches!(committed, Ok(true)) && recording.is_none() {
-        events.log(
-            LogLevel::Error,
-            format!("cannot record the end of run {}", run.id),
-        );
-    }
-    ledger.settle_and_tell(&events).await;
-    events.log(
-        LogLevel::Info,
-        format!("run {} finished: {}", run.id, run.status.as_str()),
-    );
-    events.send(Event::RunFinished { run: run.clone() });
-    run
-}
-
-/// Records a connection run's row through the run's ledger, off the async threads.
-async fn record_row(ledger: &Arc<Ledger>, row: &ConnectionRun) {
-    let ledger = ledger.clone();
-    let mut batch = WriteBatch::new();
-    batch.connection_runs.push(row.clone());
-    let _ = tokio::task::spawn_blocking(move || ledger.record(batch)).await;
 }
 
 /// Sums the counters of connection runs.

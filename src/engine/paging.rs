@@ -3,25 +3,28 @@
 //! next request from the page, the cursor or the next link. Also the readers of values at dotted
 //! paths and the `{serial}` fillers the listings and lookups share.
 
+use std::collections::HashSet;
+
 use reqwest::Url;
+use reqwest::header::HeaderMap;
 use serde_json::Value;
 use tokio::sync::watch;
 
 use super::http::HttpClient;
 use super::listing_request::{ListingError, canceled, get_json};
 use super::retry::RetryPolicy;
-use crate::config::{Pagination, ResultsPosition};
+use crate::config::{PageStop, Pagination, Position, ResultsPosition, TotalAt};
 
 /// How many top-level keys a results-position error lists.
 const KEYS_SHOWN: usize = 20;
 
-/// `entries` with `{serial}` replaced in each value.
+/// `entries` with `{serial}` (and its escaped forms) replaced in each value.
 pub(crate) fn fill_query<'a>(
     entries: impl Iterator<Item = (&'a String, &'a String)>,
     serial: &str,
 ) -> Vec<(String, String)> {
     entries
-        .map(|(key, value)| (key.clone(), value.replace("{serial}", serial)))
+        .map(|(key, value)| (key.clone(), super::placeholder::fill_text(value, serial)))
         .collect()
 }
 
@@ -33,6 +36,8 @@ pub(crate) enum Step {
     End,
     /// `max_pages` pages were read and the pagination says there is more.
     Capped(u64),
+    /// The pages ended, but fewer records came than the listing's total: why.
+    Short(String),
     /// Canceled while waiting to retry or while a request was in flight.
     Canceled,
 }
@@ -46,6 +51,7 @@ enum Next {
     /// The cursor to send; None for the first page.
     Cursor(Option<String>),
     Link(Url),
+    /// The pages ended; the total (if any) is checked.
     Done,
     Capped,
     /// The page before was delivered, but the pagination cannot go on.
@@ -60,9 +66,17 @@ pub(crate) struct Pager<'a> {
     query: Vec<(String, String)>,
     position: &'a ResultsPosition,
     pagination: Pagination,
+    stop: PageStop,
     policy: RetryPolicy,
     next: Next,
     pages_read: u64,
+    /// Records listed so far (all of them, with or without a serial).
+    records: u64,
+    /// The listing's total, when it gives one.
+    total: Option<u64>,
+    /// Every cursor and next link followed: one seen again is a loop.
+    followed: HashSet<String>,
+    finished: bool,
     /// Dotted paths of each record's serial and id: numbers there keep their exact text.
     key_fields: Vec<String>,
 }
@@ -75,6 +89,7 @@ impl<'a> Pager<'a> {
         query: Vec<(String, String)>,
         position: &'a ResultsPosition,
         pagination: Pagination,
+        stop: PageStop,
         policy: RetryPolicy,
     ) -> Self {
         let next = match &pagination {
@@ -83,6 +98,15 @@ impl<'a> Pager<'a> {
             Pagination::Offset { .. } => Next::Offset(0),
             Pagination::Cursor { .. } => Next::Cursor(None),
             Pagination::Link { .. } => Next::Link(client.url(path, &query)),
+            Pagination::LinkHeader {
+                size_param, size, ..
+            } => {
+                let mut first = query.clone();
+                if let (Some(param), Some(size)) = (size_param, size) {
+                    first.push((param.clone(), size.to_string()));
+                }
+                Next::Link(client.url(path, &first))
+            }
         };
         Pager {
             client,
@@ -90,9 +114,14 @@ impl<'a> Pager<'a> {
             query,
             position,
             pagination,
+            stop,
             policy,
             next,
             pages_read: 0,
+            records: 0,
+            total: None,
+            followed: HashSet::new(),
+            finished: false,
             key_fields: Vec::new(),
         }
     }
@@ -121,8 +150,14 @@ impl<'a> Pager<'a> {
         &mut self,
         cancel: Option<&watch::Receiver<bool>>,
     ) -> Result<Step, ListingError> {
+        if self.finished {
+            return Ok(Step::End);
+        }
         let current = match std::mem::replace(&mut self.next, Next::Done) {
-            Next::Done => return Ok(Step::End),
+            Next::Done => {
+                self.finished = true;
+                return Ok(self.end());
+            }
             Next::Capped => return Ok(Step::Capped(self.max_pages())),
             Next::Failed(error) => return Err(error),
             current => current,
@@ -141,18 +176,21 @@ impl<'a> Pager<'a> {
         let Some(fetched) = fetched? else {
             return Ok(Step::Canceled);
         };
-        let mut body = fetched.value;
+        let (mut body, headers) = (fetched.body, fetched.headers);
+        let route = if self.key_fields.is_empty() {
+            None
+        } else {
+            records_route(&body, self.position)
+        };
         let mut records = take_results(&mut body, self.position)
             .map_err(|error| error.at(self.client.redact_url(&url)))?;
-        if !self.key_fields.is_empty() {
-            let list_path = match self.position {
-                ResultsPosition::Root => &[][..],
-                ResultsPosition::Path(segments) => &segments[..],
-            };
-            super::exact_numbers::restore(&fetched.body, list_path, &self.key_fields, &mut records);
-        }
+        keep_exact_keys(&fetched.raw, route, &self.key_fields, &mut records);
         self.pages_read += 1;
-        self.next = self.after(&current, &url, &body, records.len());
+        self.records += records.len() as u64;
+        if let Some(total) = self.read_total(&body, &headers) {
+            self.total = Some(total);
+        }
+        self.next = self.after(&current, &url, &body, &headers, records.len());
         if self.pages_read >= self.max_pages()
             && matches!(
                 self.next,
@@ -172,7 +210,44 @@ impl<'a> Pager<'a> {
             Pagination::Page { max_pages, .. }
             | Pagination::Offset { max_pages, .. }
             | Pagination::Cursor { max_pages, .. }
-            | Pagination::Link { max_pages, .. } => *max_pages,
+            | Pagination::Link { max_pages, .. }
+            | Pagination::LinkHeader { max_pages, .. } => *max_pages,
+        }
+    }
+
+    /// The last page was read: complete, unless the listing's total says records are missing.
+    fn end(&self) -> Step {
+        match self.total {
+            Some(total) if self.records < total => Step::Short(format!(
+                "the listing gave {} of the {total} records its total announced",
+                self.records
+            )),
+            _ => Step::End,
+        }
+    }
+
+    /// The total announced by this page, when the listing has one.
+    fn read_total(&self, body: &Value, headers: &HeaderMap) -> Option<u64> {
+        let text = match self.stop.total.as_ref()? {
+            TotalAt::Position(position) => match position.find(body)? {
+                Value::Number(n) => return n.as_u64(),
+                Value::String(text) => text.clone(),
+                _ => return None,
+            },
+            TotalAt::Header(name) => headers.get(name.as_str())?.to_str().ok()?.to_string(),
+        };
+        text.trim().parse().ok()
+    }
+
+    /// Whether a page/offset listing has reached its end after a page of `count` records.
+    fn page_ends(&self, count: usize, size: u64) -> bool {
+        if count == 0 {
+            return true;
+        }
+        match self.total {
+            // The total decides: a short page (trimmed by an access rule) is not the end.
+            Some(total) => self.records >= total,
+            None => self.stop.at_short_page && (count as u64) < size,
         }
     }
 
@@ -225,12 +300,19 @@ impl<'a> Pager<'a> {
     }
 
     /// The request after `current`, a page of `count` records fetched from `url` with `body`.
-    fn after(&self, current: &Next, url: &Url, body: &Value, count: usize) -> Next {
+    fn after(
+        &mut self,
+        current: &Next,
+        url: &Url,
+        body: &Value,
+        headers: &HeaderMap,
+        count: usize,
+    ) -> Next {
         let shown = || self.client.redact_url(url);
         match &self.pagination {
             Pagination::None => Next::Done,
             Pagination::Page { size, .. } | Pagination::Offset { size, .. }
-                if count == 0 || (count as u64) < *size =>
+                if self.page_ends(count, *size) =>
             {
                 Next::Done
             }
@@ -248,10 +330,7 @@ impl<'a> Pager<'a> {
             } => match next_value(body, cursor_position) {
                 Err(kind) => Next::Failed(ListingError::Paging {
                     url: shown(),
-                    message: format!(
-                        "the cursor at \"{}\" is {kind}, not text",
-                        cursor_position.join(".")
-                    ),
+                    message: format!("the cursor at \"{cursor_position}\" is {kind}, not text"),
                 }),
                 Ok(None) => Next::Done,
                 Ok(Some(cursor)) => {
@@ -259,15 +338,22 @@ impl<'a> Pager<'a> {
                         Next::Cursor(sent) => sent.as_deref(),
                         _ => None,
                     };
-                    if sent == Some(cursor.as_str()) {
+                    if sent == Some(cursor.as_str()) || self.followed.contains(&cursor) {
+                        let what = if sent == Some(cursor.as_str()) {
+                            "did not advance"
+                        } else {
+                            "came back to one already followed"
+                        };
                         Next::Failed(ListingError::Paging {
                             url: shown(),
                             message: format!(
-                                "the cursor at \"{}\" did not advance; stopping to avoid a loop",
-                                cursor_position.join(".")
+                                "the cursor at \"{cursor_position}\" {what}; stopping to avoid a loop"
                             ),
                         })
                     } else {
+                        if let Some(sent) = sent {
+                            self.followed.insert(sent.to_string());
+                        }
                         Next::Cursor(Some(cursor))
                     }
                 }
@@ -275,25 +361,37 @@ impl<'a> Pager<'a> {
             Pagination::Link {
                 next_link_position, ..
             } => {
-                let position = next_link_position.join(".");
+                let position = next_link_position.to_string();
                 match next_value(body, next_link_position) {
                     Err(kind) => Next::Failed(ListingError::Paging {
                         url: shown(),
                         message: format!("the next link at \"{position}\" is {kind}, not a URL"),
                     }),
                     Ok(None) => Next::Done,
-                    Ok(Some(link)) => match self.follow(url, &link) {
-                        Ok(next) => Next::Link(next),
-                        Err(problem) => Next::Failed(ListingError::Paging {
-                            url: shown(),
-                            message: format!(
-                                "the next link at \"{position}\" ({}) {problem}",
-                                self.client.redact(&link)
-                            ),
-                        }),
-                    },
+                    Ok(Some(link)) => self.link(url, &link, &format!("at \"{position}\"")),
                 }
             }
+            Pagination::LinkHeader { .. } => match super::link_header::next_link(headers) {
+                None => Next::Done,
+                Some(link) => self.link(url, &link, "in the Link header"),
+            },
+        }
+    }
+
+    /// The next page at `link`, unless it leaves the origin or was followed before.
+    fn link(&mut self, url: &Url, link: &str, place: &str) -> Next {
+        match self.follow(url, link) {
+            Ok(next) => {
+                self.followed.insert(url.to_string());
+                Next::Link(next)
+            }
+            Err(problem) => Next::Failed(ListingError::Paging {
+                url: self.client.redact_url(url),
+                message: format!(
+                    "the next link {place} ({}) {problem}",
+                    self.client.redact(link)
+                ),
+            }),
         }
     }
 
@@ -316,7 +414,47 @@ impl<'a> Pager<'a> {
         if next == *current {
             return Err("repeats the current page; stopping to avoid a loop".to_string());
         }
+        if self.followed.contains(next.as_str()) {
+            return Err("leads back to a page already read; stopping to avoid a loop".to_string());
+        }
         Ok(next)
+    }
+}
+
+/// Where a page's records sit, found before [`take_results`] takes them out of the body: the
+/// keys down to the list, or [`RecordsRoute::Single`] when the body is the record.
+pub(crate) enum RecordsRoute {
+    List(Vec<String>),
+    Single,
+}
+
+/// The route to the records at `position` in `body`; None when nothing is there.
+pub(crate) fn records_route(body: &Value, position: &ResultsPosition) -> Option<RecordsRoute> {
+    match position {
+        ResultsPosition::Root => Some(RecordsRoute::List(Vec::new())),
+        ResultsPosition::Single => Some(RecordsRoute::Single),
+        ResultsPosition::Path(position) => position.route(body).map(RecordsRoute::List),
+    }
+}
+
+/// Numbers at the records' key `fields` (serials, ids) keep their exact text from `raw`, the
+/// bytes the page was parsed from (see [`super::exact_numbers`]).
+pub(crate) fn keep_exact_keys(
+    raw: &[u8],
+    route: Option<RecordsRoute>,
+    fields: &[String],
+    records: &mut [Value],
+) {
+    match route {
+        Some(RecordsRoute::List(list)) => {
+            super::exact_numbers::restore(raw, &list, fields, records);
+        }
+        Some(RecordsRoute::Single) => {
+            if let Some(record) = records.first_mut() {
+                super::exact_numbers::restore_record(raw, fields, record);
+            }
+        }
+        None => {}
     }
 }
 
@@ -347,13 +485,9 @@ pub(crate) fn take_results(
 ) -> Result<Vec<Value>, PositionMismatch> {
     let found = match position {
         ResultsPosition::Root => Some(&mut *body),
-        ResultsPosition::Path(segments) => {
-            let mut current = Some(&mut *body);
-            for segment in segments {
-                current = current.and_then(|value| value.get_mut(segment.as_str()));
-            }
-            current
-        }
+        // The body is the record.
+        ResultsPosition::Single => return Ok(vec![std::mem::take(body)]),
+        ResultsPosition::Path(position) => position.find_mut(body),
     };
     let found = match found {
         Some(Value::Array(items)) => return Ok(std::mem::take(items)),
@@ -420,10 +554,8 @@ pub fn text_at(value: &Value, path: &str) -> Option<String> {
 
 /// A next cursor or link at `position`: None when absent, null or empty; Err names what else
 /// was found there.
-fn next_value(body: &Value, position: &[String]) -> Result<Option<String>, &'static str> {
-    let found = position
-        .iter()
-        .try_fold(body, |value, segment| value.get(segment.as_str()));
+fn next_value(body: &Value, position: &Position) -> Result<Option<String>, &'static str> {
+    let found = position.find(body);
     match found {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(text)) if text.is_empty() => Ok(None),
@@ -433,64 +565,15 @@ fn next_value(body: &Value, position: &[String]) -> Result<Option<String>, &'sta
     }
 }
 
-/// `path` with `{serial}` replaced by the serial, percent-encoded as one path segment (a `/`
-/// in a serial must not change the path); a serial that cannot be a segment is refused, see
-/// [`path_segment`].
+/// `path` with `{serial}` (and its escaped forms) replaced by the serial, percent-encoded as
+/// one path segment (a `/` in a serial must not change the path); a serial that cannot be a
+/// segment (`.`, `..`) is refused, see [`super::placeholder::path_segment`].
 pub(crate) fn fill_path(path: &str, serial: &str) -> Result<String, String> {
-    if !path.contains("{serial}") {
-        return Ok(path.to_string());
-    }
-    Ok(path.replace("{serial}", &path_segment(serial, "serial")?))
+    super::placeholder::fill_segment(path, serial)
 }
 
-/// `value` (a serial, a destination id) percent-encoded as one URL path segment. Refused when
-/// empty, `.` or `..`: a URL resolves those segments away, so the request would go to the
-/// parent path (`/assets/..` is `/`) instead of the record's.
-pub(crate) fn path_segment(value: &str, what: &str) -> Result<String, String> {
-    if value.is_empty() {
-        return Err(format!(
-            "the {what} is empty: it cannot be a URL path segment"
-        ));
-    }
-    if value == "." || value == ".." {
-        return Err(format!(
-            "{what} \"{value}\" cannot be a URL path segment: \".\" and \"..\" would name the \
-             parent path, not the record"
-        ));
-    }
-    Ok(encode_segment(value))
-}
-
-/// The longest serial syncdeck takes, in bytes: a serial is a key, not a document; a longer one
-/// means `id_field` points at the wrong value (or a system sends junk), and it would only go on
-/// to fill URLs, error messages and the store's indexes.
-pub const MAX_SERIAL_BYTES: usize = 1024;
-
-/// Refuses a serial longer than [`MAX_SERIAL_BYTES`], saying how long it is.
-pub(crate) fn check_serial(serial: &str) -> Result<(), String> {
-    if serial.len() <= MAX_SERIAL_BYTES {
-        return Ok(());
-    }
-    Err(format!(
-        "the serial is {} bytes long, more than the {MAX_SERIAL_BYTES} a serial may have: not \
-         looked up or written",
-        serial.len()
-    ))
-}
-
-/// Percent-encodes everything but RFC 3986's unreserved characters, so a value is always one
-/// path segment (or one query value).
-pub(crate) fn encode_segment(value: &str) -> String {
-    let mut encoded = String::with_capacity(value.len());
-    for byte in value.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
-            encoded.push(char::from(byte));
-        } else {
-            encoded.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    encoded
-}
+#[allow(unused_imports)]
+pub(crate) use super::placeholder::encode_segment;
 
 #[cfg(test)]
 mod tests {
@@ -582,20 +665,8 @@ mod tests {
     }
 
     #[test]
-    fn serials_longer_than_a_kibibyte_are_refused() {
-        assert!(check_serial(&"s".repeat(MAX_SERIAL_BYTES)).is_ok());
-        assert_eq!(
-            check_serial(&"s".repeat(102_400)).err().as_deref(),
-            Some(
-                "the serial is 102400 bytes long, more than the 1024 a serial may have: not \
-                 looked up or written"
-            )
-        );
-    }
-
-    #[test]
     fn next_values_stop_on_absent_null_or_empty() {
-        let path = vec!["meta".to_string(), "next".to_string()];
+        let path = Position::parse("meta.next").unwrap_or_else(|| unreachable!());
         assert_eq!(
             next_value(&json!({"meta": {"next": "c2"}}), &path),
             Ok(Some("c2".into()))
@@ -614,5 +685,15 @@ mod tests {
             next_value(&json!({"meta": {"next": {}}}), &path),
             Err("an object")
         );
+        // A key holding dots, as a pointer or as a dotted path.
+        let graph = json!({"value": [], "@odata.nextLink": "https://x/next"});
+        for text in ["/@odata.nextLink", "@odata.nextLink"] {
+            let position = Position::parse(text).unwrap_or_else(|| unreachable!());
+            assert_eq!(
+                next_value(&graph, &position),
+                Ok(Some("https://x/next".into())),
+                "{text}"
+            );
+        }
     }
 }

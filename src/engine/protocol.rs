@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::store::{ConnectionRun, Counters, Run, RunId, RunMode, SyncId};
+use crate::store::{ConnectionRun, Counters, LeaseHolder, Run, RunId, RunMode, SyncId};
 
 /// Full (every record in scope) or Single (one serial).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -55,6 +55,11 @@ pub enum Event {
     Refused {
         reason: String,
     },
+    /// A start was refused because a Live, Apply or Resync run of another process holds one of
+    /// its connections (SPEC section 8); its `Display` names the run and its owner.
+    ConnectionHeld {
+        holder: LeaseHolder,
+    },
     RunStarted {
         run: Run,
     },
@@ -68,6 +73,12 @@ pub enum Event {
         processed: u64,
         total: u64,
         counters: Counters,
+    },
+    /// A connection with `concurrency = "auto"` allows this many requests in flight now.
+    Concurrency {
+        run_id: RunId,
+        position: u32,
+        concurrency: usize,
     },
     /// A batch of entries was committed to the store.
     EntriesRecorded {

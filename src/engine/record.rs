@@ -145,7 +145,7 @@ pub(crate) async fn process(
         serial,
         record: source,
     } = record;
-    if let Err(message) = super::paging::check_serial(&serial) {
+    if let Err(message) = super::placeholder::check_serial(&serial) {
         let error = EntryError {
             message,
             hint: Some(hints::SERIAL_TOO_LONG.to_string()),

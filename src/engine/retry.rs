@@ -32,6 +32,12 @@ impl RetryPolicy {
         }
     }
 
+    /// The same policy with `max_retry_after_secs` as the longest `Retry-After` waited out.
+    pub fn with_max_retry_after(mut self, secs: u64) -> Self {
+        self.max_retry_after = Duration::from_secs(secs);
+        self
+    }
+
     /// How long to wait before retry number `retry` (1-based), given the server's `Retry-After`.
     /// `Err` carries the reason the request must not be retried.
     pub fn delay(&self, retry: u32, retry_after: Option<Duration>) -> Result<Duration, String> {
@@ -45,8 +51,8 @@ impl RetryPolicy {
         if let Some(wait) = retry_after {
             if wait > self.max_retry_after {
                 return Err(format!(
-                    "Retry-After of {}s is beyond the {}s limit",
-                    wait.as_secs(),
+                    "Retry-After of {}s is beyond the {}s limit (max_retry_after_secs)",
+                    seconds_text(wait),
                     self.max_retry_after.as_secs()
                 ));
             }
@@ -76,11 +82,23 @@ pub fn is_retryable_status(status: u16) -> bool {
     status == 429 || (500..600).contains(&status) && status != 501
 }
 
-/// Parses a `Retry-After` value: delay-seconds or an HTTP date (relative to `now`).
+/// "2.128", "120": seconds as the server wrote them, without trailing zeros.
+fn seconds_text(wait: Duration) -> String {
+    let text = format!("{:.3}", wait.as_secs_f64());
+    text.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+/// Parses a `Retry-After` value: delay-seconds (fractional too: Microsoft Graph sends
+/// `2.128`) or an HTTP date (relative to `now`).
 pub fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
     let value = value.trim();
     if let Ok(seconds) = value.parse::<u64>() {
         return Some(Duration::from_secs(seconds));
+    }
+    if let Ok(seconds) = value.parse::<f64>()
+        && (0.0..1e9).contains(&seconds)
+    {
+        return Some(Duration::from_secs_f64(seconds));
     }
     let date = DateTime::parse_from_rfc2822(value)
         .ok()?
@@ -115,6 +133,12 @@ mod tests {
             .delay(1, Some(Duration::from_secs(3600)))
             .unwrap_err();
         assert!(err.contains("beyond"), "{err}");
+        let hourly = policy.with_max_retry_after(3600);
+        assert!(hourly.delay(1, Some(Duration::from_secs(3600))).is_ok());
+        let err = policy
+            .delay(1, Some(Duration::from_millis(120_500)))
+            .unwrap_err();
+        assert!(err.contains("120.5s"), "{err}");
     }
 
     #[test]
@@ -132,6 +156,12 @@ mod tests {
             Some(Duration::ZERO)
         );
         assert_eq!(parse_retry_after("soon", now), None);
+        assert_eq!(
+            parse_retry_after("2.128", now),
+            Some(Duration::from_millis(2128))
+        );
+        assert_eq!(parse_retry_after("-1", now), None);
+        assert_eq!(parse_retry_after("NaN", now), None);
     }
 
     #[test]

@@ -116,24 +116,28 @@ pub async fn list_source(
     cancel: &watch::Receiver<bool>,
     pages: mpsc::Sender<Vec<SourceRecord>>,
 ) -> Result<ListingSummary, ListingError> {
+    // The fixed query goes on every request, a Single's query on top.
+    let fixed = source.query.clone();
     let (query, pagination, wanted) = match scope {
-        Scope::Full => (Vec::new(), source.pagination.clone(), Wanted::All),
+        Scope::Full => (fixed, source.pagination.clone(), Wanted::All),
         // The source answers for the one serial: no pagination parameters.
         Scope::Single(serial) if !source.single_query.is_empty() => (
-            fill_query(source.single_query.iter(), serial),
+            [fixed, fill_query(source.single_query.iter(), serial)].concat(),
             Pagination::None,
             Wanted::One(serial.as_str()),
         ),
         Scope::Single(serial) => (
-            Vec::new(),
+            fixed,
             source.pagination.clone(),
             Wanted::One(serial.as_str()),
         ),
-        Scope::Among(serials) => (
-            Vec::new(),
-            source.pagination.clone(),
-            Wanted::Among(serials),
-        ),
+        Scope::Among(serials) => (fixed, source.pagination.clone(), Wanted::Among(serials)),
+    };
+    // A Single's answer has no total to check against.
+    let stop = if pagination == Pagination::None {
+        Default::default()
+    } else {
+        source.stop.clone()
     };
     let mut pager = Pager::new(
         client,
@@ -141,6 +145,7 @@ pub async fn list_source(
         query,
         &source.results_position,
         pagination,
+        stop,
         policy,
     )
     .with_key_fields(&[&source.id_field]);
@@ -174,6 +179,14 @@ pub async fn list_source(
             Step::Capped(max_pages) => {
                 summary.end = ListingEnd::Cut(ListingCut {
                     reason: format!("stopped after max_pages = {max_pages} pages"),
+                    pages_read: pager.pages_read(),
+                    error: None,
+                });
+                return Ok(summary);
+            }
+            Step::Short(reason) => {
+                summary.end = ListingEnd::Cut(ListingCut {
+                    reason,
                     pages_read: pager.pages_read(),
                     error: None,
                 });

@@ -71,6 +71,11 @@ impl Deliverer {
                 }
                 return Err(error);
             }
+            Ending::NoToken(text) => {
+                let mut error = fail(format!("verification read: {text}"), Some(shown_url));
+                error.hint = Some(super::credentials::TOKEN_HINT.to_string());
+                return Err(error);
+            }
             Ending::Unanswered { text, gave_up, .. } => {
                 let mut error = fail(
                     format!(
@@ -148,10 +153,8 @@ impl Deliverer {
 /// The records at a results position; a single object there counts as one record.
 fn results<'a>(document: &'a Value, position: &ResultsPosition) -> Option<Vec<&'a Value>> {
     let list = match position {
-        ResultsPosition::Root => document,
-        ResultsPosition::Path(segments) => segments
-            .iter()
-            .try_fold(document, |value, key| value.get(key))?,
+        ResultsPosition::Root | ResultsPosition::Single => document,
+        ResultsPosition::Path(position) => position.find(document)?,
     };
     match list {
         Value::Array(items) => Some(items.iter().collect()),

@@ -82,20 +82,10 @@ impl Store {
         }
     }
 
-    /// Records a new run, assigning and returning its id.
-    pub fn create_run(&self, mut run: Run) -> Result<RunId, StoreError> {
-        let txn = self.write()?;
-        {
-            let mut sequences = txn.open_table(SEQUENCES).map_err(db("opening sequences"))?;
-            run.id = take_ids(&mut sequences, NEXT_RUN_ID, 1)?;
-            let mut runs = txn.open_table(RUNS).map_err(db("opening runs"))?;
-            let bytes = encode(&run, "encoding a run")?;
-            runs.insert(run.id, bytes.as_slice())
-                .map_err(db("writing a run"))?;
-            mark_running(&txn, (run.id, RUN_ROW), run.status == RunStatus::Running)?;
-        }
-        txn.commit().map_err(db("committing a new run"))?;
-        Ok(run.id)
+    /// Records a new run, assigning and returning its id. It takes no lease: a Live run that
+    /// should hold its connections starts through [`Store::begin_run`].
+    pub fn create_run(&self, run: Run) -> Result<RunId, StoreError> {
+        self.begin_run(run, &[])
     }
 
     /// Inserts or replaces a run (its status, finish time, note).
@@ -111,6 +101,44 @@ impl Store {
         batch.connection_runs.push(connection_run.clone());
         self.commit(&mut batch).map(drop)
     }
+}
+
+/// Writes a run row, keeping [`RUNNING`] in step; a run written as finished lets go of its
+/// connection leases and of any cancel request for it, whatever ended it.
+pub(crate) fn put_run(txn: &WriteTransaction, run: &Run) -> Result<(), StoreError> {
+    let mut runs = txn.open_table(RUNS).map_err(db("opening runs"))?;
+    let bytes = encode(run, "encoding a run")?;
+    runs.insert(run.id, bytes.as_slice())
+        .map_err(db("writing a run"))?;
+    let running = run.status == RunStatus::Running;
+    mark_running(txn, (run.id, RUN_ROW), running)?;
+    if !running {
+        super::leases::release(txn, run.id)?;
+        super::cancel::forget(txn, run.id)?;
+    }
+    Ok(())
+}
+
+/// Writes a connection run row, keeping [`RUNNING`] in step.
+pub(crate) fn put_connection_run(
+    txn: &WriteTransaction,
+    connection_run: &ConnectionRun,
+) -> Result<(), StoreError> {
+    let mut table = txn
+        .open_table(CONNECTION_RUNS)
+        .map_err(db("opening connection runs"))?;
+    let bytes = encode(connection_run, "encoding a connection run")?;
+    table
+        .insert(
+            (connection_run.run_id, connection_run.position),
+            bytes.as_slice(),
+        )
+        .map_err(db("writing a connection run"))?;
+    mark_running(
+        txn,
+        (connection_run.run_id, connection_run.position),
+        connection_run.status == RunStatus::Running,
+    )
 }
 
 /// Keeps [`RUNNING`] in step with a run or connection run row being written.
@@ -134,36 +162,16 @@ pub(crate) fn apply(
     batch: &mut WriteBatch,
 ) -> Result<Vec<SyncId>, StoreError> {
     if !batch.runs.is_empty() {
-        let mut runs = txn.open_table(RUNS).map_err(db("opening runs"))?;
         let mut highest = 0;
         for run in &batch.runs {
-            let bytes = encode(run, "encoding a run")?;
-            runs.insert(run.id, bytes.as_slice())
-                .map_err(db("writing a run"))?;
-            mark_running(txn, (run.id, RUN_ROW), run.status == RunStatus::Running)?;
+            put_run(txn, run)?;
             highest = highest.max(run.id);
         }
         let mut sequences = txn.open_table(SEQUENCES).map_err(db("opening sequences"))?;
         raise_sequence(&mut sequences, NEXT_RUN_ID, highest)?;
     }
-    if !batch.connection_runs.is_empty() {
-        let mut table = txn
-            .open_table(CONNECTION_RUNS)
-            .map_err(db("opening connection runs"))?;
-        for connection_run in &batch.connection_runs {
-            let bytes = encode(connection_run, "encoding a connection run")?;
-            table
-                .insert(
-                    (connection_run.run_id, connection_run.position),
-                    bytes.as_slice(),
-                )
-                .map_err(db("writing a connection run"))?;
-            mark_running(
-                txn,
-                (connection_run.run_id, connection_run.position),
-                connection_run.status == RunStatus::Running,
-            )?;
-        }
+    for connection_run in &batch.connection_runs {
+        put_connection_run(txn, connection_run)?;
     }
     if !batch.contract_deletes.is_empty() || !batch.contracts.is_empty() {
         let mut table = txn.open_table(CONTRACTS).map_err(db("opening contracts"))?;

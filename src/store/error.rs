@@ -5,9 +5,38 @@ use std::path::PathBuf;
 /// An error opening, reading or writing the store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// Another syncdeck process (or this one) already has the store open.
-    #[error("store {} is in use by {}", path.display(), holder(*pid))]
-    InUse { path: PathBuf, pid: Option<u32> },
+    /// A process that does not share the file (a syncdeck from before stores were shared,
+    /// which opens a store alone) has it open.
+    #[error(
+        "store {} is in use by a syncdeck that opens it alone (a version from before stores \
+         were shared): close that one, or update it",
+        path.display()
+    )]
+    InUse { path: PathBuf },
+
+    /// The store could only be opened for reading, and this needs to write it.
+    #[error(
+        "store {} is read-only ({reason}): this command records what it does, so it needs to \
+         write the store; report, contracts and the console can read it",
+        path.display()
+    )]
+    ReadOnly { path: PathBuf, reason: String },
+
+    /// A store of an older layout, opened read-only: it cannot be migrated.
+    #[error(
+        "store {} has schema version {found} and this syncdeck reads version {supported}: it \
+         is migrated when it is first opened with write access, and this one is read-only",
+        path.display()
+    )]
+    NeedsMigration {
+        path: PathBuf,
+        found: u64,
+        supported: u64,
+    },
+
+    /// A Live, Apply or Resync run of another process holds a connection this run needs.
+    #[error("{0}")]
+    ConnectionHeld(Box<super::leases::LeaseHolder>),
 
     /// The file was written by a newer syncdeck whose layout this build does not know.
     #[error(
@@ -59,20 +88,17 @@ pub enum StoreError {
 /// What [`StoreError::Gone`] says after the path.
 pub const GONE: &str = "the file was removed or replaced while syncdeck had it open";
 
-fn holder(pid: Option<u32>) -> String {
-    match pid {
-        Some(pid) => format!("syncdeck process {pid}"),
-        None => "another syncdeck process".to_string(),
-    }
-}
-
 impl StoreError {
     /// The process exit code for this error (SPEC section 6).
     pub fn exit_code(&self) -> u8 {
-        // Every store failure means the store is in use or cannot be read or written: code 3.
-        // The match is exhaustive on purpose, so a new variant has to choose its code.
+        // Every store failure means the store (or a connection leased in it) is in use, or it
+        // cannot be read or written: code 3. The match is exhaustive on purpose, so a new
+        // variant has to choose its code.
         match self {
             StoreError::InUse { .. }
+            | StoreError::ReadOnly { .. }
+            | StoreError::NeedsMigration { .. }
+            | StoreError::ConnectionHeld(_)
             | StoreError::NewerSchema { .. }
             | StoreError::Unreadable { .. }
             | StoreError::Io { .. }
@@ -96,21 +122,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn in_use_names_the_pid_or_says_it_is_unknown() {
-        let known = StoreError::InUse {
+    fn in_use_and_read_only_say_what_to_do() {
+        let in_use = StoreError::InUse {
             path: PathBuf::from("/x/y.redb"),
-            pid: Some(1234),
         };
-        assert_eq!(
-            known.to_string(),
-            "store /x/y.redb is in use by syncdeck process 1234"
+        assert!(in_use.to_string().contains("close that one, or update it"));
+        assert_eq!(in_use.exit_code(), 3);
+        let read_only = StoreError::ReadOnly {
+            path: PathBuf::from("/x/y.redb"),
+            reason: "a read-only file system".into(),
+        };
+        let text = read_only.to_string();
+        assert!(
+            text.contains("read-only (a read-only file system)"),
+            "{text}"
         );
-        let unknown = StoreError::InUse {
-            path: PathBuf::from("/x/y.redb"),
-            pid: None,
-        };
-        assert!(unknown.to_string().ends_with("another syncdeck process"));
-        assert_eq!(known.exit_code(), 3);
+        assert!(text.contains("report, contracts and the console"), "{text}");
+        assert_eq!(read_only.exit_code(), 3);
     }
 
     #[test]

@@ -365,7 +365,12 @@ fn import_one(database: &Database, path: &Path) -> Result<Option<Imported>, Stor
             source,
         }
     };
-    let text = std::fs::read(path).map_err(io("reading a recovery file"))?;
+    // Another syncdeck opening the store at the same moment may have imported it already.
+    let text = match std::fs::read(path) {
+        Ok(text) => text,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(error) => return Err(io("reading a recovery file")(error)),
+    };
     let mut lines = text.split(|b| *b == b'\n').filter(|l| !l.is_empty());
     let Some(header) = lines
         .next()
@@ -414,7 +419,12 @@ fn import_one(database: &Database, path: &Path) -> Result<Option<Imported>, Stor
             .map_err(db("writing meta"))?;
     }
     txn.commit().map_err(db("committing a recovery file"))?;
-    std::fs::remove_file(path).map_err(io("removing an imported recovery file"))?;
+    match std::fs::remove_file(path) {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+            return Err(io("removing an imported recovery file")(error));
+        }
+        _ => {}
+    }
     sync_dir(path);
     Ok(Some(imported))
 }

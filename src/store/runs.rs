@@ -1,5 +1,7 @@
 //! Run and connection run queries for the jobs history.
 
+use redb::ReadableTable;
+
 use super::Store;
 use super::error::{StoreError, db};
 use super::tables::*;
@@ -21,6 +23,46 @@ impl Store {
             runs.push(decode(bytes.value(), "decoding a run")?);
         }
         Ok(runs)
+    }
+
+    /// Runs with ids above `after`, oldest first (the runs started since a console last
+    /// looked), at most `limit`.
+    pub fn runs_after(&self, after: RunId, limit: usize) -> Result<Vec<Run>, StoreError> {
+        let txn = self.read()?;
+        let table = txn.open_table(RUNS).map_err(db("opening runs"))?;
+        let mut runs = Vec::new();
+        for item in table
+            .range(after.saturating_add(1)..)
+            .map_err(db("reading runs"))?
+            .take(limit)
+        {
+            let (_, bytes) = item.map_err(db("reading runs"))?;
+            runs.push(decode(bytes.value(), "decoding a run")?);
+        }
+        Ok(runs)
+    }
+
+    /// The runs still Running, in any process, oldest first (read through the running index).
+    pub fn running_runs(&self) -> Result<Vec<Run>, StoreError> {
+        let txn = self.read()?;
+        let index = txn
+            .open_table(RUNNING)
+            .map_err(db("opening the running index"))?;
+        let runs = txn.open_table(RUNS).map_err(db("opening runs"))?;
+        let mut running = Vec::new();
+        for item in index.iter().map_err(db("reading the running index"))? {
+            let (run_id, position) = item.map_err(db("reading the running index"))?.0.value();
+            if position != RUN_ROW {
+                continue;
+            }
+            if let Some(bytes) = runs.get(run_id).map_err(db("reading a run"))? {
+                let run: Run = decode(bytes.value(), "decoding a run")?;
+                if run.status == super::types::RunStatus::Running {
+                    running.push(run);
+                }
+            }
+        }
+        Ok(running)
     }
 
     /// The run with this id.

@@ -11,8 +11,12 @@ use serde::de::DeserializeOwned;
 use super::error::StoreError;
 use super::types::{ReportEntry, RunId, SyncId};
 
-/// Version of the table layout; a file with a higher one was written by a newer syncdeck.
-pub const SCHEMA_VERSION: u64 = 1;
+/// Version of the table layout; a file with a higher one was written by a newer syncdeck, a
+/// file with a lower one is migrated on open (see `migrate`).
+///
+/// 2: runs name their owner and trigger; connection leases, cancel requests and the change
+/// counter; the store is shared by every process on the host.
+pub const SCHEMA_VERSION: u64 = 2;
 
 /// `schema_version` → version of the table layout.
 pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
@@ -43,6 +47,12 @@ pub(crate) const CONTRACTS: TableDefinition<(&str, &str), &[u8]> =
 /// Setting key → value overriding the configuration.
 pub(crate) const SETTINGS: TableDefinition<&str, &str> = TableDefinition::new("settings");
 
+/// Connection name → id of the Live, Apply or Resync run holding it (SPEC section 8).
+pub(crate) const LEASES: TableDefinition<&str, u64> = TableDefinition::new("leases");
+/// Run id → JSON of the `CancelRequest` another process wrote for it.
+pub(crate) const CANCEL_REQUESTS: TableDefinition<u64, &[u8]> =
+    TableDefinition::new("cancel_requests");
+
 /// The rows still Running: `(run id, RUN_ROW)` for a run, `(run id, position)` for a connection
 /// run. Recovery on open reads only these instead of decoding the whole history.
 pub(crate) const RUNNING: TableDefinition<(u64, u32), ()> = TableDefinition::new("running");
@@ -52,6 +62,9 @@ pub(crate) const RUN_ROW: u32 = u32::MAX;
 pub(crate) const RUNNING_INDEXED_KEY: &str = "running_indexed";
 
 pub(crate) const SCHEMA_VERSION_KEY: &str = "schema_version";
+/// Meta key of the change counter: bumped by every write transaction, so that a console can
+/// tell with one small read whether anything changed since it last looked.
+pub(crate) const CHANGES_KEY: &str = "changes";
 pub(crate) const NEXT_RUN_ID: &str = "next_run_id";
 pub(crate) const NEXT_SYNC_ID: &str = "next_sync_id";
 

@@ -6,6 +6,8 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use super::owner::{RunOwner, Trigger, TriggerKind};
+
 /// Identifier of a run; increases with every run started on a store.
 pub type RunId = u64;
 /// Identifier of a report entry ("sync id"); increases with every entry recorded on a store.
@@ -214,6 +216,13 @@ pub struct Run {
     /// Why the run ended as it did ("1,204 of 2,000 processed", "interrupted"), if it says more
     /// than its status.
     pub note: Option<String>,
+    /// The process that runs it (SPEC section 8); None in runs recorded before owners were.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<RunOwner>,
+    /// What started it: a console, a headless command, a scheduler; None in runs recorded
+    /// before triggers were.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger: Option<Trigger>,
 }
 
 /// One connection inside a run.

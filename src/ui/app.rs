@@ -2,6 +2,7 @@
 //! Keys are handled in [`super::input`] (the report's in [`super::report_input`]), engine events
 //! in [`super::events`], background results in [`super::report_jobs`].
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,7 +17,7 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use crate::config::Config;
 use crate::engine::{Command, Event, LogLevel};
-use crate::store::{RunId, RunStatus, Store, StoreError};
+use crate::store::{CancelRequest, RunId, RunStatus, Store, StoreError};
 
 use super::background::Background;
 use super::clock::Clock;
@@ -49,6 +50,20 @@ pub struct AppOptions {
     /// "DEMO — built-in demo systems on 127.0.0.1:PORT, scratch store; write a config to leave
     /// the demo (see config.example.toml)"
     pub banner: Option<String>,
+}
+
+/// The banner: the demo's, and a read-only store's (what the console can and cannot do).
+fn banner(demo: Option<String>, read_only: Option<&str>) -> Option<String> {
+    let read_only = read_only.map(|reason| {
+        format!(
+            "READ-ONLY · the store is on {reason}: look at history, report and contracts; no \
+             runs, resyncs, cancels, deletes or dry-run toggles"
+        )
+    });
+    match (demo, read_only) {
+        (Some(demo), Some(read_only)) => Some(format!("{read_only} · {demo}")),
+        (demo, read_only) => read_only.or(demo),
+    }
 }
 
 /// The views, in Tab order.
@@ -104,8 +119,17 @@ pub struct App {
     pub(super) toast: Option<Toast>,
     /// Serials of Single runs started in this session, newest first.
     pub(super) recent_serials: Vec<String>,
-    /// The run going now.
+    /// Requests in flight now allowed on running connections with `concurrency = "auto"`,
+    /// by (run, position).
+    pub(super) concurrency: std::collections::HashMap<(u64, u32), usize>,
+    /// The run going now in this process.
     pub(super) live: Option<RunId>,
+    /// Runs of other processes going now, with the cancel request written for each, if any.
+    pub(super) following: BTreeMap<RunId, Option<CancelRequest>>,
+    /// Runs of other processes this console asked to cancel, until they end.
+    pub(super) asked_cancel: BTreeSet<RunId>,
+    /// Another process changed the store: the views that read it read it again at the tick.
+    pub(super) store_changed: bool,
     /// A run was just started from the dialog: select it when it appears.
     pub(super) follow_next_run: bool,
     /// What the engine said when the store could not record the live run: the run's end
@@ -152,7 +176,7 @@ impl App {
             jobs: Default::default(),
             terminal_out: Box::new(std::io::stdout()),
             theme: Theme::new(options.theme, Theme::no_color_requested()),
-            banner: options.banner,
+            banner: banner(options.banner, store.read_only_reason()),
             config,
             store,
             commands,
@@ -167,7 +191,11 @@ impl App {
             help: None,
             toast: None,
             recent_serials: Vec::new(),
+            concurrency: Default::default(),
             live: None,
+            following: BTreeMap::new(),
+            asked_cancel: BTreeSet::new(),
+            store_changed: false,
             follow_next_run: false,
             recording_failure: None,
             clock: Clock::System,
@@ -198,13 +226,15 @@ impl App {
         self.on_engine(event);
     }
 
-    /// Once a second: elapsed/ETA of a running run (marks dirty only while a run is going),
-    /// background results, and the report re-read when a run recorded entries.
+    /// Once a second: elapsed/ETA of a running run (marks dirty only while a run is going,
+    /// here or in another process), background results, and the report, contracts and
+    /// connections read again when a run recorded entries or another process wrote.
     pub fn tick(&mut self) {
-        if self.live.is_some() {
+        if self.live.is_some() || !self.following.is_empty() {
             self.dirty = true;
         }
         self.poll_background();
+        self.refresh_after_store_change();
         self.refresh_report_if_stale();
     }
 
@@ -252,9 +282,23 @@ impl App {
         std::mem::take(&mut self.dirty)
     }
 
-    /// The run now going, if any (the loop cancels it on exit).
+    /// The run now going in this process, if any (the loop cancels it on exit).
     pub fn running_run(&self) -> Option<RunId> {
         self.live
+    }
+
+    /// The run the card shows: this process's run going, else another process's, else the
+    /// newest.
+    pub(super) fn card_run(&self) -> Option<RunId> {
+        self.live
+            .or_else(|| self.followed_running())
+            .or_else(|| self.ledger.latest().map(|r| r.id))
+    }
+
+    /// True when a cancel of this run was asked for (here or in another console) and the run
+    /// has not ended yet.
+    pub(super) fn cancel_pending(&self, run_id: RunId) -> bool {
+        self.asked_cancel.contains(&run_id) || self.cancel_requested(run_id).is_some()
     }
 
     pub(super) fn log(&mut self, level: LogLevel, message: String) {
@@ -326,7 +370,7 @@ impl App {
         }
         let banner_lines = self.banner_lines(area);
         let toast = u16::from(self.toast.is_some());
-        let [title, banner, card, main, toast_area, bar] = Layout::vertical([
+        let [title, banner, card_area, main, toast_area, bar] = Layout::vertical([
             Constraint::Length(1),
             Constraint::Length(banner_lines.len() as u16),
             Constraint::Length(dashboard::HEIGHT),
@@ -337,17 +381,23 @@ impl App {
         .areas(area);
         self.draw_title(frame, title);
         frame.render_widget(Paragraph::new(banner_lines), banner);
-        let card_run = self.live.or(self.ledger.latest().map(|r| r.id));
+        let card_run = self.card_run();
         let run = card_run.and_then(|id| self.ledger.run(id));
         let rows = card_run.map_or(&[][..], |id| self.ledger.connection_runs(id));
         let now = self.clock.now();
-        dashboard::draw(frame, card, run, rows, &self.config, now, self.theme);
+        let card = dashboard::Card {
+            run,
+            rows,
+            cancel_requested: card_run.is_some_and(|id| self.cancel_pending(id)),
+        };
+        dashboard::draw(frame, card_area, &card, &self.config, now, self.theme);
         match self.view {
             View::Jobs => {
                 let paint = Paint {
                     theme: self.theme,
                     now,
                     config: &self.config,
+                    concurrency: &self.concurrency,
                 };
                 self.jobs_view.draw(frame, main, &self.ledger, &paint);
             }
@@ -481,17 +531,23 @@ impl App {
         };
         let n = self.config.connections.len();
         let connections = format!("{n} connection{} ", if n == 1 { "" } else { "s" });
-        let (right, short) = match self.live.and_then(|id| self.ledger.run(id)) {
+        let going = self.live.or_else(|| self.followed_running());
+        let (right, short) = match going.and_then(|id| self.ledger.run(id)) {
             Some(run) if run.status == RunStatus::Running => {
                 let style = theme.status(RunStatus::Running);
+                let word = if self.cancel_pending(run.id) {
+                    "canceling"
+                } else {
+                    "going"
+                };
                 (
-                    Span::styled(format!("▶ run #{} going ", run.id), style),
+                    Span::styled(format!("▶ run #{} {word} ", run.id), style),
                     Span::styled(format!("▶ #{} ", run.id), style),
                 )
             }
             _ => (
                 Span::styled(
-                    format!("{} · {connections}", self.config.source.name),
+                    format!("{} · {connections}", self.config.sources_label()),
                     theme.dim(),
                 ),
                 Span::styled(connections, theme.dim()),

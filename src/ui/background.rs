@@ -15,7 +15,7 @@ use tokio::sync::Notify;
 use crate::config::Config;
 use crate::engine::ResyncPlan;
 use crate::engine::health::{self, HealthReport};
-use crate::store::{RunId, Store, SyncId};
+use crate::store::{CancelOutcome, CancelRequest, RunId, Store, SyncId, Trigger};
 
 use super::connections_view::Summary;
 
@@ -97,6 +97,8 @@ pub enum StoreWrite {
         connection: String,
         origin_id: String,
     },
+    /// `c` on a run of another process: a cancel request written for its owner to honour.
+    CancelRequested { run_id: RunId },
 }
 
 impl StoreWrite {
@@ -115,6 +117,12 @@ impl StoreWrite {
                 connection,
                 origin_id,
             } => store.delete_contract(connection, origin_id),
+            StoreWrite::CancelRequested { run_id } => {
+                let request = CancelRequest::from_here(Trigger::console());
+                store
+                    .request_cancel(*run_id, &request)
+                    .map(|outcome| matches!(outcome, CancelOutcome::Requested(_)))
+            }
         };
         done.map_err(|e| e.to_string())
     }

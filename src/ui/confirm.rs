@@ -81,6 +81,34 @@ impl Confirm {
         }
     }
 
+    /// Ask the process running another process's run to cancel it; `progress` as above.
+    pub fn cancel_elsewhere(run: &Run, progress: Option<String>) -> Confirm {
+        let mut lines = vec![format!("Cancel {}?", describe(run))];
+        let origin = crate::store::origin(run.owner.as_ref(), run.trigger.as_ref());
+        let owner = run.owner.as_ref().map_or_else(
+            || "another process".to_string(),
+            |owner| format!("process {} on {}", owner.pid, owner.host),
+        );
+        lines.push(format!(
+            "It runs in {owner} ({origin}), not in this console: a cancel request is written to \
+             the store, and that process cancels the run within a second."
+        ));
+        if let Some(progress) = progress {
+            lines.push(format!("Now at: {progress}."));
+        }
+        lines.push(
+            "Requests in flight finish, what finished is recorded, and the run is marked \
+             Canceled with \"N of M processed\" and who asked."
+                .into(),
+        );
+        Confirm {
+            action: ConfirmedAction::CancelRun(run.id),
+            title: "Cancel another process's run?".into(),
+            lines,
+            yes: "ask for the cancel",
+        }
+    }
+
     /// Quit while a run is going.
     pub fn quit(run: &Run) -> Confirm {
         Confirm {

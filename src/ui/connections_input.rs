@@ -115,6 +115,9 @@ impl App {
                 },
                 result,
             ) => self.on_contract_deleted(&connection, &origin_id, result),
+            (StoreWrite::CancelRequested { run_id }, result) => {
+                self.on_cancel_requested(run_id, result)
+            }
         }
     }
 

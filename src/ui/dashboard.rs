@@ -62,37 +62,52 @@ fn spread(mut left: Vec<Span<'static>>, right: Vec<Span<'static>>, width: usize)
     Line::from(left)
 }
 
+/// What the card shows: a run (the one going, else the last), its connection runs, and
+/// whether a cancel of it was asked for.
+pub struct Card<'a> {
+    pub run: Option<&'a Run>,
+    pub rows: &'a [ConnectionRun],
+    pub cancel_requested: bool,
+}
+
 pub fn draw(
     frame: &mut Frame,
     area: Rect,
-    run: Option<&Run>,
-    rows: &[ConnectionRun],
+    card: &Card,
     config: &Config,
     now: DateTime<Utc>,
     theme: Theme,
 ) {
+    let (run, rows) = (card.run, card.rows);
+    // Room for the title's right end (" c cancel " or " cancel requested ") and the corners.
+    let right = if card.cancel_requested { 19 } else { 12 };
+    let room = (area.width as usize).saturating_sub(right);
     let (title, lines) = match run {
         None => empty(config, area, theme),
-        Some(run) if run.status == RunStatus::Running => running(run, rows, area, now, theme),
-        Some(run) => idle(run, rows, area, theme),
+        Some(run) if run.status == RunStatus::Running => running(run, rows, area, now, room, theme),
+        Some(run) => idle(run, rows, area, room, theme),
     };
     let mut block = Block::bordered()
         .border_style(theme.border())
         .padding(Padding::horizontal(1))
         .title(title);
     if run.is_some_and(|r| r.status == RunStatus::Running) {
-        block = block.title(
+        let right = if card.cancel_requested {
+            Line::styled(" cancel requested ", theme.warn())
+        } else {
             Line::from(vec![Span::styled(" c", theme.key()), Span::raw(" cancel ")])
-                .right_aligned(),
-        );
+        };
+        block = block.title(right.right_aligned());
     }
     let inner = block.inner(area);
     frame.render_widget(block, area);
     frame.render_widget(Paragraph::new(lines), inner);
 }
 
-fn heading(run: &Run, prefix: &str, theme: Theme) -> Line<'static> {
-    Line::from(vec![
+/// `Last run #12 · Full Live · ✔ completed · by alice@jump1 · console`, the origin cut to
+/// what `width` leaves (or left out).
+fn heading(run: &Run, prefix: &str, width: usize, theme: Theme) -> Line<'static> {
+    let mut spans = vec![
         Span::styled(format!(" {prefix} #{} ", run.id), theme.title()),
         Span::styled(
             format!(
@@ -106,7 +121,14 @@ fn heading(run: &Run, prefix: &str, theme: Theme) -> Line<'static> {
             format!("{} ", status::label(run.status)),
             theme.status(run.status),
         ),
-    ])
+    ];
+    let used: usize = spans.iter().map(Span::width).sum();
+    let room = width.saturating_sub(used + 3);
+    let origin = status::origin(run, room);
+    if !origin.is_empty() {
+        spans.push(Span::styled(format!("· {origin} "), theme.dim()));
+    }
+    Line::from(spans)
 }
 
 fn running(
@@ -114,6 +136,7 @@ fn running(
     rows: &[ConnectionRun],
     area: Rect,
     now: DateTime<Utc>,
+    title_room: usize,
     theme: Theme,
 ) -> (Line<'static>, Vec<Line<'static>>) {
     let width = area.width.saturating_sub(4) as usize;
@@ -172,13 +195,14 @@ fn running(
     let cells = diagnostics::cells(run.mode, &counters, theme);
     let [labels, values] = diagnostics::panel(&cells, width, "", theme);
     let lines = vec![first, Line::from(bar), labels, values];
-    (heading(run, "▶ Run", theme), lines)
+    (heading(run, "▶ Run", title_room, theme), lines)
 }
 
 fn idle(
     run: &Run,
     rows: &[ConnectionRun],
     area: Rect,
+    title_room: usize,
     theme: Theme,
 ) -> (Line<'static>, Vec<Line<'static>>) {
     let width = area.width.saturating_sub(4) as usize;
@@ -221,7 +245,7 @@ fn idle(
     let next = fit_spans(next, width);
     let [labels, values] = diagnostics::panel(&cells, width, "", theme);
     let lines = vec![first, labels, values, Line::from(next)];
-    (heading(run, "Last run", theme), lines)
+    (heading(run, "Last run", title_room, theme), lines)
 }
 
 fn empty(config: &Config, area: Rect, theme: Theme) -> (Line<'static>, Vec<Line<'static>>) {
@@ -240,7 +264,7 @@ fn empty(config: &Config, area: Rect, theme: Theme) -> (Line<'static>, Vec<Line<
             format::fit(
                 &format!(
                     "source: {} · {} connection{}: {}",
-                    config.source.name,
+                    config.sources_label(),
                     names.len(),
                     if names.len() == 1 { "" } else { "s" },
                     names.join(", ")

@@ -370,6 +370,21 @@ impl EntryDetails {
             run.push_str(&format!(" · {} {}", c.connection, status::label(c.status)));
         }
         out.push(Piece::Field("run", run, Tone::Plain));
+        if let Some(r) = &self.run
+            && let Some(owner) = &r.owner
+        {
+            let origin = crate::store::origin(Some(owner), r.trigger.as_ref());
+            // A scheduled run's origin names no user: say which account ran it.
+            let account = match r.trigger.as_ref().map(|t| t.kind) {
+                Some(crate::store::TriggerKind::Scheduled) => format!("as {}, ", owner.user),
+                _ => String::new(),
+            };
+            out.push(Piece::Field(
+                "started by",
+                format!("{origin} · {account}pid {}", owner.pid),
+                Tone::Plain,
+            ));
+        }
         let Some(c) = &self.connection_run else {
             return;
         };

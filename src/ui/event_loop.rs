@@ -11,10 +11,11 @@ use ratatui::crossterm::event::KeyCode;
 use tokio::time::{Instant, MissedTickBehavior};
 
 use super::app::{App, AppOptions};
+use super::follow;
 use super::tui::{self, Input, Tui};
 use crate::config::Config;
 use crate::engine::{self, Command, Event};
-use crate::store::Store;
+use crate::store::{Store, Trigger};
 
 /// How long an exit waits for a canceled run to record its end (in-flight requests finish or
 /// time out meanwhile).
@@ -45,7 +46,13 @@ pub enum UiExit {
 /// Runs the screens until the operator quits or a signal arrives.
 pub async fn run(config: Arc<Config>, store: Store, options: AppOptions) -> io::Result<UiExit> {
     let fps = config.ui.fps.max(1);
-    let mut engine = engine::spawn(config.clone(), store.clone());
+    let mut engine = engine::spawn_as(config.clone(), store.clone(), Trigger::console());
+    // Runs of other processes on the same store, as their batches commit.
+    let newest = store
+        .list_runs(None, 1)
+        .ok()
+        .and_then(|runs| runs.first().map(|r| r.id));
+    let (mut followed, follower) = follow::spawn(store.clone(), newest.unwrap_or(0));
     let mut app = App::new(config, store, engine.commands.clone(), options)
         .map_err(|e| io::Error::other(e.to_string()))?;
     let panic_armed = test_panic_armed();
@@ -93,6 +100,12 @@ pub async fn run(config: Arc<Config>, store: Store, options: AppOptions) -> io::
                 }
                 None => break UiExit::Quit,
             },
+            Some(found) = followed.recv() => {
+                app.handle_followed(found);
+                while let Ok(found) = followed.try_recv() {
+                    app.handle_followed(found);
+                }
+            }
             _ = tick.tick() => app.tick(),
             _ = background.notified() => app.poll_background(),
             _ = tokio::time::sleep_until(next_frame), if pending_draw => {}
@@ -127,6 +140,7 @@ pub async fn run(config: Arc<Config>, store: Store, options: AppOptions) -> io::
             }
         }
     }
+    follower.abort();
     let _ = engine.commands.send(Command::Shutdown);
     let _ = tokio::time::timeout(CANCEL_GRACE, &mut engine.task).await;
     stop_input.store(true, Ordering::Relaxed);

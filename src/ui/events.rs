@@ -7,15 +7,18 @@ use super::app::{App, View};
 use super::format;
 
 impl App {
+    fn refused(&mut self, reason: String) {
+        self.follow_next_run = false;
+        self.recording_failure = None;
+        self.log(LogLevel::Warn, format!("run refused: {reason}"));
+        self.say(format!("run refused: {reason}"), true);
+    }
+
     pub(super) fn on_engine(&mut self, event: Event) {
         self.poll_background();
         match event {
-            Event::Refused { reason } => {
-                self.follow_next_run = false;
-                self.recording_failure = None;
-                self.log(LogLevel::Warn, format!("run refused: {reason}"));
-                self.say(format!("run refused: {reason}"), true);
-            }
+            Event::Refused { reason } => self.refused(reason),
+            Event::ConnectionHeld { holder } => self.refused(holder.to_string()),
             Event::RunStarted { run } => {
                 let id = run.id;
                 self.live = Some(id);
@@ -42,6 +45,16 @@ impl App {
                     .ledger
                     .apply_progress(run_id, position, processed, total, counters)
                 {
+                    self.dirty = true;
+                }
+            }
+            Event::Concurrency {
+                run_id,
+                position,
+                concurrency,
+            } => {
+                let before = self.concurrency.insert((run_id, position), concurrency);
+                if before != Some(concurrency) {
                     self.dirty = true;
                 }
             }

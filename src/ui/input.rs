@@ -3,11 +3,12 @@
 
 use ratatui::crossterm::event::{KeyEvent, KeyEventKind};
 
-use crate::engine::{Command, RunRequest, RunScope};
-use crate::store::{RunStatus, RunType, StoreError};
+use crate::engine::{Command, LogLevel, RunRequest, RunScope};
+use crate::store::{RunId, RunStatus, RunType, StoreError};
 
 use super::action::Action;
 use super::app::{App, View};
+use super::background::StoreWrite;
 use super::confirm::{Confirm, ConfirmedAction};
 use super::gauge;
 use super::help::Help;
@@ -45,6 +46,10 @@ impl App {
 
     fn apply(&mut self, context: Context, action: Action) {
         self.poll_background();
+        if let Some(refusal) = self.read_only_refusal(action) {
+            self.say(refusal, true);
+            return;
+        }
         let result = match context {
             Context::Confirm => {
                 self.on_confirm(action);
@@ -113,6 +118,9 @@ impl App {
     fn carry_out(&mut self, action: ConfirmedAction) {
         match action {
             ConfirmedAction::Quit => self.quit = true,
+            ConfirmedAction::CancelRun(run_id) if self.live != Some(run_id) => {
+                self.store_in_background(StoreWrite::CancelRequested { run_id });
+            }
             ConfirmedAction::CancelRun(run_id) => {
                 if self.commands.send(Command::Cancel { run_id }).is_err() {
                     self.say("the engine has stopped: the run cannot be canceled", true);
@@ -274,11 +282,35 @@ impl App {
         }
     }
 
+    /// `c`: this console's run going; else the selected run, or the card's, when it runs in
+    /// another process.
     fn ask_cancel(&mut self) {
-        let Some(run) = self.live.and_then(|id| self.ledger.run(id)) else {
+        let selected = (self.view == View::Jobs)
+            .then(|| self.ledger.selected_run())
+            .flatten()
+            .filter(|run| run.status == RunStatus::Running)
+            .map(|run| run.id);
+        let target = self.live.or(selected).or_else(|| {
+            self.card_run().filter(|id| {
+                self.ledger
+                    .run(*id)
+                    .is_some_and(|r| r.status == RunStatus::Running)
+            })
+        });
+        let Some(run) = target.and_then(|id| self.ledger.run(id)) else {
             self.say("no run is going: nothing to cancel", true);
             return;
         };
+        if self.live != Some(run.id) && self.cancel_pending(run.id) {
+            self.say(
+                format!(
+                    "cancel of run #{} already requested: it ends within a second",
+                    run.id
+                ),
+                false,
+            );
+            return;
+        }
         let progress = self
             .ledger
             .connection_runs(run.id)
@@ -292,7 +324,44 @@ impl App {
                     gauge::x_of_n(r.processed, r.total, r.total > 0)
                 )
             });
-        self.confirm = Some(Confirm::cancel_run(run, progress));
+        self.confirm = Some(if self.live == Some(run.id) {
+            Confirm::cancel_run(run, progress)
+        } else {
+            Confirm::cancel_elsewhere(run, progress)
+        });
+    }
+
+    /// How the cancel request for another process's run went.
+    pub(super) fn on_cancel_requested(&mut self, run_id: RunId, result: Result<bool, String>) {
+        match result {
+            Ok(true) => {
+                self.asked_cancel.insert(run_id);
+                let text = format!(
+                    "cancel requested for run #{run_id}: its process cancels it within a second"
+                );
+                self.log(LogLevel::Warn, text.clone());
+                self.say(text, false);
+            }
+            Ok(false) => self.say(format!("run #{run_id} is not running any more"), false),
+            Err(e) => self.say(format!("cannot request the cancel: {e}"), true),
+        }
+    }
+
+    /// Why `action` cannot be done on a read-only store, if it writes.
+    fn read_only_refusal(&self, action: Action) -> Option<String> {
+        let reason = self.store.read_only_reason()?;
+        let what = match action {
+            Action::NewRun | Action::Rerun => "start runs",
+            Action::CancelRun => "cancel runs",
+            Action::Resync => "resync entries",
+            Action::ApplyPlan => "apply a plan",
+            Action::DeleteContract => "delete contracts",
+            Action::ToggleDryRun => "change the dry-run default",
+            _ => return None,
+        };
+        Some(format!(
+            "read-only store (on {reason}): this console cannot {what}"
+        ))
     }
 
     fn open_dialog(&mut self, prefill: Option<Prefill>) -> Result<(), StoreError> {

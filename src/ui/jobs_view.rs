@@ -1,6 +1,7 @@
 //! The Outbound Sync Jobs view: folder-style run rows (id, type, mode, status, started,
-//! duration, connection count, credential contexts) that expand into one row per connection in
-//! execution order, with its gauge, status, next action, error, hint, note and counters.
+//! duration, connection count, who and what started it, credential contexts) that expand into
+//! one row per connection in execution order, with its gauge, status, next action, error, hint,
+//! note and counters.
 
 use chrono::{DateTime, Utc};
 use ratatui::Frame;
@@ -15,13 +16,12 @@ use crate::store::{ConnectionRun, Run, RunMode, RunStatus, RunType};
 use super::diagnostics;
 use super::format;
 use super::gauge;
+use super::jobs_columns::{Columns, by, credentials, details, took};
 use super::ledger::{Ledger, Row};
 use super::list;
 use super::status;
 use super::theme::Theme;
 
-/// Widths from which the jobs view shows long times and an extra details column.
-const WIDE: usize = 120;
 /// The widest a connection row's lines get.
 const CONNECTION_WIDTH: usize = 110;
 
@@ -30,6 +30,8 @@ pub struct Paint<'a> {
     pub theme: Theme,
     pub now: DateTime<Utc>,
     pub config: &'a Config,
+    /// Requests in flight allowed now on running `concurrency = "auto"` connections.
+    pub concurrency: &'a std::collections::HashMap<(u64, u32), usize>,
 }
 
 /// Scroll state of the view: the first row drawn.
@@ -38,100 +40,6 @@ pub struct JobsView {
     top: usize,
     /// Lines of the last drawn body, for page moves.
     page: usize,
-}
-
-/// Column widths of the run rows for a width.
-struct Columns {
-    id: usize,
-    started: usize,
-    credentials: usize,
-    details: usize,
-    long: bool,
-}
-
-impl Columns {
-    fn new(width: usize, ledger: &Ledger) -> Columns {
-        let digits = ledger.latest().map_or(1, |r| r.id.to_string().len());
-        let id = (digits + 1).max(4);
-        let long = width >= WIDE;
-        let started = if long { 19 } else { 11 };
-        // marker, id, type, mode, status, started, took, conn, with one space between.
-        let fixed = 2 + id + 1 + 6 + 1 + 4 + 1 + 13 + 1 + started + 1 + 6 + 1 + 4 + 1;
-        let rest = width.saturating_sub(fixed);
-        let (credentials, details) = if long {
-            let credentials = (rest / 3).clamp(12, 40);
-            (credentials, rest.saturating_sub(credentials + 1))
-        } else {
-            (rest, 0)
-        };
-        Columns {
-            id,
-            started,
-            credentials,
-            details,
-            long,
-        }
-    }
-
-    fn header(&self, theme: Theme) -> Line<'static> {
-        let mut text = format!(
-            "  {} {} {} {} {} {} {} {}",
-            format::pad_left("RUN", self.id),
-            format::pad("TYPE", 6),
-            format::pad("MODE", 4),
-            format::pad("STATUS", 13),
-            format::pad(
-                if self.long {
-                    "STARTED (UTC)"
-                } else {
-                    "STARTED UTC"
-                },
-                self.started
-            ),
-            format::pad("TOOK", 6),
-            format::pad_left("CONN", 4),
-            format::pad("CREDENTIALS", self.credentials),
-        );
-        if self.details > 0 {
-            text.push(' ');
-            text.push_str(&format::pad("SERIAL / NOTE", self.details));
-        }
-        Line::styled(text, theme.title())
-    }
-}
-
-/// How long a run took, or has been going.
-fn took(run: &Run, now: DateTime<Utc>) -> String {
-    match (run.finished_at, run.status) {
-        (Some(end), _) => format::duration(end - run.started_at),
-        (None, RunStatus::Running) => format::duration(now - run.started_at),
-        (None, _) => "—".into(),
-    }
-}
-
-fn credentials(run: &Run, width: usize) -> String {
-    let all = run.credential_contexts.join(", ");
-    if format::width(&all) <= width || run.credential_contexts.len() < 2 {
-        return format::fit(&all, width);
-    }
-    // "cmdb-demo +2" keeps the first name whole where it can.
-    let more = format!(" +{}", run.credential_contexts.len() - 1);
-    let first = format::fit(
-        &run.credential_contexts[0],
-        width.saturating_sub(format::width(&more)),
-    );
-    format!("{first}{more}")
-}
-
-fn details(run: &Run) -> String {
-    let mut parts = Vec::new();
-    if let Some(serial) = &run.serial {
-        parts.push(format!("serial {serial}"));
-    }
-    if let Some(note) = &run.note {
-        parts.push(note.clone());
-    }
-    parts.join(" · ")
 }
 
 fn run_lines(
@@ -172,19 +80,34 @@ fn run_lines(
         Span::raw(" "),
         Span::raw(format::pad_left(&run.connections.len().to_string(), 4)),
         Span::raw(" "),
-        Span::raw(format::pad(
+        Span::raw(format::pad(&by(run, cols.by), cols.by)),
+    ];
+    if cols.credentials > 0 {
+        spans.push(Span::raw(" "));
+        spans.push(Span::raw(format::pad(
             &credentials(run, cols.credentials),
             cols.credentials,
-        )),
-    ];
+        )));
+    }
     if cols.details > 0 {
         spans.push(Span::raw(" "));
         spans.push(Span::raw(format::pad(&details(run), cols.details)));
     }
     let mut lines = vec![list::row(spans, width, selected, theme)];
     // Expanded: what the columns could not hold.
-    let extra = details(run);
-    if expanded && cols.details == 0 && !extra.is_empty() {
+    let mut extra = if cols.details == 0 {
+        details(run)
+    } else {
+        String::new()
+    };
+    if cols.credentials == 0 && !run.credential_contexts.is_empty() {
+        let credentials = format!("credentials {}", run.credential_contexts.join(", "));
+        extra = match extra.is_empty() {
+            true => credentials,
+            false => format!("{extra} · {credentials}"),
+        };
+    }
+    if expanded && !extra.is_empty() {
         for piece in format::wrap(&extra, width.saturating_sub(4))
             .into_iter()
             .take(3)
@@ -268,6 +191,10 @@ fn connection_lines(
     if let Some(system) = system {
         head.push(Span::styled(format!(" · {system}"), theme.dim()));
     }
+    // With several sources, which one the connection reads.
+    if let Some(source) = paint.config.shown_source(&name) {
+        head.push(Span::styled(format!(" ← {source}"), theme.dim()));
+    }
     if let Some(r) = row {
         head.push(Span::raw(format!(" · {}", status::mode(r.mode))));
         if let Some(credential) = &r.credential {
@@ -309,6 +236,12 @@ fn connection_lines(
     spans.extend(gauge::bar(r.processed, r.total, cells, theme));
     spans.push(Span::raw(" "));
     spans.push(Span::styled(count, theme.strong()));
+    // concurrency = "auto": the requests in flight it allows now, while it runs.
+    if r.status == RunStatus::Running
+        && let Some(n) = paint.concurrency.get(&(run.id, position))
+    {
+        spans.push(Span::styled(format!(" · auto ×{n}"), theme.dim()));
+    }
     let used: usize = spans.iter().map(Span::width).sum();
     // A finished Dry run with changes planned: the next step of the workflow is its plan.
     let planned =

@@ -232,7 +232,7 @@ const fn cancel_run(bar: Option<&'static str>) -> Binding {
         &[Char('c')],
         Action::CancelRun,
         bar,
-        "cancel the running run (asks first)",
+        "cancel the run going, here or in another process (asks first)",
     )
 }
 

@@ -332,6 +332,13 @@ impl Ledger {
         self.rebuild(false);
     }
 
+    /// A run's connection runs as the store has them now (a run of another process).
+    pub fn replace_connection_runs(&mut self, run_id: RunId, mut rows: Vec<ConnectionRun>) {
+        rows.sort_by_key(|c| c.position);
+        self.connection_runs.insert(run_id, rows);
+        self.rebuild(false);
+    }
+
     /// Progress of a running connection run; false when the row is not known.
     pub fn apply_progress(
         &mut self,
@@ -373,6 +380,8 @@ mod tests {
             connections: vec!["cmdb".into(), "mdm".into()],
             credential_contexts: vec![],
             note: None,
+            owner: None,
+            trigger: None,
         }
     }
 

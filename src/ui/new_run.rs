@@ -126,7 +126,11 @@ impl NewRunDialog {
             let dry = stored.map_or(c.dry_run, |v| v == "true");
             connections.push(ConnectionChoice {
                 name: c.name.clone(),
-                system: c.system.clone(),
+                // With several sources, the one the connection reads goes beside its system.
+                system: match config.shown_source(&c.name) {
+                    Some(source) => format!("{} ← {source}", c.system),
+                    None => c.system.clone(),
+                },
                 configured: if dry { RunMode::Dry } else { RunMode::Live },
                 chosen: prefill
                     .as_ref()

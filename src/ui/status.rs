@@ -1,7 +1,9 @@
 //! What each status means for the operator: its mark, its word and the next action
 //! (the Status Semantics table of the Outbound Sync Jobs guide).
 
-use crate::store::{EntryStatus, Outcome, RunMode, RunStatus, RunType};
+use crate::store::{EntryStatus, Outcome, Run, RunMode, RunStatus, RunType, TriggerKind};
+
+use super::format;
 
 /// A one-column mark that reads without colour.
 pub fn mark(status: RunStatus) -> &'static str {
@@ -46,6 +48,35 @@ pub fn mode(mode: RunMode) -> &'static str {
         RunMode::Dry => "Dry",
         RunMode::Live => "Live",
     }
+}
+
+/// Who and what started a run, in at most `width` columns: `by alice@jump1 · console`,
+/// `nightly · scheduled on jump1`, shortened step by step (`alice@jump1 · console`,
+/// `nightly · scheduled`) and then cut; "" for a run recorded before owners were, or no room.
+pub fn origin(run: &Run, width: usize) -> String {
+    let full = crate::store::origin(run.owner.as_ref(), run.trigger.as_ref());
+    if format::width(&full) <= width || width == 0 {
+        return if width == 0 { String::new() } else { full };
+    }
+    let shorter = match (&run.owner, &run.trigger) {
+        (Some(_), Some(trigger)) if trigger.kind == TriggerKind::Scheduled => match &trigger.name {
+            Some(name) => vec![
+                format!("{name} · scheduled"),
+                format!("{name}·scheduled"),
+                name.clone(),
+            ],
+            None => vec!["scheduled".to_string()],
+        },
+        (Some(owner), Some(trigger)) => vec![
+            format!("{} · {}", owner.user_at_host(), trigger.label()),
+            format!("{}·{}", owner.user_at_host(), trigger.label()),
+        ],
+        _ => Vec::new(),
+    };
+    shorter
+        .into_iter()
+        .find(|text| format::width(text) <= width)
+        .unwrap_or_else(|| format::fit(&full, width))
 }
 
 /// The statuses `f` cycles through after "all".

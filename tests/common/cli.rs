@@ -11,7 +11,8 @@ use syncdeck::demo::{self, DemoServer};
 pub const CHILD_LIMIT: Duration = Duration::from_secs(120);
 
 /// The binary with a private environment: XDG dirs under `home`, no SYNCDECK_CONFIG /
-/// SYNCDECK_STORE from the caller's shell, stdin not a terminal. No secrets are set.
+/// SYNCDECK_STORE / SYNCDECK_TRIGGER from the caller's shell, no systemd INVOCATION_ID, stdin
+/// not a terminal. No secrets are set.
 pub fn command(home: &Path) -> std::process::Command {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_syncdeck"));
     command
@@ -20,6 +21,9 @@ pub fn command(home: &Path) -> std::process::Command {
         .env("XDG_CONFIG_HOME", home.join("config"))
         .env_remove("SYNCDECK_CONFIG")
         .env_remove("SYNCDECK_STORE")
+        // A test run is headless whoever runs the tests (a CI job may be a systemd service).
+        .env_remove("SYNCDECK_TRIGGER")
+        .env_remove("INVOCATION_ID")
         .stdin(Stdio::null());
     command
 }

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use syncdeck::config::Config;
 use syncdeck::store::{
-    Attempt, ConnectionRun, Counters, EntryQuery, EntryStatus, Outcome, ReportEntry, Run,
+    Attempt, ConnectionRun, Counters, EntryQuery, EntryStatus, Outcome, ReportEntry, Run, RunOwner,
     RunStatus, Store,
 };
 
@@ -93,5 +93,20 @@ pub fn entries_of_run(store: &Store, run_id: u64) -> Vec<ReportEntry> {
             Some(next) => cursor = Some(next),
             None => return out,
         }
+    }
+}
+
+/// An owner on another host, fixed for screens: `user` on jump1, pid `pid`.
+pub fn owner_on_jump1(user: &str, pid: u32) -> RunOwner {
+    RunOwner {
+        host: "jump1.example.com".into(),
+        user: user.into(),
+        pid,
+        process_started_at: Some(
+            chrono::TimeZone::with_ymd_and_hms(&Utc, 2025, 3, 14, 8, 0, 0).unwrap(),
+        ),
+        start_ticks: None,
+        boot_id: None,
+        pid_namespace: None,
     }
 }

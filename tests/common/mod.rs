@@ -35,6 +35,19 @@ impl Terminal {
         Terminal::launch(width, height, args, false, env)
     }
 
+    /// Like [`Terminal::start_with_env`], with syncdeck started by `launcher`: a shell command
+    /// line (without single quotes) that ends by running syncdeck in the same process (`exec`),
+    /// `{bin}` standing for the binary and `{dir}` for the test's dir — e.g. in a namespace of
+    /// its own (`unshare -rm sh -c "mount ...; exec {bin} ARGS"`).
+    pub fn start_launched(
+        width: u16,
+        height: u16,
+        env: &[(&str, &str)],
+        launcher: &str,
+    ) -> Terminal {
+        Terminal::launch_command(width, height, launcher, false, env)
+    }
+
     /// Like [`Terminal::start`], with every byte syncdeck writes to the terminal kept in the
     /// file `pane.out` (read it with [`Terminal::output`]): syncdeck starts only once tmux
     /// records the pane, so not even its first byte is missed.
@@ -65,8 +78,22 @@ impl Terminal {
 
     /// Starts the script; with `gated`, it waits for the file `go` before starting syncdeck.
     fn launch(width: u16, height: u16, args: &str, gated: bool, env: &[(&str, &str)]) -> Terminal {
+        Terminal::launch_command(width, height, &format!("{{bin}} {args}"), gated, env)
+    }
+
+    /// Starts the script running `command` (`{bin}`: the binary, `{dir}`: the test's dir).
+    fn launch_command(
+        width: u16,
+        height: u16,
+        command: &str,
+        gated: bool,
+        env: &[(&str, &str)],
+    ) -> Terminal {
         let dir = tempfile::tempdir().unwrap();
-        let args = args.replace("{dir}", &dir.path().display().to_string());
+        let bin = env!("CARGO_BIN_EXE_syncdeck");
+        let command = command
+            .replace("{dir}", &dir.path().display().to_string())
+            .replace("{bin}", bin);
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         let socket = format!(
             "syncdeck-e2e-{}-{}",
@@ -74,7 +101,6 @@ impl Terminal {
             NEXT.fetch_add(1, Ordering::Relaxed)
         );
         let d = dir.path().display();
-        let bin = env!("CARGO_BIN_EXE_syncdeck");
         let gate = if gated {
             format!("while [ ! -e {d}/go ]; do sleep 0.01; done; ")
         } else {
@@ -86,9 +112,9 @@ impl Terminal {
             .collect();
         let script = format!(
             "{gate}export XDG_STATE_HOME={d}/state XDG_DATA_HOME={d}/data XDG_CONFIG_HOME={d}/config; \
-             unset SYNCDECK_CONFIG SYNCDECK_STORE NO_COLOR; {exports}\
+             unset SYNCDECK_CONFIG SYNCDECK_STORE SYNCDECK_TRIGGER INVOCATION_ID NO_COLOR; {exports}\
              stty -g > {d}/stty.before; \
-             sh -c 'echo $$ > {d}/pid; exec {bin} {args}'; \
+             sh -c 'echo $$ > {d}/pid; exec {command}'; \
              echo $? > {d}/exit; stty -g > {d}/stty.after; sleep 120"
         );
         let status = Command::new("tmux")

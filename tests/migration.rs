@@ -1,0 +1,331 @@
+//! Schema migration: a store written by the release before shared stores (schema version 1,
+//! `tests/fixtures/store-v1.redb`, made by `tests/fixtures/make_store_v1.rs`) is migrated on
+//! open after a copy of it is kept beside it, and every run, connection run, entry, contract and
+//! setting that release wrote is found again; a store newer than this binary is refused, and
+//! left as it was.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+use syncdeck::store::*;
+
+const FIXTURE: &str = "tests/fixtures/store-v1.redb";
+const MANIFEST: &str = "tests/fixtures/store-v1.json";
+
+/// Keeps every run and entry, however old: the fixture's times are fixed in the past.
+fn keep_all() -> StoreOptions {
+    StoreOptions { retention_days: 0 }
+}
+
+/// A copy of the fixture in a temp dir (the committed file is never opened for writing).
+fn fixture_copy() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("history.redb");
+    std::fs::copy(Path::new(env!("CARGO_MANIFEST_DIR")).join(FIXTURE), &path).unwrap();
+    (dir, path)
+}
+
+fn manifest() -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(MANIFEST);
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn items<T: serde::de::DeserializeOwned>(manifest: &Value, key: &str) -> T {
+    serde_json::from_value(manifest[key].clone()).unwrap()
+}
+
+/// The copy kept before the migration holds what the old file held. Taken while this process
+/// had the file open, its header says a writer was live (as a copy taken during a crash would),
+/// so it is compared through redb, on a copy of its own: the same tables with the same number of
+/// rows, version 1, and the runs, connection runs and entries byte for byte.
+fn assert_is_the_old_store(backup: &Path, original: &[u8]) {
+    use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+    let dir = tempfile::tempdir().unwrap();
+    let (copy, old) = (dir.path().join("copy.redb"), dir.path().join("old.redb"));
+    std::fs::copy(backup, &copy).unwrap();
+    std::fs::write(&old, original).unwrap();
+    let (copy, old) = (
+        redb::Database::open(&copy).unwrap(),
+        redb::Database::open(&old).unwrap(),
+    );
+    let (copy, old) = (copy.begin_read().unwrap(), old.begin_read().unwrap());
+    let tables = |txn: &redb::ReadTransaction| -> Vec<(String, u64)> {
+        txn.list_tables()
+            .unwrap()
+            .map(|table| {
+                let len = txn
+                    .open_untyped_table(table.clone())
+                    .unwrap()
+                    .len()
+                    .unwrap();
+                (redb::TableHandle::name(&table).to_string(), len)
+            })
+            .collect()
+    };
+    assert_eq!(tables(&copy), tables(&old));
+    let meta: TableDefinition<&str, u64> = TableDefinition::new("meta");
+    let version = copy
+        .open_table(meta)
+        .unwrap()
+        .get("schema_version")
+        .unwrap();
+    assert_eq!(version.map(|v| v.value()), Some(1));
+    for name in ["runs", "entries"] {
+        let table: TableDefinition<u64, &[u8]> = TableDefinition::new(name);
+        let rows = |txn: &redb::ReadTransaction| -> Vec<(u64, Vec<u8>)> {
+            let table = txn.open_table(table).unwrap();
+            let rows = table.iter().unwrap().map(|item| {
+                let (key, value) = item.unwrap();
+                (key.value(), value.value().to_vec())
+            });
+            rows.collect()
+        };
+        assert_eq!(rows(&copy), rows(&old), "table {name}");
+    }
+}
+
+#[test]
+fn a_version_1_store_is_migrated_after_a_copy_is_kept_and_loses_nothing() {
+    let (_dir, path) = fixture_copy();
+    let original = std::fs::read(&path).unwrap();
+    let manifest = manifest();
+    assert_eq!(manifest["schema_version"], 1);
+
+    let mut lines = Vec::new();
+    let store = Store::open_with_progress(&path, keep_all(), &mut |p| lines.push(p.clone()))
+        .expect("the version-1 store opens");
+
+    // The copy, byte for byte what the old release left, and the operator told where it is.
+    let backup = backup_path(&path, 1);
+    assert_eq!(backup, path.with_file_name("history.redb.bak-v1"));
+    assert_is_the_old_store(&backup, &original);
+    let first = &lines.first().expect("a migration says so").line;
+    assert!(first.contains("from schema version 1 to 2"), "{first}");
+    assert!(first.contains(&backup.display().to_string()), "{first}");
+    let last = lines.last().unwrap();
+    assert!(
+        last.done && last.line.contains("migrated to schema version 2"),
+        "{lines:?}"
+    );
+
+    // Runs: all of them, as written, but the one a dead process left Running.
+    let runs: Vec<Run> = items(&manifest, "runs");
+    assert_eq!(runs.len(), 9);
+    let stored = store.list_runs(None, 100).unwrap();
+    assert_eq!(stored.len(), runs.len());
+    let left_running: Vec<RunId> = runs
+        .iter()
+        .filter(|r| r.status == RunStatus::Running)
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(left_running.len(), 1);
+    assert_eq!(store.recovery().runs_interrupted, left_running);
+    for expected in &runs {
+        let mut expected = expected.clone();
+        assert_eq!(expected.owner, None, "version 1 had no owners");
+        if expected.status == RunStatus::Running {
+            expected.status = RunStatus::Interrupted;
+            expected.note = Some(INTERRUPTED_NOTE.to_string());
+        }
+        assert_eq!(
+            store.get_run(expected.id).unwrap().as_ref(),
+            Some(&expected)
+        );
+    }
+
+    // Connection runs of every run.
+    let rows: Vec<ConnectionRun> = items(&manifest, "connection_runs");
+    let mut stored_rows = Vec::new();
+    for run in &runs {
+        stored_rows.extend(store.connection_runs(run.id).unwrap());
+    }
+    assert_eq!(stored_rows.len(), rows.len());
+    for expected in rows {
+        let mut expected = expected.clone();
+        if expected.status == RunStatus::Running {
+            expected.status = RunStatus::Interrupted;
+            expected.note = Some(INTERRUPTED_NOTE.to_string());
+        }
+        let found = stored_rows
+            .iter()
+            .find(|r| r.run_id == expected.run_id && r.position == expected.position);
+        assert_eq!(found, Some(&expected));
+    }
+
+    // Every entry, through its id and through every index.
+    let entries: Vec<ReportEntry> = items(&manifest, "entries");
+    assert_eq!(entries.len(), 69);
+    let mut pending = 0;
+    for expected in &entries {
+        let mut expected = expected.clone();
+        if expected.status == EntryStatus::Pending {
+            pending += 1;
+            expected.status = EntryStatus::Failed;
+            let error = expected.error.get_or_insert_with(EntryError::default);
+            error.message = INTERRUPTED_MESSAGE.to_string();
+            error.hint = store
+                .get_entry(expected.sync_id)
+                .unwrap()
+                .and_then(|e| e.error.and_then(|e| e.hint));
+            assert!(
+                error.hint.is_some(),
+                "an interrupted entry says what to check"
+            );
+        }
+        assert_eq!(
+            store.get_entry(expected.sync_id).unwrap().as_ref(),
+            Some(&expected)
+        );
+        let by_reference = EntryQuery {
+            reference_prefix: Some(expected.reference.clone()),
+            ..EntryQuery::default()
+        };
+        let page = store.entries_page(&by_reference, None, 10).unwrap();
+        assert!(page.entries.iter().any(|e| e.sync_id == expected.sync_id));
+    }
+    assert_eq!(pending, 1);
+    assert_eq!(store.recovery().entries_failed, 1);
+    let count = |status| {
+        store
+            .count_entries(&EntryQuery {
+                status: Some(status),
+                ..EntryQuery::default()
+            })
+            .unwrap()
+    };
+    for status in EntryStatus::ALL {
+        let mut written = entries.iter().filter(|e| e.status == status).count() as u64;
+        match status {
+            EntryStatus::Pending => written = 0,
+            EntryStatus::Failed => written += 1,
+            _ => {}
+        }
+        assert_eq!(count(status), written, "{status:?}");
+    }
+
+    // Contracts of every connection, and the settings overrides.
+    let contracts: Vec<SyncContract> = items(&manifest, "contracts");
+    assert!(!contracts.is_empty());
+    let mut stored_contracts = Vec::new();
+    for connection in ["cmdb", "registry", "mdm"] {
+        let query = ContractQuery {
+            connection: connection.to_string(),
+            ..ContractQuery::default()
+        };
+        stored_contracts.extend(
+            store
+                .query_contracts(&query, 0, usize::MAX)
+                .unwrap()
+                .contracts,
+        );
+    }
+    assert_eq!(stored_contracts, contracts);
+    let settings: BTreeMap<String, String> = items(&manifest, "settings");
+    assert_eq!(store.settings().unwrap(), settings);
+
+    // Version 2 from now on: the next open migrates nothing, and the new tables work.
+    drop(store);
+    let mut again = Vec::new();
+    let store =
+        Store::open_with_progress(&path, keep_all(), &mut |p| again.push(p.clone())).unwrap();
+    assert!(again.is_empty(), "{again:?}");
+    assert!(store.recovery().is_empty());
+    let next = store
+        .begin_run(
+            Run {
+                id: 0,
+                owner: Some(RunOwner::current()),
+                trigger: Some(Trigger::headless()),
+                status: RunStatus::Running,
+                ..runs[0].clone()
+            },
+            &["cmdb".to_string()],
+        )
+        .unwrap();
+    assert_eq!(next, 10, "run ids go on from the old ones");
+    assert_eq!(store.lease_holder("cmdb").unwrap().unwrap().id, next);
+}
+
+#[test]
+fn a_store_newer_than_this_syncdeck_is_refused_and_left_as_it_was() {
+    let (dir, path) = fixture_copy();
+    {
+        // Written with redb directly, as a newer syncdeck would.
+        const META: redb::TableDefinition<&str, u64> = redb::TableDefinition::new("meta");
+        let db = redb::Database::create(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        txn.open_table(META)
+            .unwrap()
+            .insert("schema_version", SCHEMA_VERSION + 1)
+            .unwrap();
+        txn.commit().unwrap();
+    }
+    let mut lines = Vec::new();
+    let err =
+        Store::open_with_progress(&path, keep_all(), &mut |p| lines.push(p.clone())).unwrap_err();
+    assert!(
+        matches!(err, StoreError::NewerSchema { found, supported, .. }
+            if found == SCHEMA_VERSION + 1 && supported == SCHEMA_VERSION),
+        "{err:?}"
+    );
+    assert_eq!(err.exit_code(), 3);
+    assert!(err.to_string().contains("upgrade syncdeck"), "{err}");
+    assert!(lines.is_empty(), "{lines:?}");
+    // Nothing of it was changed: its version is still the newer one, its runs still there.
+    {
+        const META: redb::TableDefinition<&str, u64> = redb::TableDefinition::new("meta");
+        const RUNS: redb::TableDefinition<u64, &[u8]> = redb::TableDefinition::new("runs");
+        use redb::{ReadableDatabase, ReadableTableMetadata};
+        let db = redb::Database::open(&path).unwrap();
+        let txn = db.begin_read().unwrap();
+        let version = txn.open_table(META).unwrap().get("schema_version").unwrap();
+        assert_eq!(version.map(|v| v.value()), Some(SCHEMA_VERSION + 1));
+        assert_eq!(txn.open_table(RUNS).unwrap().len().unwrap(), 9);
+    }
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, vec!["history.redb".to_string()], "no copy was made");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn processes_opening_a_version_1_store_together_migrate_it_once() {
+    let (dir, path) = fixture_copy();
+    let config = dir.path().join("config.toml");
+    // Nothing listens there: `report` reads the store only. Everything is kept: the fixture's
+    // entries are older than the default retention.
+    let text = syncdeck::demo::config_for("127.0.0.1:9".parse().unwrap());
+    std::fs::write(&config, format!("{text}\n[store]\nretention_days = 3650\n")).unwrap();
+    let report = || {
+        let mut command = common::cli::demo_command(dir.path());
+        command
+            .arg("--config")
+            .arg(&config)
+            .arg("--store")
+            .arg(&path)
+            .args(["report", "--search", "SD-000004", "--format", "json"]);
+        common::cli::output(command, common::cli::CHILD_LIMIT)
+    };
+    let (a, b, c) = tokio::join!(report(), report(), report());
+    let mut migrated = 0;
+    for out in [&a, &b, &c] {
+        assert_eq!(out.code, Some(0), "{out:?}");
+        // The serial's timeline (one entry, of run 2) is read the same by every process.
+        let timeline = out.json();
+        assert_eq!(timeline.as_array().unwrap().len(), 1, "{out:?}");
+        assert_eq!(timeline[0]["run_id"], 2, "{out:?}");
+        if out.stderr.contains("migrating store") {
+            migrated += 1;
+            assert!(out.stderr.contains("history.redb.bak-v1"), "{out:?}");
+        }
+    }
+    assert_eq!(
+        migrated, 1,
+        "exactly one process migrates: {a:?}\n{b:?}\n{c:?}"
+    );
+    assert!(backup_path(&path, 1).exists());
+}
