@@ -65,7 +65,7 @@ pub fn entry_json(entry: &ReportEntry) -> serde_json::Value {
 /// Writes one entry of `report --format json` as a line of compact JSON, its keys in the
 /// order SPEC section 6 lists them (a [`serde_json::Value`] would sort them).
 pub fn write_entry_json<W: Write>(out: &mut W, entry: &ReportEntry) -> io::Result<()> {
-    serde_json::to_writer(out, &EntryRecord::of(entry)).map_err(io::Error::other)
+    crate::text::write_json(out, &EntryRecord::of(entry))
 }
 
 /// Writes one entry of a serial's timeline (`report --search SERIAL --format json`): the fields
@@ -89,7 +89,7 @@ pub fn write_timeline_entry_json<W: Write>(
         diff: &entry.diff,
         hashes: entry.hashes.as_ref(),
     };
-    serde_json::to_writer(out, &record).map_err(io::Error::other)
+    crate::text::write_json(out, &record)
 }
 
 /// A timeline entry: the report entry and what explains it.
@@ -153,7 +153,8 @@ impl<'a> EntryRecord<'a> {
     }
 }
 
-/// A CSV writer of report entries: the header first, RFC 4180 quoting, ISO 8601 times.
+/// A CSV writer of report entries: the header first, RFC 4180 quoting, ISO 8601 times, every
+/// cell through [`crate::text::csv_cell`] (a formula start gets a leading `'`).
 pub struct CsvExport<W: Write = File> {
     writer: csv::Writer<W>,
     rows: u64,
@@ -226,7 +227,15 @@ impl<W: Write> CsvExport<W> {
             error.map_or("", |e| e.message.as_str()),
             error.and_then(|e| e.hint.as_deref()).unwrap_or(""),
         ];
-        self.writer.write_record(record).map_err(csv_error)?;
+        // Every cell, ours included: a spreadsheet must never run a cell as a formula.
+        self.writer
+            .write_record(
+                record
+                    .map(crate::text::csv_cell)
+                    .iter()
+                    .map(|c| c.as_bytes()),
+            )
+            .map_err(csv_error)?;
         self.rows += 1;
         Ok(())
     }
@@ -239,10 +248,7 @@ impl<W: Write> CsvExport<W> {
     /// Flushes everything and returns the number of rows written.
     pub fn finish(self) -> io::Result<u64> {
         let rows = self.rows;
-        let mut inner = self
-            .writer
-            .into_inner()
-            .map_err(|err| io::Error::other(err.to_string()))?;
+        let mut inner = self.writer.into_inner().map_err(|err| err.into_error())?;
         inner.flush()?;
         Ok(rows)
     }
@@ -270,8 +276,9 @@ fn create_private(path: &Path) -> io::Result<File> {
 
 /// Writes every entry matching `filter`, in `sort` order, to a new CSV file at `path` (mode
 /// 0600, never over an existing file: [`ExportError::Exists`]) and returns the number of rows.
-/// `progress` hears (rows so far, total) every few thousand rows and at the end. A failed
-/// export removes its partial file.
+/// `progress` hears (rows so far, total) every few thousand rows and at the end. The rows go to
+/// a hidden file beside `path` that takes its name only once complete and on disk: a file at
+/// `path` is always a whole export, never one cut off by a full disk or a kill.
 pub fn export_csv(
     store: &Store,
     filter: &ReportFilter,
@@ -283,8 +290,8 @@ pub fn export_csv(
 }
 
 /// [`export_csv`], replacing an existing file at `path` when `replace` is set (the operator
-/// said so). The rows go to a new private file beside it, renamed over `path` once complete:
-/// a symlink at `path` is replaced, not followed, and a failed export leaves the old file.
+/// said so): a symlink at `path` is replaced, not followed, and a failed export leaves the old
+/// file.
 pub fn export_csv_with(
     store: &Store,
     filter: &ReportFilter,
@@ -300,27 +307,19 @@ pub fn export_csv_with(
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(io_error)?;
     }
-    let written = if replace {
-        replacement_path(path)
-    } else {
-        path.to_path_buf()
-    };
-    let file = match create_private(&written) {
-        Ok(file) => file,
-        Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {
-            return Err(ExportError::Exists(written));
-        }
-        Err(err) => return Err(io_error(err)),
-    };
+    // symlink_metadata: a planted link counts as a file there.
+    if !replace && std::fs::symlink_metadata(path).is_ok() {
+        return Err(ExportError::Exists(path.to_path_buf()));
+    }
+    let written = partial_path(path);
+    let file = create_private(&written).map_err(io_error)?;
     let result = store
         .report_count(filter)
         .map_err(WriteError::Store)
         .and_then(|total| {
             progress(0, total);
             let rows = write_all(store, filter, sort, file, total, progress)?;
-            if replace {
-                std::fs::rename(&written, path).map_err(WriteError::Io)?;
-            }
+            publish(&written, path, replace)?;
             progress(rows, total.max(rows));
             Ok(rows)
         });
@@ -328,13 +327,34 @@ pub fn export_csv_with(
         let _ = std::fs::remove_file(&written);
         match err {
             WriteError::Store(err) => ExportError::Store(err),
+            WriteError::Exists => ExportError::Exists(path.to_path_buf()),
             WriteError::Io(err) => io_error(err),
         }
     })
 }
 
-/// A hidden name beside `path` for an export that will replace it.
-fn replacement_path(path: &Path) -> PathBuf {
+/// Gives the complete export at `written` its name `path`: a rename over it when replacing,
+/// else a hard link that fails if a file took the name meanwhile (then the hidden one goes).
+fn publish(written: &Path, path: &Path, replace: bool) -> Result<(), WriteError> {
+    if replace {
+        return std::fs::rename(written, path).map_err(WriteError::Io);
+    }
+    match std::fs::hard_link(written, path) {
+        Ok(()) => {
+            let _ = std::fs::remove_file(written);
+            Ok(())
+        }
+        Err(err) if err.kind() == io::ErrorKind::AlreadyExists => Err(WriteError::Exists),
+        // A file system without hard links: a rename, after one more look at the name.
+        Err(_) if std::fs::symlink_metadata(path).is_err() => {
+            std::fs::rename(written, path).map_err(WriteError::Io)
+        }
+        Err(_) => Err(WriteError::Exists),
+    }
+}
+
+/// A hidden name beside `path` for an export being written.
+fn partial_path(path: &Path) -> PathBuf {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -344,6 +364,8 @@ fn replacement_path(path: &Path) -> PathBuf {
 
 enum WriteError {
     Store(StoreError),
+    /// Another file took the export's name while it was written.
+    Exists,
     Io(io::Error),
 }
 
@@ -378,7 +400,7 @@ fn write_all(
     let mut buffered = export
         .writer
         .into_inner()
-        .map_err(|err| WriteError::Io(io::Error::other(err.to_string())))?;
+        .map_err(|err| WriteError::Io(err.into_error()))?;
     buffered.flush().map_err(WriteError::Io)?;
     let file = buffered
         .into_inner()

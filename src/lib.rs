@@ -12,4 +12,5 @@ pub mod export;
 pub mod logging;
 pub mod paths;
 pub mod store;
+pub mod text;
 pub mod ui;

@@ -29,10 +29,12 @@ fn main() -> ExitCode {
         Ok(exit) => exit.into(),
         Err(e) => {
             tracing::error!(error = %e, "command failed");
+            // Errors may quote what a system answered: shown, never obeyed, by the terminal.
+            let text = syncdeck::text::terminal_lines(&e.to_string()).into_owned();
             match e {
                 // file:line:col lines, as compilers print them, so editors can jump to each.
-                commands::CommandError::Config(_) => eprintln!("{e}"),
-                _ => eprintln!("syncdeck: {e}"),
+                commands::CommandError::Config(_) => eprintln!("{text}"),
+                _ => eprintln!("syncdeck: {text}"),
             }
             let exit: Exit = e.exit();
             exit.into()

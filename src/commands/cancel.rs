@@ -50,7 +50,9 @@ pub fn run(store: &Store, run_id: u64) -> Result<Exit, CommandError> {
         match (now.status, now.note.as_deref()) {
             (RunStatus::Running, _) => continue,
             // "canceled: 1,204 of 2,000 processed; requested by alice@jump1 (...)".
-            (RunStatus::Canceled, Some(note)) => println!("run {run_id} {note}"),
+            (RunStatus::Canceled, Some(note)) => {
+                println!("run {run_id} {}", crate::text::terminal_line(note));
+            }
             (status, _) => println!(
                 "run {run_id} ended {} before the request was read",
                 status.as_str()

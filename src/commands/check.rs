@@ -8,6 +8,7 @@ use super::{CommandError, Exit};
 use crate::config::Config;
 use crate::engine::health::{self, HealthReport, HealthStep, StepStatus};
 use crate::store::Store;
+use crate::text::{terminal_line, to_json_string_pretty};
 
 /// Checks the named connections (all when empty), prints each step, keeps the results in the
 /// store when it can be opened; exit 1 when any step failed.
@@ -44,7 +45,7 @@ pub fn run(
             Ok(_) => exit = Exit::RecordsFailed,
             // Names were checked before: only a panicked check ends here.
             Err(message) => {
-                eprintln!("syncdeck: {message}");
+                eprintln!("syncdeck: {}", terminal_line(message));
                 exit = Exit::RecordsFailed;
             }
         }
@@ -61,7 +62,7 @@ pub fn run(
         }
     }
     if json {
-        let text = serde_json::to_string_pretty(&reports).unwrap_or_default();
+        let text = to_json_string_pretty(&reports).unwrap_or_default();
         let _ = writeln!(std::io::stdout().lock(), "{text}");
     }
     Ok(exit)
@@ -142,13 +143,15 @@ fn step_line(step: &HealthStep) -> String {
         .latency_ms
         .map(crate::engine::health::latency_text)
         .unwrap_or_default();
+    // The detail quotes what the systems answered: shown, never obeyed, by the terminal.
+    let detail = terminal_line(&step.detail);
     let mut line = match step.status {
-        StepStatus::Ok => format!("  ✔ {label:<LABEL_WIDTH$} {latency:>7}  {}\n", step.detail),
-        StepStatus::Failed => format!("  ✖ {label:<LABEL_WIDTH$} {latency:>7}  {}\n", step.detail),
+        StepStatus::Ok => format!("  ✔ {label:<LABEL_WIDTH$} {latency:>7}  {detail}\n"),
+        StepStatus::Failed => format!("  ✖ {label:<LABEL_WIDTH$} {latency:>7}  {detail}\n"),
         StepStatus::Skipped => format!("  – {label:<LABEL_WIDTH$}  skipped\n"),
     };
     if let Some(hint) = &step.hint {
-        line.push_str(&format!("      hint: {hint}\n"));
+        line.push_str(&format!("      hint: {}\n", terminal_line(hint)));
     }
     line
 }

@@ -6,6 +6,7 @@ use super::{CommandError, Exit};
 use crate::config::Config;
 use crate::engine::health::unknown_connection;
 use crate::store::{ContractQuery, ContractSort, Store, SyncContract};
+use crate::text::{terminal_line, to_json_string_pretty};
 
 /// How many characters of a contract's hash the table shows.
 const HASH_SHOWN: usize = 12;
@@ -27,14 +28,23 @@ pub fn run(
     }
     if let Some(serial) = delete {
         let Some(name) = connection else {
-            eprintln!("syncdeck: --delete needs --connection NAME: whose contract of {serial}?");
+            eprintln!(
+                "syncdeck: --delete needs --connection NAME: whose contract of {}?",
+                terminal_line(&serial)
+            );
             return Ok(Exit::Usage);
         };
         return if store.delete_contract(&name, &serial)? {
-            println!("deleted the contract of {serial} on {name}: the next run treats it as new");
+            println!(
+                "deleted the contract of {} on {name}: the next run treats it as new",
+                terminal_line(&serial)
+            );
             Ok(Exit::Success)
         } else {
-            eprintln!("syncdeck: {name} has no contract of {serial}: nothing deleted");
+            eprintln!(
+                "syncdeck: {name} has no contract of {}: nothing deleted",
+                terminal_line(&serial)
+            );
             Ok(Exit::RecordsFailed)
         };
     }
@@ -55,7 +65,7 @@ pub fn run(
     let text = if json {
         format!(
             "{}\n",
-            serde_json::to_string_pretty(&contracts).unwrap_or_default()
+            to_json_string_pretty(&contracts).unwrap_or_default()
         )
     } else {
         table(&contracts)
@@ -84,9 +94,11 @@ fn table(contracts: &[SyncContract]) -> String {
         .iter()
         .map(|c| {
             [
-                c.connection.clone(),
-                c.origin_id.clone(),
-                c.target_id.clone().unwrap_or_else(|| "-".to_string()),
+                terminal_line(&c.connection).into_owned(),
+                terminal_line(&c.origin_id).into_owned(),
+                c.target_id
+                    .as_deref()
+                    .map_or_else(|| "-".to_string(), |t| terminal_line(t).into_owned()),
                 c.last_hash.chars().take(HASH_SHOWN).collect(),
                 time(c.last_seen),
                 c.last_synced.map(time).unwrap_or_else(|| "-".to_string()),

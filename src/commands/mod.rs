@@ -69,6 +69,9 @@ pub enum CommandError {
         #[source]
         source: std::io::Error,
     },
+    /// The store could not record (a full disk): the lines that say so and what to do.
+    #[error("{}", .0.join("\nsyncdeck: "))]
+    Recording(Vec<String>),
 }
 
 impl CommandError {
@@ -77,6 +80,7 @@ impl CommandError {
         match self {
             CommandError::Config(_) | CommandError::NoConfig(_) => Exit::Usage,
             CommandError::Store(e) if e.exit_code() == 3 => Exit::Store,
+            CommandError::Recording(_) => Exit::Store,
             CommandError::Store(_) | CommandError::Io { .. } => Exit::RecordsFailed,
         }
     }

@@ -395,7 +395,7 @@ pub fn render_table(rows: &[[String; 8]], width: Option<usize>) -> String {
     let mut widths: Vec<usize> = TABLE_HEADER.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (column, value) in row.iter().enumerate() {
-            widths[column] = widths[column].max(value.chars().count());
+            widths[column] = widths[column].max(crate::text::terminal_line(value).chars().count());
         }
     }
     // On a narrow terminal the year goes first (times are the last five days or so).
@@ -451,14 +451,13 @@ pub fn render_table(rows: &[[String; 8]], width: Option<usize>) -> String {
     text
 }
 
-/// `value` cut to `width` characters with an ellipsis, control characters as spaces.
+/// `value` cut to `width` characters with an ellipsis, control characters shown as visible
+/// stand-ins ([`crate::text::terminal_line`]) so a row stays one line and no escape sequence
+/// reaches the terminal.
 fn fit(value: &str, width: usize) -> String {
-    let clean: String = value
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
+    let clean = crate::text::terminal_line(value);
     if clean.chars().count() <= width {
-        return clean;
+        return clean.into_owned();
     }
     let mut cut: String = clean.chars().take(width.saturating_sub(1)).collect();
     cut.push('…');
@@ -493,9 +492,11 @@ mod tests {
     }
 
     #[test]
-    fn control_characters_stay_on_one_line() {
-        let text = render_table(&[row("SN\n1", "x")], None);
+    fn control_characters_stay_on_one_line_and_show() {
+        let text = render_table(&[row("SN\n1", "x\u{1b}]0;t\u{7}")], None);
         assert_eq!(text.lines().count(), 2);
+        assert!(text.contains("SN␊1") && text.contains("x␛]0;t␇"), "{text}");
+        assert!(!text.contains('\u{1b}'), "{text}");
     }
 
     #[test]

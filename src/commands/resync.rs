@@ -11,6 +11,7 @@ use super::{CommandError, Exit};
 use crate::config::Config;
 use crate::engine::{Command, ResyncPlan, plan_resync};
 use crate::store::{EntryQuery, EntryStatus, ReportEntry, Run, Store, SyncId, Trigger};
+use crate::text::{terminal_line, terminal_lines, to_json_string_pretty};
 
 /// How far back `--failed` looks: the report's widest window.
 const FAILED_WINDOW_DAYS: i64 = 15;
@@ -53,7 +54,7 @@ pub fn run(
         }
     };
     let plan = plan_resync(&config, &store, &ids)?;
-    eprint!("{}", plan_text(&plan));
+    eprint!("{}", terminal_lines(&plan_text(&plan)));
     if plan.is_empty() {
         eprintln!("syncdeck: nothing to resync");
         return Ok(Exit::Usage);
@@ -79,7 +80,7 @@ pub fn run(
         }
     }
     let accepted: Vec<SyncId> = plan.accepted.iter().map(|(id, _)| *id).collect();
-    let Some(super::run::Followed { run, stopped_by }) = follow(
+    let Some(followed) = follow(
         config,
         store.clone(),
         trigger,
@@ -90,6 +91,18 @@ pub fn run(
     else {
         return Ok(Exit::Usage);
     };
+    let run = followed.run;
+    let stopped_by = followed.stopped_by;
+    // The store could not record: what it holds says nothing of this run's results.
+    if let Some(failure) = &followed.recording {
+        if json_output {
+            let text = to_json_string_pretty(&json!({ "run": run_json(&run, &followed.rows) }))
+                .unwrap_or_default();
+            let _ = writeln!(std::io::stdout().lock(), "{text}");
+        }
+        super::run::report_recording_failure(failure);
+        return Ok(Exit::Store);
+    }
     let outcome = Outcome::read(&store, &run, &accepted)?;
     let rows = store.connection_runs(run.id)?;
     let text = if json_output {
@@ -104,10 +117,7 @@ pub fn run(
             "still_failing": outcome.failing.iter().map(failing_json).collect::<Vec<_>>(),
             "not_reached": outcome.not_reached.iter().map(|e| e.sync_id).collect::<Vec<_>>(),
         });
-        format!(
-            "{}\n",
-            serde_json::to_string_pretty(&value).unwrap_or_default()
-        )
+        format!("{}\n", to_json_string_pretty(&value).unwrap_or_default())
     } else {
         outcome.text(&run)
     };
@@ -244,7 +254,7 @@ impl Outcome {
             run.status.as_str(),
             run.note
                 .as_deref()
-                .map(|n| format!(" · {n}"))
+                .map(|n| format!(" · {}", terminal_line(n)))
                 .unwrap_or_default()
         );
         out.push_str(&format!("  {} resynced OK\n", self.ok.len()));
@@ -280,8 +290,8 @@ fn failing_line(entry: &ReportEntry) -> String {
     let mut line = format!(
         "entry {} · {} on {} · {}",
         entry.sync_id,
-        entry.reference,
-        entry.connection,
+        terminal_line(&entry.reference),
+        terminal_line(&entry.connection),
         entry.status.as_str()
     );
     if let Some(error) = &entry.error {
@@ -290,7 +300,7 @@ fn failing_line(entry: &ReportEntry) -> String {
         }
         line.push_str(&format!(
             " · {}",
-            error.message.lines().next().unwrap_or_default()
+            terminal_line(error.message.lines().next().unwrap_or_default())
         ));
     }
     line

@@ -1,5 +1,6 @@
 //! `syncdeck run`: the engine with a printer instead of a screen.
 
+use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 use std::time::Instant;
@@ -8,8 +9,9 @@ use serde_json::json;
 
 use super::{CommandError, Exit};
 use crate::config::Config;
-use crate::engine::{self, Command, Event, RunRequest};
+use crate::engine::{self, Command, Event, RecordingFailure, RunRequest};
 use crate::store::{ConnectionRun, Run, RunMode, RunStatus, Store, StoreError, Trigger};
+use crate::text::{terminal_line, to_json_string_pretty};
 
 /// Runs one job to its end; the exit code says whether records failed.
 pub fn run(
@@ -52,22 +54,39 @@ fn run_command(
     command: Command,
     json_output: bool,
 ) -> Result<Exit, CommandError> {
-    let Some(Followed { run, stopped_by }) = follow(config, store.clone(), trigger, command)?
-    else {
+    let Some(followed) = follow(config, store.clone(), trigger, command)? else {
         return Ok(Exit::Usage);
     };
-    let rows = store.connection_runs(run.id)?;
+    let run = &followed.run;
+    // When the store could not record, the rows are the engine's: the store may hold none.
+    let rows = match &followed.recording {
+        Some(_) => followed.rows.clone(),
+        None => store.connection_runs(run.id)?,
+    };
     let mut stdout = std::io::stdout().lock();
     let text = if json_output {
         format!(
             "{}\n",
-            serde_json::to_string_pretty(&run_json(&run, &rows)).unwrap_or_default()
+            to_json_string_pretty(&run_json(run, &rows)).unwrap_or_default()
         )
     } else {
-        summary(&run, &rows)
+        summary(run, &rows)
     };
     let _ = stdout.write_all(text.as_bytes());
-    Ok(stopped_by.map_or_else(|| exit_for(&rows), Exit::Signal))
+    if let Some(failure) = &followed.recording {
+        report_recording_failure(failure);
+        return Ok(Exit::Store);
+    }
+    Ok(followed
+        .stopped_by
+        .map_or_else(|| exit_for(&rows), Exit::Signal))
+}
+
+/// The store could not record: says so on stderr, where the run's records went and what to do.
+pub(super) fn report_recording_failure(failure: &RecordingFailure) {
+    for line in failure.lines() {
+        eprintln!("syncdeck: {}", terminal_line(&line));
+    }
 }
 
 /// How a followed run ended: the run as recorded, and the signal that canceled it, if one did
@@ -75,6 +94,10 @@ fn run_command(
 pub(super) struct Followed {
     pub run: Run,
     pub stopped_by: Option<i32>,
+    /// Each connection run's final row, in position order, as the engine finished it.
+    pub rows: Vec<ConnectionRun>,
+    /// Set when the store could not record the run (a full disk).
+    pub recording: Option<RecordingFailure>,
 }
 
 /// 1 when a connection run failed or any record failed; 0 otherwise.
@@ -132,15 +155,27 @@ async fn drive(
     let mut cancels = 0;
     let mut stopped_by = None;
     let mut current = String::new();
+    let mut rows: BTreeMap<u32, ConnectionRun> = BTreeMap::new();
+    let mut recording: Option<RecordingFailure> = None;
     loop {
         tokio::select! {
             event = engine.events.recv() => {
                 let Some(event) = event else { return Ok(None) };
                 match event {
                     Event::Refused { reason } => {
-                        eprintln!("syncdeck: {reason}");
                         let _ = engine.commands.send(Command::Shutdown);
+                        // A run the store has no room for: exit 3, like any store failure.
+                        if let Some(failure) = recording {
+                            return Err(CommandError::Recording(failure.lines()));
+                        }
+                        eprintln!("syncdeck: {}", terminal_line(&reason));
                         return Ok(None);
+                    }
+                    Event::RecordingFailed { failure, .. } => {
+                        if live_line {
+                            eprint!("\r\x1b[2K");
+                        }
+                        recording = Some(failure);
                     }
                     Event::ConnectionHeld { holder } => {
                         let _ = engine.commands.send(Command::Shutdown);
@@ -154,7 +189,7 @@ async fn drive(
                         }
                     }
                     Event::ConnectionStarted { connection_run } => {
-                        current = connection_run.connection.clone();
+                        current = terminal_line(&connection_run.connection).into_owned();
                     }
                     Event::Progress { processed, total, counters, .. } if live_line => {
                         eprint!(
@@ -165,17 +200,25 @@ async fn drive(
                             started.elapsed().as_secs_f64()
                         );
                     }
-                    Event::ConnectionFinished { connection_run } if live_line => {
-                        eprintln!(
-                            "\r\x1b[2K{}: {}",
-                            connection_run.connection,
-                            connection_run.status.as_str()
-                        );
+                    Event::ConnectionFinished { connection_run } => {
+                        if live_line {
+                            eprintln!(
+                                "\r\x1b[2K{}: {}",
+                                terminal_line(&connection_run.connection),
+                                connection_run.status.as_str()
+                            );
+                        }
+                        rows.insert(connection_run.position, connection_run);
                     }
                     Event::RunFinished { run } => {
                         let _ = engine.commands.send(Command::Shutdown);
                         let _ = engine.task.await;
-                        return Ok(Some(Followed { run, stopped_by }));
+                        return Ok(Some(Followed {
+                            run,
+                            stopped_by,
+                            rows: rows.into_values().collect(),
+                            recording,
+                        }));
                     }
                     _ => {}
                 }
@@ -300,14 +343,14 @@ fn summary(run: &Run, rows: &[ConnectionRun]) -> String {
         run.status.as_str(),
         run.note
             .as_deref()
-            .map(|n| format!(" · {n}"))
+            .map(|n| format!(" · {}", terminal_line(n)))
             .unwrap_or_default()
     );
     for row in rows {
         let c = &row.counters;
         out.push_str(&format!(
             "  {:<20} {:<11} {} of {}",
-            row.connection,
+            terminal_line(&row.connection),
             row.status.as_str(),
             row.processed,
             row.total
@@ -327,13 +370,17 @@ fn summary(run: &Run, rows: &[ConnectionRun]) -> String {
             "", c.fetched, c.new, c.changed, c.unchanged
         ));
         if let Some(error) = &row.error {
-            out.push_str(&format!("  {:<20} error: {}\n", "", error.message));
+            out.push_str(&format!(
+                "  {:<20} error: {}\n",
+                "",
+                terminal_line(&error.message)
+            ));
             if let Some(hint) = &error.hint {
-                out.push_str(&format!("  {:<20} hint: {hint}\n", ""));
+                out.push_str(&format!("  {:<20} hint: {}\n", "", terminal_line(hint)));
             }
         }
         if let Some(note) = &row.note {
-            out.push_str(&format!("  {:<20} note: {note}\n", ""));
+            out.push_str(&format!("  {:<20} note: {}\n", "", terminal_line(note)));
         }
     }
     out

@@ -167,7 +167,7 @@ fn read_plain_or_ref(
             {
                 Ok(value) => Some(value.expose().to_string()),
                 Err(problem) => {
-                    r.problem(span, t.key_path(key), problem.to_string());
+                    r.problem(span, t.key_path(key), secret_problem(t, &problem));
                     None
                 }
             }
@@ -228,8 +228,22 @@ pub(super) fn read_secret(
     match outcome {
         Ok(secret) => Some(secret),
         Err(problem) => {
-            r.problem(span, t.key_path(key), problem.to_string());
+            r.problem(span, t.key_path(key), secret_problem(t, &problem));
             None
         }
+    }
+}
+
+/// A secret's problem, naming the credential when its value cannot be sent.
+fn secret_problem(t: &Table, problem: &secret::SecretProblem) -> String {
+    let name = match t.map.get("name").map(|v| v.get_ref()) {
+        Some(toml::de::DeValue::String(name)) => Some(name),
+        _ => None,
+    };
+    match (problem, name) {
+        (secret::SecretProblem::Unsendable(..), Some(name)) => {
+            format!("credential \"{name}\": {problem}")
+        }
+        _ => problem.to_string(),
     }
 }

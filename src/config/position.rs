@@ -64,6 +64,15 @@ impl Position {
         find_dotted(value, &self.segments)
     }
 
+    /// The keys [`Position::find`] walks through in `value` (a dotted path's keys that hold
+    /// dots joined back), None when nothing is there.
+    pub fn route(&self, value: &serde_json::Value) -> Option<Vec<String>> {
+        if self.pointer {
+            return Some(self.segments.clone());
+        }
+        route_dotted(value, &self.segments)
+    }
+
     /// [`Position::find`], mutably.
     pub fn find_mut<'v>(
         &self,

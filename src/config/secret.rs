@@ -14,7 +14,8 @@ use serde::{Serialize, Serializer};
 pub enum SecretRef {
     /// An environment variable.
     Env(String),
-    /// A file, private to its owner; surrounding whitespace is trimmed.
+    /// A file, private to its owner, holding the value alone on one line (surrounding
+    /// whitespace and a final line break are trimmed).
     File(PathBuf),
 }
 
@@ -40,6 +41,10 @@ pub enum SecretProblem {
     Unreadable(PathBuf, String),
     /// The file can be read by its group or by others.
     NotPrivate(PathBuf, u32),
+    /// The file holds more than one line.
+    SeveralLines(PathBuf, usize),
+    /// The value holds a byte an HTTP header cannot carry (what, in words).
+    Unsendable(SecretRef, &'static str),
 }
 
 impl fmt::Display for SecretProblem {
@@ -66,6 +71,17 @@ impl fmt::Display for SecretProblem {
                 path.display(),
                 mode & 0o777,
                 path.display()
+            ),
+            SecretProblem::SeveralLines(path, lines) => write!(
+                f,
+                "secret file {} holds {lines} lines: a secret file holds the value alone on one \
+                 line (a final line break is fine)",
+                path.display()
+            ),
+            SecretProblem::Unsendable(reference, what) => write!(
+                f,
+                "the value of {reference} holds {what}, which an HTTP header cannot carry (the \
+                 value is not shown)"
             ),
         }
     }
@@ -141,6 +157,7 @@ pub fn resolve(reference: &SecretRef, env: &Environment) -> Result<Secret, Secre
             .ok_or_else(|| SecretProblem::UnsetEnv(name.clone()))?,
         SecretRef::File(path) => read_private_file(path)?,
     };
+    check_header_safe(reference, &value)?;
     Ok(Secret {
         reference: reference.clone(),
         value,
@@ -173,7 +190,32 @@ fn read_private_file(path: &Path) -> Result<String, SecretProblem> {
             "the file is empty".to_string(),
         ));
     }
+    // The value is the whole file, so a second line would be sent as part of it (and a header
+    // cannot carry a line break): refused rather than guessed at.
+    let lines = value.lines().count();
+    if lines > 1 {
+        return Err(SecretProblem::SeveralLines(path.to_path_buf(), lines));
+    }
     Ok(value)
+}
+
+/// Refuses a value with a control character (CR and LF above all): every secret goes into a
+/// header (a token, a key, basic auth's user and password), and a header value with a line
+/// break is refused when the request is built, which would read as "destination down" on
+/// every record instead of a configuration error. Tab is a header's own whitespace.
+fn check_header_safe(reference: &SecretRef, value: &str) -> Result<(), SecretProblem> {
+    let bad = value.chars().find(|c| c.is_control() && *c != '\t');
+    match bad {
+        None => Ok(()),
+        Some('\r' | '\n') => Err(SecretProblem::Unsendable(
+            reference.clone(),
+            "a line break (CR or LF)",
+        )),
+        Some(_) => Err(SecretProblem::Unsendable(
+            reference.clone(),
+            "a control character",
+        )),
+    }
 }
 
 /// A resolved secret. Shows and serializes as its reference, never as its value.
@@ -259,6 +301,52 @@ mod tests {
             Environment::process().var("SYNCDECK_TEST_SURELY_UNSET_VAR"),
             None
         );
+    }
+
+    #[test]
+    fn values_a_header_cannot_carry_are_refused_unshown() {
+        let reference = SecretRef::Env("T".into());
+        for (value, what) in [
+            ("abc\r\ndef", "a line break (CR or LF)"),
+            ("abc\n", "a line break (CR or LF)"),
+            ("a\u{1b}[2J", "a control character"),
+            ("a\u{0}", "a control character"),
+        ] {
+            let problem = check_header_safe(&reference, value).unwrap_err();
+            assert_eq!(
+                problem.to_string(),
+                format!(
+                    "the value of env:T holds {what}, which an HTTP header cannot carry (the \
+                     value is not shown)"
+                )
+            );
+        }
+        assert!(check_header_safe(&reference, "tok\ten é").is_ok());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_file_secret_is_one_line() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("token");
+        let private = |text: &str| {
+            std::fs::write(&path, text).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+            resolve(&SecretRef::File(path.clone()), &Environment::process())
+        };
+        assert_eq!(private("abc\n").unwrap().expose(), "abc");
+        assert_eq!(private("  abc\r\n\n").unwrap().expose(), "abc");
+        let problem = private("abc\nsecond line\n").unwrap_err();
+        assert_eq!(
+            problem.to_string(),
+            format!(
+                "secret file {} holds 2 lines: a secret file holds the value alone on one line \
+                 (a final line break is fine)",
+                path.display()
+            )
+        );
+        assert!(!problem.to_string().contains("abc"));
     }
 
     #[cfg(unix)]

@@ -38,34 +38,67 @@ fn encode_xml(root: &str, payload: &Value) -> Result<Vec<u8>, String> {
         &mut writer,
         Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)),
     )?;
-    write_object(&mut writer, root, fields)?;
+    write_object(&mut writer, root, "", fields)?;
     Ok(writer.into_inner())
 }
 
+/// `path` is the dotted path of the object's field in the payload ("" for the root), to name a
+/// field whose value cannot be sent.
 fn write_object(
     writer: &mut Writer<Vec<u8>>,
     name: &str,
+    path: &str,
     fields: &Map<String, Value>,
 ) -> Result<(), String> {
     write(writer, Event::Start(BytesStart::new(name)))?;
     for (field, value) in fields {
         check_name(field)?;
-        write_field(writer, field, value)?;
+        let path = if path.is_empty() {
+            field.clone()
+        } else {
+            format!("{path}.{field}")
+        };
+        write_field(writer, field, &path, value)?;
     }
     write(writer, Event::End(BytesEnd::new(name)))
 }
 
-fn write_field(writer: &mut Writer<Vec<u8>>, name: &str, value: &Value) -> Result<(), String> {
+fn write_field(
+    writer: &mut Writer<Vec<u8>>,
+    name: &str,
+    path: &str,
+    value: &Value,
+) -> Result<(), String> {
     match value {
         Value::Null => write(writer, Event::Empty(BytesStart::new(name))),
-        Value::Object(fields) => write_object(writer, name, fields),
+        Value::Object(fields) => write_object(writer, name, path, fields),
         // An array is the element repeated, once per item (an empty array writes nothing).
         Value::Array(items) => items
             .iter()
-            .try_for_each(|item| write_field(writer, name, item)),
-        Value::String(text) => write_text(writer, name, text),
+            .try_for_each(|item| write_field(writer, name, path, item)),
+        Value::String(text) => {
+            check_xml_text(path, text)?;
+            write_text(writer, name, text)
+        }
         Value::Bool(flag) => write_text(writer, name, if *flag { "true" } else { "false" }),
         Value::Number(number) => write_text(writer, name, &number.to_string()),
+    }
+}
+
+/// Refuses text with a character XML 1.0 does not allow in a document at all (C0 controls but
+/// tab, line feed and carriage return; U+FFFE, U+FFFF), escaped or not: a strict destination
+/// rejects the body, a lax one stores something no XML reader can read back. Naming the field
+/// lets the operator find the record's bad value.
+fn check_xml_text(path: &str, text: &str) -> Result<(), String> {
+    let forbidden = |c: char| matches!(c, '\0'..='\u{8}' | '\u{b}' | '\u{c}' | '\u{e}'..='\u{1f}' | '\u{fffe}' | '\u{ffff}');
+    match text.chars().enumerate().find(|(_, c)| forbidden(*c)) {
+        None => Ok(()),
+        Some((at, c)) => Err(format!(
+            "field {path} holds U+{:04X} (character {}), which XML 1.0 does not allow: the record \
+             is not sent",
+            c as u32,
+            at + 1
+        )),
     }
 }
 
@@ -310,6 +343,44 @@ mod tests {
         let (code, message) = error_details(body.as_bytes(), None);
         assert_eq!(code.as_deref(), Some("A & B"));
         assert_eq!(message.as_deref(), Some("x < y"));
+    }
+
+    #[test]
+    fn xml_refuses_characters_xml_1_0_forbids_naming_the_field() {
+        for (bad, code) in [
+            ("\u{1}", "U+0001"),
+            ("a\u{1b}[2J", "U+001B"),
+            ("\u{b}", "U+000B"),
+            ("x\u{fffe}", "U+FFFE"),
+            ("\u{ffff}", "U+FFFF"),
+        ] {
+            let error = encode(&xml_root("device"), &json!({"user": {"email": bad}}))
+                .err()
+                .unwrap_or_default();
+            assert!(
+                error.starts_with(&format!("field user.email holds {code} (character ")),
+                "{error}"
+            );
+            assert!(error.ends_with("which XML 1.0 does not allow: the record is not sent"));
+        }
+        assert_eq!(
+            encode(&xml_root("device"), &json!({"owner": "a\u{1}"}))
+                .err()
+                .as_deref(),
+            Some(
+                "field owner holds U+0001 (character 2), which XML 1.0 does not allow: the \
+                 record is not sent"
+            )
+        );
+        // Tab, line feed and carriage return are XML (the last kept as a reference, which a
+        // reader does not turn into a line feed); so is the rest of Unicode.
+        let text = xml_text(&json!({"note": "a\tb\nc\rd é ✔ \u{10000}"}));
+        assert!(
+            text.contains("<note>a\tb\nc&#13;d é ✔ \u{10000}</note>"),
+            "{text}"
+        );
+        // JSON bodies carry any character (escaped by serde_json).
+        assert!(encode(&BodyFormat::Json, &json!({"owner": "a\u{1}"})).is_ok());
     }
 
     #[test]

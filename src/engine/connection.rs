@@ -16,6 +16,7 @@ use super::contracts::Contracts;
 use super::deliver::Deliverer;
 use super::dispatch::{Dispatch, Finished, Unit, spawn_dispatcher};
 use super::hints;
+use super::ledger::{self, Ledger};
 use super::limit::RateLimiter;
 use super::listings::SourceListings;
 use super::lookup;
@@ -44,6 +45,8 @@ const PROGRESS_EVERY: Duration = Duration::from_millis(100);
 pub(crate) struct ConnectionJob {
     pub config: Arc<Config>,
     pub store: Store,
+    /// Where the connection run records: the store, or what the run keeps when it cannot.
+    pub ledger: Arc<Ledger>,
     pub events: EventSink,
     pub cancel: watch::Receiver<bool>,
     pub run_id: RunId,
@@ -115,11 +118,16 @@ pub(crate) async fn run(mut job: ConnectionJob) -> ConnectionRun {
         // A resync or an apply knows its "N" up front: the entries chosen on this connection.
         row.total = targets.iter().map(Target::weight).sum();
     }
-    let _ = commit_rows(&job.store, &mut WriteBatch::new(), &row).await;
+    commit_rows(&job.ledger, &mut WriteBatch::new(), &row).await;
     job.events.send(Event::ConnectionStarted {
         connection_run: row.clone(),
     });
-    match execute(&job, &mut row, targets).await {
+    // The store refused even the start: nothing is dispatched.
+    let executed = match job.ledger.failure() {
+        Some(failure) => Err(store_stopped(failure)),
+        None => execute(&job, &mut row, targets).await,
+    };
+    match executed {
         Ok(()) => {}
         Err(error) => {
             row.status = RunStatus::Failed;
@@ -150,15 +158,19 @@ async fn finish(job: &ConnectionJob, row: &mut ConnectionRun) {
             None => hint.to_string(),
         });
     }
-    if let Err(e) = commit_rows(&job.store, &mut WriteBatch::new(), row).await {
-        job.events.log(
-            LogLevel::Error,
-            format!("cannot record {}: {e}", row.connection),
-        );
-    }
+    // The ledger keeps the row when the store does not take it, and logs why.
+    commit_rows(&job.ledger, &mut WriteBatch::new(), row).await;
     job.events.send(Event::ConnectionFinished {
         connection_run: row.clone(),
     });
+}
+
+/// The error of the connection run during which the store stopped recording.
+fn store_stopped(failure: String) -> RunError {
+    RunError {
+        message: format!("{failure}; dispatching stopped, the requests in flight finished"),
+        hint: Some(ledger::FREE_DISK_HINT.to_string()),
+    }
 }
 
 /// The run-level hint of SPEC section 4 that applies to a completed connection run, if any.
@@ -281,6 +293,7 @@ async fn execute(
         connection: connection.clone(),
         mapping: Mapping::with_lookups(&connection.mapping, Arc::new(lookups)),
         store: job.store.clone(),
+        ledger: job.ledger.clone(),
         contracts,
         client,
         deliverer,
@@ -305,6 +318,7 @@ async fn execute(
         stop: Arc::new(AtomicBool::new(false)),
         cancel: job.cancel.clone(),
         events: job.events.clone(),
+        ledger: job.ledger.clone(),
         permits: Arc::new(Semaphore::new(connection.concurrency)),
         position: job.position,
         pending: Arc::new(AtomicU64::new(0)),
@@ -349,11 +363,12 @@ async fn execute(
     };
 
     let mut recorder = Recorder::start(
-        job.store.clone(),
+        job.ledger.clone(),
         job.events.clone(),
         job.run_id,
         job.position,
     );
+    let mut store_failed = false;
     let mut batch = WriteBatch::new();
     let mut last_commit = Instant::now();
     let mut last_progress = Instant::now();
@@ -422,7 +437,16 @@ async fn execute(
                     last_progress = Instant::now();
                 }
             }
-            // Before the end only a failed commit stops the writer.
+            // The store stopped recording (here or in an earlier connection run): stop
+            // dispatching now; the requests in flight finish and are kept with the rest.
+            () = job.ledger.broke(), if !store_failed => {
+                store_failed = true;
+                stop.store(true, Ordering::Relaxed);
+                if let Some(failure) = job.ledger.failure() {
+                    terminal = Some(store_stopped(failure));
+                }
+            }
+            // Before the end only a panic stops the writer.
             error = recorder.failure() => return Err(error),
             _ = ticker.tick() => {
                 row.counters.pending = pending.load(Ordering::Relaxed);
@@ -541,10 +565,7 @@ async fn execute(
             Ok(())
         }
         Err(e) => Err(RunError {
-            hint: Some(match &e {
-                ListingError::Credential { .. } => super::credentials::TOKEN_HINT.to_string(),
-                _ => hints::NOTHING_FETCHED.to_string(),
-            }),
+            hint: hints::for_source_listing(&e),
             message: format!("source listing failed: {e}"),
         }),
     }

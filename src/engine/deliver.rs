@@ -14,7 +14,7 @@ use super::exchange::{Ending, Exchange, join_reason};
 use super::hints;
 use super::http::HttpClient;
 use super::limit::RateLimiter;
-use super::placeholder::encode_segment;
+use super::placeholder::path_segment;
 use super::retry::RetryPolicy;
 use crate::config::{Connection, FetchContract, Method, WriteContract};
 use crate::store::{Attempt, EntryError, EntryStatus};
@@ -293,6 +293,22 @@ impl Deliverer {
             }
         }
     }
+    /// Whether the payload can be encoded as the body of the write it would be (the create
+    /// contract's when `creating`); Err says which field cannot, and why.
+    pub fn check_body(&self, creating: bool, payload: &Value) -> Result<(), String> {
+        let contract = match (creating, &self.create) {
+            (true, Some(create)) => create,
+            _ => &self.update,
+        };
+        match contract.body {
+            // serde_json escapes whatever a string holds.
+            crate::config::BodyFormat::Json => Ok(()),
+            crate::config::BodyFormat::Xml { .. } => {
+                body::encode(&contract.body, payload).map(drop)
+            }
+        }
+    }
+
     /// The URL of a write: `{id}` and `{serial}` filled in, path-segment encoded.
     fn write_url(
         &self,
@@ -315,14 +331,19 @@ impl Deliverer {
             .ok()
             .and_then(|document| {
                 let envelopes = [
-                    Some(&document),
-                    document.get("result"),
-                    document.get("data"),
+                    (None, Some(&document)),
+                    (Some("result"), document.get("result")),
+                    (Some("data"), document.get("data")),
                 ];
-                envelopes.into_iter().flatten().find_map(|record| {
-                    get_path(record, id_field)
-                        .or_else(|| get_path(record, "id"))
-                        .and_then(scalar_text)
+                envelopes.into_iter().find_map(|(envelope, record)| {
+                    let record = record?;
+                    let (field, value) = [id_field, "id"]
+                        .into_iter()
+                        .find_map(|field| Some((field, get_path(record, field)?)))?;
+                    let text = scalar_text(value)?;
+                    // A number serde_json reads as a float keeps its exact text.
+                    let path: Vec<&str> = envelope.into_iter().chain(field.split('.')).collect();
+                    Some(super::exact_numbers::exact_text(body, &path, value).unwrap_or(text))
                 })
             });
         let from_xml = || {
@@ -393,8 +414,7 @@ pub(super) fn fill_placeholders(
         filled = filled.replace("{id}", &encode_value(id, "destination id")?);
     }
     if filled.contains("{serial") {
-        encode_value(serial, "serial")?;
-        filled = super::placeholder::fill_segment(&filled, serial);
+        filled = super::placeholder::fill_segment(&filled, serial)?;
     }
     Ok(match filled.split_once('?') {
         Some((path, query)) => FilledPath {
@@ -411,10 +431,7 @@ pub(super) fn fill_placeholders(
 /// Percent-encodes everything but RFC 3986's unreserved characters, so a value is always one
 /// path segment (or one query value); `.` and `..` are refused (they would move up the path).
 fn encode_value(value: &str, what: &str) -> Result<String, String> {
-    if value.is_empty() || value == "." || value == ".." {
-        return Err(format!("invalid {what} '{value}' for a URL path"));
-    }
-    Ok(encode_segment(value))
+    path_segment(value, what)
 }
 
 fn percent_decode(text: &str) -> String {

@@ -15,6 +15,7 @@ use tokio::task::JoinHandle;
 use super::EventSink;
 use super::connection::panic_message;
 use super::deliver::RetryNotice;
+use super::ledger::Ledger;
 use super::protocol::Event;
 use super::record::{self, RecordContext, RecordResult};
 use super::resync::{self, Target};
@@ -74,6 +75,8 @@ pub(crate) struct Dispatch {
     pub stop: Arc<AtomicBool>,
     pub cancel: watch::Receiver<bool>,
     pub events: EventSink,
+    /// The run's ledger: once the store stops recording, nothing more is dispatched.
+    pub ledger: Arc<Ledger>,
     pub permits: Arc<Semaphore>,
     pub position: u32,
     /// Records being retried now (Pending).
@@ -96,12 +99,19 @@ pub(crate) fn spawn_dispatcher<T: Into<Unit> + Send + 'static>(
             let weight: u64 = page.iter().map(Unit::weight).sum();
             shared.listed.fetch_add(weight, Ordering::Relaxed);
             for unit in page {
-                if shared.stop.load(Ordering::Relaxed) || *shared.cancel.borrow() {
+                if shared.stop.load(Ordering::Relaxed)
+                    || *shared.cancel.borrow()
+                    || shared.ledger.is_broken()
+                {
                     break 'pages;
                 }
                 let Ok(permit) = shared.permits.clone().acquire_owned().await else {
                     break 'pages;
                 };
+                // The wait for a permit can outlast the store: look again.
+                if shared.ledger.is_broken() {
+                    break 'pages;
+                }
                 seen += 1;
                 tokio::spawn(work(
                     shared.ctx.clone(),

@@ -223,7 +223,8 @@ async fn check_source(config: &Config, source: &Source) -> (HealthStep, Option<S
         source.pagination.clone(),
         source.stop.clone(),
         NO_RETRIES,
-    );
+    )
+    .with_key_fields(&[&source.id_field]);
     let started = Instant::now();
     let step = pager.next(None).await;
     let latency = elapsed_ms(started);
@@ -385,10 +386,9 @@ async fn check_credential(
     // Without a known serial a lookup of one nobody has still shows whether the credential is
     // accepted: a 2xx with an empty list.
     let serial = serial.unwrap_or("syncdeck-health-check");
-    let url = client.url(
-        &fill_path(&fetch.path, serial),
-        &fill_query(fetch.query.iter(), serial),
-    );
+    // A serial that cannot be a path segment: the lookup below says so.
+    let path = fill_path(&fetch.path, serial).unwrap_or_else(|_| fetch.path.clone());
+    let url = client.url(&path, &fill_query(fetch.query.iter(), serial));
     let shown = client.redact_url(&url);
     let started = Instant::now();
     let looked_up = lookup_one(client, fetch, serial, NO_RETRIES).await;
@@ -473,34 +473,7 @@ fn listing_detail(error: &ListingError, timeout_secs: u64) -> String {
 
 /// What to check when the source fails (the hints of SPEC section 4 name destinations).
 fn source_hint(error: &ListingError) -> Option<String> {
-    let hint = match error {
-        ListingError::Transport { .. } => {
-            "the source is down or unreachable: check [source] base_url, then run the check again"
-        }
-        ListingError::Status {
-            status: 401 | 403, ..
-        } => "the source rejected its credential: check [source] credential",
-        ListingError::Status { status: 404, .. } => {
-            "no such listing: check [source] base_url and endpoint"
-        }
-        ListingError::Status { status, code, .. } => {
-            return hints::for_status(*status, code.as_deref())
-                .filter(|_| *status == 429)
-                .map(str::to_string)
-                .or_else(|| {
-                    (*status >= 500)
-                        .then(|| "the source is down: run the check again later".to_string())
-                });
-        }
-        ListingError::ResultsPosition { .. } => hints::NOTHING_FETCHED,
-        ListingError::NotJson { .. } => {
-            "the source answered something that is not JSON (a login page, a proxy?): check \
-             [source] base_url and endpoint"
-        }
-        ListingError::Paging { .. } | ListingError::TooLarge { .. } => "check [source.pagination]",
-        ListingError::Credential { .. } => super::credentials::TOKEN_HINT,
-    };
-    Some(hint.to_string())
+    hints::for_source_listing(error)
 }
 
 /// "connection refused", "timed out after 10 s", "DNS lookup failed", else the error's text.

@@ -21,6 +21,13 @@ pub fn for_status(status: u16, code: Option<&str>) -> Option<&'static str> {
 pub const DESTINATION_DOWN: &str =
     "destination down: run the connection's health check, then resync";
 
+/// A record whose mapped value the write's body cannot carry (a control character in XML).
+pub const UNSENDABLE_VALUE: &str = "the source value holds a character the destination's format cannot carry: correct it at the source";
+
+/// A source record whose serial is too long to be one.
+pub const SERIAL_TOO_LONG: &str =
+    "what the source holds at id_field is not a serial: check [source] id_field";
+
 /// A run where more than 20% of the records had no destination record.
 pub const MISSING_DESTINATION_SPIKE: &str = "lookup path does not expose serial fields consistently: check the fetch contract path and serial_field";
 
@@ -33,6 +40,49 @@ pub const NOTHING_FETCHED: &str =
 
 /// A re-run with no new and no changed records.
 pub const NOTHING_NEW: &str = "contracts exist and hashes match (normal on a re-run): delete a contract to re-test the create path";
+
+/// What to check when the source's listing fails, by cause (the run's and the health check's).
+pub fn for_source_listing(error: &super::listing_request::ListingError) -> Option<String> {
+    use super::listing_request::ListingError;
+    let hint = match error {
+        ListingError::Transport { timeout: true, .. } => {
+            "the source did not answer in time: check that it is up (syncdeck check), or raise \
+             [source] timeout_secs"
+        }
+        ListingError::Transport { .. } => {
+            "the source is down or unreachable: check [source] base_url, then run the check again"
+        }
+        ListingError::Status {
+            status: 401 | 403, ..
+        } => "the source rejected its credential: check [source] credential",
+        ListingError::Status { status: 404, .. } => {
+            "no such listing: check [source] base_url and endpoint"
+        }
+        ListingError::Status { status: 429, .. } => {
+            "rate limited by the source: run it again later, with fewer runs at once"
+        }
+        ListingError::Status { status, .. } if *status >= 500 => {
+            "the source is down: run the check again later"
+        }
+        ListingError::Status { .. } => {
+            "the source refused the listing request: check [source] endpoint and the query it sends"
+        }
+        ListingError::ResultsPosition { .. } => NOTHING_FETCHED,
+        ListingError::NotJson { .. } => {
+            "the source answered something that is not JSON (a login page, a proxy?): check \
+             [source] base_url, endpoint and credential"
+        }
+        ListingError::TooDeep { .. } => {
+            "the source's answer is not a listing of records: check [source] endpoint"
+        }
+        ListingError::TooLarge { .. } => {
+            "a page of the listing is larger than syncdeck reads: lower [source.pagination] size"
+        }
+        ListingError::Paging { .. } => "the listing cannot go on: check [source.pagination]",
+        ListingError::Credential { .. } => super::credentials::TOKEN_HINT,
+    };
+    Some(hint.to_string())
+}
 
 /// True for the contract-level statuses that repeat for every record (SPEC section 3):
 /// `abort_after` of them in a row fail the connection run.

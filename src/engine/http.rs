@@ -4,6 +4,7 @@
 //! follows a redirect elsewhere), and redaction of secret values from anything that is logged,
 //! stored or shown.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -314,19 +315,17 @@ pub(crate) fn secret_forms(secrets: Vec<String>) -> Vec<String> {
     forms
 }
 
-/// Bytes from a remote system as text fit for a screen: lossy UTF-8, and control characters (an
-/// escape sequence in a body) replaced so they never reach a terminal.
+/// Bytes from a remote system as text fit for a screen: lossy UTF-8, line ends as `\n`, and
+/// every other control character (an escape sequence in a body) shown as a visible stand-in
+/// ([`crate::text::terminal_lines`]) so it never reaches a terminal.
 pub fn printable(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes)
-        .chars()
-        .map(|c| {
-            if c.is_control() && !matches!(c, '\n' | '\r' | '\t') {
-                '\u{fffd}'
-            } else {
-                c
-            }
-        })
-        .collect()
+    let text = String::from_utf8_lossy(bytes);
+    let text = if text.contains('\r') {
+        Cow::Owned(text.replace("\r\n", "\n"))
+    } else {
+        text
+    };
+    crate::text::terminal_lines(&text).into_owned()
 }
 
 /// `text` as it appears in a query string (`a b/c` → `a+b%2Fc`).

@@ -1,7 +1,8 @@
 //! A run's life: recorded together with the leases of its Live connections (all or none),
 //! executed connection after connection, canceled from this process or from another one (a
 //! cancel request in the store, looked for twice a second), and ended — completed, failed,
-//! canceled or panicked — with its leases let go.
+//! canceled or panicked — with its leases let go. Every commit of a run goes through its
+//! [`Ledger`]: when the store stops recording, nothing more is written to destinations.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,6 +13,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::connection::{self, ConnectionJob, Work, panic_text};
+use super::ledger::{self, Ledger};
 use super::listings;
 use super::protocol::{Event, LogLevel, RunScope};
 use super::throttle::Throttle;
@@ -79,8 +81,9 @@ pub(super) fn new_run(
     }
 }
 
-/// Records the run with a lease on each connection it writes to (Dry connections take none)
-/// and starts its task.
+/// Reserves the space of the run's recovery file (a run that writes to destinations does not
+/// start without it), records the run with a lease on each connection it writes to (Dry
+/// connections take none) and starts its task.
 pub(super) async fn launch(
     config: &Arc<Config>,
     store: &Store,
@@ -93,6 +96,11 @@ pub(super) async fn launch(
         .filter(|(_, mode, _)| *mode == RunMode::Live)
         .map(|(connection, _, _)| connection.name.clone())
         .collect();
+    // A read-only store refuses the run below, with its own reason.
+    let reservation = match store.read_only_reason() {
+        Some(_) => None,
+        None => ledger::reserve(store, !leased.is_empty(), events).await?,
+    };
     let begun = {
         let store = store.clone();
         tokio::task::spawn_blocking(move || {
@@ -105,13 +113,22 @@ pub(super) async fn launch(
     let run = match begun {
         Ok(run) => run,
         Err(StoreError::ConnectionHeld(holder)) => return Err(Refusal::Held(holder)),
-        Err(e) => return Err(Refusal::Invalid(format!("cannot record the run: {e}"))),
+        // Nothing was sent yet: the run does not start, and the operator hears why.
+        Err(e) => {
+            let message = ledger::recording_message(store, &e);
+            ledger::refuse(events, message.clone());
+            return Err(Refusal::Invalid(format!(
+                "cannot record the run: {message}"
+            )));
+        }
     };
     let (cancel_tx, cancel_rx) = watch::channel(false);
     let run_id = run.id;
+    let ledger = Arc::new(Ledger::new(store.clone(), run_id, reservation));
     let task = tokio::spawn(execute_run(
         config.clone(),
         store.clone(),
+        ledger,
         events.clone(),
         run,
         jobs,
@@ -155,6 +172,7 @@ async fn follow_cancel_requests(
 async fn execute_run(
     config: Arc<Config>,
     store: Store,
+    ledger: Arc<Ledger>,
     events: EventSink,
     mut run: Run,
     jobs: Vec<Job>,
@@ -201,6 +219,7 @@ async fn execute_run(
         let job = ConnectionJob {
             config: config.clone(),
             store: store.clone(),
+            ledger: ledger.clone(),
             events: events.clone(),
             cancel: cancel.clone(),
             run_id: run.id,
@@ -211,13 +230,30 @@ async fn execute_run(
             listings: listings.clone(),
             source_throttle,
         };
+        // The store stopped recording: no connection starts after that.
+        if let Some(failure) = ledger.failure() {
+            let mut row = connection::new_connection_run(&job);
+            row.status = RunStatus::Failed;
+            row.started_at = None;
+            row.finished_at = Some(Utc::now());
+            row.error = Some(crate::store::RunError {
+                message: format!("not started: {failure}"),
+                hint: Some(ledger::FREE_DISK_HINT.to_string()),
+            });
+            record_row(&ledger, &row).await;
+            events.send(Event::ConnectionFinished {
+                connection_run: row.clone(),
+            });
+            rows.push(row);
+            continue;
+        }
         if *cancel.borrow() {
             let mut row = connection::new_connection_run(&job);
             row.status = RunStatus::Canceled;
             row.started_at = None;
             row.finished_at = Some(Utc::now());
             row.note = Some("canceled before it started".into());
-            record_row(&store, &row).await;
+            record_row(&ledger, &row).await;
             events.send(Event::ConnectionFinished {
                 connection_run: row.clone(),
             });
@@ -238,7 +274,7 @@ async fn execute_run(
                     message: panic_text(join),
                     hint: None,
                 });
-                record_row(&store, &row).await;
+                record_row(&ledger, &row).await;
                 events.send(Event::ConnectionFinished {
                     connection_run: row.clone(),
                 });
@@ -249,7 +285,7 @@ async fn execute_run(
             && row.counters.errors == 0
             && row.mode == RunMode::Dry
             && full;
-        if clean {
+        if clean && !ledger.is_broken() {
             let _ = store.set_setting(&clean_full_dry_key(&name), &hash);
         }
         rows.push(row);
@@ -261,7 +297,10 @@ async fn execute_run(
         None
     };
     run.finished_at = Some(Utc::now());
-    run.status = if *cancel.borrow() {
+    let recording = ledger.failure();
+    run.status = if recording.is_some() {
+        RunStatus::Failed
+    } else if *cancel.borrow() {
         RunStatus::Canceled
     } else if rows.iter().any(|r| r.status == RunStatus::Failed) {
         RunStatus::Failed
@@ -282,19 +321,27 @@ async fn execute_run(
             None => canceled,
         });
     }
-    // Written as finished, the run lets go of its leases and of any cancel request.
+    if let Some(message) = &recording {
+        run.note = Some(match run.note.take() {
+            Some(note) => format!("{message}; {note}"),
+            None => message.clone(),
+        });
+    }
+    // Written as finished, the run lets go of its leases and of any cancel request (when the
+    // store does not take it, the recovery file's import does).
     let mut batch = WriteBatch::new();
     batch.runs.push(run.clone());
     let committed = {
-        let store = store.clone();
-        tokio::task::spawn_blocking(move || store.commit(&mut batch)).await
+        let ledger = ledger.clone();
+        tokio::task::spawn_blocking(move || ledger.record(batch)).await
     };
-    if !matches!(committed, Ok(Ok(_))) {
+    if !matches!(committed, Ok(true)) && recording.is_none() {
         events.log(
             LogLevel::Error,
             format!("cannot record the end of run {}", run.id),
         );
     }
+    ledger.settle_and_tell(&events).await;
     events.log(
         LogLevel::Info,
         format!("run {} finished: {}", run.id, run.status.as_str()),
@@ -303,10 +350,12 @@ async fn execute_run(
     run
 }
 
-async fn record_row(store: &Store, row: &ConnectionRun) {
-    let store = store.clone();
-    let row = row.clone();
-    let _ = tokio::task::spawn_blocking(move || store.upsert_connection_run(&row)).await;
+/// Records a connection run's row through the run's ledger, off the async threads.
+async fn record_row(ledger: &Arc<Ledger>, row: &ConnectionRun) {
+    let ledger = ledger.clone();
+    let mut batch = WriteBatch::new();
+    batch.connection_runs.push(row.clone());
+    let _ = tokio::task::spawn_blocking(move || ledger.record(batch)).await;
 }
 
 /// The run task panicked: the run ends Failed with the panic's message (its Running connection

@@ -48,11 +48,27 @@ pub enum ListingError {
         gave_up: Option<String>,
     },
     /// A 2xx whose body does not parse as JSON (an HTML login page, a proxy's error page).
-    #[error("GET {url}: the body is not JSON (content type {content_type}): {}", short(.excerpt))]
+    #[error(
+        "GET {url}: the body is not JSON ({problem}; content type {content_type}): {}",
+        short(.excerpt)
+    )]
     NotJson {
         url: String,
         content_type: String,
+        /// Where parsing stopped: `expected value at line 1 column 1`.
+        problem: String,
         excerpt: String,
+    },
+    /// JSON nested deeper than the parser goes (serde_json's limit of 128 levels), which no
+    /// listing of records needs.
+    #[error(
+        "GET {url}: the JSON nests more than 128 levels deep (at line {line}, column {column}); \
+         syncdeck reads no deeper"
+    )]
+    TooDeep {
+        url: String,
+        line: usize,
+        column: usize,
     },
     /// The list is not where `results_position` says.
     #[error("GET {url}: results_position \"{position}\" {found}; {seen}")]
@@ -87,6 +103,7 @@ impl ListingError {
             ListingError::Transport { url, .. }
             | ListingError::Status { url, .. }
             | ListingError::NotJson { url, .. }
+            | ListingError::TooDeep { url, .. }
             | ListingError::ResultsPosition { url, .. }
             | ListingError::Paging { url, .. }
             | ListingError::TooLarge { url, .. }
@@ -200,10 +217,13 @@ struct Attempt {
     retry_after: Option<Duration>,
 }
 
-/// A page as it came: its JSON body and the headers a listing reads.
+/// A page as it came: its JSON body, the headers a listing reads, and the bytes the body was
+/// parsed from (the exact text of a key number is read from them, see
+/// [`super::exact_numbers`]).
 pub(crate) struct Fetched {
     pub(crate) body: Value,
     pub(crate) headers: HeaderMap,
+    pub(crate) raw: Vec<u8>,
 }
 
 /// GETs `url` and parses its JSON body, retrying 429, 5xx (but 501), timeouts and connection
@@ -357,16 +377,34 @@ async fn get_once(client: &HttpClient, url: &Url, attempts: u32) -> Result<Fetch
             },
         });
     }
-    let body = serde_json::from_slice(&body).map_err(|_| Attempt {
-        retryable: false,
-        retry_after: None,
-        error: ListingError::NotJson {
-            url: shown(),
-            content_type: client.redact(&content_type),
-            excerpt: excerpt(client, &body),
-        },
-    })?;
-    Ok(Fetched { body, headers })
+    match serde_json::from_slice(&body) {
+        Ok(value) => Ok(Fetched {
+            body: value,
+            headers,
+            raw: body,
+        }),
+        Err(error) => {
+            let error = if error.to_string().starts_with("recursion limit exceeded") {
+                ListingError::TooDeep {
+                    url: shown(),
+                    line: error.line(),
+                    column: error.column(),
+                }
+            } else {
+                ListingError::NotJson {
+                    url: shown(),
+                    content_type: client.redact(&content_type),
+                    problem: error.to_string(),
+                    excerpt: excerpt(client, &body),
+                }
+            };
+            Err(Attempt {
+                retryable: false,
+                retry_after: None,
+                error,
+            })
+        }
+    }
 }
 
 /// A reqwest error's text with its causes ("error sending request: ... Connection refused"),

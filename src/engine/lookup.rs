@@ -23,7 +23,10 @@ use super::http::HttpClient;
 use super::listing_request::ListingError;
 use super::listing_request::get_json;
 use super::mapping::{Fields, get_path};
-use super::paging::{Pager, Step, fill_path, fill_query, take_results, text_at, value_at};
+use super::paging::{
+    Pager, Step, fill_path, fill_query, keep_exact_keys, records_route, take_results, text_at,
+    value_at,
+};
 use super::retry::RetryPolicy;
 use crate::config::{FetchContract, ResultsPosition};
 
@@ -71,6 +74,9 @@ pub enum LookupError {
     },
     #[error("the bulk listing of the destination was canceled")]
     Canceled,
+    /// The serial cannot go in the fetch contract's path (`.`, `..`).
+    #[error("{0}")]
+    Unaddressable(String),
 }
 
 impl From<ListingError> for LookupError {
@@ -83,25 +89,13 @@ impl LookupError {
     /// The error details kept with an entry (SPEC section 4), with the hint for the symptom.
     pub fn to_entry_error(&self) -> crate::store::EntryError {
         let http_status = self.http_status();
-        let hint = match (http_status, self.request()) {
-            (Some(404), _) => Some(
-                "the lookup endpoint does not exist: check the fetch contract path".to_string(),
-            ),
-            (Some(status), _) => super::hints::for_status(status, self.code()).map(str::to_string),
-            (None, Some(ListingError::ResultsPosition { .. })) => Some(
-                "the answer has no list where the fetch contract says: check results_position, \
-                 and missing_when for a \"not found\" answered with 200"
+        let hint = match (self, http_status) {
+            (LookupError::Unaddressable(_), _) => Some(
+                "the serial cannot name a record in the fetch contract path: put {serial} in \
+                 the fetch contract's query instead, or check the source's id_field"
                     .to_string(),
             ),
-            (None, Some(ListingError::Credential { .. })) => {
-                Some(super::credentials::TOKEN_HINT.to_string())
-            }
-            (None, Some(ListingError::NotJson { .. })) => Some(
-                "the destination answered something that is not JSON: check base_url and the \
-                 fetch contract path"
-                    .to_string(),
-            ),
-            _ => Some(super::hints::DESTINATION_DOWN.to_string()),
+            (_, status) => self.hint_for(status),
         };
         crate::store::EntryError {
             http_status,
@@ -114,6 +108,40 @@ impl LookupError {
         }
     }
 
+    /// The hint of SPEC section 4 for a failed lookup answered with `http_status`.
+    fn hint_for(&self, http_status: Option<u16>) -> Option<String> {
+        let hint = match (http_status, self.request()) {
+            (Some(404), _) => "the lookup endpoint does not exist: check the fetch contract path",
+            (Some(status), _) => {
+                return super::hints::for_status(status, self.code()).map(str::to_string);
+            }
+            (None, Some(ListingError::NotJson { .. })) => {
+                "the destination answered something that is not JSON (a login page, a proxy?): \
+                 check the connection's base_url, the fetch contract path and the credential"
+            }
+            (None, Some(ListingError::Credential { .. })) => super::credentials::TOKEN_HINT,
+            (None, Some(ListingError::TooDeep { .. })) => {
+                "the destination's answer is not a list of records: check the fetch contract path"
+            }
+            (None, Some(ListingError::TooLarge { .. })) => {
+                "a page of the destination's listing is larger than syncdeck reads: lower \
+                 [connections.fetch.pagination] size"
+            }
+            (None, Some(ListingError::ResultsPosition { .. })) => {
+                "the answer has no list where the fetch contract says: check results_position, \
+                 and missing_when for a \"not found\" answered with 200"
+            }
+            (None, Some(ListingError::Paging { .. })) => {
+                "the listing cannot go on: check [connections.fetch.pagination]"
+            }
+            (None, _) if matches!(self, LookupError::NoId { .. }) => {
+                "check the fetch contract's id_field against the destination's records"
+            }
+            (None, _) => super::hints::DESTINATION_DOWN,
+        };
+        Some(hint.to_string())
+    }
+
     /// The request method (lookups only GET).
     pub fn method(&self) -> &'static str {
         "GET"
@@ -124,7 +152,7 @@ impl LookupError {
         match self {
             LookupError::Request(error) => Some(error.url()),
             LookupError::NoId { url, .. } | LookupError::Incomplete { url, .. } => Some(url),
-            LookupError::Canceled => None,
+            LookupError::Canceled | LookupError::Unaddressable(_) => None,
         }
     }
 
@@ -169,7 +197,9 @@ impl LookupError {
             LookupError::Incomplete { error, .. } => {
                 error.as_deref().is_some_and(ListingError::is_retryable)
             }
-            LookupError::NoId { .. } | LookupError::Canceled => false,
+            LookupError::NoId { .. } | LookupError::Canceled | LookupError::Unaddressable(_) => {
+                false
+            }
         }
     }
 }
@@ -183,7 +213,7 @@ pub async fn lookup_one(
     serial: &str,
     policy: RetryPolicy,
 ) -> Result<Lookup, LookupError> {
-    let path = fill_path(&fetch.path, serial);
+    let path = fill_path(&fetch.path, serial).map_err(LookupError::Unaddressable)?;
     let query = fill_query(fetch.query.iter(), serial);
     let url = client.url(&path, &query);
     let shown_url = || client.redact_url(&url);
@@ -204,8 +234,12 @@ pub async fn lookup_one(
     {
         return Ok(Lookup::Missing);
     }
-    let records = take_results(&mut body, &fetch.results_position)
+    // The serial and the id keep their exact text when they are numbers.
+    let keys = [fetch.serial_field.clone(), fetch.id_field.clone()];
+    let route = records_route(&body, &fetch.results_position);
+    let mut records = take_results(&mut body, &fetch.results_position)
         .map_err(|error| LookupError::from(error.at(shown_url())))?;
+    keep_exact_keys(&fetched.raw, route, &keys, &mut records);
     let mut matches = records
         .into_iter()
         .filter(|record| text_at(record, &fetch.serial_field).as_deref() == Some(serial));
@@ -616,7 +650,8 @@ impl Prefetch {
                 fetch.pagination.clone(),
                 fetch.stop.clone(),
                 policy,
-            );
+            )
+            .with_key_fields(&[&fetch.serial_field, &fetch.id_field]);
             loop {
                 let step = pager.next(Some(&cancel)).await;
                 let more = matches!(step, Ok(Step::Page(_)));

@@ -11,11 +11,13 @@ mod contracts;
 pub mod credentials;
 pub mod deliver;
 mod dispatch;
+mod exact_numbers;
 pub mod exchange;
 pub mod health;
 pub mod hints;
 pub mod http;
 mod launch;
+mod ledger;
 pub mod limit;
 mod link_header;
 pub mod listing_request;
@@ -40,7 +42,7 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-pub use protocol::{Command, Event, LogLevel, RunRequest, RunScope};
+pub use protocol::{Command, Event, LogLevel, RecordingFailure, RunRequest, RunScope};
 pub use resync::{ResyncPlan, plan_resync};
 
 use crate::config::Config;

@@ -77,6 +77,8 @@ pub(crate) struct Pager<'a> {
     /// Every cursor and next link followed: one seen again is a loop.
     followed: HashSet<String>,
     finished: bool,
+    /// Dotted paths of each record's serial and id: numbers there keep their exact text.
+    key_fields: Vec<String>,
 }
 
 impl<'a> Pager<'a> {
@@ -120,7 +122,16 @@ impl<'a> Pager<'a> {
             total: None,
             followed: HashSet::new(),
             finished: false,
+            key_fields: Vec::new(),
         }
+    }
+
+    /// The records' fields that hold serials or ids: a number there keeps its exact text (a
+    /// number serde_json would read as a float comes as its text, a string), see
+    /// [`super::exact_numbers`].
+    pub(crate) fn with_key_fields(mut self, fields: &[&str]) -> Self {
+        self.key_fields = fields.iter().map(|f| f.to_string()).collect();
+        self
     }
 
     /// Pages read so far.
@@ -166,8 +177,14 @@ impl<'a> Pager<'a> {
             return Ok(Step::Canceled);
         };
         let (mut body, headers) = (fetched.body, fetched.headers);
-        let records = take_results(&mut body, self.position)
+        let route = if self.key_fields.is_empty() {
+            None
+        } else {
+            records_route(&body, self.position)
+        };
+        let mut records = take_results(&mut body, self.position)
             .map_err(|error| error.at(self.client.redact_url(&url)))?;
+        keep_exact_keys(&fetched.raw, route, &self.key_fields, &mut records);
         self.pages_read += 1;
         self.records += records.len() as u64;
         if let Some(total) = self.read_total(&body, &headers) {
@@ -404,6 +421,43 @@ impl<'a> Pager<'a> {
     }
 }
 
+/// Where a page's records sit, found before [`take_results`] takes them out of the body: the
+/// keys down to the list, or [`RecordsRoute::Single`] when the body is the record.
+pub(crate) enum RecordsRoute {
+    List(Vec<String>),
+    Single,
+}
+
+/// The route to the records at `position` in `body`; None when nothing is there.
+pub(crate) fn records_route(body: &Value, position: &ResultsPosition) -> Option<RecordsRoute> {
+    match position {
+        ResultsPosition::Root => Some(RecordsRoute::List(Vec::new())),
+        ResultsPosition::Single => Some(RecordsRoute::Single),
+        ResultsPosition::Path(position) => position.route(body).map(RecordsRoute::List),
+    }
+}
+
+/// Numbers at the records' key `fields` (serials, ids) keep their exact text from `raw`, the
+/// bytes the page was parsed from (see [`super::exact_numbers`]).
+pub(crate) fn keep_exact_keys(
+    raw: &[u8],
+    route: Option<RecordsRoute>,
+    fields: &[String],
+    records: &mut [Value],
+) {
+    match route {
+        Some(RecordsRoute::List(list)) => {
+            super::exact_numbers::restore(raw, &list, fields, records);
+        }
+        Some(RecordsRoute::Single) => {
+            if let Some(record) = records.first_mut() {
+                super::exact_numbers::restore_record(raw, fields, record);
+            }
+        }
+        None => {}
+    }
+}
+
 /// A results position that did not match, before the URL is known.
 pub(crate) struct PositionMismatch {
     position: String,
@@ -512,8 +566,9 @@ fn next_value(body: &Value, position: &Position) -> Result<Option<String>, &'sta
 }
 
 /// `path` with `{serial}` (and its escaped forms) replaced by the serial, percent-encoded as
-/// one path segment (a `/` in a serial must not change the path).
-pub(crate) fn fill_path(path: &str, serial: &str) -> String {
+/// one path segment (a `/` in a serial must not change the path); a serial that cannot be a
+/// segment (`.`, `..`) is refused, see [`super::placeholder::path_segment`].
+pub(crate) fn fill_path(path: &str, serial: &str) -> Result<String, String> {
     super::placeholder::fill_segment(path, serial)
 }
 
@@ -591,8 +646,22 @@ mod tests {
 
     #[test]
     fn serials_in_paths_are_one_segment() {
-        assert_eq!(fill_path("/a/{serial}", "S 1/2"), "/a/S%201%2F2");
-        assert_eq!(fill_path("/a", "S"), "/a");
+        assert_eq!(fill_path("/a/{serial}", "S 1/2").unwrap(), "/a/S%201%2F2");
+        assert_eq!(fill_path("/a", "S").unwrap(), "/a");
+        assert_eq!(fill_path("/a", "..").unwrap(), "/a");
+        assert_eq!(fill_path("/a/{serial}", "...").unwrap(), "/a/...");
+        assert_eq!(
+            fill_path("/a/{serial}", "..").err().as_deref(),
+            Some(
+                "serial \"..\" cannot be a URL path segment: \".\" and \"..\" would name the \
+                 parent path, not the record"
+            )
+        );
+        assert!(fill_path("/a/{serial}", ".").is_err());
+        assert_eq!(
+            fill_path("/a/{serial}", "").err().as_deref(),
+            Some("the serial is empty: it cannot be a URL path segment")
+        );
     }
 
     #[test]

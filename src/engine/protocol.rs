@@ -1,5 +1,6 @@
 //! What front ends say to the engine (`Command`) and what it tells them (`Event`).
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::store::{ConnectionRun, Counters, LeaseHolder, Run, RunId, RunMode, SyncId};
@@ -97,6 +98,12 @@ pub enum Event {
     ConnectionFinished {
         connection_run: ConnectionRun,
     },
+    /// The store could not record (a full disk, an I/O error): the run stopped dispatching
+    /// (or, with no `run_id`, never started). Sent before the run's `RunFinished`.
+    RecordingFailed {
+        run_id: Option<RunId>,
+        failure: RecordingFailure,
+    },
     RunFinished {
         run: Run,
     },
@@ -105,6 +112,45 @@ pub enum Event {
         level: LogLevel,
         message: String,
     },
+}
+
+/// What the operator is told when the store could not record a run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordingFailure {
+    /// "the store could not record: PATH: No space left on device (os error 28)".
+    pub message: String,
+    pub hint: String,
+    /// Where what the run did is kept until the next open imports it, when the store did not
+    /// take it on a retry.
+    pub kept: Option<PathBuf>,
+    pub entries_kept: u64,
+    /// Entries neither the store nor the recovery file could take (named in the log).
+    pub entries_lost: u64,
+}
+
+impl RecordingFailure {
+    /// The lines for stderr or a log: the message, where the run's records are, the hint.
+    pub fn lines(&self) -> Vec<String> {
+        let mut lines = vec![self.message.clone()];
+        if let Some(kept) = &self.kept {
+            lines.push(format!(
+                "{} entr{} of this run kept in {}: the next syncdeck to open the store imports \
+                 them",
+                self.entries_kept,
+                if self.entries_kept == 1 { "y" } else { "ies" },
+                kept.display()
+            ));
+        }
+        if self.entries_lost > 0 {
+            lines.push(format!(
+                "{} entr{} could not be kept anywhere: the log names each",
+                self.entries_lost,
+                if self.entries_lost == 1 { "y" } else { "ies" }
+            ));
+        }
+        lines.push(format!("hint: {}", self.hint));
+        lines
+    }
 }
 
 /// Severity of a log event.

@@ -29,6 +29,8 @@ pub(crate) struct RecordContext {
     /// The connection's mapping rules, made ready once for the run's records.
     pub mapping: Mapping,
     pub store: Store,
+    /// The run's ledger: once the store stops recording, no write is sent.
+    pub ledger: Arc<super::ledger::Ledger>,
     /// Where records find their contracts: loaded once in a Full run, else read per record.
     pub contracts: Contracts,
     pub client: HttpClient,
@@ -119,6 +121,17 @@ pub(crate) fn unprocessed(
     }
 }
 
+/// How much of an over-long serial its entry keeps as the reference, in characters.
+const SHORTENED_SERIAL_CHARS: usize = 64;
+
+/// The start of an over-long serial, marked as cut: enough to find the record at its source,
+/// without filling the report and its indexes with what is not a serial.
+fn shortened(serial: &str) -> String {
+    let mut cut: String = serial.chars().take(SHORTENED_SERIAL_CHARS).collect();
+    cut.push('…');
+    cut
+}
+
 /// Processes one source record. Never panics on input; every failure becomes an entry. With a
 /// `plan` (an Apply run) the record is written only when its fresh change is the one planned;
 /// otherwise it is reported drifted and nothing is written.
@@ -132,6 +145,14 @@ pub(crate) async fn process(
         serial,
         record: source,
     } = record;
+    if let Err(message) = super::placeholder::check_serial(&serial) {
+        let error = EntryError {
+            message,
+            hint: Some(hints::SERIAL_TOO_LONG.to_string()),
+            ..EntryError::default()
+        };
+        return unprocessed(&ctx, shortened(&serial), "serial_too_long", error);
+    }
     let name = &ctx.connection.name;
     let contract = ctx.contracts.get(&ctx.store, name, &serial);
     let mut entry = ReportEntry {
@@ -320,6 +341,23 @@ pub(crate) async fn process(
         return result.drifted(entry, message, diff);
     }
     entry.diff = diff;
+    // A value the body cannot carry (XML forbids most controls) is the record's error, in a
+    // Dry run too: a plan must not promise a write that cannot be sent.
+    if let Err(message) = ctx.deliverer.check_body(creating, &payload) {
+        let error = EntryError {
+            message,
+            hint: Some(hints::UNSENDABLE_VALUE.to_string()),
+            ..EntryError::default()
+        };
+        return result.problem(
+            ctx.mode,
+            entry,
+            Outcome::Error,
+            "unsendable_value",
+            String::new(),
+            Some(error),
+        );
+    }
     if ctx.mode == RunMode::Dry {
         result.would_write = Some(hash);
         entry.outcome = if creating {
@@ -330,7 +368,26 @@ pub(crate) async fn process(
         return result.done(entry);
     }
 
-    // Live: write it.
+    // Live: write it, unless the store has stopped recording since the record was dispatched
+    // (a write the store cannot record is not sent).
+    if ctx.ledger.is_broken() {
+        let message = "not written: the store stopped recording before this record's write was \
+                       sent"
+            .to_string();
+        let error = EntryError {
+            message,
+            hint: Some(super::ledger::FREE_DISK_HINT.to_string()),
+            ..EntryError::default()
+        };
+        return result.problem(
+            ctx.mode,
+            entry,
+            Outcome::Error,
+            "not_written",
+            String::new(),
+            Some(error),
+        );
+    }
     let kind = if creating {
         WriteKind::Create
     } else {

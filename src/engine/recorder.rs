@@ -2,14 +2,17 @@
 //! the connection run's row (its counters), committed by a writer of their own so the records'
 //! results keep being folded while a commit is on disk.
 
+use std::sync::Arc;
+
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::task::JoinHandle;
 
 use super::EventSink;
 use super::connection::panic_text;
+use super::ledger::Ledger;
 use super::protocol::Event;
-use crate::store::{ConnectionRun, RunError, RunId, Store, WriteBatch};
+use crate::store::{ConnectionRun, RunError, RunId, WriteBatch};
 
 /// Batches handed over but not yet committing: one, so at most two are in memory besides the
 /// one filling, and a writer slower than the records holds them back.
@@ -22,15 +25,21 @@ pub(crate) struct Recorder {
 }
 
 impl Recorder {
-    /// Starts the writer: it commits each batch in one transaction, in the order handed over,
-    /// and says `EntriesRecorded` after each; it stops at the first failed commit.
-    pub(crate) fn start(store: Store, events: EventSink, run_id: RunId, position: u32) -> Self {
+    /// Starts the writer: it records each batch through the run's ledger in one transaction,
+    /// in the order handed over, and says `EntriesRecorded` after each commit. Once the store
+    /// refuses a commit the ledger keeps the batches instead (see [`Ledger`]): the writer goes
+    /// on taking them, so nothing the connection run does is dropped.
+    pub(crate) fn start(
+        ledger: Arc<Ledger>,
+        events: EventSink,
+        run_id: RunId,
+        position: u32,
+    ) -> Self {
         let (batches, mut queue) = mpsc::channel::<WriteBatch>(QUEUED_BATCHES);
         let writer = tokio::task::spawn_blocking(move || {
-            while let Some(mut batch) = queue.blocking_recv() {
+            while let Some(batch) = queue.blocking_recv() {
                 let count = batch.entries.len();
-                store.commit(&mut batch).map_err(|e| e.to_string())?;
-                if count > 0 {
+                if ledger.record(batch) && count > 0 {
                     events.send(Event::EntriesRecorded {
                         run_id,
                         position,
@@ -83,8 +92,8 @@ impl Recorder {
         outcome(writer.await)
     }
 
-    /// Waits for the writer to stop, which before [`Recorder::finish`] only a failed commit
-    /// makes it do: what to fail the connection run with.
+    /// Waits for the writer to stop, which before [`Recorder::finish`] only a panic makes it
+    /// do: what to fail the connection run with.
     pub(crate) async fn failure(&mut self) -> RunError {
         match outcome((&mut self.writer).await) {
             Err(error) => error,
@@ -121,23 +130,18 @@ fn recording_error(message: String) -> RunError {
     }
 }
 
-/// Commits the batch with the connection run's current row, off the async threads (the rows
-/// of a connection run's start and end).
+/// Records the batch with the connection run's current row through the run's ledger, off the
+/// async threads (the rows of a connection run's start and end); false when the store did not
+/// take it (the ledger keeps it).
 pub(crate) async fn commit_rows(
-    store: &Store,
+    ledger: &Arc<Ledger>,
     batch: &mut WriteBatch,
     row: &ConnectionRun,
-) -> Result<(), String> {
+) -> bool {
     batch.connection_runs.push(row.clone());
-    let store = store.clone();
-    let mut owned = std::mem::take(batch);
-    let (result, owned) = tokio::task::spawn_blocking(move || {
-        let result = store.commit(&mut owned);
-        (result, owned)
-    })
-    .await
-    .map_err(panic_text)?;
-    *batch = owned;
-    batch.clear();
-    result.map(|_| ()).map_err(|e| e.to_string())
+    let ledger = ledger.clone();
+    let owned = std::mem::take(batch);
+    tokio::task::spawn_blocking(move || ledger.record(owned))
+        .await
+        .unwrap_or(false)
 }

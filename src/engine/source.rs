@@ -147,7 +147,8 @@ pub async fn list_source(
         pagination,
         stop,
         policy,
-    );
+    )
+    .with_key_fields(&[&source.id_field]);
     let mut summary = ListingSummary::default();
     let mut seen: HashSet<String> = HashSet::new();
     loop {

@@ -9,8 +9,10 @@ use super::error::{StoreError, db};
 use super::tables::*;
 use super::types::{ConnectionRun, ReportEntry, Run, RunId, RunStatus, SyncContract, SyncId};
 
-/// Everything one commit writes; see [`Store::commit`].
-#[derive(Clone, Debug, Default)]
+/// Everything one commit writes; see [`Store::commit`]. Serialisable: what a run could not
+/// commit goes to its recovery file batch by batch (see `recovery_file`).
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct WriteBatch {
     /// Entries to record (sync id 0: a new entry, which gets an id) or to update (a resync);
     /// a non-zero id the store has not seen is recorded under that id.
@@ -155,7 +157,10 @@ fn mark_running(txn: &WriteTransaction, key: (u64, u32), running: bool) -> Resul
 }
 
 /// Writes a batch into an open transaction; assigns ids to new entries in place.
-fn apply(txn: &WriteTransaction, batch: &mut WriteBatch) -> Result<Vec<SyncId>, StoreError> {
+pub(crate) fn apply(
+    txn: &WriteTransaction,
+    batch: &mut WriteBatch,
+) -> Result<Vec<SyncId>, StoreError> {
     if !batch.runs.is_empty() {
         let mut highest = 0;
         for run in &batch.runs {

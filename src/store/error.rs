@@ -63,6 +63,11 @@ pub enum StoreError {
         source: std::io::Error,
     },
 
+    /// The store's file was removed or replaced while the store was open: commits would go to
+    /// a file no one will open again.
+    #[error("store {}: {}", path.display(), GONE)]
+    Gone { path: PathBuf },
+
     /// redb failed during an operation on an open store.
     #[error("store: {context}: {source}")]
     Database {
@@ -80,6 +85,9 @@ pub enum StoreError {
     },
 }
 
+/// What [`StoreError::Gone`] says after the path.
+pub const GONE: &str = "the file was removed or replaced while syncdeck had it open";
+
 impl StoreError {
     /// The process exit code for this error (SPEC section 6).
     pub fn exit_code(&self) -> u8 {
@@ -94,6 +102,7 @@ impl StoreError {
             | StoreError::NewerSchema { .. }
             | StoreError::Unreadable { .. }
             | StoreError::Io { .. }
+            | StoreError::Gone { .. }
             | StoreError::Database { .. }
             | StoreError::Encoding { .. } => 3,
         }

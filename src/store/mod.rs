@@ -17,6 +17,7 @@ mod leases;
 mod migrate;
 pub mod owner;
 mod recovery;
+pub mod recovery_file;
 mod report;
 mod report_scan;
 mod report_summary;
@@ -30,7 +31,7 @@ pub mod types;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use chrono::Utc;
 use redb::{
@@ -42,7 +43,7 @@ pub use batch::WriteBatch;
 pub use cancel::{CancelOutcome, CancelRequest};
 pub use contracts::{ContractPage, ContractQuery, ContractSort};
 pub use entries::{EntryCursor, EntryPage, EntryQuery};
-pub use error::StoreError;
+pub use error::{GONE, StoreError};
 pub use leases::LeaseHolder;
 pub use migrate::{MigrationProgress, backup_path};
 pub use owner::{Liveness, origin};
@@ -84,14 +85,40 @@ pub struct Store {
 }
 
 struct Inner {
-    handle: Handle,
+    /// None only while [`Store::reopen`] replaces it.
+    handle: RwLock<Option<Arc<Handle>>>,
+    /// Why the store is open for reading only, when it is (set at open).
+    read_only: Option<String>,
+    /// The mode the file was opened in, to open it again alike.
+    mode: ConcurrencyMode,
     path: PathBuf,
     options: StoreOptions,
     recovery: Recovery,
+    /// The file opened: a write notices when the path names another file, or none.
+    file: Option<FileId>,
+}
+
+/// Which file a path names (device and inode).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct FileId(u64, u64);
+
+fn file_id(path: &Path) -> Option<FileId> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(path)
+            .ok()
+            .map(|meta| FileId(meta.dev(), meta.ino()))
+    }
+    #[cfg(not(unix))]
+    {
+        // Elsewhere an open file cannot be removed: the check has nothing to find.
+        std::fs::metadata(path).ok().map(|_| FileId(0, 0))
+    }
 }
 
 /// How the file is open.
-enum Handle {
+pub(crate) enum Handle {
     /// For reading and writing, shared with every other syncdeck process.
     Shared(Database),
     /// For reading only: the file system is read-only, or this user may not write the file.
@@ -153,20 +180,33 @@ impl Store {
     ) -> Result<Store, StoreError> {
         let path = path.to_path_buf();
         ensure_directory(&path)?;
+        refuse_empty_file(&path)?;
         let handle = open_database(&path, mode)?;
         let recovery = match &handle {
             Handle::Shared(database) => {
                 migrate::check_or_migrate(database, &path, progress)?;
-                recovery::recover(database)?
+                // What a run could not record (a full disk) goes in first: its end settles
+                // its runs, which the recovery would otherwise find Running.
+                let imported = recovery_file::import(database, &path)?;
+                let mut recovery = recovery::recover(database)?;
+                recovery.imported = imported;
+                recovery
             }
             Handle::ReadOnly { database, .. } => {
                 migrate::check_readable(database, &path)?;
                 Recovery::default()
             }
         };
+        let read_only = match &handle {
+            Handle::Shared(_) => None,
+            Handle::ReadOnly { reason, .. } => Some(reason.clone()),
+        };
         let store = Store {
             inner: Arc::new(Inner {
-                handle,
+                handle: RwLock::new(Some(Arc::new(handle))),
+                read_only,
+                mode,
+                file: file_id(&path),
                 path,
                 options,
                 recovery,
@@ -196,23 +236,23 @@ impl Store {
     /// Why the store is open for reading only ("a read-only file system"); None when it can be
     /// written.
     pub fn read_only_reason(&self) -> Option<&str> {
-        match &self.inner.handle {
-            Handle::Shared(_) => None,
-            Handle::ReadOnly { reason, .. } => Some(reason),
-        }
+        self.inner.read_only.as_deref()
     }
 
     pub(crate) fn read(&self) -> Result<ReadTransaction, StoreError> {
-        match &self.inner.handle {
+        match &*self.handle()? {
             Handle::Shared(database) => database.begin_read(),
             Handle::ReadOnly { database, .. } => database.begin_read(),
         }
         .map_err(db("starting a read transaction"))
     }
 
-    /// A durable write transaction: its commit is on disk when `commit` returns.
+    /// A durable write transaction: its commit is on disk when `commit` returns. Refused when
+    /// the store's file was removed or replaced since it was opened: on Linux the commit would
+    /// succeed, into a file that goes with the process.
     pub(crate) fn write(&self) -> Result<WriteTransaction, StoreError> {
-        match &self.inner.handle {
+        self.check_file()?;
+        match &*self.handle()? {
             Handle::Shared(database) => begin_write(database),
             Handle::ReadOnly { reason, .. } => Err(StoreError::ReadOnly {
                 path: self.inner.path.clone(),
@@ -220,6 +260,88 @@ impl Store {
             }),
         }
     }
+
+    /// How the file is open now.
+    pub(crate) fn handle(&self) -> Result<Arc<Handle>, StoreError> {
+        self.inner
+            .handle
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+            .ok_or_else(|| StoreError::Unreadable {
+                path: self.inner.path.clone(),
+                reason: "closed after a failed write; it is opened again at the next attempt"
+                    .to_string(),
+            })
+    }
+
+    /// Err when the store's path no longer names the file opened (a `stat`, once per write
+    /// transaction: a batch of a thousand entries, or one operator action).
+    fn check_file(&self) -> Result<(), StoreError> {
+        if self.inner.file.is_some() && file_id(&self.inner.path) != self.inner.file {
+            return Err(StoreError::Gone {
+                path: self.inner.path.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Closes the store's file and opens it again. After a failed commit (a full disk, an I/O
+    /// error) redb refuses every later operation until the file is opened anew; a run that
+    /// keeps what it could not record retries through this. Err while the file cannot be
+    /// opened yet, or while a transaction still holds the old handle: try again later.
+    pub fn reopen(&self) -> Result<(), StoreError> {
+        // Only the file opened first: another (or a new one made at a vanished path) would get
+        // the end of a run whose start it never saw.
+        self.check_file()?;
+        let mut slot = self
+            .inner
+            .handle
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        // The old handle goes first: this process's second handle on the file would otherwise
+        // find it locked.
+        drop(slot.take());
+        let handle = open_database(&self.inner.path, self.inner.mode)?;
+        *slot = Some(Arc::new(handle));
+        Ok(())
+    }
+}
+
+/// Refuses a store file of zero bytes. A file syncdeck creates is a store from its first
+/// commit; an empty one is something else (a `touch`, a copy that failed, a store whose disk
+/// filled while it was being made), and redb would silently make it a new, empty store. One
+/// just created by another syncdeck opening the store at the same moment is empty for an
+/// instant: a recent empty file is given two seconds to become a store. A file that does not
+/// exist yet is created by redb as usual.
+fn refuse_empty_file(path: &Path) -> Result<(), StoreError> {
+    const GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+    const RECENT: std::time::Duration = std::time::Duration::from_secs(10);
+    let empty =
+        |path: &Path| std::fs::metadata(path).is_ok_and(|meta| meta.is_file() && meta.len() == 0);
+    if !empty(path) {
+        return Ok(());
+    }
+    let recent = std::fs::metadata(path)
+        .and_then(|meta| meta.modified())
+        .ok()
+        .and_then(|at| at.elapsed().ok())
+        .is_some_and(|age| age < RECENT);
+    if recent {
+        let deadline = std::time::Instant::now() + GRACE;
+        while std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            if !empty(path) {
+                return Ok(());
+            }
+        }
+    }
+    Err(StoreError::Unreadable {
+        path: path.to_path_buf(),
+        reason: "the file is empty (0 bytes), so it is not a syncdeck store; remove it to start \
+                 a new store there, or pass the right --store"
+            .to_string(),
+    })
 }
 
 /// Every write transaction of the store starts here, so all commits are alike.

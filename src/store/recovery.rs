@@ -31,6 +31,8 @@ pub struct Recovery {
     pub connection_runs_interrupted: u64,
     /// Entries that were Pending and are now Failed ("interrupted").
     pub entries_failed: u64,
+    /// Recovery files of runs that could not record (a full disk) imported into the store.
+    pub imported: Vec<super::recovery_file::Imported>,
 }
 
 impl Recovery {
@@ -39,6 +41,7 @@ impl Recovery {
         self.runs_interrupted.is_empty()
             && self.connection_runs_interrupted == 0
             && self.entries_failed == 0
+            && self.imported.is_empty()
     }
 
     /// One line for the operator, or None when there is nothing to say.
@@ -46,6 +49,18 @@ impl Recovery {
         if self.is_empty() {
             return None;
         }
+        let imported: Vec<String> = self.imported.iter().map(|i| i.summary()).collect();
+        if self.runs_interrupted.is_empty()
+            && self.connection_runs_interrupted == 0
+            && self.entries_failed == 0
+        {
+            return Some(imported.join("; "));
+        }
+        let imported = if imported.is_empty() {
+            String::new()
+        } else {
+            format!("; {}", imported.join("; "))
+        };
         let runs: Vec<String> = self
             .runs_interrupted
             .iter()
@@ -53,7 +68,7 @@ impl Recovery {
             .collect();
         Some(format!(
             "a syncdeck process ended during a run: {} run(s) marked interrupted{}, \
-             {} connection run(s) interrupted, {} pending entr{} marked failed",
+             {} connection run(s) interrupted, {} pending entr{} marked failed{imported}",
             runs.len(),
             if runs.is_empty() {
                 String::new()
@@ -189,7 +204,7 @@ impl super::Store {
     /// Settles now what processes that died since the open left (as the open does): for a
     /// console that sees a run's owner go while it watches. A read-only store settles nothing.
     pub fn settle_dead_runs(&self) -> Result<Recovery, StoreError> {
-        match &self.inner.handle {
+        match &*self.handle()? {
             super::Handle::Shared(database) => recover(database),
             super::Handle::ReadOnly { .. } => Ok(Recovery::default()),
         }

@@ -132,6 +132,9 @@ pub struct App {
     pub(super) store_changed: bool,
     /// A run was just started from the dialog: select it when it appears.
     pub(super) follow_next_run: bool,
+    /// What the engine said when the store could not record the live run: the run's end
+    /// repeats it, with its hint, rather than a bare "failed".
+    pub(super) recording_failure: Option<String>,
     pub(super) report: Report,
     pub(super) details: Option<EntryDetails>,
     /// A serial's timeline, over the view (and under details opened from it).
@@ -194,6 +197,7 @@ impl App {
             asked_cancel: BTreeSet::new(),
             store_changed: false,
             follow_next_run: false,
+            recording_failure: None,
             clock: Clock::System,
             quit: false,
             dirty: true,

@@ -9,6 +9,7 @@ use super::format;
 impl App {
     fn refused(&mut self, reason: String) {
         self.follow_next_run = false;
+        self.recording_failure = None;
         self.log(LogLevel::Warn, format!("run refused: {reason}"));
         self.say(format!("run refused: {reason}"), true);
     }
@@ -87,14 +88,17 @@ impl App {
                 if self.live == Some(run.id) {
                     self.live = None;
                 }
-                let text = format!(
-                    "run #{} finished: {}{}",
-                    run.id,
-                    run.status.as_str(),
-                    run.note
-                        .as_ref()
-                        .map_or(String::new(), |n| format!(" ({n})"))
-                );
+                let text = match self.recording_failure.take() {
+                    Some(failure) => format!("run #{} failed: {failure}", run.id),
+                    None => format!(
+                        "run #{} finished: {}{}",
+                        run.id,
+                        run.status.as_str(),
+                        run.note
+                            .as_ref()
+                            .map_or(String::new(), |n| format!(" ({n})"))
+                    ),
+                };
                 let failed = super::status::is_failure(run.status);
                 self.check_resync(&run);
                 self.ledger.upsert_run(run);
@@ -115,6 +119,20 @@ impl App {
                 {
                     self.say(format!("cannot read the entry again: {e}"), true);
                 }
+            }
+            Event::RecordingFailed { failure, .. } => {
+                // The lines are in the log book already (the engine logs them); the screen
+                // says it at once, with the hint, and again when the run ends.
+                let mut text = failure.message.clone();
+                if let Some(kept) = &failure.kept {
+                    text.push_str(&format!(
+                        " · kept in {} until the next start",
+                        kept.display()
+                    ));
+                }
+                text.push_str(&format!(" · hint: {}", failure.hint));
+                self.say(text.clone(), true);
+                self.recording_failure = Some(text);
             }
             Event::Log { level, message } => {
                 self.log(level, message);

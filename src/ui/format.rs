@@ -60,8 +60,11 @@ fn char_width(c: char) -> usize {
     Span::raw(&*c.encode_utf8(&mut buf)).width()
 }
 
-/// The text cut to `max` columns, ending in `…` when cut.
+/// The text cut to `max` columns, ending in `…` when cut. Controls (text from sources and
+/// destinations may hold escape sequences) are shown as visible stand-ins
+/// ([`crate::text::terminal_line`]).
 pub fn fit(text: &str, max: usize) -> String {
+    let text = &*crate::text::terminal_line(text);
     if width(text) <= max {
         return text.to_string();
     }
@@ -96,8 +99,10 @@ pub fn pad_left(text: &str, columns: usize) -> String {
     format!("{}{cut}", " ".repeat(fill))
 }
 
-/// Splits text into lines of at most `max` columns, breaking at spaces where it can.
+/// Splits text into lines of at most `max` columns, breaking at spaces where it can; controls
+/// shown as in [`fit`].
 pub fn wrap(text: &str, max: usize) -> Vec<String> {
+    let text = &*crate::text::terminal_line(text);
     let max = max.max(1);
     let mut lines = Vec::new();
     let mut line = String::new();

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod demo;
 pub mod history;
 pub mod screen;
+pub mod systems;
 
 use std::path::PathBuf;
 use std::process::Command;
