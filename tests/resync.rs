@@ -103,17 +103,26 @@ async fn run_to_end(
     let mut engine = engine::spawn(config.clone(), store.clone());
     engine.commands.send(command).unwrap();
     let mut events = Vec::new();
+    let mut cancel_sent = false;
     let run = tokio::time::timeout(LIMIT, async {
         loop {
             let event = engine.events.recv().await.expect("engine stopped");
+            // Cancel once the connection has begun and knows its total: a cancel sent at
+            // RunStarted could, on a loaded machine, land before the connection counted
+            // what it has to do, which is not the case this test is about.
+            let begun = match &event {
+                Event::ConnectionStarted { connection_run } if connection_run.total > 0 => {
+                    Some(connection_run.run_id)
+                }
+                Event::Progress { run_id, total, .. } if *total > 0 => Some(*run_id),
+                _ => None,
+            };
+            if let Some(run_id) = begun.filter(|_| cancel && !cancel_sent) {
+                cancel_sent = true;
+                engine.commands.send(Command::Cancel { run_id }).unwrap();
+            }
             match &event {
                 Event::Refused { reason } => panic!("refused: {reason}"),
-                Event::RunStarted { run } if cancel => {
-                    engine
-                        .commands
-                        .send(Command::Cancel { run_id: run.id })
-                        .unwrap();
-                }
                 Event::RunFinished { run } => {
                     let run = run.clone();
                     events.push(event);
