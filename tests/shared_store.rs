@@ -246,7 +246,20 @@ async fn sigterm_cancels_a_headless_run_which_is_recorded_and_lets_its_connectio
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn syncdeck_cancel_asks_the_running_process_and_says_how_the_run_ended() {
-    let setup = DemoFiles::start(FLEET, 45).await;
+    // cmdb held to 50 writes a second: the run lasts many seconds, so it is still going when
+    // `syncdeck cancel` (a process of its own, started after the first entries) asks it to
+    // stop, however loaded the machine is (in CI a 4,000-record run once ended first).
+    let setup = DemoFiles::start_with(FLEET, 45, |server| {
+        let text = syncdeck::demo::config_for(server.addr());
+        let slowed = text.replacen(
+            "name = \"cmdb\"\n",
+            "name = \"cmdb\"\nrate_limit_per_sec = 50\n",
+            1,
+        );
+        assert_ne!(slowed, text, "the demo config names cmdb");
+        slowed
+    })
+    .await;
     let child = spawn(&setup, &live(&["cmdb"]));
     let watcher = open(&setup);
     let run_id = run_with_entries(&watcher, "cmdb").await;
