@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::{CommandError, Exit};
 use crate::config::Config;
-use crate::engine::{self, Command, Event, RecordingFailure, RunRequest};
+use crate::engine::{self, Command, Event, LogLevel, RecordingFailure, RunRequest};
 use crate::store::{ConnectionRun, Run, RunMode, RunStatus, Store, StoreError, Trigger};
 use crate::text::{terminal_line, to_json_string_pretty};
 
@@ -212,7 +212,14 @@ async fn drive(
                     }
                     Event::RunFinished { run } => {
                         let _ = engine.commands.send(Command::Shutdown);
+                        // Shutting down, the engine waits for the run's alerts to be posted;
+                        // what went wrong with them is said here, never in stdout's summary.
                         let _ = engine.task.await;
+                        while let Ok(event) = engine.events.try_recv() {
+                            if let Event::Log { level: LogLevel::Warn | LogLevel::Error, message } = event {
+                                eprintln!("syncdeck: {}", terminal_line(&message));
+                            }
+                        }
                         return Ok(Some(Followed {
                             run,
                             stopped_by,

@@ -69,8 +69,13 @@ async fn run_demo(store: Option<&Path>) -> Result<UiExit, CommandError> {
         (None, None) => unreachable!("a scratch dir exists when no store is named"),
     };
     let store = Store::open(&store_path, StoreOptions::default())?;
+    // The banner names the store the demo really keeps its history in.
+    let kept = match scratch {
+        None => format!("store {}", store_path.display()),
+        Some(_) => "scratch store, gone when you quit".to_string(),
+    };
     let banner = format!(
-        "DEMO · built-in demo systems on http://{} · scratch store · to leave the demo, write {} (see config.example.toml)",
+        "DEMO · built-in demo systems on http://{} · {kept} · to leave the demo, write {} (see config.example.toml)",
         server.addr(),
         crate::paths::default_config_file().display()
     );

@@ -1,6 +1,7 @@
 //! Configuration: the TOML model of SPEC section 7, validated with every problem reported at
 //! once (file, line, key path, what was expected), and secret references resolved.
 
+mod alerts;
 mod credentials;
 mod listing;
 mod mapping;

@@ -43,6 +43,8 @@ pub struct Config {
     pub connections: Vec<Connection>,
     pub store: StoreSettings,
     pub ui: UiSettings,
+    /// `[[alerts]]`: webhooks told when a run ends badly (SPEC section 10).
+    pub alerts: Vec<Alert>,
 }
 
 impl Config {
@@ -510,6 +512,63 @@ pub enum Theme {
     Default,
     /// No colours: emphasis by reverse video and bold.
     Mono,
+}
+
+/// One `[[alerts]]` webhook: where to post, on which run endings, in which shape.
+#[derive(Clone, Debug, Serialize)]
+pub struct Alert {
+    /// Its name in logs and on screen (`name`, else `alert N`): never the URL, a secret.
+    pub name: String,
+    /// The webhook URL, itself a secret reference (a Slack webhook URL is a credential).
+    pub url: Secret,
+    /// The endings it is posted on.
+    pub on: Vec<AlertOn>,
+    pub format: AlertFormat,
+}
+
+/// A run ending an alert can be posted on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertOn {
+    /// The run ended Failed (a connection failed, or the store could not record).
+    Failed,
+    /// The run ran, and some of its records failed.
+    RecordsFailed,
+    Incomplete,
+    /// The process running it ended mid-run (found by the next open of the store).
+    Interrupted,
+    Canceled,
+}
+
+impl AlertOn {
+    pub const ALL: [AlertOn; 5] = [
+        AlertOn::Failed,
+        AlertOn::RecordsFailed,
+        AlertOn::Incomplete,
+        AlertOn::Interrupted,
+        AlertOn::Canceled,
+    ];
+
+    /// The config word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertOn::Failed => "failed",
+            AlertOn::RecordsFailed => "records_failed",
+            AlertOn::Incomplete => "incomplete",
+            AlertOn::Interrupted => "interrupted",
+            AlertOn::Canceled => "canceled",
+        }
+    }
+}
+
+/// The body an alert posts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertFormat {
+    /// A Slack incoming-webhook message (`{"text": …}` in mrkdwn).
+    Slack,
+    /// syncdeck's own JSON object, for any HTTP endpoint.
+    Json,
 }
 
 /// `[ui]`.

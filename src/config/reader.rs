@@ -314,6 +314,28 @@ impl Reader {
         )
     }
 
+    /// An array of strings (`on = ["failed", "incomplete"]`), each with its span; None when the
+    /// key is absent (or not an array, which is reported).
+    pub fn string_list(&mut self, table: &Table, key: &str) -> Option<Vec<(String, Range<usize>)>> {
+        let value = table.value(key)?;
+        let DeValue::Array(items) = value.get_ref() else {
+            self.wrong_type(table, key, value, "an array of strings");
+            return None;
+        };
+        let mut out = Vec::new();
+        for item in items.iter() {
+            match item.get_ref() {
+                DeValue::String(s) => out.push((s.to_string(), item.span())),
+                other => self.problem(
+                    item.span(),
+                    table.key_path(key),
+                    format!("expected a string, found {}", describe(other)),
+                ),
+            }
+        }
+        Some(out)
+    }
+
     /// Query parameters (`query = { section = ["GENERAL", "HARDWARE"], sort = "id:asc" }`): a
     /// string or a whole number per key, or an array of them for a key sent more than once.
     pub fn string_pairs(&mut self, table: &Table, key: &str) -> Vec<(String, String)> {

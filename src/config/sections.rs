@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
+use super::alerts::read_alerts;
 use super::credentials::read_credentials;
 use super::listing::{
     read_headers, read_lookups, read_max_retry_after, read_pagination, read_results_position,
@@ -21,6 +22,7 @@ const ROOT_KEYS: &[&str] = &[
     "connections",
     "store",
     "ui",
+    "alerts",
 ];
 const CONNECTION_KEYS: &[&str] = &[
     "name",
@@ -110,6 +112,9 @@ pub(super) fn read_config(
         .map(|t| read_ui(r, &t))
         .unwrap_or_default();
 
+    let alert_tables = r.tables(root, "alerts");
+    let alerts = read_alerts(r, &alert_tables, base_dir, env);
+
     if !r.problems.is_empty() || sources.is_empty() {
         return None;
     }
@@ -120,6 +125,7 @@ pub(super) fn read_config(
         connections,
         store,
         ui,
+        alerts,
     })
 }
 

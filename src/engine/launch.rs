@@ -361,7 +361,12 @@ async fn record_row(ledger: &Arc<Ledger>, row: &ConnectionRun) {
 /// The run task panicked: the run ends Failed with the panic's message (its Running connection
 /// runs too, its Pending entries Failed), its leases are let go, and the front end hears of the
 /// end like any other.
-pub(super) async fn end_after_panic(store: &Store, events: &EventSink, run_id: u64, text: String) {
+pub(super) async fn end_after_panic(
+    store: &Store,
+    events: &EventSink,
+    run_id: u64,
+    text: String,
+) -> Option<Run> {
     events.log(LogLevel::Error, format!("run {run_id} stopped: {text}"));
     let note = format!("the run stopped: {text}");
     let ended = {
@@ -369,7 +374,10 @@ pub(super) async fn end_after_panic(store: &Store, events: &EventSink, run_id: u
         tokio::task::spawn_blocking(move || store.end_run_as_failed(run_id, &note)).await
     };
     match ended {
-        Ok(Ok(Some(run))) => events.send(Event::RunFinished { run }),
+        Ok(Ok(Some(run))) => {
+            events.send(Event::RunFinished { run: run.clone() });
+            return Some(run);
+        }
         Ok(Ok(None)) => {}
         Ok(Err(e)) => events.log(
             LogLevel::Error,
@@ -383,4 +391,5 @@ pub(super) async fn end_after_panic(store: &Store, events: &EventSink, run_id: u
             ),
         ),
     }
+    None
 }

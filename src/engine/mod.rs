@@ -3,6 +3,7 @@
 //! front ends on the same engine, which runs as a tokio task taking [`Command`]s and emitting
 //! [`Event`]s.
 
+pub mod alerts;
 mod answers;
 mod apply;
 pub mod body;
@@ -49,6 +50,7 @@ use crate::config::Config;
 use crate::store::{
     ConnectionRun, Counters, ReportEntry, RunMode, RunType, Store, SyncId, Trigger,
 };
+use alerts::Alerts;
 use connection::{Work, panic_text};
 use launch::{Current, Refusal, end_after_panic, launch, new_run};
 
@@ -125,6 +127,13 @@ struct Engine {
 impl Engine {
     async fn run(self, mut commands: mpsc::UnboundedReceiver<Command>) {
         let mut current: Option<Current> = None;
+        let mut alerts = Alerts::new(self.config.clone(), self.store.clone(), self.events.clone());
+        // Runs this process's open of the store found interrupted (their process died).
+        for run_id in self.store.recovery().runs_interrupted.clone() {
+            if let Ok(Some(run)) = self.store.get_run(run_id) {
+                alerts.run_ended(&run);
+            }
+        }
         loop {
             let finished = async {
                 match current.as_mut() {
@@ -144,10 +153,15 @@ impl Engine {
                         if let Some(c) = current.take() {
                             let _ = c.cancel.send(true);
                             let run_id = c.run_id;
-                            if let Err(e) = c.task.await {
-                                end_after_panic(&self.store, &self.events, run_id, panic_text(e)).await;
+                            let ended = match c.task.await {
+                                Ok(run) => Some(run),
+                                Err(e) => end_after_panic(&self.store, &self.events, run_id, panic_text(e)).await,
+                            };
+                            if let Some(run) = ended {
+                                alerts.run_ended(&run);
                             }
                         }
+                        alerts.drain().await;
                         break;
                     }
                     Some(start) => {
@@ -169,8 +183,12 @@ impl Engine {
                 result = finished => {
                     let run_id = current.take().map_or(0, |c| c.run_id);
                     // A panic in the run task ends the run Failed and lets its leases go.
-                    if let Err(e) = result {
-                        end_after_panic(&self.store, &self.events, run_id, panic_text(e)).await;
+                    let ended = match result {
+                        Ok(run) => Some(run),
+                        Err(e) => end_after_panic(&self.store, &self.events, run_id, panic_text(e)).await,
+                    };
+                    if let Some(run) = ended {
+                        alerts.run_ended(&run);
                     }
                 }
             }
