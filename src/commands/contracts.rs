@@ -13,7 +13,7 @@ const HASH_SHOWN: usize = 12;
 
 /// Lists the contracts of one connection (all when None), or deletes one.
 pub fn run(
-    config: &Config,
+    config: Option<&Config>,
     store: &Store,
     connection: Option<String>,
     delete: Option<String>,
@@ -21,6 +21,7 @@ pub fn run(
     json: bool,
 ) -> Result<Exit, CommandError> {
     if let Some(name) = &connection
+        && let Some(config) = config
         && config.connection(name).is_none()
     {
         eprintln!("syncdeck: {}", unknown_connection(config, name));
@@ -50,7 +51,11 @@ pub fn run(
     }
     let names: Vec<String> = match connection {
         Some(name) => vec![name],
-        None => config.connections.iter().map(|c| c.name.clone()).collect(),
+        None => match config {
+            Some(config) => config.connections.iter().map(|c| c.name.clone()).collect(),
+            // Read from the store alone: every connection it keeps contracts of.
+            None => store.contract_connections()?,
+        },
     };
     let mut contracts = Vec::new();
     for name in names {

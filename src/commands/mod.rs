@@ -162,13 +162,13 @@ pub fn dispatch(cli: Cli) -> Result<Exit, CommandError> {
             search,
             json,
         }) => {
-            let config = load_config(cli.config.as_deref())?;
             let access = match delete {
                 Some(_) => Access::Write,
                 None => Access::Read,
             };
-            let store = open_store(cli.store.as_deref(), &config, access)?;
-            contracts::run(&config, &store, connection, delete, search, json)
+            let (config, store) =
+                open_for_reading(cli.config.as_deref(), cli.store.as_deref(), access)?;
+            contracts::run(config.as_ref(), &store, connection, delete, search, json)
         }
         Some(Command::CheckConfig { path }) => {
             let path = path
@@ -193,8 +193,8 @@ pub fn dispatch(cli: Cli) -> Result<Exit, CommandError> {
             asc,
             format,
         }) => {
-            let config = load_config(cli.config.as_deref())?;
-            let store = open_store(cli.store.as_deref(), &config, Access::Read)?;
+            let (config, store) =
+                open_for_reading(cli.config.as_deref(), cli.store.as_deref(), Access::Read)?;
             let args = report::ReportArgs {
                 statuses,
                 outcomes,
@@ -207,7 +207,7 @@ pub fn dispatch(cli: Cli) -> Result<Exit, CommandError> {
                 ascending: asc,
                 format,
             };
-            report::run(&config, &store, &args)
+            report::run(config.as_ref(), &store, &args)
         }
         Some(Command::Demo) => tui::run(None, cli.store.as_deref(), true),
         None => tui::run(cli.config.as_deref(), cli.store.as_deref(), false),
@@ -223,6 +223,46 @@ fn load_config(path: Option<&Path>) -> Result<Config, CommandError> {
         return Err(CommandError::NoConfig(path));
     }
     Ok(config::load(&path, &Environment::process())?)
+}
+
+/// The config and store of a command that sends nothing (`report`, `contracts`): what it needs
+/// is in the store, so no credential has to be set (an unresolved secret reads as empty), and
+/// with no config file at all the store is read alone — `--store`, else the platform's default
+/// store when it exists. A config that is there but wrong is still an error.
+fn open_for_reading(
+    config: Option<&Path>,
+    store: Option<&Path>,
+    access: Access,
+) -> Result<(Option<Config>, Store), CommandError> {
+    let config_path = config
+        .map(Path::to_path_buf)
+        .unwrap_or_else(crate::paths::default_config_file);
+    if config_path.exists() {
+        let config = config::load(&config_path, &Environment::for_reading())?;
+        let store = open_store(store, &config, access)?;
+        return Ok((Some(config), store));
+    }
+    // A config named outright must be there; the store alone is read only when none was named.
+    let store_path = match (config, store) {
+        (Some(_), _) => return Err(CommandError::NoConfig(config_path)),
+        (None, Some(path)) => path.to_path_buf(),
+        (None, None) if crate::paths::default_store_file().exists() => {
+            crate::paths::default_store_file()
+        }
+        (None, None) => return Err(CommandError::NoConfig(config_path)),
+    };
+    // Reading makes nothing: a store that is not there is not created empty.
+    if !store_path.exists() {
+        return Err(StoreError::Unreadable {
+            path: store_path,
+            reason: "there is no such file (name the store with --store PATH)".to_string(),
+        }
+        .into());
+    }
+    // Without its config, the store's retention is not known here: prune nothing.
+    let keep_all = StoreOptions { retention_days: 0 };
+    let store = open_store_file(&store_path, keep_all, access)?;
+    Ok((None, store))
 }
 
 /// The trigger of a headless command (`--trigger`, `SYNCDECK_TRIGGER`, systemd); None, with
@@ -257,16 +297,23 @@ fn store_path(path: Option<&Path>, config: &Config) -> PathBuf {
 /// on stderr how a migration goes and what processes that are gone left behind.
 fn open_store(path: Option<&Path>, config: &Config, access: Access) -> Result<Store, CommandError> {
     let path = store_path(path, config);
-    let store = Store::open_with_progress(
-        &path,
-        StoreOptions {
-            retention_days: config.store.retention_days,
-        },
-        &mut |progress| {
-            eprintln!("syncdeck: {}", progress.line);
-            tracing::info!("{}", progress.line);
-        },
-    )?;
+    let options = StoreOptions {
+        retention_days: config.store.retention_days,
+    };
+    open_store_file(&path, options, access)
+}
+
+/// [`open_store`] of a file named outright.
+fn open_store_file(
+    path: &Path,
+    options: StoreOptions,
+    access: Access,
+) -> Result<Store, CommandError> {
+    let path = path.to_path_buf();
+    let store = Store::open_with_progress(&path, options, &mut |progress| {
+        eprintln!("syncdeck: {}", progress.line);
+        tracing::info!("{}", progress.line);
+    })?;
     if let (Access::Write, Some(reason)) = (access, store.read_only_reason()) {
         return Err(StoreError::ReadOnly {
             path,

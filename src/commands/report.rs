@@ -40,7 +40,11 @@ enum Format {
 }
 
 /// Prints the report; 0 on success, 2 for a value clap let through but the report refuses.
-pub fn run(config: &Config, store: &Store, args: &ReportArgs) -> Result<Exit, CommandError> {
+pub fn run(
+    config: Option<&Config>,
+    store: &Store,
+    args: &ReportArgs,
+) -> Result<Exit, CommandError> {
     let (filter, sort, format) = match parse(args) {
         Ok(parsed) => parsed,
         Err(message) => {
@@ -49,6 +53,8 @@ pub fn run(config: &Config, store: &Store, args: &ReportArgs) -> Result<Exit, Co
         }
     };
     for name in &filter.connections {
+        // Without a config, the store is all there is: any name is looked for in it.
+        let Some(config) = config else { break };
         if config.connection(name).is_none() {
             eprintln!(
                 "syncdeck: note: no connection named {name:?} in {}; showing its stored entries, if any",

@@ -33,7 +33,7 @@ pub(super) fn read_alerts(
             );
         }
         let url = read_secret(r, t, "url", base_dir, env);
-        if let Some(url) = &url {
+        if let Some(url) = url.as_ref().filter(|_| !env.allows_unresolved()) {
             // The value is a secret: the problem names the key and what is wrong, never the URL.
             let valid = reqwest::Url::parse(url.expose())
                 .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());

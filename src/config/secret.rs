@@ -122,6 +122,9 @@ pub fn parse_ref(text: &str, base_dir: &Path) -> Result<SecretRef, SecretProblem
 #[derive(Clone, Debug, Default)]
 pub struct Environment {
     fallbacks: HashMap<String, String>,
+    /// Set for commands that only read the store (`report`, `contracts`): they send nothing, so
+    /// a reference that cannot be resolved here reads as an empty value instead of an error.
+    unresolved_allowed: bool,
 }
 
 impl Environment {
@@ -137,7 +140,22 @@ impl Environment {
                 .into_iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+            unresolved_allowed: false,
         }
+    }
+
+    /// The process environment, for a command that sends nothing: secrets it cannot resolve
+    /// are left empty (never read, never sent) instead of refusing the config.
+    pub fn for_reading() -> Self {
+        Environment {
+            unresolved_allowed: true,
+            ..Self::default()
+        }
+    }
+
+    /// True for [`Environment::for_reading`].
+    pub fn allows_unresolved(&self) -> bool {
+        self.unresolved_allowed
     }
 
     /// The value of a variable, if set and not empty.
@@ -151,6 +169,16 @@ impl Environment {
 
 /// Reads the value a reference points at.
 pub fn resolve(reference: &SecretRef, env: &Environment) -> Result<Secret, SecretProblem> {
+    match resolve_value(reference, env) {
+        Err(_) if env.unresolved_allowed => Ok(Secret {
+            reference: reference.clone(),
+            value: String::new(),
+        }),
+        resolved => resolved,
+    }
+}
+
+fn resolve_value(reference: &SecretRef, env: &Environment) -> Result<Secret, SecretProblem> {
     let value = match reference {
         SecretRef::Env(name) => env
             .var(name)

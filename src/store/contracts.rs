@@ -123,6 +123,28 @@ impl Store {
         Ok(count)
     }
 
+    /// The connections that have contracts, in name order: one seek per connection, however
+    /// many contracts each has (for `syncdeck contracts` on a store without its config).
+    pub fn contract_connections(&self) -> Result<Vec<String>, StoreError> {
+        let txn = self.read()?;
+        let table = txn.open_table(CONTRACTS).map_err(db("opening contracts"))?;
+        let mut names: Vec<String> = Vec::new();
+        loop {
+            // The smallest connection name after the last one found is that name + NUL.
+            let from = names.last().map(|n| format!("{n}\0")).unwrap_or_default();
+            let mut range = table
+                .range::<(&str, &str)>((from.as_str(), "")..)
+                .map_err(db("reading contracts"))?;
+            match range.next() {
+                Some(item) => {
+                    let (key, _) = item.map_err(db("reading contracts"))?;
+                    names.push(key.value().0.to_string());
+                }
+                None => return Ok(names),
+            }
+        }
+    }
+
     /// Deletes one contract (to re-test the create path); true if it existed.
     pub fn delete_contract(&self, connection: &str, origin_id: &str) -> Result<bool, StoreError> {
         let txn = self.write()?;
