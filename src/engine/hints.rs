@@ -84,6 +84,30 @@ pub fn for_source_listing(error: &super::listing_request::ListingError) -> Optio
     Some(hint.to_string())
 }
 
+/// The hint of a record that failed before any request (or without an HTTP answer), by its
+/// reason: every Failed entry carries one (SPEC section 4). None for reasons that get theirs
+/// where they are decided.
+pub fn for_reason(reason: &str) -> Option<&'static str> {
+    Some(match reason {
+        "missing_source" => {
+            "the source record lacks a value a `required` rule needs: fix the source record, or \
+             relax the rule (required = false, or a default)"
+        }
+        "format_error" => {
+            "a formatter cannot convert the source value: fix the source record, or the field's \
+             `format` in the mapping"
+        }
+        "ambiguous_destination" => {
+            "several destination records share the serial: remove the duplicates in the \
+             destination, or narrow the fetch contract (query, serial_field)"
+        }
+        "lookup_failed" => {
+            "the lookup did not answer usably: check the fetch contract and the connection's health check"
+        }
+        _ => return None,
+    })
+}
+
 /// True for the contract-level statuses that repeat for every record (SPEC section 3):
 /// `abort_after` of them in a row fail the connection run.
 pub fn is_contract_level(status: u16) -> bool {

@@ -530,6 +530,9 @@ impl Verdict {
         if error.message.is_empty() {
             error.message = message;
         }
+        if error.hint.is_none() {
+            error.hint = hints::for_reason(reason).map(str::to_string);
+        }
         entry.error = Some(error);
         self.done(entry)
     }
