@@ -12,6 +12,7 @@ mod cancel;
 mod changes;
 mod contracts;
 mod entries;
+mod entry_codec;
 mod error;
 mod leases;
 mod migrate;
