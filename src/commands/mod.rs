@@ -8,13 +8,14 @@ mod demo_server;
 mod report;
 mod resync;
 mod run;
+mod store;
 mod tui;
 
 use std::process::ExitCode;
 
 use std::path::{Path, PathBuf};
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, StoreCommand};
 use crate::config::{self, Config, ConfigError, Environment};
 use crate::engine::{RunRequest, RunScope};
 use crate::store::{RunMode, Store, StoreError, StoreOptions, Trigger};
@@ -209,6 +210,21 @@ pub fn dispatch(cli: Cli) -> Result<Exit, CommandError> {
             };
             report::run(&config, &store, &args)
         }
+        Some(Command::Store(StoreCommand::Compact)) => {
+            // The store's path is all it needs: a config is read only when there is one.
+            let (path, options) = match (load_config(cli.config.as_deref()), cli.store) {
+                (Ok(config), given) => (
+                    store_path(given.as_deref(), &config),
+                    StoreOptions {
+                        retention_days: config.store.retention_days,
+                    },
+                ),
+                (Err(CommandError::NoConfig(_)), Some(given)) => (given, StoreOptions::default()),
+                (Err(error), _) => return Err(error),
+            };
+            let store = open_store_at(path, options, Access::Write)?;
+            store::compact(&store)
+        }
         Some(Command::Demo) => tui::run(None, cli.store.as_deref(), true),
         None => tui::run(cli.config.as_deref(), cli.store.as_deref(), false),
     }
@@ -256,17 +272,22 @@ fn store_path(path: Option<&Path>, config: &Config) -> PathBuf {
 /// Opens the store (shared with every other syncdeck process on the host) for `access`. Says
 /// on stderr how a migration goes and what processes that are gone left behind.
 fn open_store(path: Option<&Path>, config: &Config, access: Access) -> Result<Store, CommandError> {
-    let path = store_path(path, config);
-    let store = Store::open_with_progress(
-        &path,
-        StoreOptions {
-            retention_days: config.store.retention_days,
-        },
-        &mut |progress| {
-            eprintln!("syncdeck: {}", progress.line);
-            tracing::info!("{}", progress.line);
-        },
-    )?;
+    let options = StoreOptions {
+        retention_days: config.store.retention_days,
+    };
+    open_store_at(store_path(path, config), options, access)
+}
+
+/// [`open_store`] of a path and options already known.
+fn open_store_at(
+    path: PathBuf,
+    options: StoreOptions,
+    access: Access,
+) -> Result<Store, CommandError> {
+    let store = Store::open_with_progress(&path, options, &mut |progress| {
+        eprintln!("syncdeck: {}", progress.line);
+        tracing::info!("{}", progress.line);
+    })?;
     if let (Access::Write, Some(reason)) = (access, store.read_only_reason()) {
         return Err(StoreError::ReadOnly {
             path,

@@ -10,6 +10,7 @@
 mod batch;
 mod cancel;
 mod changes;
+mod compact;
 mod contracts;
 mod entries;
 mod entry_codec;
@@ -42,6 +43,7 @@ use redb::{
 
 pub use batch::WriteBatch;
 pub use cancel::{CancelOutcome, CancelRequest};
+pub use compact::{COMPACT_AFTER_GROWTH, COMPACT_AFTER_PRUNED, Compacted};
 pub use contracts::{ContractPage, ContractQuery, ContractSort};
 pub use entries::{EntryCursor, EntryPage, EntryQuery};
 pub use error::{GONE, StoreError};
@@ -97,6 +99,8 @@ struct Inner {
     recovery: Recovery,
     /// The file opened: a write notices when the path names another file, or none.
     file: Option<FileId>,
+    /// What the prune at open deleted.
+    pruned: std::sync::Mutex<PruneStats>,
 }
 
 /// Which file a path names (device and inode).
@@ -211,12 +215,27 @@ impl Store {
                 path,
                 options,
                 recovery,
+                pruned: std::sync::Mutex::new(PruneStats::default()),
             }),
         };
         if store.read_only_reason().is_none() {
-            store.prune(Utc::now())?;
+            let pruned = store.prune(Utc::now())?;
+            *store
+                .inner
+                .pruned
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = pruned;
         }
         Ok(store)
+    }
+
+    /// What the prune at open deleted.
+    pub fn pruned(&self) -> PruneStats {
+        *self
+            .inner
+            .pruned
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The store's file.
