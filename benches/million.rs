@@ -115,7 +115,7 @@ fn main() -> BenchResult<()> {
                 started.elapsed().as_secs_f64()
             );
         } else {
-            println!("{name:>10} store compact: not available (exit {compact})");
+            println!("{name:>10} store compact: not available ({compact})");
         }
         let _ = std::fs::remove_file(&store);
     }

@@ -105,6 +105,7 @@ pub fn dispatch(cli: Cli) -> Result<Exit, CommandError> {
                 return Ok(Exit::Usage);
             };
             let config = load_config(cli.config.as_deref())?;
+            crate::store::use_write_cache();
             let store = open_store(cli.store.as_deref(), &config, Access::Write)?;
             if let Some(run_id) = apply {
                 return run::apply(config, store, trigger, run_id, connections, json);
