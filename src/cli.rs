@@ -213,6 +213,9 @@ pub enum Command {
         )]
         format: String,
     },
+    /// Look after the store file
+    #[command(subcommand)]
+    Store(StoreCommand),
     /// Serve the demo source and destinations on 127.0.0.1, headless, for experiments
     DemoServer {
         /// Port to listen on (0 picks a free one; the port is printed)
@@ -225,4 +228,12 @@ pub enum Command {
         #[arg(long, default_value_t = 0)]
         seed: u64,
     },
+}
+
+/// `syncdeck store ...`.
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Give the file's free space back (redb never shrinks a file on its own). Exit 3 while a
+    /// run is going or another process is reading or writing the store
+    Compact,
 }

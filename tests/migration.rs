@@ -3,6 +3,15 @@
 //! open after a copy of it is kept beside it, and every run, connection run, entry, contract and
 //! setting that release wrote is found again; a store newer than this binary is refused, and
 //! left as it was.
+//!
+//! A store of schema version 2 (entries as JSON; `tests/fixtures/store-v2.redb`) is migrated to
+//! the compact entries of version 3, and every entry reads out of `report --format json` as it
+//! did before. The fixture was written by the binary of commit 4b84098 (the last of version 2)
+//! against `syncdeck demo-server --fleet-size 40 --seed 7`: `run --full --dry-run`,
+//! `run --full --live --force`, `run --full --dry-run`, `run --single SD-000007 --live`, with
+//! `[store] retention_days = 3650`. `tests/fixtures/store-v2.timelines.json` is what that binary
+//! printed for `report --search SERIAL --format json` of each of its 40 serials: every entry of
+//! the store (455), with its diff and contract hashes.
 
 mod common;
 
@@ -103,11 +112,17 @@ fn a_version_1_store_is_migrated_after_a_copy_is_kept_and_loses_nothing() {
     assert_eq!(backup, path.with_file_name("history.redb.bak-v1"));
     assert_is_the_old_store(&backup, &original);
     let first = &lines.first().expect("a migration says so").line;
-    assert!(first.contains("from schema version 1 to 2"), "{first}");
+    assert!(
+        first.contains(&format!("from schema version 1 to {SCHEMA_VERSION}")),
+        "{first}"
+    );
     assert!(first.contains(&backup.display().to_string()), "{first}");
     let last = lines.last().unwrap();
     assert!(
-        last.done && last.line.contains("migrated to schema version 2"),
+        last.done
+            && last
+                .line
+                .contains(&format!("migrated to schema version {SCHEMA_VERSION}")),
         "{lines:?}"
     );
 
@@ -226,7 +241,7 @@ fn a_version_1_store_is_migrated_after_a_copy_is_kept_and_loses_nothing() {
     let settings: BTreeMap<String, String> = items(&manifest, "settings");
     assert_eq!(store.settings().unwrap(), settings);
 
-    // Version 2 from now on: the next open migrates nothing, and the new tables work.
+    // The current version from now on: the next open migrates nothing, and the new tables work.
     drop(store);
     let mut again = Vec::new();
     let store =
@@ -328,4 +343,77 @@ async fn processes_opening_a_version_1_store_together_migrate_it_once() {
         "exactly one process migrates: {a:?}\n{b:?}\n{c:?}"
     );
     assert!(backup_path(&path, 1).exists());
+}
+
+const FIXTURE_V2: &str = "tests/fixtures/store-v2.redb";
+const TIMELINES_V2: &str = "tests/fixtures/store-v2.timelines.json";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_2_store_is_migrated_and_every_entry_reports_as_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nightly.redb");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::fs::copy(root.join(FIXTURE_V2), &path).unwrap();
+    let expected: BTreeMap<String, Value> =
+        serde_json::from_str(&std::fs::read_to_string(root.join(TIMELINES_V2)).unwrap()).unwrap();
+    assert_eq!(expected.len(), 40);
+    let config = dir.path().join("config.toml");
+    // Nothing listens there: `report` reads the store only; everything is kept.
+    let text = syncdeck::demo::config_for("127.0.0.1:9".parse().unwrap());
+    std::fs::write(&config, format!("{text}\n[store]\nretention_days = 3650\n")).unwrap();
+    let report = |serial: &str| {
+        let mut command = common::cli::demo_command(dir.path());
+        command
+            .arg("--config")
+            .arg(&config)
+            .arg("--store")
+            .arg(&path)
+            .args(["report", "--search", serial, "--format", "json"]);
+        common::cli::output(command, common::cli::CHILD_LIMIT)
+    };
+
+    let mut entries = 0;
+    for (n, (serial, before)) in expected.iter().enumerate() {
+        let out = report(serial).await;
+        assert_eq!(out.code, Some(0), "{out:?}");
+        if n == 0 {
+            // The first open migrates, says so, and keeps the version-2 copy.
+            assert!(out.stderr.contains("from schema version 2 to"), "{out:?}");
+            assert!(out.stderr.contains("nightly.redb.bak-v2"), "{out:?}");
+        } else {
+            assert!(!out.stderr.contains("migrating"), "{out:?}");
+        }
+        let after = out.json();
+        assert_eq!(&after, before, "the timeline of {serial}");
+        entries += after.as_array().unwrap().len();
+    }
+    assert_eq!(entries, 455);
+    assert!(backup_path(&path, 2).exists());
+
+    // Every entry is in the compact form now, and reads back through the store as well.
+    let store = Store::open(&path, keep_all()).unwrap();
+    for sync_id in 1..=455 {
+        let entry = store
+            .get_entry(sync_id)
+            .unwrap()
+            .expect("every entry is kept");
+        assert_eq!(entry.sync_id, sync_id);
+    }
+    drop(store);
+    {
+        use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+        let entries: TableDefinition<u64, &[u8]> = TableDefinition::new("entries");
+        let db = redb::Database::open(&path).unwrap();
+        let txn = db.begin_read().unwrap();
+        let table = txn.open_table(entries).unwrap();
+        for item in table.iter().unwrap() {
+            let (key, value) = item.unwrap();
+            assert_ne!(
+                value.value().first(),
+                Some(&b'{'),
+                "entry {} is still JSON",
+                key.value()
+            );
+        }
+    }
 }

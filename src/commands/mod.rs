@@ -8,13 +8,14 @@ mod demo_server;
 mod report;
 mod resync;
 mod run;
+mod store;
 mod tui;
 
 use std::process::ExitCode;
 
 use std::path::{Path, PathBuf};
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, StoreCommand};
 use crate::config::{self, Config, ConfigError, Environment};
 use crate::engine::{RunRequest, RunScope};
 use crate::store::{RunMode, Store, StoreError, StoreOptions, Trigger};
@@ -104,6 +105,7 @@ pub fn dispatch(cli: Cli) -> Result<Exit, CommandError> {
                 return Ok(Exit::Usage);
             };
             let config = load_config(cli.config.as_deref())?;
+            crate::store::use_write_cache();
             let store = open_store(cli.store.as_deref(), &config, Access::Write)?;
             if let Some(run_id) = apply {
                 return run::apply(config, store, trigger, run_id, connections, json);
@@ -209,6 +211,24 @@ pub fn dispatch(cli: Cli) -> Result<Exit, CommandError> {
             };
             report::run(config.as_ref(), &store, &args)
         }
+        Some(Command::Store(StoreCommand::Compact)) => {
+            // The store's path is all it needs: a config is read only when there is one.
+            let (path, options) = match (load_config(cli.config.as_deref()), cli.store) {
+                (Ok(config), given) => (
+                    store_path(given.as_deref(), &config),
+                    StoreOptions {
+                        retention_days: config.store.retention_days,
+                    },
+                ),
+                // Without the config its retention is unknown: prune nothing.
+                (Err(CommandError::NoConfig(_)), Some(given)) => {
+                    (given, StoreOptions { retention_days: 0 })
+                }
+                (Err(error), _) => return Err(error),
+            };
+            let store = open_store_at(path, options, Access::Write)?;
+            store::compact(&store)
+        }
         Some(Command::Demo) => tui::run(None, cli.store.as_deref(), true),
         None => tui::run(cli.config.as_deref(), cli.store.as_deref(), false),
     }
@@ -261,7 +281,7 @@ fn open_for_reading(
     }
     // Without its config, the store's retention is not known here: prune nothing.
     let keep_all = StoreOptions { retention_days: 0 };
-    let store = open_store_file(&store_path, keep_all, access)?;
+    let store = open_store_at(store_path, keep_all, access)?;
     Ok((None, store))
 }
 
@@ -296,20 +316,18 @@ fn store_path(path: Option<&Path>, config: &Config) -> PathBuf {
 /// Opens the store (shared with every other syncdeck process on the host) for `access`. Says
 /// on stderr how a migration goes and what processes that are gone left behind.
 fn open_store(path: Option<&Path>, config: &Config, access: Access) -> Result<Store, CommandError> {
-    let path = store_path(path, config);
     let options = StoreOptions {
         retention_days: config.store.retention_days,
     };
-    open_store_file(&path, options, access)
+    open_store_at(store_path(path, config), options, access)
 }
 
-/// [`open_store`] of a file named outright.
-fn open_store_file(
-    path: &Path,
+/// [`open_store`] of a path and options already known.
+fn open_store_at(
+    path: PathBuf,
     options: StoreOptions,
     access: Access,
 ) -> Result<Store, CommandError> {
-    let path = path.to_path_buf();
     let store = Store::open_with_progress(&path, options, &mut |progress| {
         eprintln!("syncdeck: {}", progress.line);
         tracing::info!("{}", progress.line);

@@ -54,6 +54,7 @@ fn run_command(
     command: Command,
     json_output: bool,
 ) -> Result<Exit, CommandError> {
+    let len_at_start = store.file_len();
     let Some(followed) = follow(config, store.clone(), trigger, command)? else {
         return Ok(Exit::Usage);
     };
@@ -73,9 +74,19 @@ fn run_command(
         summary(run, &rows)
     };
     let _ = stdout.write_all(text.as_bytes());
+    let _ = stdout.flush();
+    drop(stdout);
     if let Some(failure) = &followed.recording {
         report_recording_failure(failure);
         return Ok(Exit::Store);
+    }
+    // The run is recorded and its summary out: what the file need not keep goes back now.
+    if let Some(compacted) = store.compact_if_worthwhile(len_at_start) {
+        eprintln!(
+            "syncdeck: store compacted: {:.1} MiB -> {:.1} MiB",
+            compacted.bytes_before as f64 / (1024.0 * 1024.0),
+            compacted.bytes_after as f64 / (1024.0 * 1024.0)
+        );
     }
     Ok(followed
         .stopped_by

@@ -4,16 +4,11 @@
 //! Matches are always checked against `serial_field`: a destination that ignores the query (and
 //! answers with everything, or with a neighbour) never produces a false match.
 //!
-//! The bulk index keeps, per serial, the target id and the record as compact JSON text, parsed
-//! again only when [`BulkIndex::get`] is asked for it (a `serde_json::Value` costs several times
-//! its text in memory). An object is kept as the array of its values, its keys once per shape
-//! (measured on 97,000 demo CMDB records: the process grew by 55 MB instead of 83 MB with whole
-//! records as text, the demo server in the same process included); the join reads a field at
-//! its key's position in the shape ([`BulkIndex::find`]) rather than rebuilding the object. A
-//! projection (`keep`) cuts each record down to the fields the mapping compares.
-
-use std::collections::HashMap;
-use std::collections::hash_map::Entry;
+//! The bulk index keeps, per serial, the target id and the record cut down to the fields the
+//! mapping compares (`keep`), in the compact form of [`super::lookup_index`] (the values of
+//! each record by their key's position in its shape, few-valued columns interned), parsed back
+//! only when [`BulkIndex::find`] is asked for it; the join reads a field at its key's position
+//! in the shape rather than rebuilding the object.
 
 use serde_json::{Map, Value};
 use tokio::sync::{mpsc, watch};
@@ -22,6 +17,7 @@ use tokio::task::JoinHandle;
 use super::http::HttpClient;
 use super::listing_request::ListingError;
 use super::listing_request::get_json;
+use super::lookup_index::{CompactIndex, Found};
 use super::mapping::{Fields, get_path};
 use super::paging::{
     Pager, Step, fill_path, fill_query, keep_exact_keys, records_route, take_results, text_at,
@@ -260,103 +256,6 @@ pub async fn lookup_one(
     }
 }
 
-/// One serial's entry in the bulk index.
-enum Slot {
-    One {
-        /// None: the record has no id at `id_field` (an error when asked for).
-        target_id: Option<Box<str>>,
-        record: Packed,
-    },
-    /// More than one record has the serial.
-    Many(usize),
-}
-
-/// A record as compact JSON text: for an object, only its values (a JSON array), the keys
-/// kept once per shape in [`Shapes`]. Keys are a third or more of a typical record's text.
-struct Packed {
-    shape: Option<u32>,
-    text: Box<str>,
-}
-
-/// The key lists of the objects indexed; an API's records nearly always share one or two.
-#[derive(Default)]
-struct Shapes {
-    keys: Vec<Box<[Box<str>]>>,
-    ids: HashMap<Box<[Box<str>]>, u32>,
-    last: Option<u32>,
-}
-
-/// Beyond this many shapes records are kept whole (keys and all).
-const MAX_SHAPES: usize = 256;
-
-impl Shapes {
-    fn pack(&mut self, record: Value) -> Packed {
-        let Value::Object(map) = record else {
-            return Packed {
-                shape: None,
-                text: record.to_string().into_boxed_str(),
-            };
-        };
-        match self.shape_of(&map) {
-            Some(shape) => {
-                let values: Vec<Value> = map.into_iter().map(|(_, value)| value).collect();
-                Packed {
-                    shape: Some(shape),
-                    text: Value::Array(values).to_string().into_boxed_str(),
-                }
-            }
-            None => Packed {
-                shape: None,
-                text: Value::Object(map).to_string().into_boxed_str(),
-            },
-        }
-    }
-
-    fn shape_of(&mut self, map: &Map<String, Value>) -> Option<u32> {
-        let same = |keys: &[Box<str>]| {
-            keys.len() == map.len()
-                && keys
-                    .iter()
-                    .map(|key| &**key)
-                    .eq(map.keys().map(String::as_str))
-        };
-        if let Some(last) = self.last
-            && same(&self.keys[last as usize])
-        {
-            return Some(last);
-        }
-        let keys: Box<[Box<str>]> = map.keys().map(|key| key.as_str().into()).collect();
-        if let Some(id) = self.ids.get(&keys) {
-            self.last = Some(*id);
-            return Some(*id);
-        }
-        if self.keys.len() >= MAX_SHAPES {
-            return None;
-        }
-        let id = u32::try_from(self.keys.len()).ok()?;
-        self.keys.push(keys.clone());
-        self.ids.insert(keys, id);
-        self.last = Some(id);
-        Some(id)
-    }
-
-    #[cfg(test)]
-    fn unpack(&self, packed: &Packed) -> Value {
-        self.read(packed).into_value()
-    }
-
-    /// The record parsed back, its fields read in place by their position in its shape.
-    fn read(&self, packed: &Packed) -> IndexedRecord<'_> {
-        // The text was written by serde_json from a Value: it parses back.
-        let value = serde_json::from_str(&packed.text).unwrap_or(Value::Null);
-        let keys = packed.shape.and_then(|id| self.keys.get(id as usize));
-        IndexedRecord {
-            keys: keys.map(|keys| &keys[..]),
-            value,
-        }
-    }
-}
-
 /// A record of the bulk index as the join reads it: for a record kept by shape, the array of
 /// its values, each key's value found at the key's position in the shape (no object rebuilt).
 pub struct IndexedRecord<'i> {
@@ -435,8 +334,7 @@ impl From<Lookup> for Match<'_> {
 
 /// The destination listed once and indexed by serial, for a Full run's in-memory join.
 pub struct BulkIndex {
-    slots: HashMap<Box<str>, Slot>,
-    shapes: Shapes,
+    records_by_serial: CompactIndex,
     id_field: String,
     url: String,
     pages_read: u64,
@@ -447,8 +345,7 @@ pub struct BulkIndex {
 impl BulkIndex {
     fn new(id_field: &str, url: String) -> Self {
         BulkIndex {
-            slots: HashMap::new(),
-            shapes: Shapes::default(),
+            records_by_serial: CompactIndex::default(),
             id_field: id_field.to_string(),
             url,
             pages_read: 0,
@@ -474,10 +371,14 @@ impl BulkIndex {
 
     /// [`BulkIndex::get`] with the record read in place rather than rebuilt as an object.
     pub fn find(&self, serial: &str) -> Result<Match<'_>, LookupError> {
-        match self.slots.get(serial) {
-            None => Ok(Match::Missing),
-            Some(Slot::Many(count)) => Ok(Match::Ambiguous(*count)),
-            Some(Slot::One { target_id, record }) => {
+        match self.records_by_serial.find(serial) {
+            Found::Missing => Ok(Match::Missing),
+            Found::Many(count) => Ok(Match::Ambiguous(count)),
+            Found::One {
+                target_id,
+                keys,
+                record,
+            } => {
                 let Some(target_id) = target_id else {
                     return Err(LookupError::NoId {
                         serial: serial.to_string(),
@@ -486,8 +387,11 @@ impl BulkIndex {
                     });
                 };
                 Ok(Match::Found {
-                    target_id: target_id.to_string(),
-                    record: Destination::Indexed(self.shapes.read(record)),
+                    target_id,
+                    record: Destination::Indexed(IndexedRecord {
+                        keys,
+                        value: record,
+                    }),
                 })
             }
         }
@@ -495,11 +399,11 @@ impl BulkIndex {
 
     /// How many serials are indexed.
     pub fn len(&self) -> usize {
-        self.slots.len()
+        self.records_by_serial.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.slots.is_empty()
+        self.len() == 0
     }
 
     /// Records listed (with or without a serial).
@@ -516,22 +420,13 @@ impl BulkIndex {
         self.pages_read
     }
 
-    fn insert(&mut self, serial: String, target_id: Option<String>, record: Value) {
-        match self.slots.entry(serial.into_boxed_str()) {
-            Entry::Vacant(vacant) => {
-                vacant.insert(Slot::One {
-                    target_id: target_id.map(String::into_boxed_str),
-                    record: self.shapes.pack(record),
-                });
-            }
-            Entry::Occupied(mut occupied) => {
-                let count = match occupied.get() {
-                    Slot::One { .. } => 2,
-                    Slot::Many(count) => count + 1,
-                };
-                occupied.insert(Slot::Many(count));
-            }
-        }
+    fn insert(&mut self, serial: &str, target_id: Option<&str>, record: Value) {
+        self.records_by_serial.insert(serial, target_id, record);
+    }
+
+    /// Ready for lookups once every record is in.
+    fn finish(&mut self) {
+        self.records_by_serial.finish();
     }
 }
 
@@ -597,10 +492,13 @@ pub async fn list_destination(
                         Some(paths) => project(&record, paths),
                         None => record,
                     };
-                    index.insert(serial, target_id, kept);
+                    index.insert(&serial, target_id.as_deref(), kept);
                 }
             }
-            Step::End => return Ok(index),
+            Step::End => {
+                index.finish();
+                return Ok(index);
+            }
             Step::Capped(max_pages) => {
                 return Err(LookupError::Incomplete {
                     reason: format!(
@@ -729,11 +627,12 @@ mod tests {
     #[test]
     fn the_index_counts_duplicates_and_keeps_missing_ids_as_errors() {
         let mut index = BulkIndex::new("sys_id", "http://x/".into());
-        index.insert("A".into(), Some("1".into()), json!({"v": 1}));
-        index.insert("B".into(), Some("2".into()), json!({}));
-        index.insert("B".into(), Some("3".into()), json!({}));
-        index.insert("B".into(), Some("4".into()), json!({}));
-        index.insert("C".into(), None, json!({}));
+        index.insert("A", Some("1"), json!({"v": 1}));
+        index.insert("B", Some("2"), json!({}));
+        index.insert("B", Some("3"), json!({}));
+        index.insert("B", Some("4"), json!({}));
+        index.insert("C", None, json!({}));
+        index.finish();
         assert_eq!(
             index.get("A").ok(),
             Some(Lookup::Found(DestinationRecord {
@@ -753,26 +652,5 @@ mod tests {
             "{error}"
         );
         assert_eq!(index.len(), 3);
-    }
-
-    #[test]
-    fn records_round_trip_through_shapes() {
-        let mut shapes = Shapes::default();
-        let records = [
-            json!({"a": 1, "b": {"c": [1, "x"]}, "d": null}),
-            json!({"a": 2, "b": {}, "d": "y"}),
-            json!({"z": true}),
-            json!([1, 2]),
-            json!("text"),
-            json!({}),
-        ];
-        let packed: Vec<Packed> = records.iter().map(|r| shapes.pack(r.clone())).collect();
-        for (record, packed) in records.iter().zip(&packed) {
-            assert_eq!(&shapes.unpack(packed), record);
-        }
-        // The first two share a shape; their text holds no keys.
-        assert_eq!(packed[0].shape, packed[1].shape);
-        assert_eq!(&*packed[1].text, r#"[2,{},"y"]"#);
-        assert_eq!(shapes.keys.len(), 3);
     }
 }

@@ -24,6 +24,7 @@ mod link_header;
 pub mod listing_request;
 mod listings;
 pub mod lookup;
+mod lookup_index;
 pub mod lookup_tables;
 pub mod mapping;
 pub mod paging;

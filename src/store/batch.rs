@@ -262,7 +262,7 @@ pub(crate) fn put_entries(
             let old = table
                 .get(entry.sync_id)
                 .map_err(db("reading an entry to update"))?
-                .map(|old| decode::<ReportEntry>(old.value(), "decoding an entry to update"))
+                .map(|old| decode_entry(old.value(), "decoding an entry to update"))
                 .transpose()?;
             if let Some(old) = old {
                 let old = EntryKeys::of(&old);
@@ -272,11 +272,7 @@ pub(crate) fn put_entries(
                 by_run.remove(old.run);
             }
         }
-        bytes.clear();
-        serde_json::to_writer(&mut bytes, &*entry).map_err(|source| StoreError::Encoding {
-            context: "encoding an entry",
-            source,
-        })?;
+        super::entry_codec::encode_entry(entry, &mut bytes);
         table
             .insert(entry.sync_id, bytes.as_slice())
             .map_err(db("writing an entry"))?;

@@ -148,7 +148,7 @@ impl Store {
         let entries = txn.open_table(ENTRIES).map_err(db("opening entries"))?;
         let found = entries.get(sync_id).map_err(db("reading an entry"))?;
         found
-            .map(|bytes| decode(bytes.value(), "decoding an entry"))
+            .map(|bytes| decode_entry(bytes.value(), "decoding an entry"))
             .transpose()
     }
 
@@ -217,7 +217,7 @@ fn load(
 ) -> Result<Option<ReportEntry>, StoreError> {
     // An index key without its entry cannot happen in one transaction; skip rather than fail.
     match entries.get(sync_id).map_err(db("reading an entry"))? {
-        Some(bytes) => decode(bytes.value(), "decoding an entry").map(Some),
+        Some(bytes) => decode_entry(bytes.value(), "decoding an entry").map(Some),
         None => Ok(None),
     }
 }

@@ -35,6 +35,12 @@ pub enum StoreError {
     },
 
     /// A Live, Apply or Resync run of another process holds a connection this run needs.
+    #[error(
+        "store {} cannot be compacted now: {reason}; try again when no run is going",
+        path.display()
+    )]
+    Busy { path: PathBuf, reason: String },
+
     #[error("{0}")]
     ConnectionHeld(Box<super::leases::LeaseHolder>),
 
@@ -99,6 +105,7 @@ impl StoreError {
             | StoreError::ReadOnly { .. }
             | StoreError::NeedsMigration { .. }
             | StoreError::ConnectionHeld(_)
+            | StoreError::Busy { .. }
             | StoreError::NewerSchema { .. }
             | StoreError::Unreadable { .. }
             | StoreError::Io { .. }

@@ -37,11 +37,21 @@ struct Step {
 }
 
 /// Every step, in order; a step per version, none skipped.
-const STEPS: &[Step] = &[Step {
-    from: 1,
-    what: "runs gain an owner and a trigger; connection leases and cancel requests",
-    run: migrate_v1_to_v2,
-}];
+const STEPS: &[Step] = &[
+    Step {
+        from: 1,
+        what: "runs gain an owner and a trigger; connection leases and cancel requests",
+        run: migrate_v1_to_v2,
+    },
+    Step {
+        from: 2,
+        what: "entries rewritten in the compact form",
+        run: migrate_v2_to_v3,
+    },
+];
+
+/// Entries read, then rewritten, at a time by [`migrate_v2_to_v3`]: what it holds in memory.
+const MIGRATE_CHUNK: usize = 4_096;
 
 /// What a step tells the operator while it works.
 pub(crate) struct Progress<'a> {
@@ -290,6 +300,45 @@ fn migrate_v1_to_v2(txn: &WriteTransaction, progress: &mut Progress) -> Result<(
         progress.advance("connection runs", done as u64 + 1, total);
     }
     Ok(())
+}
+
+/// Version 2 → 3: every entry from JSON to the compact form of `entry_codec`, a chunk of
+/// [`MIGRATE_CHUNK`] at a time in key order (never the whole table in memory). The indexes
+/// keep their layout: an entry's keys do not change.
+fn migrate_v2_to_v3(txn: &WriteTransaction, progress: &mut Progress) -> Result<(), StoreError> {
+    let mut entries = txn.open_table(ENTRIES).map_err(db("opening entries"))?;
+    let total = entries.len().map_err(db("counting entries"))?;
+    let mut done = 0u64;
+    let mut next: u64 = 0;
+    let mut chunk: Vec<(u64, Vec<u8>)> = Vec::with_capacity(MIGRATE_CHUNK);
+    loop {
+        chunk.clear();
+        for item in entries.range(next..).map_err(db("reading entries"))? {
+            let (key, bytes) = item.map_err(db("reading entries"))?;
+            if !super::entry_codec::is_json(bytes.value()) {
+                continue;
+            }
+            let entry = decode_entry(bytes.value(), "reading a version-2 entry")?;
+            chunk.push((key.value(), super::entry_codec::entry_bytes(&entry)));
+            if chunk.len() == MIGRATE_CHUNK {
+                break;
+            }
+        }
+        let Some(&(last, _)) = chunk.last() else {
+            return Ok(());
+        };
+        for (key, bytes) in &chunk {
+            entries
+                .insert(*key, bytes.as_slice())
+                .map_err(db("rewriting an entry"))?;
+        }
+        done += chunk.len() as u64;
+        progress.advance("entries", done, total);
+        match last.checked_add(1) {
+            Some(after) => next = after,
+            None => return Ok(()),
+        }
+    }
 }
 
 #[cfg(test)]

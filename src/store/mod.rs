@@ -10,8 +10,10 @@
 mod batch;
 mod cancel;
 mod changes;
+mod compact;
 mod contracts;
 mod entries;
+mod entry_codec;
 mod error;
 mod leases;
 mod migrate;
@@ -41,6 +43,7 @@ use redb::{
 
 pub use batch::WriteBatch;
 pub use cancel::{CancelOutcome, CancelRequest};
+pub use compact::{COMPACT_AFTER_GROWTH, COMPACT_AFTER_PRUNED, Compacted};
 pub use contracts::{ContractPage, ContractQuery, ContractSort};
 pub use entries::{EntryCursor, EntryPage, EntryQuery};
 pub use error::{GONE, StoreError};
@@ -62,6 +65,20 @@ pub const DEFAULT_RETENTION_DAYS: u32 = 15;
 /// enough that a 100,000-record run (whose written pages stay cached) peaks well under 150 MiB.
 /// redb allocates it as pages are read, not up front.
 const CACHE_SIZE_BYTES: usize = 48 * 1024 * 1024;
+
+/// The page cache of a process that mostly writes ([`use_write_cache`]): a run's batches touch
+/// the last leaves of each index, a few MiB, while the cache fills with every page it writes.
+/// Measured on a 1,000,000-record Full Dry: peak RSS 252 MiB with 48 MiB, 233 MiB with this.
+pub const WRITE_CACHE_SIZE_BYTES: usize = 32 * 1024 * 1024;
+
+static CACHE_BYTES: std::sync::atomic::AtomicUsize =
+    std::sync::atomic::AtomicUsize::new(CACHE_SIZE_BYTES);
+
+/// Stores this process opens from now on get the smaller cache of [`WRITE_CACHE_SIZE_BYTES`]:
+/// for a headless run or resync, which records rather than browses.
+pub fn use_write_cache() {
+    CACHE_BYTES.store(WRITE_CACHE_SIZE_BYTES, std::sync::atomic::Ordering::Relaxed);
+}
 
 /// Options of [`Store::open`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -96,6 +113,8 @@ struct Inner {
     recovery: Recovery,
     /// The file opened: a write notices when the path names another file, or none.
     file: Option<FileId>,
+    /// What the prune at open deleted.
+    pruned: std::sync::Mutex<PruneStats>,
 }
 
 /// Which file a path names (device and inode).
@@ -210,12 +229,27 @@ impl Store {
                 path,
                 options,
                 recovery,
+                pruned: std::sync::Mutex::new(PruneStats::default()),
             }),
         };
         if store.read_only_reason().is_none() {
-            store.prune(Utc::now())?;
+            let pruned = store.prune(Utc::now())?;
+            *store
+                .inner
+                .pruned
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = pruned;
         }
         Ok(store)
+    }
+
+    /// What the prune at open deleted.
+    pub fn pruned(&self) -> PruneStats {
+        *self
+            .inner
+            .pruned
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The store's file.
@@ -380,7 +414,7 @@ fn ensure_directory(path: &Path) -> Result<(), StoreError> {
 /// written; turns redb's open errors into the store's.
 fn open_database(path: &Path, mode: ConcurrencyMode) -> Result<Handle, StoreError> {
     let mut builder = Database::builder();
-    builder.set_cache_size(CACHE_SIZE_BYTES);
+    builder.set_cache_size(CACHE_BYTES.load(std::sync::atomic::Ordering::Relaxed));
     builder.set_concurrency_mode(mode);
     // redb documents that opening a damaged file "may panic"; a damaged store must be an error
     // the operator can read (exit code 3), not a crash.

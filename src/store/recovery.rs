@@ -528,7 +528,7 @@ fn pending_in(txn: &impl Snapshot) -> Result<Vec<ReportEntry>, StoreError> {
             continue;
         };
         if let Some(bytes) = entries.get(sync_id).map_err(db("reading an entry"))? {
-            pending.push(decode(bytes.value(), "decoding an entry")?);
+            pending.push(decode_entry(bytes.value(), "decoding an entry")?);
         }
     }
     Ok(pending)

@@ -221,7 +221,7 @@ fn read_entries(
     let mut found = Vec::with_capacity(ids.len());
     for &id in ids {
         if let Some(bytes) = entries.get(id).map_err(db("reading an entry"))? {
-            found.push(decode(bytes.value(), "decoding an entry")?);
+            found.push(decode_entry(bytes.value(), "decoding an entry")?);
         }
     }
     Ok(found)
@@ -271,7 +271,7 @@ fn decode_and_visit(
         let chunk = chunk?;
         let mut start = 0;
         for &end in &chunk.ends {
-            let entry: ReportEntry = decode(&chunk.bytes[start..end], "decoding an entry")?;
+            let entry: ReportEntry = decode_entry(&chunk.bytes[start..end], "decoding an entry")?;
             start = end;
             if visit(&entry).is_break() {
                 return Ok(());

@@ -87,7 +87,7 @@ impl Store {
                 let Some(bytes) = removed else {
                     continue;
                 };
-                let entry: ReportEntry = decode(bytes.value(), "decoding an entry to prune")?;
+                let entry: ReportEntry = decode_entry(bytes.value(), "decoding an entry to prune")?;
                 let keys = EntryKeys::of(&entry);
                 by_status
                     .remove(&keys.status[..])

@@ -8,6 +8,7 @@ use redb::TableDefinition;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+pub(crate) use super::entry_codec::decode_entry;
 use super::error::StoreError;
 use super::types::{ReportEntry, RunId, SyncId};
 
@@ -16,7 +17,8 @@ use super::types::{ReportEntry, RunId, SyncId};
 ///
 /// 2: runs name their owner and trigger; connection leases, cancel requests and the change
 /// counter; the store is shared by every process on the host.
-pub const SCHEMA_VERSION: u64 = 2;
+/// 3: entries in a compact binary form (`entry_codec`) instead of JSON.
+pub const SCHEMA_VERSION: u64 = 3;
 
 /// `schema_version` → version of the table layout.
 pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
@@ -27,7 +29,7 @@ pub(crate) const RUNS: TableDefinition<u64, &[u8]> = TableDefinition::new("runs"
 /// (run id, position) → JSON of `ConnectionRun`.
 pub(crate) const CONNECTION_RUNS: TableDefinition<(u64, u32), &[u8]> =
     TableDefinition::new("connection_runs");
-/// Sync id → JSON of `ReportEntry`.
+/// Sync id → `ReportEntry` in the compact form of `entry_codec` (JSON before version 3).
 pub(crate) const ENTRIES: TableDefinition<u64, &[u8]> = TableDefinition::new("entries");
 /// [`time_key`] → nothing.
 pub(crate) const ENTRIES_BY_TIME: TableDefinition<&[u8], ()> =

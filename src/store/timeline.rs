@@ -7,7 +7,7 @@
 use super::Store;
 use super::entries::{IndexTable, Step, each_reference};
 use super::error::{StoreError, db};
-use super::tables::{ENTRIES, ENTRIES_BY_REFERENCE, decode, escape_serial};
+use super::tables::{ENTRIES, ENTRIES_BY_REFERENCE, decode_entry, escape_serial};
 use super::types::{ReportEntry, SyncId};
 
 impl Store {
@@ -24,7 +24,7 @@ impl Store {
         let mut found = Vec::with_capacity(keys.len());
         for (_, sync_id) in keys {
             if let Some(bytes) = entries.get(sync_id).map_err(db("reading an entry"))? {
-                let entry: ReportEntry = decode(bytes.value(), "decoding an entry")?;
+                let entry: ReportEntry = decode_entry(bytes.value(), "decoding an entry")?;
                 // The key already says so; a damaged index must not show another serial.
                 if entry.reference == serial {
                     found.push(entry);
