@@ -10,11 +10,9 @@ use chrono::Utc;
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
 
-use super::EventSink;
-use super::apply;
 use super::contracts::Contracts;
 use super::deliver::Deliverer;
-use super::dispatch::{Dispatch, Finished, Unit, spawn_dispatcher};
+use super::dispatch::{Dispatch, Finished, spawn_dispatcher};
 use super::hints;
 use super::ledger::{self, Ledger};
 use super::limit::RateLimiter;
@@ -24,11 +22,16 @@ use super::mapping::Mapping;
 use super::protocol::{Event, LogLevel, RunScope};
 use super::record::{Novelty, RecordContext, RecordResult};
 use super::recorder::{Recorder, commit_rows};
-use super::resync::{self, SourceFetcher, Target};
+use super::refetch::SourceFetcher;
+use super::resync;
+use super::sink::EventSink;
 use super::source::{self, ListingError, ListingSummary, SourceRecord};
 use super::systems::{self, Systems};
 use super::throttle::Throttle;
+use super::units::Unit;
+use super::units::{DRIFTED, Target};
 use crate::config::{Config, Connection};
+use crate::panics::panic_text;
 use crate::store::{
     ConnectionRun, Counters, EntryStatus, Outcome, RunError, RunId, RunMode, RunStatus, Store,
     WriteBatch,
@@ -214,7 +217,8 @@ async fn execute(
         policy,
         source_policy,
     } = Systems::build(config, connection, &source, job.source_throttle.clone())?;
-    let lookups = systems::load_lookups(job, &client, policy).await?;
+    let lookups =
+        systems::load_lookups(&job.connection, &job.events, &job.cancel, &client, policy).await?;
 
     let full = matches!(job.work, Work::Listing(RunScope::Full));
     // A Full run reads nearly every contract of the connection: all at once, while the
@@ -383,7 +387,7 @@ async fn execute(
             received = result_rx.recv() => {
                 let Some(finished) = received else { break };
                 let Some(result) = finished.result else { continue };
-                if result.entry.reason.as_deref() == Some(apply::DRIFTED) {
+                if result.entry.reason.as_deref() == Some(DRIFTED) {
                     drifted += 1;
                 }
                 if finished.originals.is_empty() {
@@ -622,24 +626,6 @@ fn progress(job: &ConnectionJob, row: &ConnectionRun, throttle: &Throttle) {
             concurrency,
         });
     }
-}
-
-/// The message of a panicked task.
-pub(crate) fn panic_text(error: tokio::task::JoinError) -> String {
-    if !error.is_panic() {
-        return "the task was canceled".to_string();
-    }
-    panic_message(error.into_panic())
-}
-
-/// The message of a caught panic, from its payload.
-pub(crate) fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
-    let message = payload
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic".to_string());
-    format!("internal error (panic): {message}")
 }
 
 #[cfg(test)]

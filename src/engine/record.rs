@@ -5,16 +5,17 @@ use std::sync::Arc;
 
 use chrono::Utc;
 
-use super::apply::{self, Planned};
+use super::apply;
 use super::contracts::Contracts;
 use super::deliver::{Deliverer, RetryNotice, WriteKind, WriteRequest};
 use super::hints;
 use super::http::HttpClient;
 use super::lookup::{self, BulkIndex, Destination, Match};
 use super::mapping::{Comparison, Mapping, Unmappable};
-use super::resync::SourceFetcher;
+use super::refetch::SourceFetcher;
 use super::retry::RetryPolicy;
 use super::source::SourceRecord;
+use super::units::{DRIFT_HINT, DRIFTED, Planned};
 use crate::config::Connection;
 use crate::store::{
     ContractAction, ContractHashes, EntryError, EntryStatus, FieldChange, Outcome, ReportEntry,
@@ -499,10 +500,10 @@ impl Verdict {
         self.would_write = None;
         entry.status = EntryStatus::Failed;
         entry.outcome = Outcome::Skipped;
-        entry.reason = Some(apply::DRIFTED.into());
+        entry.reason = Some(DRIFTED.into());
         entry.error = Some(EntryError {
             message,
-            hint: Some(apply::DRIFT_HINT.into()),
+            hint: Some(DRIFT_HINT.into()),
             ..EntryError::default()
         });
         entry.diff = diff;
