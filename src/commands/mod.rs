@@ -5,86 +5,19 @@ mod check;
 mod check_config;
 mod contracts;
 mod demo_server;
+mod exit;
 mod report;
 mod resync;
 mod run;
+mod setup;
 mod tui;
 
-use std::process::ExitCode;
-
-use std::path::{Path, PathBuf};
+pub use exit::{CommandError, Exit};
 
 use crate::cli::{Cli, Command};
-use crate::config::{self, Config, ConfigError, Environment};
 use crate::engine::{RunRequest, RunScope};
-use crate::store::{RunMode, Store, StoreError, StoreOptions, Trigger};
-
-/// The exit codes of SPEC section 6, and the conventional 128 + N after signal N.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Exit {
-    /// Everything worked.
-    Success,
-    /// The job ran but some records failed.
-    RecordsFailed,
-    /// Bad usage or configuration.
-    Usage,
-    /// The store is unreadable (or read-only for a command that writes), or a connection is
-    /// held by another process's Live run.
-    Store,
-    /// Ended by this signal (SIGHUP 1, SIGINT 2, SIGTERM 15).
-    Signal(i32),
-}
-
-impl Exit {
-    /// The process exit code.
-    pub fn code(self) -> u8 {
-        match self {
-            Exit::Success => 0,
-            Exit::RecordsFailed => 1,
-            Exit::Usage => 2,
-            Exit::Store => 3,
-            Exit::Signal(number) => 128u8.saturating_add(number.clamp(0, 127) as u8),
-        }
-    }
-}
-
-impl From<Exit> for ExitCode {
-    fn from(exit: Exit) -> ExitCode {
-        ExitCode::from(exit.code())
-    }
-}
-
-/// A command that could not do its job, with the exit code that says why.
-#[derive(Debug, thiserror::Error)]
-pub enum CommandError {
-    #[error("{0}")]
-    Config(#[from] ConfigError),
-    #[error("{0}")]
-    Store(#[from] StoreError),
-    #[error("no config at {}: write one (see config.example.toml), pass --config, or try `syncdeck demo`", .0.display())]
-    NoConfig(PathBuf),
-    #[error("{context}: {source}")]
-    Io {
-        context: String,
-        #[source]
-        source: std::io::Error,
-    },
-    /// The store could not record (a full disk): the lines that say so and what to do.
-    #[error("{}", .0.join("\nsyncdeck: "))]
-    Recording(Vec<String>),
-}
-
-impl CommandError {
-    /// The exit code for this error.
-    pub fn exit(&self) -> Exit {
-        match self {
-            CommandError::Config(_) | CommandError::NoConfig(_) => Exit::Usage,
-            CommandError::Store(e) if e.exit_code() == 3 => Exit::Store,
-            CommandError::Recording(_) => Exit::Store,
-            CommandError::Store(_) | CommandError::Io { .. } => Exit::RecordsFailed,
-        }
-    }
-}
+use crate::store::{RunMode, Trigger};
+use setup::{Access, load_config, open_store};
 
 /// Runs the parsed command line.
 pub fn dispatch(cli: Cli) -> Result<Exit, CommandError> {
@@ -214,17 +147,6 @@ pub fn dispatch(cli: Cli) -> Result<Exit, CommandError> {
     }
 }
 
-/// Loads the config named on the command line, else the platform default.
-fn load_config(path: Option<&Path>) -> Result<Config, CommandError> {
-    let path = path
-        .map(Path::to_path_buf)
-        .unwrap_or_else(crate::paths::default_config_file);
-    if !path.exists() {
-        return Err(CommandError::NoConfig(path));
-    }
-    Ok(config::load(&path, &Environment::process())?)
-}
-
 /// The trigger of a headless command (`--trigger`, `SYNCDECK_TRIGGER`, systemd); None, with
 /// the reason printed, when the name given is not one.
 fn headless_trigger(given: Option<&str>) -> Option<Trigger> {
@@ -235,48 +157,4 @@ fn headless_trigger(given: Option<&str>) -> Option<Trigger> {
             None
         }
     }
-}
-
-/// What a command does with the store.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Access {
-    /// Only reads it: a read-only store will do.
-    Read,
-    /// Records what it does: a read-only store is refused before anything starts.
-    Write,
-}
-
-/// The store's file: `--store`, else `[store] path`, else the platform data dir.
-fn store_path(path: Option<&Path>, config: &Config) -> PathBuf {
-    path.map(Path::to_path_buf)
-        .or_else(|| config.store.path.clone())
-        .unwrap_or_else(crate::paths::default_store_file)
-}
-
-/// Opens the store (shared with every other syncdeck process on the host) for `access`. Says
-/// on stderr how a migration goes and what processes that are gone left behind.
-fn open_store(path: Option<&Path>, config: &Config, access: Access) -> Result<Store, CommandError> {
-    let path = store_path(path, config);
-    let store = Store::open_with_progress(
-        &path,
-        StoreOptions {
-            retention_days: config.store.retention_days,
-        },
-        &mut |progress| {
-            eprintln!("syncdeck: {}", progress.line);
-            tracing::info!("{}", progress.line);
-        },
-    )?;
-    if let (Access::Write, Some(reason)) = (access, store.read_only_reason()) {
-        return Err(StoreError::ReadOnly {
-            path,
-            reason: reason.to_string(),
-        }
-        .into());
-    }
-    if let Some(summary) = store.recovery().summary() {
-        eprintln!("syncdeck: {summary}");
-        tracing::warn!("{summary}");
-    }
-    Ok(store)
 }
