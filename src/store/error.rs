@@ -36,7 +36,7 @@ pub enum StoreError {
 
     /// A Live, Apply or Resync run of another process holds a connection this run needs.
     #[error("{0}")]
-    ConnectionHeld(Box<super::leases::LeaseHolder>),
+    ConnectionHeld(Box<super::types::LeaseHolder>),
 
     /// The file was written by a newer syncdeck whose layout this build does not know.
     #[error(

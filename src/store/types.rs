@@ -6,6 +6,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::owner::Liveness;
 pub use super::owner::{RunOwner, Trigger, TriggerKind};
 
 /// Identifier of a run; increases with every run started on a store.
@@ -355,6 +356,43 @@ pub struct SyncContract {
     pub last_seen: DateTime<Utc>,
     pub last_synced: Option<DateTime<Utc>>,
     pub last_action: ContractAction,
+}
+
+/// The run that holds a connection another run asked for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LeaseHolder {
+    pub connection: String,
+    pub run: Run,
+}
+
+impl std::fmt::Display for LeaseHolder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let run = &self.run;
+        write!(
+            f,
+            "connection {} is held by run #{} ({:?} {:?}, started {} UTC",
+            self.connection,
+            run.id,
+            run.run_type,
+            run.mode,
+            run.started_at.format("%Y-%m-%d %H:%M:%S")
+        )?;
+        if let Some(trigger) = &run.trigger {
+            write!(f, ", {}", trigger.label())?;
+        }
+        write!(f, ")")?;
+        if let Some(owner) = &run.owner {
+            write!(f, " of {}", owner.describe())?;
+            if let Liveness::Unknown(why) = owner.liveness() {
+                write!(f, " on {why}, which cannot be checked from here")?;
+            }
+        }
+        write!(
+            f,
+            ": wait for it to end, or cancel it (syncdeck cancel {})",
+            run.id
+        )
+    }
 }
 
 #[cfg(test)]
