@@ -35,8 +35,8 @@ use super::units::{DRIFTED, Target};
 use crate::config::{Config, Connection, Source};
 use crate::panics::panic_text;
 use crate::store::{
-    ConnectionRun, Counters, EntryStatus, Outcome, RunError, RunId, RunMode, RunStatus, Store,
-    StoreError, WriteBatch,
+    ConnectionRun, Counters, EntryStatus, Outcome, ReportEntry, RunError, RunId, RunMode,
+    RunStatus, Store, StoreError, WriteBatch,
 };
 
 /// Entries per store commit.
@@ -475,12 +475,9 @@ async fn record_results(
         job.position,
     );
     let mut store_failed = false;
-    let mut batch = WriteBatch::new();
+    let mut collected = Collected::default();
     let mut last_commit = Instant::now();
     let mut last_progress = Instant::now();
-    let mut consecutive_contract_errors = 0u32;
-    let mut drifted = 0u64;
-    let mut terminal: Option<RunError> = None;
     let mut ticker = tokio::time::interval(BATCH_AGE);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -489,55 +486,13 @@ async fn record_results(
             received = results.recv() => {
                 let Some(finished) = received else { break };
                 let Some(result) = finished.result else { continue };
-                if result.entry.reason.as_deref() == Some(DRIFTED) {
-                    drifted += 1;
-                }
-                if finished.originals.is_empty() {
-                    fold(row, &result);
-                } else {
-                    // A resynced record updates each chosen entry of it, in place.
-                    for original in &finished.originals {
-                        fold(row, &result);
-                        batch.entries.push(resync::merge(original, &result.entry));
-                    }
+                if collected.add(result, &finished.originals, row, job.connection.abort_after) {
+                    stop.store(true, Ordering::Relaxed);
                 }
                 row.counters.pending = pending.load(Ordering::Relaxed);
                 row.total = row.total.max(listed.load(Ordering::Relaxed));
-                if let Some(message) = &result.panic
-                    && terminal.is_none()
-                {
-                    terminal = Some(RunError {
-                        message: message.clone(),
-                        hint: None,
-                    });
-                    stop.store(true, Ordering::Relaxed);
-                }
-                match result.contract_level {
-                    Some(true) => consecutive_contract_errors += 1,
-                    Some(false) => consecutive_contract_errors = 0,
-                    None => {}
-                }
-                if terminal.is_none()
-                    && consecutive_contract_errors >= job.connection.abort_after
-                {
-                    let error = result.entry.error.clone().unwrap_or_default();
-                    terminal = Some(RunError {
-                        message: format!(
-                            "{} consecutive contract errors; last: {}",
-                            consecutive_contract_errors, error.message
-                        ),
-                        hint: error.hint,
-                    });
-                    stop.store(true, Ordering::Relaxed);
-                }
-                if finished.originals.is_empty() {
-                    batch.entries.push(result.entry);
-                }
-                if let Some(contract) = result.contract {
-                    batch.contracts.push(contract);
-                }
-                if batch.entries.len() >= BATCH_SIZE {
-                    recorder.record(&mut batch, row).await?;
+                if collected.batch.entries.len() >= BATCH_SIZE {
+                    recorder.record(&mut collected.batch, row).await?;
                     last_commit = Instant::now();
                 }
                 if last_progress.elapsed() >= PROGRESS_EVERY {
@@ -551,7 +506,7 @@ async fn record_results(
                 store_failed = true;
                 stop.store(true, Ordering::Relaxed);
                 if let Some(failure) = job.ledger.failure() {
-                    terminal = Some(store_stopped(failure));
+                    collected.terminal = Some(store_stopped(failure));
                 }
             }
             // Before the end only a panic stops the writer.
@@ -560,9 +515,9 @@ async fn record_results(
                 row.counters.pending = pending.load(Ordering::Relaxed);
                 row.total = row.total.max(listed.load(Ordering::Relaxed));
                 // An old, partly filled batch waits for the next tick while a commit is queued.
-                if !batch.entries.is_empty()
+                if !collected.batch.entries.is_empty()
                     && last_commit.elapsed() >= BATCH_AGE
-                    && recorder.offer(&mut batch, row)
+                    && recorder.offer(&mut collected.batch, row)
                 {
                     last_commit = Instant::now();
                 }
@@ -574,14 +529,86 @@ async fn record_results(
     drop(results);
     let dispatched = dispatcher.await.unwrap_or(0);
     // Every batch committed before the connection run can finish.
-    recorder.finish(&mut batch, row).await?;
+    recorder.finish(&mut collected.batch, row).await?;
     progress(job, row, throttle);
     Ok(Tally {
         feed,
         dispatched,
-        drifted,
-        terminal,
+        drifted: collected.drifted,
+        terminal: collected.terminal,
     })
+}
+
+/// The record phase's running state between results.
+#[derive(Default)]
+struct Collected {
+    /// Entries and contracts waiting for the next commit.
+    batch: WriteBatch,
+    /// Contract-level failures in a row, toward `abort_after`.
+    consecutive_contract_errors: u32,
+    drifted: u64,
+    /// What stops the connection run, once something does.
+    terminal: Option<RunError>,
+}
+
+impl Collected {
+    /// Folds one worker's result into the row's counters and the batch (a resynced record
+    /// updates each chosen entry of it, in place); true when it stops the run: its task
+    /// panicked, or it is the `abort_after`th contract-level failure in a row.
+    fn add(
+        &mut self,
+        result: RecordResult,
+        originals: &[ReportEntry],
+        row: &mut ConnectionRun,
+        abort_after: u32,
+    ) -> bool {
+        if result.entry.reason.as_deref() == Some(DRIFTED) {
+            self.drifted += 1;
+        }
+        if originals.is_empty() {
+            fold(row, &result);
+        } else {
+            for original in originals {
+                fold(row, &result);
+                self.batch
+                    .entries
+                    .push(resync::merge(original, &result.entry));
+            }
+        }
+        let mut stops = false;
+        if let Some(message) = &result.panic
+            && self.terminal.is_none()
+        {
+            self.terminal = Some(RunError {
+                message: message.clone(),
+                hint: None,
+            });
+            stops = true;
+        }
+        match result.contract_level {
+            Some(true) => self.consecutive_contract_errors += 1,
+            Some(false) => self.consecutive_contract_errors = 0,
+            None => {}
+        }
+        if self.terminal.is_none() && self.consecutive_contract_errors >= abort_after {
+            let error = result.entry.error.clone().unwrap_or_default();
+            self.terminal = Some(RunError {
+                message: format!(
+                    "{} consecutive contract errors; last: {}",
+                    self.consecutive_contract_errors, error.message
+                ),
+                hint: error.hint,
+            });
+            stops = true;
+        }
+        if originals.is_empty() {
+            self.batch.entries.push(result.entry);
+        }
+        if let Some(contract) = result.contract {
+            self.batch.contracts.push(contract);
+        }
+        stops
+    }
 }
 
 /// The end: how the listing (or a resync's feed) ended, the note of an Apply run, a cancel,
