@@ -30,26 +30,11 @@ const ALLOWED_CYCLES: &[&str] = &[
 
 #[test]
 fn src_has_no_import_cycles() {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let mut files = Vec::new();
-    collect_rs(&src, &mut files);
-    let sources: Vec<(String, String)> = files
-        .iter()
-        .filter(|path| path.as_path() != src.join("main.rs"))
-        .map(|path| {
-            let rel = path
-                .strip_prefix(&src)
-                .expect("under src")
-                .to_string_lossy();
-            let text = std::fs::read_to_string(path).expect("readable source file");
-            (rel.replace('\\', "/"), text)
-        })
-        .collect();
+    let sources = read_src();
     assert!(
         sources.len() > 50,
-        "only {} files read from {}",
-        sources.len(),
-        src.display()
+        "only {} files read from src/",
+        sources.len()
     );
     let graph = Graph::build(&sources);
     assert!(
@@ -81,6 +66,43 @@ fn src_has_no_import_cycles() {
         report.is_empty(),
         "import cycles in src/ (move the shared item into a leaf module):\n{report}"
     );
+}
+
+/// The one-way flow of STYLE.md, for the rooms below the front ends: the engine, the store, the
+/// config and the shared leaves (the export both front ends use among them) never reach up into
+/// `commands` or `ui`.
+#[test]
+fn lower_rooms_never_reach_up_into_the_front_ends() {
+    let sources = read_src();
+    let graph = Graph::build(&sources);
+    let room = |module: &str| module.split("::").next().unwrap_or("").to_string();
+    let lower = [
+        "engine", "store", "config", "export", "text", "paths", "panics",
+    ];
+    let upper = ["commands", "ui"];
+    let reaching_up: Vec<String> = graph
+        .edges
+        .iter()
+        .filter(|((from, to), _)| {
+            lower.contains(&room(from).as_str()) && upper.contains(&room(to).as_str())
+        })
+        .map(|((from, to), (site, path))| format!("{from} -> {to}: {site} `{path}`"))
+        .collect();
+    assert!(
+        reaching_up.is_empty(),
+        "a lower room uses a front end:\n{}",
+        reaching_up.join("\n")
+    );
+    // The export is used by both front ends, so it must be below both.
+    for front_end in upper {
+        assert!(
+            graph
+                .edges
+                .keys()
+                .any(|(from, to)| room(from) == front_end && to == "export"),
+            "{front_end} no longer uses the export: update this test"
+        );
+    }
 }
 
 /// The reader on small made-up crates: a cycle through a parent's `mod.rs` is found, a parent's
@@ -150,6 +172,26 @@ fn the_check_finds_cycles_and_follows_re_exports() {
             "store -> store::types -> store"
         ]
     );
+}
+
+/// Every `src/**/*.rs` but `src/main.rs` (the binary crate, which reaches the library as
+/// `syncdeck::`), as (path under src/, text).
+fn read_src() -> Vec<(String, String)> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    collect_rs(&src, &mut files);
+    files
+        .iter()
+        .filter(|path| path.as_path() != src.join("main.rs"))
+        .map(|path| {
+            let rel = path
+                .strip_prefix(&src)
+                .expect("under src")
+                .to_string_lossy();
+            let text = std::fs::read_to_string(path).expect("readable source file");
+            (rel.replace('\\', "/"), text)
+        })
+        .collect()
 }
 
 fn collect_rs(dir: &Path, out: &mut Vec<PathBuf>) {
