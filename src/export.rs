@@ -2,6 +2,10 @@
 //!
 //! Only the entry's own fields are written, and those were redacted by the engine before they
 //! were stored: no request URL, no response excerpt, nothing from the configuration.
+//!
+//! Both front ends use it (`syncdeck report` in `commands/`, the report's CSV export in `ui/`),
+//! so it sits below both: it uses the store, `text` and `paths` only, never `commands/` or `ui/`
+//! (`tests/acyclic.rs` checks that).
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::{CommandError, Exit};
+use super::exit::{CommandError, Exit};
 use crate::store::{CancelOutcome, CancelRequest, Liveness, RunOwner, RunStatus, Store, Trigger};
 
 /// How long the command waits for the run to end: its owner honours a request within a second,

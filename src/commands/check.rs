@@ -4,7 +4,8 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
-use super::{CommandError, Exit};
+use super::exit::{CommandError, Exit};
+use super::setup::{Access, open_store};
 use crate::config::Config;
 use crate::engine::health::{self, HealthReport, HealthStep, StepStatus};
 use crate::store::Store;
@@ -26,7 +27,7 @@ pub fn run(
         }
     };
     // A store that cannot be written must not stop the check: only keeping its results.
-    let store = match super::open_store(store, &config, super::Access::Write) {
+    let store = match open_store(store, &config, Access::Write) {
         Ok(store) => Some(store),
         Err(error) => {
             eprintln!("syncdeck: {error}; checking anyway, the results will not be kept");

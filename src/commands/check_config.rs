@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use super::{CommandError, Exit};
+use super::exit::{CommandError, Exit};
 use crate::config::{self, BodyFormat, Config, Environment, Pagination};
 
 /// Validates the file; prints a summary on success, every problem (to stderr) on failure.

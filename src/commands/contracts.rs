@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use super::{CommandError, Exit};
+use super::exit::{CommandError, Exit};
 use crate::config::Config;
 use crate::engine::health::unknown_connection;
 use crate::store::{ContractQuery, ContractSort, Store, SyncContract};

@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::net::{Ipv4Addr, SocketAddr};
 
-use super::{CommandError, Exit};
+use super::exit::{CommandError, Exit};
 use crate::demo::{self, DemoOptions};
 
 /// Serves the demo systems on 127.0.0.1:`port` and prints where.

@@ -9,7 +9,7 @@ use std::ops::ControlFlow;
 
 use chrono::{Duration, Utc};
 
-use super::{CommandError, Exit};
+use super::exit::{CommandError, Exit};
 use crate::config::Config;
 use crate::export::{CsvExport, write_entry_json, write_timeline_entry_json};
 use crate::store::{

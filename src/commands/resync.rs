@@ -6,8 +6,8 @@ use std::io::{BufRead, IsTerminal, Write};
 use chrono::Utc;
 use serde_json::json;
 
+use super::exit::{CommandError, Exit};
 use super::run::{follow, run_json};
-use super::{CommandError, Exit};
 use crate::config::Config;
 use crate::engine::{Command, ResyncPlan, plan_resync};
 use crate::store::{EntryQuery, EntryStatus, ReportEntry, Run, Store, SyncId, Trigger};

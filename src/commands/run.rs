@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use serde_json::json;
 
-use super::{CommandError, Exit};
+use super::exit::{CommandError, Exit};
 use crate::config::Config;
 use crate::engine::{self, Command, Event, LogLevel, RecordingFailure, RunRequest};
 use crate::store::{ConnectionRun, Run, RunMode, RunStatus, Store, StoreError, Trigger};

@@ -4,7 +4,8 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::{Access, CommandError, Exit, load_config, open_store};
+use super::exit::{CommandError, Exit};
+use super::setup::{Access, load_config, open_store};
 use crate::config::{self, Environment};
 use crate::demo::{self, DemoOptions};
 use crate::store::{Store, StoreOptions};

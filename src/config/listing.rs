@@ -4,11 +4,11 @@
 
 use std::collections::HashSet;
 
-use super::model::*;
-use super::reader::{Reader, Table};
-use super::sections::{
+use super::fields::{
     check_credential_ref, check_placeholders, read_base_url, read_dotted, read_path, read_query,
 };
+use super::model::*;
+use super::reader::{Reader, Table};
 
 const SOURCE_KEYS: &[&str] = &[
     "name",

@@ -3,9 +3,9 @@
 
 use std::collections::HashSet;
 
+use super::fields::read_dotted;
 use super::model::*;
 use super::reader::{Reader, Table};
-use super::sections::read_dotted;
 
 const MAPPING_KEYS: &[&str] = &[
     "source", "value", "target", "compare", "lookup", "format", "values", "required", "on_null",

@@ -7,7 +7,7 @@ use std::ops::{Range, RangeInclusive};
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-use super::Problem;
+use super::problem::Problem;
 
 type Value<'i> = Spanned<DeValue<'i>>;
 

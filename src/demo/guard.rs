@@ -9,7 +9,7 @@ use axum::response::Response;
 
 use super::config::{CMDB_TOKEN, MDM_API_KEY, REGISTRY_PASSWORD, REGISTRY_USER};
 use super::reply::ErrorFormat;
-use super::server::Shared;
+use super::state::Shared;
 use super::stats::System;
 
 /// The header the MDM reads its API key from.

@@ -25,12 +25,15 @@ mod config;
 mod dice;
 mod fleet;
 mod guard;
+mod lock;
 mod mdm;
+mod options;
 mod record;
 mod registry;
 mod reply;
 mod server;
 mod source;
+mod state;
 mod stats;
 mod xml;
 
@@ -41,35 +44,12 @@ pub use fleet::{
     DestinationTraits, Device, DeviceTraits, Fleet, Hardware, MDM_OUTAGE_WRITES, MemoryGb,
     OperatingSystem,
 };
+pub use options::{DemoOptions, MAX_FLEET_SIZE};
 pub use server::DemoServer;
 pub use stats::{DemoStats, SystemStats};
 
 /// The MDM write (counting valid writes from 1) that gets the server's one 429.
 pub const MDM_THROTTLED_WRITE: u64 = mdm::THROTTLED_WRITE;
-
-/// The largest fleet [`start`] accepts (record ids carry a 32-bit fleet index).
-pub const MAX_FLEET_SIZE: usize = 10_000_000;
-
-/// How big a demo fleet is and which seed draws it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DemoOptions {
-    pub fleet_size: usize,
-    pub seed: u64,
-}
-
-impl DemoOptions {
-    /// The fleet size `syncdeck demo` starts with.
-    pub const DEFAULT_FLEET_SIZE: usize = 2_400;
-}
-
-impl Default for DemoOptions {
-    fn default() -> Self {
-        Self {
-            fleet_size: Self::DEFAULT_FLEET_SIZE,
-            seed: 0,
-        }
-    }
-}
 
 /// Starts the demo systems on `addr` (loopback only; port 0 picks a free port).
 pub async fn start(addr: SocketAddr, opts: DemoOptions) -> std::io::Result<DemoServer> {

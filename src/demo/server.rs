@@ -2,7 +2,7 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
@@ -18,30 +18,15 @@ use super::cmdb::{self, CmdbState};
 use super::fleet::Fleet;
 use super::guard::guard;
 use super::mdm::{self, MdmState};
+use super::options::{DemoOptions, MAX_FLEET_SIZE};
 use super::registry::{self, RegistryState};
 use super::reply::ErrorFormat;
 use super::source;
+use super::state::{DemoState, Shared};
 use super::stats::{Counters, DemoStats, System};
-use super::{DemoOptions, MAX_FLEET_SIZE};
 
 /// How long [`DemoServer::shutdown`] waits for open connections before cutting them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
-
-/// Everything the demo systems hold, shared by the handlers.
-pub(crate) struct DemoState {
-    pub(crate) fleet: Fleet,
-    pub(crate) counters: Counters,
-    pub(crate) cmdb: CmdbState,
-    pub(crate) registry: RegistryState,
-    pub(crate) mdm: MdmState,
-}
-
-pub(crate) type Shared = Arc<DemoState>;
-
-/// Locks a destination's state; a handler that panicked mid-write leaves a usable demo behind.
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
 
 fn app(state: Shared) -> Router {
     let system = |router: Router<Shared>, system: System| {

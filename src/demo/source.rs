@@ -11,7 +11,7 @@ use axum::routing::get;
 use serde_json::json;
 
 use super::reply::{ErrorFormat, number_param};
-use super::server::Shared;
+use super::state::Shared;
 
 const DEFAULT_PER_PAGE: usize = 100;
 const MAX_PER_PAGE: usize = 1_000;

@@ -19,8 +19,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
-use super::EventSink;
 use super::protocol::LogLevel;
+use super::sink::EventSink;
 use crate::config::{Alert, AlertFormat, AlertOn, Config};
 use crate::store::{
     ConnectionRun, EntryQuery, EntryStatus, ReportEntry, Run, RunMode, RunStatus, Store, origin,

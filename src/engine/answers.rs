@@ -3,14 +3,15 @@
 
 use serde_json::Value;
 
-use super::listing_request::error_details;
 use super::mapping::same_value;
+use super::values::{get_path, show};
+use super::wire::error_details;
 use crate::config::Condition;
 
 /// Whether the JSON answer holds `condition.equals` at `condition.path` (numbers by value; a
 /// number and its text are the same).
 pub fn matches(body: &Value, condition: &Condition) -> bool {
-    let Some(found) = super::deliver::get_path(body, &condition.path) else {
+    let Some(found) = get_path(body, &condition.path) else {
         return false;
     };
     same_value(found, &condition.equals)
@@ -31,8 +32,8 @@ pub(crate) fn refused_in_body(body: &[u8], condition: &Condition) -> Option<Refu
     }
     let found = document
         .as_ref()
-        .and_then(|d| super::deliver::get_path(d, &condition.path))
-        .map(super::mapping::show);
+        .and_then(|d| get_path(d, &condition.path))
+        .map(show);
     let (code, message) = error_details(body);
     let said = match &found {
         Some(found) => format!("{} is {found}, not {}", condition.path, condition.equals),
@@ -48,7 +49,7 @@ pub(crate) fn refused_in_body(body: &[u8], condition: &Condition) -> Option<Refu
         hint: match &message {
             Some(message) => format!(
                 "the destination says \"{}\": fix what it names (mapping values, lookups), then resync",
-                super::mapping::show(&Value::String(message.clone())).trim_matches('"')
+                show(&Value::String(message.clone())).trim_matches('"')
             ),
             None => "the destination refused the write inside a 2xx answer: check success_when and the response body".to_string(),
         },

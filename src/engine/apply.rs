@@ -7,32 +7,17 @@ use std::collections::{HashMap, HashSet};
 
 use serde_json::Value;
 
-use super::mapping::{SkipReason, same_value, show};
-use super::resync::{Target, TargetSource};
+use super::mapping::{SkipReason, same_value};
+use super::units::{Planned, Target, TargetSource};
+use super::values::show;
 use crate::config::{Config, Connection};
 use crate::store::{
     ConnectionRun, EntryQuery, EntryStatus, FieldChange, Outcome, ReportEntry, RunId, RunMode,
     RunStatus, Store,
 };
 
-/// Reason code of an entry not written because it no longer matches the plan.
-pub(crate) const DRIFTED: &str = "drifted";
-
-/// What an operator does about a drifted record.
-pub(crate) const DRIFT_HINT: &str = "run a Dry run again to see the new plan, then apply it";
-
 /// Entries read per store transaction while gathering a plan.
 const PLAN_PAGE: usize = 1_000;
-
-/// What a Dry run planned for one record: the change it showed the operator.
-#[derive(Clone, Debug)]
-pub(crate) struct Planned {
-    /// The Dry run that planned it.
-    pub run_id: RunId,
-    /// `WouldUpdate` or `WouldCreate`.
-    pub outcome: Outcome,
-    pub diff: Vec<FieldChange>,
-}
 
 /// A checked apply request: the records to apply per connection, in config order.
 pub(crate) struct ApplyPlan {

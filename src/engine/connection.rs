@@ -10,28 +10,33 @@ use chrono::Utc;
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
 
-use super::EventSink;
-use super::apply;
 use super::contracts::Contracts;
 use super::deliver::Deliverer;
-use super::dispatch::{Dispatch, Finished, Unit, spawn_dispatcher};
+use super::dispatch::{Dispatch, Finished, spawn_dispatcher};
 use super::hints;
+use super::http::HttpClient;
 use super::ledger::{self, Ledger};
 use super::limit::RateLimiter;
 use super::listings::SourceListings;
-use super::lookup;
+use super::lookup::{self, BulkIndex};
 use super::mapping::Mapping;
 use super::protocol::{Event, LogLevel, RunScope};
 use super::record::{Novelty, RecordContext, RecordResult};
 use super::recorder::{Recorder, commit_rows};
-use super::resync::{self, SourceFetcher, Target};
+use super::refetch::SourceFetcher;
+use super::resync;
+use super::retry::RetryPolicy;
+use super::sink::EventSink;
 use super::source::{self, ListingError, ListingSummary, SourceRecord};
 use super::systems::{self, Systems};
 use super::throttle::Throttle;
-use crate::config::{Config, Connection};
+use super::units::Unit;
+use super::units::{DRIFTED, Target};
+use crate::config::{Config, Connection, Source};
+use crate::panics::panic_text;
 use crate::store::{
-    ConnectionRun, Counters, EntryStatus, Outcome, RunError, RunId, RunMode, RunStatus, Store,
-    WriteBatch,
+    ConnectionRun, Counters, EntryStatus, Outcome, ReportEntry, RunError, RunId, RunMode,
+    RunStatus, Store, StoreError, WriteBatch,
 };
 
 /// Entries per store commit.
@@ -200,11 +205,37 @@ pub(crate) fn run_hint(row: &ConnectionRun) -> Option<&'static str> {
     }
 }
 
+/// A connection run's records from start to end, in the order they go: [`prepare`] the systems
+/// and what records are looked up in, [`start_listing`] the records' way from the source to the
+/// workers (list, look up, map and compare, deliver: see [`super::record::process`]),
+/// [`record_results`] as they come back, then [`conclude`] from how the listing ended.
 async fn execute(
     job: &ConnectionJob,
     row: &mut ConnectionRun,
     targets: Vec<Target>,
 ) -> Result<(), RunError> {
+    let prepared = prepare(job).await?;
+    let throttle = prepared.throttle.clone();
+    let source = prepared.source.clone();
+    let running = start_listing(job, prepared, targets);
+    let tally = record_results(job, row, running, &throttle).await?;
+    conclude(job, row, tally, &source).await
+}
+
+/// What a connection run works with once its systems are ready.
+struct Prepared {
+    /// What every record task shares.
+    ctx: Arc<RecordContext>,
+    source: Source,
+    source_client: HttpClient,
+    source_policy: RetryPolicy,
+    /// The destination's throttle (its gauge goes with the progress).
+    throttle: Throttle,
+}
+
+/// Before any record: the clients, the lookup tables, the contracts (all at once in a Full
+/// run, else per record) and, for a bulk lookup, the destination listed once.
+async fn prepare(job: &ConnectionJob) -> Result<Prepared, RunError> {
     let config = &job.config;
     let connection = &job.connection;
     let source = config.source_of(connection).clone();
@@ -214,7 +245,8 @@ async fn execute(
         policy,
         source_policy,
     } = Systems::build(config, connection, &source, job.source_throttle.clone())?;
-    let lookups = systems::load_lookups(job, &client, policy).await?;
+    let lookups =
+        systems::load_lookups(&job.connection, &job.events, &job.cancel, &client, policy).await?;
 
     let full = matches!(job.work, Work::Listing(RunScope::Full));
     // A Full run reads nearly every contract of the connection: all at once, while the
@@ -225,65 +257,13 @@ async fn execute(
         tokio::task::spawn_blocking(move || Contracts::load(&store, &name))
     });
     let bulk = if full && connection.fetch.bulk {
-        job.events.log(
-            LogLevel::Info,
-            format!(
-                "{}: listing the destination for a bulk lookup",
-                connection.name
-            ),
-        );
-        // Keep only what the mapping compares, so 100,000 records fit in little memory.
-        let targets: Vec<&str> = connection
-            .mapping
-            .iter()
-            .map(|r| r.compare.as_deref().unwrap_or(&r.target))
-            .collect();
-        let index = lookup::list_destination(
-            &client,
-            &connection.fetch,
-            policy,
-            &job.cancel,
-            Some(&targets),
-        )
-        .await
-        .map_err(|e| {
-            let error = e.to_entry_error();
-            RunError {
-                message: format!("bulk lookup failed: {}", error.message),
-                hint: error.hint,
-            }
-        })?;
-        Some(index)
+        Some(list_destination(job, &client, policy).await?)
     } else {
         None
     };
     let contracts = match contracts {
         None => Contracts::PerRecord,
-        Some(loading) => match loading.await {
-            Ok(Ok(contracts)) => contracts,
-            // Read per record instead, which treats a contract it cannot read as absent.
-            Ok(Err(e)) => {
-                job.events.log(
-                    LogLevel::Warn,
-                    format!(
-                        "{}: cannot load the contracts at once: {e}",
-                        connection.name
-                    ),
-                );
-                Contracts::PerRecord
-            }
-            Err(join) => {
-                job.events.log(
-                    LogLevel::Warn,
-                    format!(
-                        "{}: cannot load the contracts at once: {}",
-                        connection.name,
-                        panic_text(join)
-                    ),
-                );
-                Contracts::PerRecord
-            }
-        },
+        Some(loading) => contracts_loaded(job, loading.await),
     };
     let deliverer = Deliverer::new(client.clone(), connection, RateLimiter::unlimited());
     let throttle = client.throttle().clone();
@@ -309,26 +289,114 @@ async fn execute(
             )
         }),
     });
+    Ok(Prepared {
+        ctx,
+        source,
+        source_client,
+        source_policy,
+        throttle,
+    })
+}
 
-    // Records come through a small bounded channel: the next page downloads while this one is
-    // processed, and a slow destination slows the listing down. Workers: one task per record,
-    // at most `concurrency` at once.
+/// The destination listed for a bulk lookup, keeping only what the mapping compares so that
+/// 100,000 records fit in little memory.
+async fn list_destination(
+    job: &ConnectionJob,
+    client: &HttpClient,
+    policy: RetryPolicy,
+) -> Result<BulkIndex, RunError> {
+    let connection = &job.connection;
+    job.events.log(
+        LogLevel::Info,
+        format!(
+            "{}: listing the destination for a bulk lookup",
+            connection.name
+        ),
+    );
+    let targets: Vec<&str> = connection
+        .mapping
+        .iter()
+        .map(|r| r.compare.as_deref().unwrap_or(&r.target))
+        .collect();
+    lookup::list_destination(
+        client,
+        &connection.fetch,
+        policy,
+        &job.cancel,
+        Some(&targets),
+    )
+    .await
+    .map_err(|e| {
+        let error = e.to_entry_error();
+        RunError {
+            message: format!("bulk lookup failed: {}", error.message),
+            hint: error.hint,
+        }
+    })
+}
+
+/// The contracts loaded at once; when they cannot be, read per record instead, which treats a
+/// contract it cannot read as absent.
+fn contracts_loaded(
+    job: &ConnectionJob,
+    loaded: Result<Result<Contracts, StoreError>, tokio::task::JoinError>,
+) -> Contracts {
+    let why = match loaded {
+        Ok(Ok(contracts)) => return contracts,
+        Ok(Err(e)) => e.to_string(),
+        Err(join) => panic_text(join),
+    };
+    job.events.log(
+        LogLevel::Warn,
+        format!(
+            "{}: cannot load the contracts at once: {why}",
+            job.connection.name
+        ),
+    );
+    Contracts::PerRecord
+}
+
+/// A connection run's records under way: where they come from, the dispatcher handing them to
+/// workers, and the workers' results.
+struct Running {
+    feed: Feed,
+    dispatcher: JoinHandle<u64>,
+    results: mpsc::Receiver<Finished>,
+    /// Set to stop dispatching.
+    stop: Arc<AtomicBool>,
+    /// Records waiting for a retry.
+    pending: Arc<AtomicU64>,
+    /// Records listed so far: the "N" of the "X of N" gauge grows as pages arrive.
+    listed: Arc<AtomicU64>,
+}
+
+/// List: records come through a small bounded channel, so the next page downloads while this
+/// one is processed and a slow destination slows the listing down; the dispatcher runs one
+/// worker task per record, at most `concurrency` at once.
+fn start_listing(job: &ConnectionJob, prepared: Prepared, targets: Vec<Target>) -> Running {
+    let Prepared {
+        ctx,
+        source,
+        source_client,
+        source_policy,
+        ..
+    } = prepared;
+    let concurrency = job.connection.concurrency;
     let shared = Dispatch {
-        ctx: ctx.clone(),
+        ctx,
         stop: Arc::new(AtomicBool::new(false)),
         cancel: job.cancel.clone(),
         events: job.events.clone(),
         ledger: job.ledger.clone(),
-        permits: Arc::new(Semaphore::new(connection.concurrency)),
+        permits: Arc::new(Semaphore::new(concurrency)),
         position: job.position,
         pending: Arc::new(AtomicU64::new(0)),
         listed: Arc::new(AtomicU64::new(0)),
     };
     let stop = shared.stop.clone();
     let pending = shared.pending.clone();
-    // Records listed so far: the "N" of the "X of N" gauge grows as pages arrive.
     let listed = shared.listed.clone();
-    let (result_tx, mut result_rx) = mpsc::channel::<Finished>(connection.concurrency * 2);
+    let (result_tx, results) = mpsc::channel::<Finished>(concurrency * 2);
     let (feed, dispatcher) = match &job.work {
         Work::Listing(scope) => {
             let (page_tx, page_rx) = mpsc::channel::<Vec<SourceRecord>>(2);
@@ -338,7 +406,7 @@ async fn execute(
             };
             let listing = job.listings.feed(
                 source_client,
-                source.clone(),
+                source,
                 scope,
                 source_policy,
                 job.cancel.clone(),
@@ -352,7 +420,7 @@ async fn execute(
             let feed = resync::spawn_feed(
                 targets,
                 source_client,
-                source.clone(),
+                source,
                 source_policy,
                 job.cancel.clone(),
                 unit_tx,
@@ -361,7 +429,45 @@ async fn execute(
             (Feed::Resync(feed), dispatcher)
         }
     };
+    Running {
+        feed,
+        dispatcher,
+        results,
+        stop,
+        pending,
+        listed,
+    }
+}
 
+/// What the record phase leaves for the end.
+struct Tally {
+    feed: Feed,
+    /// Records the dispatcher handed out.
+    dispatched: u64,
+    /// Records of an Apply run not written because they drifted from the plan.
+    drifted: u64,
+    /// What stops the connection run (a panic, too many contract errors, the store), if any.
+    terminal: Option<RunError>,
+}
+
+/// Record: each worker's result is folded into the row's counters and batched with its
+/// contract; batches go to the store through the [`Recorder`] when full or old, the row with
+/// them; progress is told as it goes. Returns once every result is in and every batch
+/// committed.
+async fn record_results(
+    job: &ConnectionJob,
+    row: &mut ConnectionRun,
+    running: Running,
+    throttle: &Throttle,
+) -> Result<Tally, RunError> {
+    let Running {
+        feed,
+        dispatcher,
+        mut results,
+        stop,
+        pending,
+        listed,
+    } = running;
     let mut recorder = Recorder::start(
         job.ledger.clone(),
         job.events.clone(),
@@ -369,71 +475,28 @@ async fn execute(
         job.position,
     );
     let mut store_failed = false;
-    let mut batch = WriteBatch::new();
+    let mut collected = Collected::default();
     let mut last_commit = Instant::now();
     let mut last_progress = Instant::now();
-    let mut consecutive_contract_errors = 0u32;
-    let mut drifted = 0u64;
-    let mut terminal: Option<RunError> = None;
     let mut ticker = tokio::time::interval(BATCH_AGE);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             // The dispatcher and every worker hold a sender: None once all are done.
-            received = result_rx.recv() => {
+            received = results.recv() => {
                 let Some(finished) = received else { break };
                 let Some(result) = finished.result else { continue };
-                if result.entry.reason.as_deref() == Some(apply::DRIFTED) {
-                    drifted += 1;
-                }
-                if finished.originals.is_empty() {
-                    fold(row, &result);
-                } else {
-                    // A resynced record updates each chosen entry of it, in place.
-                    for original in &finished.originals {
-                        fold(row, &result);
-                        batch.entries.push(resync::merge(original, &result.entry));
-                    }
+                if collected.add(result, &finished.originals, row, job.connection.abort_after) {
+                    stop.store(true, Ordering::Relaxed);
                 }
                 row.counters.pending = pending.load(Ordering::Relaxed);
                 row.total = row.total.max(listed.load(Ordering::Relaxed));
-                if let Some(message) = &result.panic
-                    && terminal.is_none()
-                {
-                    terminal = Some(RunError {
-                        message: message.clone(),
-                        hint: None,
-                    });
-                    stop.store(true, Ordering::Relaxed);
-                }
-                match result.contract_level {
-                    Some(true) => consecutive_contract_errors += 1,
-                    Some(false) => consecutive_contract_errors = 0,
-                    None => {}
-                }
-                if terminal.is_none() && consecutive_contract_errors >= connection.abort_after {
-                    let error = result.entry.error.clone().unwrap_or_default();
-                    terminal = Some(RunError {
-                        message: format!(
-                            "{} consecutive contract errors; last: {}",
-                            consecutive_contract_errors, error.message
-                        ),
-                        hint: error.hint,
-                    });
-                    stop.store(true, Ordering::Relaxed);
-                }
-                if finished.originals.is_empty() {
-                    batch.entries.push(result.entry);
-                }
-                if let Some(contract) = result.contract {
-                    batch.contracts.push(contract);
-                }
-                if batch.entries.len() >= BATCH_SIZE {
-                    recorder.record(&mut batch, row).await?;
+                if collected.batch.entries.len() >= BATCH_SIZE {
+                    recorder.record(&mut collected.batch, row).await?;
                     last_commit = Instant::now();
                 }
                 if last_progress.elapsed() >= PROGRESS_EVERY {
-                    progress(job, row, &throttle);
+                    progress(job, row, throttle);
                     last_progress = Instant::now();
                 }
             }
@@ -443,7 +506,7 @@ async fn execute(
                 store_failed = true;
                 stop.store(true, Ordering::Relaxed);
                 if let Some(failure) = job.ledger.failure() {
-                    terminal = Some(store_stopped(failure));
+                    collected.terminal = Some(store_stopped(failure));
                 }
             }
             // Before the end only a panic stops the writer.
@@ -452,23 +515,116 @@ async fn execute(
                 row.counters.pending = pending.load(Ordering::Relaxed);
                 row.total = row.total.max(listed.load(Ordering::Relaxed));
                 // An old, partly filled batch waits for the next tick while a commit is queued.
-                if !batch.entries.is_empty()
+                if !collected.batch.entries.is_empty()
                     && last_commit.elapsed() >= BATCH_AGE
-                    && recorder.offer(&mut batch, row)
+                    && recorder.offer(&mut collected.batch, row)
                 {
                     last_commit = Instant::now();
                 }
-                progress(job, row, &throttle);
+                progress(job, row, throttle);
                 last_progress = Instant::now();
             }
         }
     }
-    drop(result_rx);
+    drop(results);
     let dispatched = dispatcher.await.unwrap_or(0);
     // Every batch committed before the connection run can finish.
-    recorder.finish(&mut batch, row).await?;
-    progress(job, row, &throttle);
+    recorder.finish(&mut collected.batch, row).await?;
+    progress(job, row, throttle);
+    Ok(Tally {
+        feed,
+        dispatched,
+        drifted: collected.drifted,
+        terminal: collected.terminal,
+    })
+}
 
+/// The record phase's running state between results.
+#[derive(Default)]
+struct Collected {
+    /// Entries and contracts waiting for the next commit.
+    batch: WriteBatch,
+    /// Contract-level failures in a row, toward `abort_after`.
+    consecutive_contract_errors: u32,
+    drifted: u64,
+    /// What stops the connection run, once something does.
+    terminal: Option<RunError>,
+}
+
+impl Collected {
+    /// Folds one worker's result into the row's counters and the batch (a resynced record
+    /// updates each chosen entry of it, in place); true when it stops the run: its task
+    /// panicked, or it is the `abort_after`th contract-level failure in a row.
+    fn add(
+        &mut self,
+        result: RecordResult,
+        originals: &[ReportEntry],
+        row: &mut ConnectionRun,
+        abort_after: u32,
+    ) -> bool {
+        if result.entry.reason.as_deref() == Some(DRIFTED) {
+            self.drifted += 1;
+        }
+        if originals.is_empty() {
+            fold(row, &result);
+        } else {
+            for original in originals {
+                fold(row, &result);
+                self.batch
+                    .entries
+                    .push(resync::merge(original, &result.entry));
+            }
+        }
+        let mut stops = false;
+        if let Some(message) = &result.panic
+            && self.terminal.is_none()
+        {
+            self.terminal = Some(RunError {
+                message: message.clone(),
+                hint: None,
+            });
+            stops = true;
+        }
+        match result.contract_level {
+            Some(true) => self.consecutive_contract_errors += 1,
+            Some(false) => self.consecutive_contract_errors = 0,
+            None => {}
+        }
+        if self.terminal.is_none() && self.consecutive_contract_errors >= abort_after {
+            let error = result.entry.error.clone().unwrap_or_default();
+            self.terminal = Some(RunError {
+                message: format!(
+                    "{} consecutive contract errors; last: {}",
+                    self.consecutive_contract_errors, error.message
+                ),
+                hint: error.hint,
+            });
+            stops = true;
+        }
+        if originals.is_empty() {
+            self.batch.entries.push(result.entry);
+        }
+        if let Some(contract) = result.contract {
+            self.batch.contracts.push(contract);
+        }
+        stops
+    }
+}
+
+/// The end: how the listing (or a resync's feed) ended, the note of an Apply run, a cancel,
+/// and what the listing says about the records it did not deliver.
+async fn conclude(
+    job: &ConnectionJob,
+    row: &mut ConnectionRun,
+    tally: Tally,
+    source: &Source,
+) -> Result<(), RunError> {
+    let Tally {
+        feed,
+        dispatched,
+        drifted,
+        terminal,
+    } = tally;
     let listing = match feed {
         Feed::Listing(listing) => listing.await,
         Feed::Resync(feed) => feed.await.map(|()| Ok(ListingSummary::default())),
@@ -622,24 +778,6 @@ fn progress(job: &ConnectionJob, row: &ConnectionRun, throttle: &Throttle) {
             concurrency,
         });
     }
-}
-
-/// The message of a panicked task.
-pub(crate) fn panic_text(error: tokio::task::JoinError) -> String {
-    if !error.is_panic() {
-        return "the task was canceled".to_string();
-    }
-    panic_message(error.into_panic())
-}
-
-/// The message of a caught panic, from its payload.
-pub(crate) fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
-    let message = payload
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic".to_string());
-    format!("internal error (panic): {message}")
 }
 
 #[cfg(test)]

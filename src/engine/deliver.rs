@@ -10,12 +10,14 @@ use reqwest::{Method as HttpMethod, Url};
 use serde_json::Value;
 
 use super::body;
-use super::exchange::{Ending, Exchange, join_reason};
+pub use super::exchange::RetryNotice;
+use super::exchange::{Ending, Exchange, Line, join_reason};
 use super::hints;
 use super::http::HttpClient;
 use super::limit::RateLimiter;
 use super::placeholder::path_segment;
 use super::retry::RetryPolicy;
+use super::values::get_path;
 use crate::config::{Connection, FetchContract, Method, WriteContract};
 use crate::store::{Attempt, EntryError, EntryStatus};
 
@@ -62,17 +64,6 @@ pub struct WriteResult {
     pub outcome_unknown: bool,
 }
 
-/// Told before each wait for a retry, so the engine can show the entry as Pending.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RetryNotice {
-    /// The try that failed, from 1; the next try is `attempt + 1`.
-    pub attempt: u32,
-    /// How long until the next try.
-    pub delay: Duration,
-    /// What went wrong (redacted).
-    pub reason: String,
-}
-
 /// Writes records to one connection's destination; built once per connection run and shared by
 /// its workers.
 pub struct Deliverer {
@@ -85,6 +76,15 @@ pub struct Deliverer {
 }
 
 impl Deliverer {
+    /// What its requests are sent on.
+    pub(super) fn line(&self) -> Line<'_> {
+        Line {
+            client: &self.client,
+            policy: self.policy,
+            timeout: self.timeout,
+        }
+    }
+
     /// A deliverer for `connection`, retrying per its `max_retries` with the default steps. A
     /// `limiter` with a rate joins the client's throttle (in a connection run the client comes
     /// with the connection's throttle already, and this is unlimited).
@@ -159,6 +159,7 @@ impl Deliverer {
         // destination said it did nothing (429, 503) or it never got the request.
         let idempotent = contract.method != Method::Post;
         let exchange = self
+            .line()
             .exchange(
                 http_method(contract.method),
                 &url,
@@ -218,7 +219,7 @@ impl Deliverer {
             }
             Ending::Answered(answer) => {
                 let status = answer.status;
-                let mut error = self.http_error(&answer, method, &shown_url());
+                let mut error = self.line().http_error(&answer, method, &shown_url());
                 if creating && status == 404 {
                     error.hint = Some(CREATE_NOT_FOUND.to_string());
                 }
@@ -462,21 +463,6 @@ pub(super) fn append_query(url: &mut Url, extra: &str) {
     };
     url.set_query(Some(&query));
 }
-/// The value at a dotted path; a key that itself contains dots is found too.
-pub(super) fn get_path<'a>(value: &'a Value, path: &str) -> Option<&'a Value> {
-    if path.is_empty() {
-        return Some(value);
-    }
-    let object = value.as_object()?;
-    if let Some(found) = object.get(path) {
-        return Some(found);
-    }
-    path.match_indices('.').find_map(|(dot, _)| {
-        let inner = object.get(&path[..dot])?;
-        get_path(inner, &path[dot + 1..])
-    })
-}
-
 pub(super) fn scalar_text(value: &Value) -> Option<String> {
     match value {
         Value::String(text) => Some(text.clone()),
@@ -488,7 +474,6 @@ pub(super) fn scalar_text(value: &Value) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
     fn placeholders_are_encoded_as_one_segment() {
@@ -507,15 +492,6 @@ mod tests {
         assert!(fill_placeholders("/a/{id}", Some(" "), "S").is_err());
         assert!(fill_placeholders("/a/{id}", Some(".."), "S").is_err());
         assert!(fill_placeholders("/a/{serial}", None, "S").is_ok());
-    }
-
-    #[test]
-    fn dotted_paths_read_nested_and_dotted_keys() {
-        let record = json!({"user": {"email": "a"}, "x.y": 1, "deep": {"a.b": {"c": 2}}});
-        assert_eq!(get_path(&record, "user.email"), Some(&json!("a")));
-        assert_eq!(get_path(&record, "x.y"), Some(&json!(1)));
-        assert_eq!(get_path(&record, "deep.a.b.c"), Some(&json!(2)));
-        assert_eq!(get_path(&record, "user.name"), None);
     }
 
     #[test]

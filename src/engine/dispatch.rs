@@ -12,54 +12,15 @@ use std::task::{Context, Poll};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
 
-use super::EventSink;
-use super::connection::panic_message;
 use super::deliver::RetryNotice;
 use super::ledger::Ledger;
 use super::protocol::Event;
 use super::record::{self, RecordContext, RecordResult};
-use super::resync::{self, Target};
-use super::source::SourceRecord;
+use super::resync;
+use super::sink::EventSink;
+use super::units::Unit;
+use crate::panics::panic_message;
 use crate::store::ReportEntry;
-
-/// One record's worth of work for a worker.
-pub(crate) enum Unit {
-    /// A record the source listing delivered.
-    Listed(SourceRecord),
-    /// A record to resync, with the entries it updates (or, in an Apply run, its plan).
-    Resync(Target),
-}
-
-impl From<SourceRecord> for Unit {
-    fn from(record: SourceRecord) -> Unit {
-        Unit::Listed(record)
-    }
-}
-
-impl Unit {
-    fn serial(&self) -> &str {
-        match self {
-            Unit::Listed(record) => &record.serial,
-            Unit::Resync(target) => &target.serial,
-        }
-    }
-
-    /// How many entries it accounts for in the "X of N" gauge.
-    fn weight(&self) -> u64 {
-        match self {
-            Unit::Listed(_) => 1,
-            Unit::Resync(target) => target.weight(),
-        }
-    }
-
-    /// Takes out the entries a resync updates (none for a listed record).
-    fn take_originals(&mut self) -> Vec<ReportEntry> {
-        match self {
-            Unit::Listed(_) => Vec::new(),
-            Unit::Resync(target) => std::mem::take(&mut target.originals),
-        }
-    }
-}
 
 /// What a worker hands back.
 pub(crate) struct Finished {

@@ -14,7 +14,7 @@
 
 use serde_json::Value;
 
-use super::paging::value_at;
+use super::values::value_at;
 
 /// One step of a path inside a JSON document.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -2,15 +2,16 @@
 //! rate limiter, retries of what is safe to retry, and the error details with hints of a failed
 //! answer (SPEC section 4).
 
+use std::time::Duration;
+
 use chrono::Utc;
 use reqwest::header::{self, HeaderMap};
 use reqwest::{Method as HttpMethod, StatusCode, Url};
 
 use super::body;
-use super::deliver::{Deliverer, RetryNotice};
 use super::hints;
-use super::http::{SendError, read_capped};
-use super::retry::{is_retryable_status, parse_retry_after};
+use super::http::{HttpClient, SendError, read_capped};
+use super::retry::{RetryPolicy, is_retryable_status, parse_retry_after};
 use crate::store::{Attempt, EntryError};
 
 /// At most this much of an error body is read (the rest is dropped unread).
@@ -56,11 +57,30 @@ impl Answer {
     }
 }
 
+/// Told before each wait for a retry, so the engine can show the entry as Pending.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RetryNotice {
+    /// The try that failed, from 1; the next try is `attempt + 1`.
+    pub attempt: u32,
+    /// How long until the next try.
+    pub delay: Duration,
+    /// What went wrong (redacted).
+    pub reason: String,
+}
+
 pub(super) struct Exchange {
     pub(super) attempts: Vec<Attempt>,
     pub(super) ending: Ending,
 }
-impl Deliverer {
+/// The line a deliverer sends on: its destination's client, its retry policy and the timeout of
+/// one try.
+pub(super) struct Line<'a> {
+    pub(super) client: &'a HttpClient,
+    pub(super) policy: RetryPolicy,
+    pub(super) timeout: Duration,
+}
+
+impl Line<'_> {
     /// Sends a request, retrying what may be retried; every try goes through the system's
     /// throttle (its rate limit, and its adaptive concurrency).
     pub(super) async fn exchange(

@@ -13,10 +13,10 @@ use reqwest::{Method, RequestBuilder, Response, Url};
 
 use super::credentials::{TokenError, TokenSource};
 use super::throttle::{Answer, Throttle};
+pub use super::wire::read_capped;
+use super::wire::secret_forms;
+pub use super::wire::{REDACTED, redact_values};
 use crate::config::{Credential, CredentialKind};
-
-/// What replaces a secret in text.
-pub const REDACTED: &str = "[redacted]";
 
 /// Query parameter names whose values are treated as secrets in URLs shown or stored.
 const SECRET_PARAMS: &[&str] = &[
@@ -290,31 +290,6 @@ impl HttpClient {
     }
 }
 
-/// Every form a secret may take when a destination echoes it back — as it is, JSON-escaped (with
-/// and without `\/`), percent-encoded — longest first, so a longer form is replaced whole.
-pub(crate) fn secret_forms(secrets: Vec<String>) -> Vec<String> {
-    let mut forms: Vec<String> = Vec::new();
-    for secret in secrets.into_iter().filter(|s| s.len() >= 3) {
-        let json = serde_json::to_string(&secret).unwrap_or_default();
-        let json = json.trim_matches('"').to_string();
-        let percent = form_encoded(&secret);
-        let percent_path = percent.replace('+', "%20");
-        for form in [
-            json.replace('/', "\\/"),
-            json,
-            percent,
-            percent_path,
-            secret,
-        ] {
-            if !forms.contains(&form) {
-                forms.push(form);
-            }
-        }
-    }
-    forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
-    forms
-}
-
 /// Bytes from a remote system as text fit for a screen: lossy UTF-8, line ends as `\n`, and
 /// every other control character (an escape sequence in a body) shown as a visible stand-in
 /// ([`crate::text::terminal_lines`]) so it never reaches a terminal.
@@ -326,27 +301,6 @@ pub fn printable(bytes: &[u8]) -> String {
         text
     };
     crate::text::terminal_lines(&text).into_owned()
-}
-
-/// `text` as it appears in a query string (`a b/c` → `a+b%2Fc`).
-fn form_encoded(text: &str) -> String {
-    let mut url = Url::parse("http://127.0.0.1/").expect("a constant URL");
-    url.query_pairs_mut().append_pair("k", text);
-    url.query()
-        .and_then(|q| q.strip_prefix("k="))
-        .unwrap_or(text)
-        .to_string()
-}
-
-/// Replaces every occurrence of each secret in `text`.
-pub fn redact_values(text: &str, secrets: &[String]) -> String {
-    let mut out = text.to_string();
-    for secret in secrets {
-        if out.contains(secret.as_str()) {
-            out = out.replace(secret.as_str(), REDACTED);
-        }
-    }
-    out
 }
 
 /// Follows at most 5 redirects, and only within the same scheme, host and port: a redirect to
@@ -367,26 +321,6 @@ fn same_origin_redirects() -> reqwest::redirect::Policy {
             attempt.stop()
         }
     })
-}
-
-/// Reads at most `limit` bytes of a body; the flag says whether more was cut off. A body that
-/// fails midway yields what arrived and the error's text.
-pub async fn read_capped(mut response: Response, limit: usize) -> (Vec<u8>, bool, Option<String>) {
-    let mut body = Vec::new();
-    loop {
-        match response.chunk().await {
-            Ok(Some(chunk)) => {
-                let room = limit.saturating_sub(body.len());
-                if chunk.len() > room {
-                    body.extend_from_slice(&chunk[..room]);
-                    return (body, true, None);
-                }
-                body.extend_from_slice(&chunk);
-            }
-            Ok(None) => return (body, false, None),
-            Err(e) => return (body, false, Some(e.without_url().to_string())),
-        }
-    }
 }
 
 #[cfg(test)]

@@ -12,17 +12,22 @@ use chrono::Utc;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::connection::{self, ConnectionJob, Work, panic_text};
+use super::connection::{self, ConnectionJob, Work};
 use super::ledger::{self, Ledger};
 use super::listings;
 use super::protocol::{Event, LogLevel, RunScope};
+use super::setting_keys::clean_full_dry_key;
+use super::sink::EventSink;
 use super::throttle::Throttle;
-use super::{EventSink, Job, clean_full_dry_key};
 use crate::config::Config;
+use crate::panics::panic_text;
 use crate::store::{
     CancelRequest, ConnectionRun, LeaseHolder, Run, RunMode, RunOwner, RunStatus, RunType, Store,
     StoreError, Trigger, WriteBatch,
 };
+
+/// One connection of a run: its configuration, its mode and what it works through.
+pub(crate) type Job = (crate::config::Connection, RunMode, Work);
 
 /// How often a running run looks for a cancel request written by another process: it honours
 /// one within a second (SPEC section 8).

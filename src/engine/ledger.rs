@@ -16,8 +16,8 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use super::EventSink;
 use super::protocol::{Event, LogLevel, RecordingFailure};
+use super::sink::EventSink;
 use crate::store::recovery_file::{self, Kept, Reservation};
 use crate::store::{RunId, Store, StoreError, WriteBatch};
 
@@ -274,7 +274,7 @@ pub(crate) async fn reserve(
         let path = store.path().to_path_buf();
         tokio::task::spawn_blocking(move || Reservation::create(&path))
             .await
-            .map_err(super::connection::panic_text)?
+            .map_err(crate::panics::panic_text)?
     };
     match reserved {
         Ok(reservation) => Ok(Some(reservation)),

@@ -10,8 +10,11 @@ use reqwest::{Method, Url};
 use serde_json::Value;
 use tokio::sync::watch;
 
-use super::http::{HttpClient, SendError, read_capped};
+use super::http::{HttpClient, SendError};
 use super::retry::{RetryPolicy, is_retryable_status, parse_retry_after};
+pub(crate) use super::wire::error_chain;
+pub use super::wire::error_details;
+use super::wire::read_capped;
 
 /// The largest page body read; a bigger one is refused rather than parsed.
 const MAX_PAGE_BYTES: usize = 32 << 20;
@@ -407,23 +410,6 @@ async fn get_once(client: &HttpClient, url: &Url, attempts: u32) -> Result<Fetch
     }
 }
 
-/// A reqwest error's text with its causes ("error sending request: ... Connection refused"),
-/// the URL left out.
-pub(crate) fn error_chain(error: reqwest::Error) -> String {
-    let error = error.without_url();
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(&error);
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
-}
-
 /// At most [`EXCERPT_BYTES`] of a body as text (bytes that are not UTF-8 replaced), secrets
 /// removed before it is cut so no part of a secret survives at the cut.
 pub fn excerpt(client: &HttpClient, body: &[u8]) -> String {
@@ -437,84 +423,6 @@ pub fn excerpt(client: &HttpClient, body: &[u8]) -> String {
         cut -= 1;
     }
     text[..cut].to_string()
-}
-
-/// The destination's error code and message from an error body, best effort: JSON
-/// `{"error": {"code", "message"}}` (or `"error": "text"`, or top-level `code`/`message`), or
-/// XML `<error><code>…</code><message>…</message></error>`.
-pub fn error_details(body: &[u8]) -> (Option<String>, Option<String>) {
-    if let Ok(value) = serde_json::from_slice::<Value>(body) {
-        let text = |value: Option<&Value>| match value {
-            Some(Value::String(text)) if !text.is_empty() => Some(text.clone()),
-            Some(Value::Number(number)) => Some(number.to_string()),
-            _ => None,
-        };
-        return match value.get("error") {
-            Some(Value::Object(error)) => (
-                text(error.get("code")),
-                text(error.get("message")).or_else(|| text(error.get("detail"))),
-            ),
-            Some(Value::String(message)) => (None, Some(message.clone())),
-            _ => (
-                text(value.get("code")),
-                text(value.get("message"))
-                    .or_else(|| messages_text(value.get("messages")))
-                    .or_else(|| first_error(value.get("errors")))
-                    .or_else(|| text(value.get("detail"))),
-            ),
-        };
-    }
-    let text = String::from_utf8_lossy(body);
-    (xml_element(&text, "code"), xml_element(&text, "message"))
-}
-
-/// Snipe-IT's `messages`: a text, or field → [texts] ("model_id: The model id field is
-/// required.").
-fn messages_text(messages: Option<&Value>) -> Option<String> {
-    match messages? {
-        Value::String(text) if !text.is_empty() => Some(text.clone()),
-        Value::Object(fields) => {
-            let parts: Vec<String> = fields
-                .iter()
-                .map(|(field, said)| match said {
-                    Value::Array(items) => {
-                        let texts: Vec<&str> = items.iter().filter_map(Value::as_str).collect();
-                        format!("{field}: {}", texts.join(" "))
-                    }
-                    Value::String(text) => format!("{field}: {text}"),
-                    other => format!("{field}: {other}"),
-                })
-                .collect();
-            (!parts.is_empty()).then(|| parts.join("; "))
-        }
-        _ => None,
-    }
-}
-
-/// Jamf Pro's `errors: [{code, description, field}]`: the first one's description.
-fn first_error(errors: Option<&Value>) -> Option<String> {
-    let first = errors?.as_array()?.first()?;
-    let description = first
-        .get("description")
-        .or_else(|| first.get("message"))
-        .and_then(Value::as_str)?;
-    Some(match first.get("field").and_then(Value::as_str) {
-        Some(field) if !field.is_empty() => format!("{field}: {description}"),
-        _ => description.to_string(),
-    })
-}
-
-/// The unescaped text of the first `<name>…</name>` in `text`.
-fn xml_element(text: &str, name: &str) -> Option<String> {
-    let open = format!("<{name}>");
-    let close = format!("</{name}>");
-    let start = text.find(&open)? + open.len();
-    let end = start + text[start..].find(&close)?;
-    let raw = text[start..end].trim();
-    let unescaped = quick_xml::escape::unescape(raw)
-        .map(|text| text.into_owned())
-        .unwrap_or_else(|_| raw.to_string());
-    (!unescaped.is_empty()).then_some(unescaped)
 }
 
 #[cfg(test)]

@@ -9,8 +9,9 @@ use serde_json::Value;
 use tokio::sync::watch;
 
 use super::http::HttpClient;
-use super::paging::{Pager, Step, text_at};
+use super::paging::{Pager, Step};
 use super::retry::RetryPolicy;
+use super::values::{get_path, show, text_at};
 use crate::config::LookupTable;
 
 /// The tables of one connection run, by name.
@@ -51,7 +52,7 @@ impl LookupTables {
         let Some(key) = key_text(value) else {
             return Err(format!(
                 "{} cannot be looked up in \"{table}\"",
-                super::mapping::show(value)
+                show(value)
             ));
         };
         match found.entries.get(&key) {
@@ -59,11 +60,11 @@ impl LookupTables {
             Some(Entry::Many(count)) => Err(format!(
                 "{count} records of lookup \"{table}\" ({}) are named {}: which one is meant cannot be told",
                 found.path,
-                super::mapping::show(value)
+                show(value)
             )),
             None => Err(format!(
                 "{} is not in lookup \"{table}\" ({} names listed from {}): add it to the destination, or map the source value",
-                super::mapping::show(value),
+                show(value),
                 found.entries.len(),
                 found.path
             )),
@@ -109,8 +110,7 @@ pub async fn load(
                         let Some(key) = text_at(&record, &table.key) else {
                             continue;
                         };
-                        let Some(id) = super::deliver::get_path(&record, &table.value).cloned()
-                        else {
+                        let Some(id) = get_path(&record, &table.value).cloned() else {
                             continue;
                         };
                         entries

@@ -9,11 +9,10 @@ use chrono::format::{Item, StrftimeItems};
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime};
 use serde_json::{Map, Value};
 
+use super::values::show;
 use crate::config::{Format, MappingRule, OnNull, OnSame};
 use crate::store::types::FieldChange;
 
-/// Longest value text kept in an error (report rows and messages stay readable).
-const SHOWN_VALUE_CHARS: usize = 60;
 /// How many known keys a `map` error lists.
 const KNOWN_KEYS_SHOWN: usize = 5;
 
@@ -644,18 +643,6 @@ fn plain_date(text: &str) -> Option<NaiveDate> {
     NaiveDate::from_ymd_opt(year, digits(5..7)?, digits(8..10)?)
 }
 
-/// A value as compact JSON text, shortened to [`SHOWN_VALUE_CHARS`] characters.
-pub(crate) fn show(value: &Value) -> String {
-    let text = value.to_string();
-    if text.char_indices().nth(SHOWN_VALUE_CHARS).is_none() {
-        return text;
-    }
-    let cut = text
-        .char_indices()
-        .nth(SHOWN_VALUE_CHARS - 1)
-        .map_or(text.len(), |(at, _)| at);
-    format!("{}…", &text[..cut])
-}
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;

@@ -32,12 +32,18 @@ pub mod placeholder;
 pub mod protocol;
 mod record;
 mod recorder;
+mod refetch;
 pub mod resync;
 pub mod retry;
+mod setting_keys;
+mod sink;
 pub mod source;
 mod systems;
 pub mod throttle;
+mod units;
+mod values;
 mod verify;
+mod wire;
 
 use std::sync::Arc;
 
@@ -46,44 +52,17 @@ use tokio::task::JoinHandle;
 
 pub use protocol::{Command, Event, LogLevel, RecordingFailure, RunRequest, RunScope};
 pub use resync::{ResyncPlan, plan_resync};
+pub use setting_keys::{clean_full_dry_key, dry_run_override_key};
+pub use sink::EventSink;
 
 use crate::config::Config;
+use crate::panics::panic_text;
 use crate::store::{
     ConnectionRun, Counters, ReportEntry, RunMode, RunType, Store, SyncId, Trigger,
 };
 use alerts::Alerts;
-use connection::{Work, panic_text};
-use launch::{Current, Refusal, end_after_panic, launch, new_run};
-
-/// Settings key of a connection's dry-run override (`"true"` / `"false"`).
-pub fn dry_run_override_key(connection: &str) -> String {
-    format!("dry_run.{connection}")
-}
-
-/// Settings key holding the config hash of a connection's last clean Full Dry run.
-pub fn clean_full_dry_key(connection: &str) -> String {
-    format!("clean_full_dry.{connection}")
-}
-
-/// Where events go; sending never blocks (progress is coalesced at the source).
-#[derive(Clone)]
-pub struct EventSink(mpsc::UnboundedSender<Event>);
-
-impl EventSink {
-    pub fn send(&self, event: Event) {
-        let _ = self.0.send(event);
-    }
-
-    /// A log line, to the log file and to the front end.
-    pub fn log(&self, level: LogLevel, message: String) {
-        match level {
-            LogLevel::Info => tracing::info!("{message}"),
-            LogLevel::Warn => tracing::warn!("{message}"),
-            LogLevel::Error => tracing::error!("{message}"),
-        }
-        self.send(Event::Log { level, message });
-    }
-}
+use connection::Work;
+use launch::{Current, Job, Refusal, end_after_panic, launch, new_run};
 
 /// A running engine: send commands, receive events.
 pub struct EngineHandle {
@@ -106,7 +85,7 @@ pub fn spawn_as(config: Arc<Config>, store: Store, trigger: Trigger) -> EngineHa
     let engine = Engine {
         config,
         store,
-        events: EventSink(event_tx),
+        events: EventSink::new(event_tx),
         trigger,
     };
     let task = tokio::spawn(engine.run(command_rx));
@@ -351,9 +330,6 @@ async fn start_apply(
     ));
     launch(config, store, events, run, jobs).await
 }
-
-/// One connection of a run: its configuration, its mode and what it works through.
-pub(crate) type Job = (crate::config::Connection, RunMode, Work);
 
 /// The connections of a request with the mode each runs in; refuses unknown names and Full Live
 /// runs the safety gate stops.

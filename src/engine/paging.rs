@@ -13,6 +13,7 @@ use tokio::sync::watch;
 use super::http::HttpClient;
 use super::listing_request::{ListingError, canceled, get_json};
 use super::retry::RetryPolicy;
+pub use super::values::{text_at, value_at};
 use crate::config::{PageStop, Pagination, Position, ResultsPosition, TotalAt};
 
 /// How many top-level keys a results-position error lists.
@@ -536,22 +537,6 @@ fn kind_of(value: &Value) -> &'static str {
     }
 }
 
-/// The value at a dotted path (`hardware.memory_gb`).
-pub fn value_at<'v>(value: &'v Value, path: &str) -> Option<&'v Value> {
-    path.split('.')
-        .try_fold(value, |value, segment| value.get(segment))
-}
-
-/// The text at a dotted path: a non-empty string as it is, a number as its text; None for
-/// anything else (absent, null, empty, boolean, object, array).
-pub fn text_at(value: &Value, path: &str) -> Option<String> {
-    match value_at(value, path)? {
-        Value::String(text) if !text.is_empty() => Some(text.clone()),
-        Value::Number(number) => Some(number.to_string()),
-        _ => None,
-    }
-}
-
 /// A next cursor or link at `position`: None when absent, null or empty; Err names what else
 /// was found there.
 fn next_value(body: &Value, position: &Position) -> Result<Option<String>, &'static str> {
@@ -631,17 +616,6 @@ mod tests {
             error.contains("bare array") && error.contains("_root"),
             "{error}"
         );
-    }
-
-    #[test]
-    fn serials_are_text_or_numbers() {
-        let record = json!({"serial": "A1", "n": 42, "e": "", "b": true, "d": {"s": 7}});
-        assert_eq!(text_at(&record, "serial").as_deref(), Some("A1"));
-        assert_eq!(text_at(&record, "n").as_deref(), Some("42"));
-        assert_eq!(text_at(&record, "d.s").as_deref(), Some("7"));
-        assert_eq!(text_at(&record, "e"), None);
-        assert_eq!(text_at(&record, "b"), None);
-        assert_eq!(text_at(&record, "missing"), None);
     }
 
     #[test]

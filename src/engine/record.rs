@@ -5,16 +5,17 @@ use std::sync::Arc;
 
 use chrono::Utc;
 
-use super::apply::{self, Planned};
+use super::apply;
 use super::contracts::Contracts;
 use super::deliver::{Deliverer, RetryNotice, WriteKind, WriteRequest};
 use super::hints;
 use super::http::HttpClient;
 use super::lookup::{self, BulkIndex, Destination, Match};
-use super::mapping::{Comparison, Mapping, Unmappable};
-use super::resync::SourceFetcher;
+use super::mapping::{Comparison, Formatted, Mapping, Unmappable};
+use super::refetch::SourceFetcher;
 use super::retry::RetryPolicy;
 use super::source::SourceRecord;
+use super::units::{DRIFT_HINT, DRIFTED, Planned};
 use crate::config::Connection;
 use crate::store::{
     ContractAction, ContractHashes, EntryError, EntryStatus, FieldChange, Outcome, ReportEntry,
@@ -135,6 +136,12 @@ fn shortened(serial: &str) -> String {
 /// Processes one source record. Never panics on input; every failure becomes an entry. With a
 /// `plan` (an Apply run) the record is written only when its fresh change is the one planned;
 /// otherwise it is reported drifted and nothing is written.
+///
+/// A record's way through the run, in order: [`InFlight::map`] (format it and tell new, changed
+/// or unchanged), [`InFlight::look_up`] (find the destination record), [`InFlight::compare`]
+/// (what a write would change, against the plan if there is one), [`InFlight::deliver`] (write
+/// and verify, Live only), then [`InFlight::end`] records what happened as its entry and
+/// contract. Each phase may end the record early with an [`End`].
 pub(crate) async fn process(
     ctx: Arc<RecordContext>,
     record: SourceRecord,
@@ -153,304 +160,430 @@ pub(crate) async fn process(
         };
         return unprocessed(&ctx, shortened(&serial), "serial_too_long", error);
     }
-    let name = &ctx.connection.name;
-    let contract = ctx.contracts.get(&ctx.store, name, &serial);
-    let mut entry = ReportEntry {
-        sync_id: 0,
-        run_id: ctx.run_id,
-        connection: name.clone(),
-        system: ctx.connection.system.clone(),
-        reference: serial.clone(),
-        source_id: Some(serial.clone()),
-        target_id: contract.as_ref().and_then(|c| c.target_id.clone()),
-        status: if ctx.mode == RunMode::Dry {
-            EntryStatus::Dry
-        } else {
-            EntryStatus::Ok
-        },
-        outcome: Outcome::Skipped,
-        reason: None,
-        time: Utc::now(),
-        attempts: Vec::new(),
-        error: None,
-        diff: Vec::new(),
-        hashes: None,
+    let mut record = InFlight::open(&ctx, serial);
+    let end = match record.go(&ctx, &source, plan, on_retry).await {
+        Ok(()) => End::Done,
+        Err(end) => end,
     };
-    let mut result = Verdict {
-        contract: None,
-        novelty: Novelty::New,
-        contract_level: None,
-        before: contract.as_ref().map(|c| c.last_hash.clone()),
-        would_write: None,
-    };
+    record.end(ctx.mode, end)
+}
 
-    // The formatted source record and its hash decide new / changed / unchanged before any
-    // request; the same formatted fields are compared with the destination after the lookup.
-    let formatted = ctx.mapping.format(&source);
-    result.novelty = match (&contract, &formatted) {
-        (None, _) => Novelty::New,
-        (Some(c), Ok(formatted)) if c.last_hash == formatted.desired_hash() => Novelty::Unchanged,
-        _ => Novelty::Changed,
-    };
-    let formatted = match formatted {
-        Ok(formatted) => formatted,
-        Err(Unmappable::MissingSource { field }) => {
-            let message = format!("required source field {field} is absent or null");
-            return result.problem(
-                ctx.mode,
-                entry,
-                Outcome::MissingSource,
-                "missing_source",
-                message,
-                None,
-            );
-        }
-        Err(Unmappable::Error {
-            field,
-            value,
-            message,
-        }) => {
-            let message = format!("field {field}: cannot convert {value}: {message}");
-            return result.problem(
-                ctx.mode,
-                entry,
-                Outcome::Error,
-                "format_error",
-                message,
-                None,
-            );
-        }
-    };
-    // Unchanged since the last sync: nothing to look up or write.
-    if result.novelty == Novelty::Unchanged && ctx.skip_unchanged {
-        entry.outcome = Outcome::Skipped;
-        entry.reason = Some("unchanged".into());
-        if ctx.mode == RunMode::Live
-            && let Some(mut c) = contract
-        {
-            c.last_seen = Utc::now();
-            c.last_action = ContractAction::Unchanged;
-            result.contract = Some(c);
-        }
-        return result.done(entry);
-    }
+/// How a record's way through the run ends.
+enum End {
+    /// As its entry and verdict now say.
+    Done,
+    /// It cannot be written: Dry in a dry run, Failed in a live one, with its reason.
+    Problem {
+        outcome: Outcome,
+        reason: &'static str,
+        message: String,
+        /// Boxed: the phases return an `End` on every early way out.
+        error: Option<Box<EntryError>>,
+    },
+    /// A planned record whose fresh change is not the one planned (see [`Verdict::drifted`]).
+    Drifted {
+        message: String,
+        diff: Vec<FieldChange>,
+    },
+}
 
-    // Look the destination record up. The requests' futures are boxed (here and below): a
-    // record task holds its whole future, spawned once per record, and a dry run on a bulk
-    // index never makes a request.
-    let found = match &ctx.bulk {
-        Some(index) => index.find(&serial),
-        None => Box::pin(lookup::lookup_one(
-            &ctx.client,
-            &ctx.connection.fetch,
-            &serial,
-            ctx.policy,
-        ))
-        .await
-        .map(Match::from),
-    };
-    let destination = match found {
-        Ok(Match::Found { target_id, record }) => Some((target_id, record)),
-        Ok(Match::Missing) => None,
-        Ok(Match::Ambiguous(n)) => {
-            let message = format!("ambiguous destination: {n} records match serial {serial}");
-            return result.problem(
-                ctx.mode,
-                entry,
-                Outcome::Error,
-                "ambiguous_destination",
-                message,
-                None,
-            );
-        }
-        Err(e) => {
-            let error = e.to_entry_error();
-            result.contract_level = error.http_status.map(hints::is_contract_level);
-            let message = format!("lookup failed: {}", error.message);
-            return result.problem(
-                ctx.mode,
-                entry,
-                Outcome::Error,
-                "lookup_failed",
-                message,
-                Some(error),
-            );
-        }
-    };
-    if destination.is_none() && ctx.connection.create.is_none() {
-        let message = "no destination record has this serial (and no create contract)".to_string();
-        let error = EntryError {
-            message: message.clone(),
-            hint: Some(hints::MISSING_DESTINATION_SPIKE.into()),
-            ..EntryError::default()
-        };
-        return result.problem(
-            ctx.mode,
-            entry,
-            Outcome::MissingDestination,
-            "missing_destination",
-            message,
-            Some(error),
-        );
-    }
-
-    // Compare with the destination's current values.
-    let creating = destination.is_none();
-    let mapped = match destination {
-        Some((target_id, record)) => {
-            entry.target_id = Some(target_id);
-            formatted.compare(Some(&record))
-        }
-        None => formatted.compare::<Destination>(None),
-    };
-    let (payload, diff, hash) = match mapped {
-        Comparison::Write {
-            payload,
-            diff,
-            desired_hash,
-        } => (payload, diff, desired_hash),
-        Comparison::Skipped {
+impl End {
+    fn problem(outcome: Outcome, reason: &'static str, message: String) -> End {
+        End::Problem {
+            outcome,
             reason,
-            desired_hash,
-        } => {
-            if let Some(plan) = plan {
-                return result.drifted(entry, apply::drift_on_skip(plan, &reason), Vec::new());
-            }
-            entry.outcome = Outcome::Skipped;
-            entry.reason = Some(reason.code().into());
-            // The destination already holds what the mapping wants: remember it as synced.
-            if ctx.mode == RunMode::Live {
-                result.contract = Some(SyncContract {
-                    connection: entry.connection.clone(),
-                    origin_id: serial.clone(),
-                    target_id: entry.target_id.clone(),
-                    last_hash: desired_hash,
-                    last_seen: Utc::now(),
-                    last_synced: contract.as_ref().and_then(|c| c.last_synced),
-                    last_action: ContractAction::Unchanged,
-                });
-            } else {
-                result.would_write = Some(desired_hash);
-            }
-            return result.done(entry);
-        }
-    };
-    if let Some(plan) = plan
-        && let Some(message) = apply::drift_on_write(plan, creating, &diff)
-    {
-        return result.drifted(entry, message, diff);
-    }
-    entry.diff = diff;
-    // A value the body cannot carry (XML forbids most controls) is the record's error, in a
-    // Dry run too: a plan must not promise a write that cannot be sent.
-    if let Err(message) = ctx.deliverer.check_body(creating, &payload) {
-        let error = EntryError {
             message,
-            hint: Some(hints::UNSENDABLE_VALUE.to_string()),
-            ..EntryError::default()
-        };
-        return result.problem(
-            ctx.mode,
-            entry,
-            Outcome::Error,
-            "unsendable_value",
-            String::new(),
-            Some(error),
-        );
-    }
-    if ctx.mode == RunMode::Dry {
-        result.would_write = Some(hash);
-        entry.outcome = if creating {
-            Outcome::WouldCreate
-        } else {
-            Outcome::WouldUpdate
-        };
-        return result.done(entry);
+            error: None,
+        }
     }
 
-    // Live: write it, unless the store has stopped recording since the record was dispatched
-    // (a write the store cannot record is not sent).
-    if ctx.ledger.is_broken() {
-        let message = "not written: the store stopped recording before this record's write was \
-                       sent"
-            .to_string();
-        let error = EntryError {
-            message,
-            hint: Some(super::ledger::FREE_DISK_HINT.to_string()),
-            ..EntryError::default()
+    fn problem_with(outcome: Outcome, reason: &'static str, error: EntryError) -> End {
+        End::Problem {
+            outcome,
+            reason,
+            message: String::new(),
+            error: Some(Box::new(error)),
+        }
+    }
+}
+
+/// What a compared record would write.
+struct Write {
+    payload: serde_json::Value,
+    hash: String,
+    creating: bool,
+}
+
+/// One record on its way through a connection run: its entry as it fills in, what is decided
+/// besides, and the contract it had.
+struct InFlight {
+    serial: String,
+    entry: ReportEntry,
+    verdict: Verdict,
+    /// The record's contract before this run; taken when the record ends unchanged.
+    contract: Option<SyncContract>,
+}
+
+impl InFlight {
+    /// The record as it starts: its contract read, its entry Ok (Dry in a dry run) and Skipped
+    /// until a phase says otherwise.
+    fn open(ctx: &RecordContext, serial: String) -> InFlight {
+        let name = &ctx.connection.name;
+        let contract = ctx.contracts.get(&ctx.store, name, &serial);
+        let entry = ReportEntry {
+            sync_id: 0,
+            run_id: ctx.run_id,
+            connection: name.clone(),
+            system: ctx.connection.system.clone(),
+            reference: serial.clone(),
+            source_id: Some(serial.clone()),
+            target_id: contract.as_ref().and_then(|c| c.target_id.clone()),
+            status: if ctx.mode == RunMode::Dry {
+                EntryStatus::Dry
+            } else {
+                EntryStatus::Ok
+            },
+            outcome: Outcome::Skipped,
+            reason: None,
+            time: Utc::now(),
+            attempts: Vec::new(),
+            error: None,
+            diff: Vec::new(),
+            hashes: None,
         };
-        return result.problem(
-            ctx.mode,
+        let verdict = Verdict {
+            contract: None,
+            novelty: Novelty::New,
+            contract_level: None,
+            before: contract.as_ref().map(|c| c.last_hash.clone()),
+            would_write: None,
+        };
+        InFlight {
+            serial,
             entry,
-            Outcome::Error,
-            "not_written",
-            String::new(),
-            Some(error),
-        );
+            verdict,
+            contract,
+        }
     }
-    let kind = if creating {
-        WriteKind::Create
-    } else {
-        WriteKind::Update {
+
+    /// The phases in order; Err ends the record before the last one.
+    async fn go(
+        &mut self,
+        ctx: &RecordContext,
+        source: &serde_json::Value,
+        plan: Option<&Planned>,
+        on_retry: &mut (dyn FnMut(RetryNotice) + Send),
+    ) -> Result<(), End> {
+        let formatted = self.map(ctx, source)?;
+        let destination = self.look_up(ctx).await?;
+        let write = self.compare(ctx, formatted, destination, plan)?;
+        self.deliver(ctx, write, on_retry).await
+    }
+
+    /// Map: the formatted source record and its hash decide new / changed / unchanged before
+    /// any request; the same formatted fields are compared with the destination after the
+    /// lookup. A record unchanged since the last sync ends here (nothing to look up or write).
+    fn map<'m>(
+        &mut self,
+        ctx: &'m RecordContext,
+        source: &serde_json::Value,
+    ) -> Result<Formatted<'m>, End> {
+        let formatted = ctx.mapping.format(source);
+        self.verdict.novelty = match (&self.contract, &formatted) {
+            (None, _) => Novelty::New,
+            (Some(c), Ok(formatted)) if c.last_hash == formatted.desired_hash() => {
+                Novelty::Unchanged
+            }
+            _ => Novelty::Changed,
+        };
+        let formatted = match formatted {
+            Ok(formatted) => formatted,
+            Err(Unmappable::MissingSource { field }) => {
+                let message = format!("required source field {field} is absent or null");
+                return Err(End::problem(
+                    Outcome::MissingSource,
+                    "missing_source",
+                    message,
+                ));
+            }
+            Err(Unmappable::Error {
+                field,
+                value,
+                message,
+            }) => {
+                let message = format!("field {field}: cannot convert {value}: {message}");
+                return Err(End::problem(Outcome::Error, "format_error", message));
+            }
+        };
+        if self.verdict.novelty == Novelty::Unchanged && ctx.skip_unchanged {
+            self.entry.outcome = Outcome::Skipped;
+            self.entry.reason = Some("unchanged".into());
+            if ctx.mode == RunMode::Live
+                && let Some(mut c) = self.contract.take()
+            {
+                c.last_seen = Utc::now();
+                c.last_action = ContractAction::Unchanged;
+                self.verdict.contract = Some(c);
+            }
+            return Err(End::Done);
+        }
+        Ok(formatted)
+    }
+
+    /// Look up: the destination record with this serial (its id and values), None when there
+    /// is none and the connection may create it. The requests' futures are boxed (here and
+    /// below): a record task holds its whole future, spawned once per record, and a dry run on
+    /// a bulk index never makes a request.
+    async fn look_up<'c>(
+        &mut self,
+        ctx: &'c RecordContext,
+    ) -> Result<Option<(String, Destination<'c>)>, End> {
+        let found = match &ctx.bulk {
+            Some(index) => index.find(&self.serial),
+            None => Box::pin(lookup::lookup_one(
+                &ctx.client,
+                &ctx.connection.fetch,
+                &self.serial,
+                ctx.policy,
+            ))
+            .await
+            .map(Match::from),
+        };
+        let destination = match found {
+            Ok(Match::Found { target_id, record }) => Some((target_id, record)),
+            Ok(Match::Missing) => None,
+            Ok(Match::Ambiguous(n)) => {
+                let message = format!(
+                    "ambiguous destination: {n} records match serial {}",
+                    self.serial
+                );
+                return Err(End::problem(
+                    Outcome::Error,
+                    "ambiguous_destination",
+                    message,
+                ));
+            }
+            Err(e) => {
+                let error = e.to_entry_error();
+                self.verdict.contract_level = error.http_status.map(hints::is_contract_level);
+                let message = format!("lookup failed: {}", error.message);
+                return Err(End::Problem {
+                    outcome: Outcome::Error,
+                    reason: "lookup_failed",
+                    message,
+                    error: Some(Box::new(error)),
+                });
+            }
+        };
+        if destination.is_none() && ctx.connection.create.is_none() {
+            let message =
+                "no destination record has this serial (and no create contract)".to_string();
+            let error = EntryError {
+                message: message.clone(),
+                hint: Some(hints::MISSING_DESTINATION_SPIKE.into()),
+                ..EntryError::default()
+            };
+            return Err(End::Problem {
+                outcome: Outcome::MissingDestination,
+                reason: "missing_destination",
+                message,
+                error: Some(Box::new(error)),
+            });
+        }
+        Ok(destination)
+    }
+
+    /// Compare with the destination's current values: what a write would change, held against
+    /// the plan of an Apply run. A record that needs no write ends here (remembered as synced
+    /// in a Live run); so does a Dry run's record, as the write it would make.
+    fn compare(
+        &mut self,
+        ctx: &RecordContext,
+        formatted: Formatted<'_>,
+        destination: Option<(String, Destination<'_>)>,
+        plan: Option<&Planned>,
+    ) -> Result<Write, End> {
+        let creating = destination.is_none();
+        let mapped = match destination {
+            Some((target_id, record)) => {
+                self.entry.target_id = Some(target_id);
+                formatted.compare(Some(&record))
+            }
+            None => formatted.compare::<Destination>(None),
+        };
+        let (payload, diff, hash) = match mapped {
+            Comparison::Write {
+                payload,
+                diff,
+                desired_hash,
+            } => (payload, diff, desired_hash),
+            Comparison::Skipped {
+                reason,
+                desired_hash,
+            } => {
+                if let Some(plan) = plan {
+                    return Err(End::Drifted {
+                        message: apply::drift_on_skip(plan, &reason),
+                        diff: Vec::new(),
+                    });
+                }
+                self.entry.outcome = Outcome::Skipped;
+                self.entry.reason = Some(reason.code().into());
+                // The destination already holds what the mapping wants: remember it as synced.
+                if ctx.mode == RunMode::Live {
+                    self.verdict.contract = Some(SyncContract {
+                        connection: self.entry.connection.clone(),
+                        origin_id: self.serial.clone(),
+                        target_id: self.entry.target_id.clone(),
+                        last_hash: desired_hash,
+                        last_seen: Utc::now(),
+                        last_synced: self.contract.as_ref().and_then(|c| c.last_synced),
+                        last_action: ContractAction::Unchanged,
+                    });
+                } else {
+                    self.verdict.would_write = Some(desired_hash);
+                }
+                return Err(End::Done);
+            }
+        };
+        if let Some(plan) = plan
+            && let Some(message) = apply::drift_on_write(plan, creating, &diff)
+        {
+            return Err(End::Drifted { message, diff });
+        }
+        self.entry.diff = diff;
+        // A value the body cannot carry (XML forbids most controls) is the record's error, in a
+        // Dry run too: a plan must not promise a write that cannot be sent.
+        if let Err(message) = ctx.deliverer.check_body(creating, &payload) {
+            let error = EntryError {
+                message,
+                hint: Some(hints::UNSENDABLE_VALUE.to_string()),
+                ..EntryError::default()
+            };
+            return Err(End::problem_with(Outcome::Error, "unsendable_value", error));
+        }
+        if ctx.mode == RunMode::Dry {
+            self.verdict.would_write = Some(hash);
+            self.entry.outcome = if creating {
+                Outcome::WouldCreate
+            } else {
+                Outcome::WouldUpdate
+            };
+            return Err(End::Done);
+        }
+        Ok(Write {
+            payload,
+            hash,
+            creating,
+        })
+    }
+
+    /// Deliver (Live): write it, unless the store has stopped recording since the record was
+    /// dispatched (a write the store cannot record is not sent); verify it when the connection
+    /// asks; the contract then says what was synced.
+    async fn deliver(
+        &mut self,
+        ctx: &RecordContext,
+        write: Write,
+        on_retry: &mut (dyn FnMut(RetryNotice) + Send),
+    ) -> Result<(), End> {
+        let Write {
+            payload,
+            hash,
+            creating,
+        } = write;
+        if ctx.ledger.is_broken() {
+            let message = "not written: the store stopped recording before this record's write \
+                           was sent"
+                .to_string();
+            let error = EntryError {
+                message,
+                hint: Some(super::ledger::FREE_DISK_HINT.to_string()),
+                ..EntryError::default()
+            };
+            return Err(End::problem_with(Outcome::Error, "not_written", error));
+        }
+        let kind = if creating {
+            WriteKind::Create
+        } else {
+            WriteKind::Update {
+                target_id: self.entry.target_id.clone(),
+            }
+        };
+        let written = Box::pin(ctx.deliverer.write(
+            WriteRequest {
+                kind,
+                serial: &self.serial,
+                payload: &payload,
+            },
+            on_retry,
+        ))
+        .await;
+        let entry = &mut self.entry;
+        self.verdict.contract_level = Some(written.contract_level);
+        entry.attempts = written.attempts;
+        if written.target_id.is_some() {
+            entry.target_id = written.target_id;
+        }
+        entry.outcome = if creating {
+            Outcome::Created
+        } else {
+            Outcome::Updated
+        };
+        entry.status = written.status;
+        if written.status == EntryStatus::Failed {
+            entry.outcome = Outcome::Error;
+            entry.reason = Some(if written.outcome_unknown {
+                "outcome_unknown".into()
+            } else {
+                "write_failed".into()
+            });
+            entry.error = written.error;
+            return Err(End::Done);
+        }
+        if written.status == EntryStatus::Sent && ctx.connection.verify {
+            match Box::pin(ctx.deliverer.verify(&self.serial, &payload)).await {
+                Ok(true) => entry.status = EntryStatus::Ok,
+                Ok(false) => {
+                    entry.reason = Some("not_verified".into());
+                }
+                Err(error) => {
+                    entry.reason = Some("verify_failed".into());
+                    entry.error = Some(error);
+                }
+            }
+        }
+        self.verdict.contract = Some(SyncContract {
+            connection: entry.connection.clone(),
+            origin_id: self.serial.clone(),
             target_id: entry.target_id.clone(),
-        }
-    };
-    let written = Box::pin(ctx.deliverer.write(
-        WriteRequest {
-            kind,
-            serial: &serial,
-            payload: &payload,
-        },
-        on_retry,
-    ))
-    .await;
-    result.contract_level = Some(written.contract_level);
-    entry.attempts = written.attempts;
-    if written.target_id.is_some() {
-        entry.target_id = written.target_id;
-    }
-    entry.outcome = if creating {
-        Outcome::Created
-    } else {
-        Outcome::Updated
-    };
-    entry.status = written.status;
-    if written.status == EntryStatus::Failed {
-        entry.outcome = Outcome::Error;
-        entry.reason = Some(if written.outcome_unknown {
-            "outcome_unknown".into()
-        } else {
-            "write_failed".into()
+            last_hash: hash,
+            last_seen: Utc::now(),
+            last_synced: Some(Utc::now()),
+            last_action: if creating {
+                ContractAction::Created
+            } else {
+                ContractAction::Updated
+            },
         });
-        entry.error = written.error;
-        return result.done(entry);
+        Ok(())
     }
-    if written.status == EntryStatus::Sent && ctx.connection.verify {
-        match Box::pin(ctx.deliverer.verify(&serial, &payload)).await {
-            Ok(true) => entry.status = EntryStatus::Ok,
-            Ok(false) => {
-                entry.reason = Some("not_verified".into());
-            }
-            Err(error) => {
-                entry.reason = Some("verify_failed".into());
-                entry.error = Some(error);
-            }
+
+    /// Record: the record's result as the connection run records it, its entry carrying the
+    /// contract's hashes.
+    fn end(self, mode: RunMode, end: End) -> RecordResult {
+        let InFlight { entry, verdict, .. } = self;
+        match end {
+            End::Done => verdict.done(entry),
+            End::Problem {
+                outcome,
+                reason,
+                message,
+                error,
+            } => verdict.problem(mode, entry, outcome, reason, message, error.map(|e| *e)),
+            End::Drifted { message, diff } => verdict.drifted(entry, message, diff),
         }
     }
-    result.contract = Some(SyncContract {
-        connection: entry.connection.clone(),
-        origin_id: serial,
-        target_id: entry.target_id.clone(),
-        last_hash: hash,
-        last_seen: Utc::now(),
-        last_synced: Some(Utc::now()),
-        last_action: if creating {
-            ContractAction::Created
-        } else {
-            ContractAction::Updated
-        },
-    });
-    result.done(entry)
 }
 
 /// What a record task decides besides its entry; see [`RecordResult`].
@@ -499,10 +632,10 @@ impl Verdict {
         self.would_write = None;
         entry.status = EntryStatus::Failed;
         entry.outcome = Outcome::Skipped;
-        entry.reason = Some(apply::DRIFTED.into());
+        entry.reason = Some(DRIFTED.into());
         entry.error = Some(EntryError {
             message,
-            hint: Some(apply::DRIFT_HINT.into()),
+            hint: Some(DRIFT_HINT.into()),
             ..EntryError::default()
         });
         entry.diff = diff;

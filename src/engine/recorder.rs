@@ -8,10 +8,10 @@ use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::task::JoinHandle;
 
-use super::EventSink;
-use super::connection::panic_text;
 use super::ledger::Ledger;
 use super::protocol::Event;
+use super::sink::EventSink;
+use crate::panics::panic_text;
 use crate::store::{ConnectionRun, RunError, RunId, WriteBatch};
 
 /// Batches handed over but not yet committing: one, so at most two are in memory besides the

@@ -9,17 +9,15 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-use super::apply::Planned;
 use super::deliver::RetryNotice;
-use super::dispatch::Unit;
 use super::http::HttpClient;
 use super::record::{self, RecordContext, RecordResult};
+use super::refetch::{Fetched, not_in_source, source_failed};
 use super::retry::RetryPolicy;
 use super::source::{self, Scope, SourceRecord};
+use super::units::{DRIFT_HINT, DRIFTED, Target, TargetSource, Unit};
 use crate::config::{Config, Source};
-use crate::store::{
-    Attempt, EntryError, EntryStatus, Outcome, ReportEntry, Store, StoreError, SyncId,
-};
+use crate::store::{Attempt, EntryStatus, Outcome, ReportEntry, Store, StoreError, SyncId};
 
 /// Which of the chosen entries a resync would re-run, and which it refuses and why.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -93,11 +91,11 @@ fn refusal(config: &Config, entry: &ReportEntry) -> Option<String> {
             entry.connection
         ));
     };
-    if entry.reason.as_deref() == Some(super::apply::DRIFTED) {
+    if entry.reason.as_deref() == Some(DRIFTED) {
         // A retry would write values nobody reviewed: the plan is what the operator approved.
         return Some(format!(
             "it drifted from the plan it applied: {}",
-            super::apply::DRIFT_HINT
+            DRIFT_HINT
         ));
     }
     match entry.status {
@@ -120,40 +118,6 @@ fn refusal(config: &Config, entry: &ReportEntry) -> Option<String> {
     }
 }
 
-/// One record to resync on one connection: its serial, the chosen entries of it (usually one;
-/// several when it failed in several runs) and where its source record comes from. In an Apply
-/// run: no originals (the run records new entries) and the change the Dry run planned.
-pub(crate) struct Target {
-    pub serial: String,
-    pub originals: Vec<ReportEntry>,
-    pub source: TargetSource,
-    pub plan: Option<Planned>,
-}
-
-impl Target {
-    /// How many entries it accounts for in the "X of N" gauge: its originals, or itself.
-    pub(crate) fn weight(&self) -> u64 {
-        self.originals.len().max(1) as u64
-    }
-}
-
-/// Where a resync target's source record comes from.
-pub(crate) enum TargetSource {
-    /// Fetched by the worker, as a Single run would (`single_query` or a filtered listing).
-    Fetch,
-    /// Already found by a listing of the whole source.
-    Listed(SourceRecord),
-    /// It cannot be had: the entries are updated with this error.
-    Unavailable(Unavailable),
-}
-
-/// Why a target's source record cannot be had: the reason code and error its entries get.
-#[derive(Clone, Debug)]
-pub(crate) struct Unavailable {
-    reason: &'static str,
-    error: EntryError,
-}
-
 /// Groups chosen entries into targets, one per serial, in the order first chosen.
 pub(crate) fn targets(entries: Vec<ReportEntry>) -> Vec<Target> {
     let mut targets: Vec<Target> = Vec::new();
@@ -173,91 +137,6 @@ pub(crate) fn targets(entries: Vec<ReportEntry>) -> Vec<Target> {
         }
     }
     targets
-}
-
-/// Fetches one record's source afresh, for a Resync.
-pub(crate) struct SourceFetcher {
-    client: HttpClient,
-    source: Source,
-    policy: RetryPolicy,
-    cancel: watch::Receiver<bool>,
-}
-
-/// What a fetch found.
-enum Fetched {
-    Found(SourceRecord),
-    Canceled,
-    Unavailable(Unavailable),
-}
-
-impl SourceFetcher {
-    pub(crate) fn new(
-        client: HttpClient,
-        source: Source,
-        policy: RetryPolicy,
-        cancel: watch::Receiver<bool>,
-    ) -> SourceFetcher {
-        SourceFetcher {
-            client,
-            source,
-            policy,
-            cancel,
-        }
-    }
-
-    /// The source record of `serial`, exactly as a Single run lists it.
-    async fn fetch(&self, serial: &str) -> Fetched {
-        // A Single listing delivers at most one page: one slot is enough.
-        let (tx, mut rx) = mpsc::channel(1);
-        let scope = Scope::Single(serial.to_string());
-        let listed = source::list_source(
-            &self.client,
-            &self.source,
-            &scope,
-            self.policy,
-            &self.cancel,
-            tx,
-        )
-        .await;
-        let found = rx
-            .try_recv()
-            .ok()
-            .and_then(|page| page.into_iter().find(|r| r.serial == serial));
-        match (found, listed) {
-            (Some(record), _) => Fetched::Found(record),
-            (None, Ok(summary)) if summary.is_canceled() => Fetched::Canceled,
-            (None, Ok(summary)) => match summary.cut() {
-                Some(cut) => Fetched::Unavailable(source_failed(&cut.reason)),
-                None => Fetched::Unavailable(not_in_source(serial, &self.source.id_field)),
-            },
-            (None, Err(error)) => Fetched::Unavailable(source_failed(&error.to_string())),
-        }
-    }
-}
-
-fn not_in_source(serial: &str, id_field: &str) -> Unavailable {
-    Unavailable {
-        reason: "not_in_source",
-        error: EntryError {
-            message: format!("serial {serial} is not in the source any more"),
-            hint: Some(format!(
-                "check that the record still exists and that the source's {id_field} field holds \
-                 its serial"
-            )),
-            ..EntryError::default()
-        },
-    }
-}
-
-fn source_failed(why: &str) -> Unavailable {
-    Unavailable {
-        reason: "source_failed",
-        error: EntryError {
-            message: format!("cannot fetch the source record: {why}"),
-            hint: Some("check that the source is reachable, then resync again".into()),
-            ..EntryError::default()
-        },
-    }
 }
 
 /// Feeds a Resync connection run its targets. With a `single_query` (or one target) each worker
@@ -318,7 +197,7 @@ pub(crate) fn spawn_feed(
             Ok(Ok(summary)) if summary.is_canceled() => return,
             Ok(Ok(summary)) => summary.cut().map(|cut| source_failed(&cut.reason)),
             Ok(Err(error)) => Some(source_failed(&error.to_string())),
-            Err(join) => Some(source_failed(&super::connection::panic_text(join))),
+            Err(join) => Some(source_failed(&crate::panics::panic_text(join))),
         };
         // The listing ended without these serials: not in the source, or not reached.
         let chunk: Vec<Unit> = waiting

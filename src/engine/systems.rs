@@ -4,11 +4,13 @@
 
 use std::time::Duration;
 
-use super::connection::ConnectionJob;
+use tokio::sync::watch;
+
 use super::http::{HttpClient, HttpSetupError};
 use super::lookup_tables::{self, LookupTables};
 use super::protocol::LogLevel;
 use super::retry::RetryPolicy;
+use super::sink::EventSink;
 use super::throttle::Throttle;
 use crate::config::{Config, Connection, Source, defaults};
 use crate::store::RunError;
@@ -80,19 +82,20 @@ impl Systems {
 
 /// The connection's `[[connections.lookups]]`, listed once for the run (none: empty tables).
 pub(crate) async fn load_lookups(
-    job: &ConnectionJob,
+    connection: &Connection,
+    events: &EventSink,
+    cancel: &watch::Receiver<bool>,
     client: &HttpClient,
     policy: RetryPolicy,
 ) -> Result<LookupTables, RunError> {
-    let connection = &job.connection;
     if connection.lookups.is_empty() {
         return Ok(LookupTables::default());
     }
-    job.events.log(
+    events.log(
         LogLevel::Info,
         format!("{}: listing its lookup tables", connection.name),
     );
-    let tables = lookup_tables::load(client, &connection.lookups, policy, &job.cancel)
+    let tables = lookup_tables::load(client, &connection.lookups, policy, cancel)
         .await
         .map_err(|message| RunError {
             message,
@@ -102,7 +105,7 @@ pub(crate) async fn load_lookups(
             ),
         })?;
     for table in &connection.lookups {
-        job.events.log(
+        events.log(
             LogLevel::Info,
             format!(
                 "{}: lookup \"{}\" holds {} names",

@@ -5,10 +5,11 @@
 use reqwest::Method as HttpMethod;
 use serde_json::Value;
 
-use super::deliver::{Deliverer, append_query, fill_placeholders, get_path, scalar_text};
+use super::deliver::{Deliverer, append_query, fill_placeholders, scalar_text};
 use super::exchange::{Ending, Exchange, join_reason};
 use super::hints;
 use super::paging::fill_query;
+use super::values::get_path;
 use crate::config::ResultsPosition;
 use crate::store::EntryError;
 
@@ -37,6 +38,7 @@ impl Deliverer {
         }
         let shown_url = self.client.redact_url(&url);
         let Exchange { ending, .. } = self
+            .line()
             .exchange(
                 HttpMethod::GET,
                 &url,
@@ -60,7 +62,7 @@ impl Deliverer {
                 answer.body
             }
             Ending::Answered(answer) => {
-                let mut error = self.http_error(&answer, "GET", &shown_url);
+                let mut error = self.line().http_error(&answer, "GET", &shown_url);
                 error.message = self
                     .client
                     .redact(&format!("verification read: {}", error.message));

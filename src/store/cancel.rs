@@ -3,7 +3,7 @@
 //! A request is let go when its run ends, however it ends.
 
 use chrono::{DateTime, Utc};
-use redb::{ReadableTable, TableError, WriteTransaction};
+use redb::{ReadableTable, TableError};
 use serde::{Deserialize, Serialize};
 
 use super::Store;
@@ -105,15 +105,4 @@ impl Store {
             .map(|bytes| decode(bytes.value(), "decoding a cancel request"))
             .transpose()
     }
-}
-
-/// Lets go of the request for `run_id`, if there is one.
-pub(crate) fn forget(txn: &WriteTransaction, run_id: RunId) -> Result<(), StoreError> {
-    let mut requests = txn
-        .open_table(CANCEL_REQUESTS)
-        .map_err(db("opening cancel requests"))?;
-    requests
-        .remove(run_id)
-        .map_err(db("letting go of a cancel request"))?;
-    Ok(())
 }

@@ -1,24 +1,13 @@
 //! The change counter: every write transaction, in any process, adds one, so a console can tell
 //! with one small read whether anything changed since it last looked, and read nothing more
-//! while all is quiet.
+//! while all is quiet. The count is raised by every write transaction as it begins
+//! ([`super::database::begin_write`]).
 
-use redb::{ReadableTable, TableError, WriteTransaction};
+use redb::TableError;
 
 use super::Store;
 use super::error::{StoreError, db};
 use super::tables::{CHANGES_KEY, META};
-
-/// Adds one to the counter inside `txn`: the new value is seen when (and only if) it commits.
-pub(crate) fn bump(txn: &WriteTransaction) -> Result<(), StoreError> {
-    let mut meta = txn.open_table(META).map_err(db("opening meta"))?;
-    let now = meta
-        .get(CHANGES_KEY)
-        .map_err(db("reading the change counter"))?
-        .map_or(0, |count| count.value());
-    meta.insert(CHANGES_KEY, now.wrapping_add(1))
-        .map_err(db("writing the change counter"))?;
-    Ok(())
-}
 
 impl Store {
     /// The change counter: different from the last value read means some process committed

@@ -8,9 +8,10 @@ use std::sync::{Arc, PoisonError};
 
 use redb::{CompactionError, ReadableTableMetadata};
 
+use super::Store;
+use super::database::Handle;
 use super::error::{StoreError, db};
 use super::tables::RUNNING;
-use super::{Handle, Store};
 
 /// A prune that deleted at least this many entries leaves enough free pages to be worth a
 /// compaction afterwards.

@@ -228,7 +228,11 @@ pub(crate) fn entry_bytes(entry: &ReportEntry) -> Vec<u8> {
 /// Reads an entry stored in either form.
 pub(crate) fn decode_entry(bytes: &[u8], what: &'static str) -> Result<ReportEntry, StoreError> {
     if is_json(bytes) {
-        return super::tables::decode(bytes, what);
+        // The JSON of schema 2 (serde_json here, not tables::decode: tables re-exports this).
+        return serde_json::from_slice(bytes).map_err(|source| StoreError::Encoding {
+            context: what,
+            source,
+        });
     }
     read_entry(bytes).map_err(|message| damaged(what, message))
 }

@@ -42,7 +42,7 @@ pub enum StoreError {
     Busy { path: PathBuf, reason: String },
 
     #[error("{0}")]
-    ConnectionHeld(Box<super::leases::LeaseHolder>),
+    ConnectionHeld(Box<super::types::LeaseHolder>),
 
     /// The file was written by a newer syncdeck whose layout this build does not know.
     #[error(

@@ -1,52 +1,14 @@
 //! Connection leases (SPEC section 8): a Live, Apply or Resync run holds each of its connections
 //! while it runs, so that two processes never write one connection at once. Leases are taken
 //! with the run's first record, all or none, and let go with its last (see
-//! [`super::batch::put_run`]); a lease whose run ended, or whose owner is gone, is taken over.
+//! [`super::rows::put_run`]); a lease whose run ended, or whose owner is gone, is taken over.
 
 use redb::{ReadableTable, WriteTransaction};
 
 use super::Store;
 use super::error::{StoreError, db};
-use super::owner::Liveness;
 use super::tables::*;
-use super::types::{Run, RunId, RunStatus};
-
-/// The run that holds a connection another run asked for.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LeaseHolder {
-    pub connection: String,
-    pub run: Run,
-}
-
-impl std::fmt::Display for LeaseHolder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let run = &self.run;
-        write!(
-            f,
-            "connection {} is held by run #{} ({:?} {:?}, started {} UTC",
-            self.connection,
-            run.id,
-            run.run_type,
-            run.mode,
-            run.started_at.format("%Y-%m-%d %H:%M:%S")
-        )?;
-        if let Some(trigger) = &run.trigger {
-            write!(f, ", {}", trigger.label())?;
-        }
-        write!(f, ")")?;
-        if let Some(owner) = &run.owner {
-            write!(f, " of {}", owner.describe())?;
-            if let Liveness::Unknown(why) = owner.liveness() {
-                write!(f, " on {why}, which cannot be checked from here")?;
-            }
-        }
-        write!(
-            f,
-            ": wait for it to end, or cancel it (syncdeck cancel {})",
-            run.id
-        )
-    }
-}
+use super::types::{LeaseHolder, Run, RunId, RunStatus};
 
 impl Store {
     /// Records a new run (assigning its id) and takes a lease on each of the `leased`
@@ -67,9 +29,9 @@ impl Store {
         }
         {
             let mut sequences = txn.open_table(SEQUENCES).map_err(db("opening sequences"))?;
-            run.id = super::batch::take_ids(&mut sequences, NEXT_RUN_ID, 1)?;
+            run.id = super::rows::take_ids(&mut sequences, NEXT_RUN_ID, 1)?;
         }
-        super::batch::put_run(&txn, &run)?;
+        super::rows::put_run(&txn, &run)?;
         if run.status == RunStatus::Running {
             let mut leases = txn.open_table(LEASES).map_err(db("opening leases"))?;
             for connection in leased {
@@ -133,22 +95,4 @@ fn living_holder(txn: &WriteTransaction, connection: &str) -> Result<Option<Run>
         .remove(connection)
         .map_err(db("letting go of a lease"))?;
     Ok(None)
-}
-
-/// Lets go of every lease `run_id` holds.
-pub(crate) fn release(txn: &WriteTransaction, run_id: RunId) -> Result<(), StoreError> {
-    let mut leases = txn.open_table(LEASES).map_err(db("opening leases"))?;
-    let mut held = Vec::new();
-    for item in leases.iter().map_err(db("reading leases"))? {
-        let (connection, holder) = item.map_err(db("reading leases"))?;
-        if holder.value() == run_id {
-            held.push(connection.value().to_string());
-        }
-    }
-    for connection in held {
-        leases
-            .remove(connection.as_str())
-            .map_err(db("letting go of a lease"))?;
-    }
-    Ok(())
 }

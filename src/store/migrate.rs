@@ -122,7 +122,7 @@ pub(crate) fn check_or_migrate(
     drop(read);
     // From here on no other process commits until this transaction ends: it finds the store
     // created or migrated once it gets its turn.
-    let txn = super::begin_write(database)?;
+    let txn = super::database::begin_write(database)?;
     let found = {
         let meta = txn.open_table(META).map_err(db("opening meta"))?;
         meta.get(SCHEMA_VERSION_KEY)

@@ -9,8 +9,9 @@ use redb::{
     Database, ReadTransaction, ReadableDatabase, ReadableTable, TableError, WriteTransaction,
 };
 
-use super::batch::{put_connection_run, put_entries, put_run};
 use super::error::{StoreError, db};
+use super::recovered::Recovery;
+use super::rows::{forget_cancel_request, put_connection_run, put_entries, put_run};
 use super::tables::*;
 use super::types::{ConnectionRun, EntryError, EntryStatus, ReportEntry, Run, RunId, RunStatus};
 
@@ -21,72 +22,6 @@ pub const INTERRUPTED_MESSAGE: &str = "interrupted";
 /// The hint of those entries.
 const INTERRUPTED_HINT: &str =
     "the process ended before the write was confirmed; check the destination, then resync";
-
-/// What the last open found left behind by processes that are gone.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Recovery {
-    /// Runs that were Running and are now Interrupted.
-    pub runs_interrupted: Vec<RunId>,
-    /// Connection runs that were Running and are now Interrupted.
-    pub connection_runs_interrupted: u64,
-    /// Entries that were Pending and are now Failed ("interrupted").
-    pub entries_failed: u64,
-    /// Recovery files of runs that could not record (a full disk) imported into the store.
-    pub imported: Vec<super::recovery_file::Imported>,
-}
-
-impl Recovery {
-    /// True when nothing was left behind.
-    pub fn is_empty(&self) -> bool {
-        self.runs_interrupted.is_empty()
-            && self.connection_runs_interrupted == 0
-            && self.entries_failed == 0
-            && self.imported.is_empty()
-    }
-
-    /// One line for the operator, or None when there is nothing to say.
-    pub fn summary(&self) -> Option<String> {
-        if self.is_empty() {
-            return None;
-        }
-        let imported: Vec<String> = self.imported.iter().map(|i| i.summary()).collect();
-        if self.runs_interrupted.is_empty()
-            && self.connection_runs_interrupted == 0
-            && self.entries_failed == 0
-        {
-            return Some(imported.join("; "));
-        }
-        let imported = if imported.is_empty() {
-            String::new()
-        } else {
-            format!("; {}", imported.join("; "))
-        };
-        let runs: Vec<String> = self
-            .runs_interrupted
-            .iter()
-            .map(|id| format!("#{id}"))
-            .collect();
-        Some(format!(
-            "a syncdeck process ended during a run: {} run(s) marked interrupted{}, \
-             {} connection run(s) interrupted, {} pending entr{} marked failed{imported}",
-            runs.len(),
-            if runs.is_empty() {
-                String::new()
-            } else {
-                format!(" ({})", runs.join(", "))
-            },
-            self.connection_runs_interrupted,
-            self.entries_failed,
-            if self.entries_failed == 1 { "y" } else { "ies" },
-        ))
-    }
-
-    fn add(&mut self, other: Recovery) {
-        self.runs_interrupted.extend(other.runs_interrupted);
-        self.connection_runs_interrupted += other.connection_runs_interrupted;
-        self.entries_failed += other.entries_failed;
-    }
-}
 
 /// Settles what processes that are gone left behind. Most opens find nothing to settle: they
 /// look in a read transaction and write nothing.
@@ -99,7 +34,7 @@ pub(crate) fn recover(database: &Database) -> Result<Recovery, StoreError> {
     }
     // Found again under the writer's turn: another process may have settled it, or started
     // runs, meanwhile.
-    let txn = super::begin_write(database)?;
+    let txn = super::database::begin_write(database)?;
     let leftovers = Leftovers::find(&txn)?;
     let indexed = leftovers.indexed;
     let mut recovery = settle_runs(&txn, &leftovers.dead_runs)?;
@@ -200,13 +135,13 @@ fn fail_pending(
     Ok(())
 }
 
-impl super::Store {
+impl super::database::Store {
     /// Settles now what processes that died since the open left (as the open does): for a
     /// console that sees a run's owner go while it watches. A read-only store settles nothing.
     pub fn settle_dead_runs(&self) -> Result<Recovery, StoreError> {
         match &*self.handle()? {
-            super::Handle::Shared(database) => recover(database),
-            super::Handle::ReadOnly { .. } => Ok(Recovery::default()),
+            super::database::Handle::Shared(database) => recover(database),
+            super::database::Handle::ReadOnly { .. } => Ok(Recovery::default()),
         }
     }
 
@@ -436,7 +371,7 @@ impl Leftovers {
             }
         }
         for run_id in self.orphan_requests {
-            super::cancel::forget(txn, run_id)?;
+            forget_cancel_request(txn, run_id)?;
         }
         Ok(recovery)
     }

@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use super::batch::{WriteBatch, apply};
 use super::error::{StoreError, db};
+pub use super::recovered::Imported;
 use super::tables::META;
 use super::types::RunId;
 
@@ -42,43 +43,6 @@ struct Header {
     written_at: String,
     /// Why the store could not take the batches.
     reason: String,
-}
-
-/// A recovery file imported by an open.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Imported {
-    /// The file, now removed.
-    pub file: PathBuf,
-    pub run_id: RunId,
-    pub entries: u64,
-    pub contracts: u64,
-    /// Lines that could not be read (a line cut off when the file could not be written to the
-    /// end): their batches are lost, and the operator is told how many.
-    pub unreadable_lines: u64,
-}
-
-impl Imported {
-    /// One line for the operator.
-    pub fn summary(&self) -> String {
-        let mut text = format!(
-            "imported {} entr{} and {} contract{} that run #{} could not record at the time \
-             (from {}, now removed)",
-            self.entries,
-            if self.entries == 1 { "y" } else { "ies" },
-            self.contracts,
-            if self.contracts == 1 { "" } else { "s" },
-            self.run_id,
-            self.file.display()
-        );
-        if self.unreadable_lines > 0 {
-            text.push_str(&format!(
-                "; {} line{} of it could not be read",
-                self.unreadable_lines,
-                if self.unreadable_lines == 1 { "" } else { "s" }
-            ));
-        }
-        text
-    }
 }
 
 /// What [`Reservation::keep`] wrote.
@@ -383,7 +347,7 @@ fn import_one(database: &Database, path: &Path) -> Result<Option<Imported>, Stor
         "recovery_imported:{}",
         path.file_name().unwrap_or_default().to_string_lossy()
     );
-    let txn = super::begin_write(database)?;
+    let txn = super::database::begin_write(database)?;
     let done = {
         let meta = txn.open_table(META).map_err(db("opening meta"))?;
         meta.get(marker.as_str())

@@ -12,16 +12,7 @@ use super::types::{ReportEntry, Run, RunId};
 /// build one huge transaction.
 const PRUNE_CHUNK: usize = 10_000;
 
-/// What a prune deleted.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct PruneStats {
-    /// Report entries deleted.
-    pub entries: u64,
-    /// Finished runs deleted.
-    pub runs: u64,
-    /// Connection runs deleted with those runs.
-    pub connection_runs: u64,
-}
+pub use super::types::PruneStats;
 
 impl Store {
     /// Deletes entries, and finished runs with their connection runs, older than the retention.

@@ -6,6 +6,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::owner::Liveness;
 pub use super::owner::{RunOwner, Trigger, TriggerKind};
 
 /// Identifier of a run; increases with every run started on a store.
@@ -357,6 +358,43 @@ pub struct SyncContract {
     pub last_action: ContractAction,
 }
 
+/// The run that holds a connection another run asked for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LeaseHolder {
+    pub connection: String,
+    pub run: Run,
+}
+
+impl std::fmt::Display for LeaseHolder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let run = &self.run;
+        write!(
+            f,
+            "connection {} is held by run #{} ({:?} {:?}, started {} UTC",
+            self.connection,
+            run.id,
+            run.run_type,
+            run.mode,
+            run.started_at.format("%Y-%m-%d %H:%M:%S")
+        )?;
+        if let Some(trigger) = &run.trigger {
+            write!(f, ", {}", trigger.label())?;
+        }
+        write!(f, ")")?;
+        if let Some(owner) = &run.owner {
+            write!(f, " of {}", owner.describe())?;
+            if let Liveness::Unknown(why) = owner.liveness() {
+                write!(f, " on {why}, which cannot be checked from here")?;
+            }
+        }
+        write!(
+            f,
+            ": wait for it to end, or cancel it (syncdeck cancel {})",
+            run.id
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -379,4 +417,15 @@ mod tests {
         let back: Vec<FieldChange> = serde_json::from_str(&text).unwrap();
         assert_eq!(back, changes);
     }
+}
+
+/// What a prune deleted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PruneStats {
+    /// Report entries deleted.
+    pub entries: u64,
+    /// Finished runs deleted.
+    pub runs: u64,
+    /// Connection runs deleted with those runs.
+    pub connection_runs: u64,
 }

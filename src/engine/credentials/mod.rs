@@ -14,7 +14,11 @@
 //! Secrets: the client secret, the password and every token issued are redacted from anything
 //! shown ([`TokenSource::secrets`]); the token request's answer is never logged.
 
+mod grant;
 mod request;
+
+pub(crate) use grant::Grant;
+pub use grant::{TOKEN_HINT, TokenError};
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
@@ -24,37 +28,7 @@ use reqwest::Url;
 use reqwest::header::HeaderValue;
 use tokio::time::Instant;
 
-use crate::config::{CredentialKind, Position};
-
-/// Why no token could be had. The message is redacted (no secret, no token).
-#[derive(Clone, Debug, thiserror::Error)]
-#[error("the credential's token request failed: {message}")]
-pub struct TokenError {
-    pub message: String,
-    /// The token endpoint's HTTP status, when it answered.
-    pub http_status: Option<u16>,
-}
-
-/// The hint of a failed token request.
-pub const TOKEN_HINT: &str = "credential context rejected: check the credential's token_url, client id or user name, and its secret";
-
-/// How a token is asked for.
-#[derive(Clone, Debug)]
-pub(crate) enum Grant {
-    ClientCredentials {
-        url: Url,
-        client_id: String,
-        client_secret: String,
-        scope: Option<String>,
-    },
-    Exchange {
-        url: Url,
-        username: String,
-        password: String,
-        token_position: Position,
-        expires_position: Option<Position>,
-    },
-}
+use crate::config::CredentialKind;
 
 /// A token in hand.
 struct Token {
@@ -142,7 +116,7 @@ impl TokenSource {
             grant,
             http,
             current: tokio::sync::Mutex::new(None),
-            secrets: Mutex::new(super::http::secret_forms(vec![secret])),
+            secrets: Mutex::new(super::wire::secret_forms(vec![secret])),
             issued: std::sync::atomic::AtomicU64::new(0),
         })
     }
@@ -156,7 +130,7 @@ impl TokenSource {
         {
             return Ok((token.header.clone(), token.generation));
         }
-        let fresh = request::ask(self).await?;
+        let fresh = request::ask(&self.grant, &self.http, &|text: &str| self.redact(text)).await?;
         let generation = self
             .issued
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
@@ -205,7 +179,7 @@ impl TokenSource {
 
     fn remember(&self, token: String) {
         let mut secrets = self.secrets.lock().unwrap_or_else(PoisonError::into_inner);
-        for form in super::http::secret_forms(vec![token]) {
+        for form in super::wire::secret_forms(vec![token]) {
             if !secrets.contains(&form) {
                 secrets.push(form);
             }
@@ -220,17 +194,9 @@ impl TokenSource {
         secrets.sort_by_key(|f| std::cmp::Reverse(f.len()));
     }
 
-    pub(crate) fn grant(&self) -> &Grant {
-        &self.grant
-    }
-
-    pub(crate) fn http(&self) -> &reqwest::Client {
-        &self.http
-    }
-
     /// `text` with the secret and any token removed.
     pub(crate) fn redact(&self, text: &str) -> String {
-        super::http::redact_values(text, &self.secrets())
+        super::wire::redact_values(text, &self.secrets())
     }
 }
 

@@ -5,7 +5,8 @@ use std::time::Duration;
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use serde_json::Value;
 
-use super::{Grant, TokenError, TokenSource};
+use super::grant::{Grant, TokenError};
+use crate::engine::wire::{error_chain, error_details, read_capped};
 
 /// What the token endpoint gave.
 pub(super) struct Fresh {
@@ -14,12 +15,16 @@ pub(super) struct Fresh {
 }
 
 /// Asks the token endpoint for a token.
-pub(super) async fn ask(source: &TokenSource) -> Result<Fresh, TokenError> {
+pub(super) async fn ask(
+    grant: &Grant,
+    http: &reqwest::Client,
+    redact: &(dyn Fn(&str) -> String + Sync),
+) -> Result<Fresh, TokenError> {
     let fail = |message: String, http_status: Option<u16>| TokenError {
-        message: source.redact(&message),
+        message: redact(&message),
         http_status,
     };
-    let request = match source.grant() {
+    let request = match grant {
         Grant::ClientCredentials {
             url,
             client_id,
@@ -39,9 +44,7 @@ pub(super) async fn ask(source: &TokenSource) -> Result<Fresh, TokenError> {
                 .map(|(k, v)| format!("{k}={}", form_encode(v)))
                 .collect::<Vec<_>>()
                 .join("&");
-            source
-                .http()
-                .post(url.clone())
+            http.post(url.clone())
                 .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
                 .body(body)
         }
@@ -50,12 +53,9 @@ pub(super) async fn ask(source: &TokenSource) -> Result<Fresh, TokenError> {
             username,
             password,
             ..
-        } => source
-            .http()
-            .post(url.clone())
-            .basic_auth(username, Some(password)),
+        } => http.post(url.clone()).basic_auth(username, Some(password)),
     };
-    let url = match source.grant() {
+    let url = match grant {
         Grant::ClientCredentials { url, .. } | Grant::Exchange { url, .. } => url.clone(),
     };
     let shown = format!("POST {}{}", url.origin().ascii_serialization(), url.path());
@@ -67,14 +67,14 @@ pub(super) async fn ask(source: &TokenSource) -> Result<Fresh, TokenError> {
             let kind = if e.is_timeout() {
                 "timed out".to_string()
             } else {
-                super::super::listing_request::error_chain(e)
+                error_chain(e)
             };
             fail(format!("{shown}: {kind}"), None)
         })?;
     let status = response.status().as_u16();
-    let (body, _, _) = super::super::http::read_capped(response, 64 * 1024).await;
+    let (body, _, _) = read_capped(response, 64 * 1024).await;
     if !(200..300).contains(&status) {
-        let (code, message) = super::super::listing_request::error_details(&body);
+        let (code, message) = error_details(&body);
         let said = match (code, message) {
             (Some(code), Some(message)) => format!(": {code}: {message}"),
             (Some(text), None) | (None, Some(text)) => format!(": {text}"),
@@ -87,7 +87,7 @@ pub(super) async fn ask(source: &TokenSource) -> Result<Fresh, TokenError> {
     }
     let document: Value = serde_json::from_slice(&body)
         .map_err(|_| fail(format!("{shown}: the answer is not JSON"), Some(status)))?;
-    let (token, expires) = match source.grant() {
+    let (token, expires) = match grant {
         Grant::ClientCredentials { .. } => (
             document.get("access_token"),
             document.get("expires_in").map(Expiry::Seconds),

@@ -5,6 +5,10 @@
 //! first [`MDM_OUTAGE_WRITES`] writes, more than one run's `1 + max_retries` attempts, so a live
 //! run fails them and a later resync writes them.
 
+mod api;
+
+pub(crate) use api::router;
+
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
@@ -20,9 +24,9 @@ use serde_json::{Map, Value, json};
 use super::catalogue::{HELPDESK_OWNER, os_line};
 use super::dice::{index_of_opaque_id, opaque_id};
 use super::fleet::{Device, Fleet, MDM_OUTAGE_WRITES};
+use super::lock::lock;
 use super::record::{Kind, Schema, check_json, flatten, set_path};
 use super::reply::{ErrorFormat, is_json, unsupported_media_type};
-use super::server::{Shared, lock};
 
 const FORMAT: ErrorFormat = ErrorFormat::Json;
 const ID_SYSTEM: &str = "mdm";
@@ -207,112 +211,4 @@ fn resolve(fleet: &Fleet, id: &str) -> Option<usize> {
     let index = usize::try_from(index_of_opaque_id(fleet.seed(), ID_SYSTEM, id)?).ok()?;
     (index < fleet.len() && fleet.in_mdm(index) && device_id(fleet, index).as_deref() == Some(id))
         .then_some(index)
-}
-
-pub(crate) fn router() -> Router<Shared> {
-    Router::new()
-        .route(
-            "/v1/devices",
-            get(find_devices).fallback(|| async { FORMAT.method_not_allowed("GET") }),
-        )
-        .route(
-            "/v1/devices/{id}",
-            get(read_device)
-                .patch(update_device)
-                .fallback(|| async { FORMAT.method_not_allowed("GET, PATCH") }),
-        )
-        .fallback(|| async { FORMAT.not_found("no such MDM endpoint") })
-}
-
-async fn find_devices(
-    State(state): State<Shared>,
-    Query(query): Query<HashMap<String, String>>,
-) -> Response {
-    let Some(serial) = query.get("serial").map(|s| s.trim()) else {
-        return FORMAT.error(
-            StatusCode::BAD_REQUEST,
-            "MISSING_PARAMETER",
-            "devices are searched by serial: add ?serial=",
-        );
-    };
-    let devices: Vec<_> = state
-        .fleet
-        .index_of(serial)
-        .and_then(|index| state.mdm.record(&state.fleet, index))
-        .into_iter()
-        .collect();
-    Json(devices).into_response()
-}
-
-async fn read_device(State(state): State<Shared>, Path(id): Path<String>) -> Response {
-    match resolve(&state.fleet, &id).and_then(|index| state.mdm.record(&state.fleet, index)) {
-        Some(record) => Json(record).into_response(),
-        None => FORMAT.not_found(&format!("no device with id '{id}'")),
-    }
-}
-
-async fn update_device(
-    State(state): State<Shared>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    if !is_json(&headers) {
-        return unsupported_media_type(FORMAT, &headers);
-    }
-    let Some(index) = resolve(&state.fleet, &id) else {
-        return FORMAT.not_found(&format!("no device with id '{id}'"));
-    };
-    let fields = match serde_json::from_slice::<Value>(&body) {
-        Ok(value) => match flatten(&value) {
-            Ok(fields) => fields,
-            Err(message) => return invalid_content(&message),
-        },
-        Err(error) => {
-            return FORMAT.error(
-                StatusCode::BAD_REQUEST,
-                "INVALID_JSON",
-                &format!("the body is not valid JSON: {error}"),
-            );
-        }
-    };
-    if let Some(message) = fields
-        .iter()
-        .find_map(|(field, value)| check_json(SCHEMA, field, value).err())
-    {
-        return invalid_content(&message);
-    }
-    match state.mdm.write(&state.fleet, index, fields) {
-        WriteVerdict::Applied => {
-            let accepted_at = Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true);
-            let body = json!({"id": id, "status": "accepted", "accepted_at": accepted_at});
-            (StatusCode::ACCEPTED, Json(body)).into_response()
-        }
-        WriteVerdict::Missing => FORMAT.not_found(&format!("no device with id '{id}'")),
-        WriteVerdict::Throttled => {
-            let mut response = FORMAT.error(
-                StatusCode::TOO_MANY_REQUESTS,
-                "RATE_LIMITED",
-                "too many device updates; retry after 1 second",
-            );
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-            response
-        }
-        WriteVerdict::Unavailable => FORMAT.error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "SERVICE_UNAVAILABLE",
-            "the device command queue is temporarily unavailable; try again",
-        ),
-        WriteVerdict::Maintenance => FORMAT.error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "MAINTENANCE",
-            "device updates are paused for scheduled maintenance; try again later",
-        ),
-    }
-}
-
-fn invalid_content(message: &str) -> Response {
-    FORMAT.error(StatusCode::BAD_REQUEST, "INVALID_CONTENT", message)
 }
