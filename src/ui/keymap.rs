@@ -3,7 +3,7 @@
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-use super::action::Action;
+use crate::ui::action::Action;
 
 /// A key as the tables name it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
