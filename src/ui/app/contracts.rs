@@ -70,7 +70,12 @@ impl App {
                 self.contracts.finish_search();
             }
             Action::Back => self.contracts.search = None,
-            Action::Help => self.help = Some(Help::new(Context::ContractsSearch)),
+            Action::Help => {
+                self.help = Some(Help::new(
+                    Context::ContractsSearch,
+                    crate::ui::app::keys::bindings(Context::ContractsSearch),
+                ))
+            }
             Action::Quit => self.request_quit(),
             _ => {}
         }

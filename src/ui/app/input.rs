@@ -25,7 +25,7 @@ impl App {
         self.dirty = true;
         self.toast = None;
         let context = self.context();
-        match keymap::lookup(context, &key) {
+        match keymap::lookup(crate::ui::app::keys::bindings(context), &key) {
             Some(action) => self.apply(context, action),
             None if context == Context::NewRunSerial => {
                 if let Some(dialog) = &mut self.dialog {
@@ -165,7 +165,9 @@ impl App {
 
     fn on_dialog(&mut self, context: Context, action: Action) {
         match action {
-            Action::Help => self.help = Some(Help::new(context)),
+            Action::Help => {
+                self.help = Some(Help::new(context, crate::ui::app::keys::bindings(context)))
+            }
             Action::Quit => self.request_quit(),
             _ => {
                 let Some(dialog) = &mut self.dialog else {
@@ -220,7 +222,9 @@ impl App {
             Action::PreviousView => self.show_view(self.view.cycle(-1)),
             Action::ApplyPlan if jobs => self.start_apply_plan(),
             Action::OpenEntries if jobs => self.open_entries(),
-            Action::Help => self.help = Some(Help::new(context)),
+            Action::Help => {
+                self.help = Some(Help::new(context, crate::ui::app::keys::bindings(context)))
+            }
             Action::Quit => self.request_quit(),
             Action::NewRun => self.open_dialog(None)?,
             Action::Rerun => self.rerun()?,

@@ -10,6 +10,7 @@ mod contracts;
 mod engine_events;
 pub mod follow;
 mod input;
+pub mod keys;
 pub mod osc52;
 mod report;
 mod report_background;
@@ -490,7 +491,11 @@ impl App {
             confirm.draw(frame, overlay, self.theme);
         }
         frame.render_widget(
-            Paragraph::new(help::key_bar(self.context(), area.width, self.theme)),
+            Paragraph::new(help::key_bar(
+                keys::bindings(self.context()),
+                area.width,
+                self.theme,
+            )),
             bar,
         );
     }

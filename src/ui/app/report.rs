@@ -166,7 +166,12 @@ impl App {
                 }
             }
             Action::Back => self.report.search = None,
-            Action::Help => self.help = Some(Help::new(Context::ReportSearch)),
+            Action::Help => {
+                self.help = Some(Help::new(
+                    Context::ReportSearch,
+                    crate::ui::app::keys::bindings(Context::ReportSearch),
+                ))
+            }
             Action::Quit => self.request_quit(),
             _ => {}
         }
@@ -216,7 +221,12 @@ impl App {
                 let (serial, id) = (details.entry.reference.clone(), details.entry.sync_id);
                 self.open_timeline_at(&serial, Some(id));
             }
-            Action::Help => self.help = Some(Help::new(Context::Details)),
+            Action::Help => {
+                self.help = Some(Help::new(
+                    Context::Details,
+                    crate::ui::app::keys::bindings(Context::Details),
+                ))
+            }
             Action::Quit => self.request_quit(),
             _ => {}
         }
@@ -234,7 +244,12 @@ impl App {
                 self.start_export(path);
             }
             Action::Back => self.export_prompt = None,
-            Action::Help => self.help = Some(Help::new(Context::Export)),
+            Action::Help => {
+                self.help = Some(Help::new(
+                    Context::Export,
+                    crate::ui::app::keys::bindings(Context::Export),
+                ))
+            }
             Action::Quit => self.request_quit(),
             _ => {}
         }
@@ -350,7 +365,12 @@ impl App {
                 self.picker = None;
                 self.apply_picked(kind, values);
             }
-            Action::Help => self.help = Some(Help::new(Context::Picker)),
+            Action::Help => {
+                self.help = Some(Help::new(
+                    Context::Picker,
+                    crate::ui::app::keys::bindings(Context::Picker),
+                ))
+            }
             Action::Quit => self.request_quit(),
             _ => {}
         }

@@ -59,7 +59,12 @@ impl App {
                 self.details = timeline.under.take();
                 self.timeline = None;
             }
-            Action::Help => self.help = Some(Help::new(Context::Timeline)),
+            Action::Help => {
+                self.help = Some(Help::new(
+                    Context::Timeline,
+                    crate::ui::app::keys::bindings(Context::Timeline),
+                ))
+            }
             Action::Quit => self.request_quit(),
             _ => {}
         }

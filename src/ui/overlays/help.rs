@@ -5,7 +5,7 @@ use ratatui::layout::{Margin, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph};
 
-use crate::ui::keymap::{self, Context};
+use crate::ui::keymap::{self, Binding, Context};
 use crate::ui::widgets::format;
 use crate::ui::widgets::layout;
 use crate::ui::widgets::theme::Theme;
@@ -14,17 +14,23 @@ use crate::ui::widgets::theme::Theme;
 #[derive(Clone, Copy, Debug)]
 pub struct Help {
     pub context: Context,
+    /// The context's key table.
+    pub bindings: &'static [Binding],
     pub scroll: usize,
 }
 
 impl Help {
-    pub fn new(context: Context) -> Help {
-        Help { context, scroll: 0 }
+    pub fn new(context: Context, bindings: &'static [Binding]) -> Help {
+        Help {
+            context,
+            bindings,
+            scroll: 0,
+        }
     }
 
     /// The entries, their sentences wrapped to `width` under the sentence column.
     fn lines(&self, width: usize, theme: Theme) -> Vec<Line<'static>> {
-        let bindings = keymap::bindings(self.context);
+        let bindings = self.bindings;
         let key_width = bindings
             .iter()
             .map(|b| format::width(&keymap::key_names(b.keys)))
@@ -92,8 +98,8 @@ impl Help {
     }
 }
 
-/// The key bar: `n new run  Enter expand  …  ? help  q quit`, cut to the width.
-pub fn key_bar(context: Context, width: u16, theme: Theme) -> Line<'static> {
+/// The key bar of a key table: `n new run  Enter expand  …  ? help  q quit`, cut to the width.
+pub fn key_bar(bindings: &[Binding], width: u16, theme: Theme) -> Line<'static> {
     let room = width as usize;
     let length = |entries: &[(String, &str)]| -> usize {
         entries
@@ -102,7 +108,7 @@ pub fn key_bar(context: Context, width: u16, theme: Theme) -> Line<'static> {
             .sum::<usize>()
             + 2 * entries.len()
     };
-    let entries = keymap::bar_entries(context, |e| length(e) <= room);
+    let entries = keymap::bar_entries(bindings, |e| length(e) <= room);
     let mut spans = vec![Span::raw(" ")];
     for (i, (key, word)) in entries.into_iter().enumerate() {
         if i > 0 {

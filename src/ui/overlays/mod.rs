@@ -2,4 +2,5 @@
 
 pub mod confirm;
 pub mod help;
+pub mod keys;
 pub mod new_run;

@@ -3,6 +3,7 @@
 //! [`crate::ui::overlays::new_run::draw`].
 
 pub mod draw;
+pub mod keys;
 pub mod workflow;
 
 use ratatui::crossterm::event::{Event as TermEvent, KeyEvent};

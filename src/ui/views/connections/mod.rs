@@ -3,6 +3,8 @@
 //! override from the store shown as such), contracts, last run, health — and a details pane
 //! with the health check step by step.
 
+pub mod keys;
+
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};

@@ -2,6 +2,8 @@
 //! connection — origin id (serial), target id, last hash, last seen, last synced, last action —
 //! read from the store a page at a time around the selection, searched and sorted there.
 
+pub mod keys;
+
 use chrono::{DateTime, Utc};
 use ratatui::Frame;
 use ratatui::layout::{Alignment, Rect};

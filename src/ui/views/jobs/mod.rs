@@ -4,6 +4,7 @@
 //! note and counters.
 
 mod columns;
+pub mod keys;
 pub mod run_list;
 
 use chrono::{DateTime, Utc};

@@ -1,5 +1,7 @@
 //! The Logs view: the engine's recent log lines (the last 2,000), scrollable, filtered with `/`.
 
+pub mod keys;
+
 use std::collections::VecDeque;
 
 use chrono::{DateTime, Utc};

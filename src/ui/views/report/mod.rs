@@ -7,6 +7,7 @@ pub mod columns;
 pub mod draw;
 pub mod entry_details;
 pub mod export_prompt;
+pub mod keys;
 pub mod picker;
 pub mod timeline;
 
