@@ -9,6 +9,7 @@ use crate::store::{
 
 use crate::ui::app::App;
 use crate::ui::app::background::Done;
+use crate::ui::app::overlay_stack::Overlay;
 use crate::ui::overlays::confirm::Confirm;
 use crate::ui::views::jobs::run_list::Row;
 
@@ -153,7 +154,8 @@ impl App {
                     );
                 } else {
                     self.toast = None;
-                    self.confirm = Some(Confirm::apply(run_id, &planned));
+                    self.overlays
+                        .push(Overlay::Confirm(Confirm::apply(run_id, &planned)));
                 }
             }
             Err(e) => self.say(format!("cannot read the plan of run #{run_id}: {e}"), true),

@@ -6,6 +6,7 @@ use crate::store::StoreError;
 use crate::ui::action::Action;
 use crate::ui::app::App;
 use crate::ui::app::background::StoreWrite;
+use crate::ui::app::overlay_stack::Overlay;
 use crate::ui::keymap::Context;
 use crate::ui::overlays::confirm::Confirm;
 use crate::ui::overlays::help::Help;
@@ -47,7 +48,9 @@ impl App {
                 self.say("search cleared", false);
             }
             Action::DeleteContract => match view.current() {
-                Some(contract) => self.confirm = Some(Confirm::delete_contract(contract)),
+                Some(contract) => self
+                    .overlays
+                    .push(Overlay::Confirm(Confirm::delete_contract(contract))),
                 None => self.say("no contract here", false),
             },
             Action::OpenTimeline => match view.current() {
@@ -70,12 +73,10 @@ impl App {
                 self.contracts.finish_search();
             }
             Action::Back => self.contracts.search = None,
-            Action::Help => {
-                self.help = Some(Help::new(
-                    Context::ContractsSearch,
-                    crate::ui::app::keys::bindings(Context::ContractsSearch),
-                ))
-            }
+            Action::Help => self.overlays.push(Overlay::Help(Help::new(
+                Context::ContractsSearch,
+                crate::ui::app::keys::bindings(Context::ContractsSearch),
+            ))),
             Action::Quit => self.request_quit(),
             _ => {}
         }

@@ -114,7 +114,7 @@ impl App {
                 if self.report.opened {
                     self.reread_report();
                 }
-                if let Some(details) = &mut self.details
+                if let Some(details) = self.overlays.topmost_details()
                     && let Err(e) = details.reload(&self.store)
                 {
                     self.say(format!("cannot read the entry again: {e}"), true);

@@ -8,6 +8,7 @@ use crate::store::{RunId, RunStatus, RunType, StoreError};
 
 use crate::ui::action::Action;
 use crate::ui::app::background::StoreWrite;
+use crate::ui::app::overlay_stack::Overlay;
 use crate::ui::app::{App, View};
 use crate::ui::keymap::{self, Context};
 use crate::ui::overlays::confirm::{Confirm, ConfirmedAction};
@@ -28,7 +29,7 @@ impl App {
         match keymap::lookup(crate::ui::app::keys::bindings(context), &key) {
             Some(action) => self.apply(context, action),
             None if context == Context::NewRunSerial => {
-                if let Some(dialog) = &mut self.dialog {
+                if let Some(dialog) = self.overlays.dialog() {
                     dialog.type_key(key);
                 }
             }
@@ -36,7 +37,7 @@ impl App {
             None if context == Context::ReportSearch => self.report.type_search(key),
             None if context == Context::ContractsSearch => self.contracts.type_search(key),
             None if context == Context::Export => {
-                if let Some(prompt) = &mut self.export_prompt {
+                if let Some(prompt) = self.overlays.export_prompt() {
                     prompt.type_key(key);
                 }
             }
@@ -94,20 +95,20 @@ impl App {
     fn on_confirm(&mut self, action: Action) {
         match action {
             Action::Confirm => {
-                if let Some(confirm) = self.confirm.take() {
+                if let Some(confirm) = self.overlays.take_confirm() {
                     self.carry_out(confirm.action);
                 }
             }
-            Action::Dismiss => self.confirm = None,
+            Action::Dismiss => self.overlays.close_top(),
             Action::Quit => {
                 if self
-                    .confirm
-                    .as_ref()
+                    .overlays
+                    .confirm()
                     .is_some_and(|c| c.action == ConfirmedAction::Quit)
                 {
                     self.quit = true;
                 } else {
-                    self.confirm = None;
+                    self.overlays.close_top();
                     self.request_quit();
                 }
             }
@@ -148,15 +149,15 @@ impl App {
     }
 
     fn on_help(&mut self, action: Action) {
-        let Some(help) = &mut self.help else {
+        let Some(help) = self.overlays.help() else {
             return;
         };
         match action {
-            Action::Back => self.help = None,
+            Action::Back => self.overlays.close_top(),
             Action::Up => help.scroll = help.scroll.saturating_sub(1),
             Action::Down => help.scroll += 1,
             Action::Quit => {
-                self.help = None;
+                self.overlays.close_top();
                 self.request_quit();
             }
             _ => {}
@@ -165,20 +166,22 @@ impl App {
 
     fn on_dialog(&mut self, context: Context, action: Action) {
         match action {
-            Action::Help => {
-                self.help = Some(Help::new(context, crate::ui::app::keys::bindings(context)))
-            }
+            Action::Help => self.overlays.push(Overlay::Help(Help::new(
+                context,
+                crate::ui::app::keys::bindings(context),
+            ))),
             Action::Quit => self.request_quit(),
             _ => {
-                let Some(dialog) = &mut self.dialog else {
+                let Some(dialog) = self.overlays.dialog() else {
                     return;
                 };
                 match dialog.act(action, &self.config, &self.store) {
                     DialogOutcome::Stay => {}
-                    DialogOutcome::Close => self.dialog = None,
+                    DialogOutcome::Close => self.overlays.close_top(),
                     DialogOutcome::Start(request) => self.start_run(request),
                     DialogOutcome::Gated(request, gate) => {
-                        self.confirm = Some(Confirm::forced_full_live(request, &gate));
+                        self.overlays
+                            .push(Overlay::Confirm(Confirm::forced_full_live(request, &gate)));
                     }
                 }
             }
@@ -222,9 +225,10 @@ impl App {
             Action::PreviousView => self.show_view(self.view.cycle(-1)),
             Action::ApplyPlan if jobs => self.start_apply_plan(),
             Action::OpenEntries if jobs => self.open_entries(),
-            Action::Help => {
-                self.help = Some(Help::new(context, crate::ui::app::keys::bindings(context)))
-            }
+            Action::Help => self.overlays.push(Overlay::Help(Help::new(
+                context,
+                crate::ui::app::keys::bindings(context),
+            ))),
             Action::Quit => self.request_quit(),
             Action::NewRun => self.open_dialog(None)?,
             Action::Rerun => self.rerun()?,
@@ -280,7 +284,7 @@ impl App {
     pub(super) fn request_quit(&mut self) {
         match self.live.and_then(|id| self.ledger.run(id)) {
             Some(run) if run.status == RunStatus::Running => {
-                self.confirm = Some(Confirm::quit(run));
+                self.overlays.push(Overlay::Confirm(Confirm::quit(run)));
             }
             _ => self.quit = true,
         }
@@ -328,11 +332,12 @@ impl App {
                     gauge::x_of_n(r.processed, r.total, r.total > 0)
                 )
             });
-        self.confirm = Some(if self.live == Some(run.id) {
-            Confirm::cancel_run(run, progress)
-        } else {
-            Confirm::cancel_elsewhere(run, progress)
-        });
+        self.overlays
+            .push(Overlay::Confirm(if self.live == Some(run.id) {
+                Confirm::cancel_run(run, progress)
+            } else {
+                Confirm::cancel_elsewhere(run, progress)
+            }));
     }
 
     /// How the cancel request for another process's run went.
@@ -370,7 +375,7 @@ impl App {
 
     fn open_dialog(&mut self, prefill: Option<Prefill>) -> Result<(), StoreError> {
         let dialog = NewRunDialog::open(&self.config, &self.store, &self.recent_serials, prefill)?;
-        self.dialog = Some(dialog);
+        self.overlays.push(Overlay::NewRun(dialog));
         Ok(())
     }
 
@@ -442,7 +447,8 @@ impl App {
             );
             return;
         }
-        self.dialog = None;
+        self.overlays
+            .close_where(|o| matches!(o, Overlay::NewRun(_)));
         self.follow_next_run = true;
         self.say(format!("starting {what}"), false);
     }

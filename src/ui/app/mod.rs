@@ -12,6 +12,7 @@ pub mod follow;
 mod input;
 pub mod keys;
 pub mod osc52;
+pub mod overlay_stack;
 mod report;
 mod report_background;
 mod timeline;
@@ -35,10 +36,9 @@ use crate::store::{CancelRequest, RunId, RunStatus, Store, StoreError};
 
 use crate::ui::app::background::Background;
 use crate::ui::app::clock::Clock;
+use crate::ui::app::overlay_stack::OverlayStack;
 use crate::ui::keymap::Context;
-use crate::ui::overlays::confirm::Confirm;
-use crate::ui::overlays::help::{self, Help};
-use crate::ui::overlays::new_run::{Field, NewRunDialog};
+use crate::ui::overlays::help;
 use crate::ui::views::connections::{self as connections_view, ConnectionsView};
 use crate::ui::views::contracts::{self as contracts_view, ContractsView};
 use crate::ui::views::jobs::run_list::Ledger;
@@ -47,10 +47,6 @@ use crate::ui::views::logs::{LogBook, LogLine};
 use crate::ui::views::report::Report;
 use crate::ui::views::report::activity::ReportActivity;
 use crate::ui::views::report::draw as report_view;
-use crate::ui::views::report::entry_details::EntryDetails;
-use crate::ui::views::report::export_prompt::ExportPrompt;
-use crate::ui::views::report::picker::Picker;
-use crate::ui::views::report::timeline::Timeline;
 use crate::ui::widgets::dashboard;
 use crate::ui::widgets::format;
 use crate::ui::widgets::layout;
@@ -127,9 +123,6 @@ pub struct App {
     pub(super) contracts: ContractsView,
     pub(super) connections: ConnectionsView,
     pub(super) logs: LogBook,
-    pub(super) dialog: Option<NewRunDialog>,
-    pub(super) confirm: Option<Confirm>,
-    pub(super) help: Option<Help>,
     pub(super) toast: Option<Toast>,
     /// Serials of Single runs started in this session, newest first.
     pub(super) recent_serials: Vec<String>,
@@ -150,11 +143,8 @@ pub struct App {
     /// repeats it, with its hint, rather than a bare "failed".
     pub(super) recording_failure: Option<String>,
     pub(super) report: Report,
-    pub(super) details: Option<EntryDetails>,
-    /// A serial's timeline, over the view (and under details opened from it).
-    pub(super) timeline: Option<Timeline>,
-    pub(super) picker: Option<Picker>,
-    pub(super) export_prompt: Option<ExportPrompt>,
+    /// What is open over the view (dialog, confirmation, help, details, timeline, ...).
+    pub(super) overlays: OverlayStack,
     pub(super) background: Background,
     /// Background state for the report's bottom border: counting, selecting, exporting.
     pub(super) report_activity: ReportActivity,
@@ -182,10 +172,7 @@ impl App {
         let connections = ConnectionsView::load(&config, &store)?;
         let mut app = App {
             report: Report::new(now),
-            details: None,
-            timeline: None,
-            picker: None,
-            export_prompt: None,
+            overlays: OverlayStack::default(),
             background: Background::default(),
             report_activity: Default::default(),
             terminal_out: Box::new(std::io::stdout()),
@@ -200,9 +187,6 @@ impl App {
             contracts: ContractsView::default(),
             connections,
             logs: LogBook::default(),
-            dialog: None,
-            confirm: None,
-            help: None,
             toast: None,
             recent_serials: Vec::new(),
             concurrency: Default::default(),
@@ -342,37 +326,20 @@ impl App {
         }
     }
 
-    /// Where keys go now.
+    /// Where keys go now: the top overlay, else the view (or its text field).
     pub(super) fn context(&self) -> Context {
-        if self.confirm.is_some() {
-            Context::Confirm
-        } else if self.help.is_some() {
-            Context::Help
-        } else if let Some(dialog) = &self.dialog {
-            if dialog.focus == Field::Serial {
-                Context::NewRunSerial
-            } else {
-                Context::NewRun
-            }
-        } else if self.picker.is_some() {
-            Context::Picker
-        } else if self.export_prompt.is_some() {
-            Context::Export
-        } else if self.details.is_some() {
-            Context::Details
-        } else if self.timeline.is_some() {
-            Context::Timeline
-        } else {
-            match self.view {
-                View::Jobs => Context::Jobs,
-                View::Logs if self.logs.editing => Context::LogsFilter,
-                View::Logs => Context::Logs,
-                View::Report if self.report.search.is_some() => Context::ReportSearch,
-                View::Report => Context::Report,
-                View::Contracts if self.contracts.search.is_some() => Context::ContractsSearch,
-                View::Contracts => Context::Contracts,
-                View::Connections => Context::Connections,
-            }
+        if let Some(context) = self.overlays.context() {
+            return context;
+        }
+        match self.view {
+            View::Jobs => Context::Jobs,
+            View::Logs if self.logs.editing => Context::LogsFilter,
+            View::Logs => Context::Logs,
+            View::Report if self.report.search.is_some() => Context::ReportSearch,
+            View::Report => Context::Report,
+            View::Contracts if self.contracts.search.is_some() => Context::ContractsSearch,
+            View::Contracts => Context::Contracts,
+            View::Connections => Context::Connections,
         }
     }
 
@@ -460,36 +427,13 @@ impl App {
             height: area.height.saturating_sub(2),
             ..area
         };
-        if let Some(timeline) = &mut self.timeline {
-            let area = Rect {
-                height: overlay.height.saturating_sub(toast),
-                ..overlay
-            };
-            timeline.draw(frame, area, self.theme);
-        }
-        if let Some(details) = &mut self.details {
-            // The details leave the message line free: "copied", "resync refused: …".
-            let area = Rect {
-                height: overlay.height.saturating_sub(toast),
-                ..overlay
-            };
-            details.draw(frame, area, self.theme);
-        }
-        if let Some(prompt) = &self.export_prompt {
-            prompt.draw(frame, overlay, self.theme);
-        }
-        if let Some(picker) = &mut self.picker {
-            picker.draw(frame, overlay, self.theme);
-        }
-        if let Some(dialog) = &self.dialog {
-            dialog.draw(frame, overlay, self.theme);
-        }
-        if let Some(help) = &mut self.help {
-            help.draw(frame, overlay, self.theme);
-        }
-        if let Some(confirm) = &self.confirm {
-            confirm.draw(frame, overlay, self.theme);
-        }
+        // The details and the timeline leave the message line free: "copied", "resync
+        // refused: …".
+        let view_area = Rect {
+            height: overlay.height.saturating_sub(toast),
+            ..overlay
+        };
+        self.overlays.draw(frame, overlay, view_area, self.theme);
         frame.render_widget(
             Paragraph::new(help::key_bar(
                 keys::bindings(self.context()),

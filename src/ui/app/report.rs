@@ -7,6 +7,7 @@ use crate::store::{EntryStatus, SortColumn, StoreError};
 
 use crate::ui::action::Action;
 use crate::ui::app::background::ResyncScope;
+use crate::ui::app::overlay_stack::Overlay;
 use crate::ui::app::{App, View};
 use crate::ui::keymap::Context;
 use crate::ui::overlays::help::Help;
@@ -122,7 +123,8 @@ impl App {
                     format!("{scope} matching {}", filters.join(" · "))
                 };
                 let path = export::default_export_path(self.clock.now());
-                self.export_prompt = Some(ExportPrompt::new(path, scope));
+                self.overlays
+                    .push(Overlay::Export(ExportPrompt::new(path, scope)));
             }
             Action::Back => match self.report.pop_filter() {
                 Some(_) => {
@@ -146,7 +148,12 @@ impl App {
 
     fn open_details(&mut self) -> Result<(), StoreError> {
         match self.report.current(&self.store)? {
-            Some(entry) => self.details = Some(EntryDetails::load(&self.store, entry)?),
+            Some(entry) => self
+                .overlays
+                .push(Overlay::Details(Box::new(EntryDetails::load(
+                    &self.store,
+                    entry,
+                )?))),
             None => self.say("no entry here", false),
         }
         Ok(())
@@ -166,19 +173,17 @@ impl App {
                 }
             }
             Action::Back => self.report.search = None,
-            Action::Help => {
-                self.help = Some(Help::new(
-                    Context::ReportSearch,
-                    crate::ui::app::keys::bindings(Context::ReportSearch),
-                ))
-            }
+            Action::Help => self.overlays.push(Overlay::Help(Help::new(
+                Context::ReportSearch,
+                crate::ui::app::keys::bindings(Context::ReportSearch),
+            ))),
             Action::Quit => self.request_quit(),
             _ => {}
         }
     }
 
     pub(super) fn on_details(&mut self, action: Action) -> Result<(), StoreError> {
-        let Some(details) = &mut self.details else {
+        let Some(details) = self.overlays.details() else {
             return Ok(());
         };
         let page = details.page() as isize;
@@ -189,7 +194,7 @@ impl App {
             Action::PageDown => details.scroll_by(page),
             Action::Top => details.scroll = 0,
             Action::Bottom => details.scroll = usize::MAX,
-            Action::Back => self.details = None,
+            Action::Back => self.overlays.close_top(),
             Action::Copy => {
                 let text = details.text();
                 let what = format!("the details of #{}", details.entry.sync_id);
@@ -205,7 +210,11 @@ impl App {
                     .move_by(if action == Action::NextEntry { 1 } else { -1 });
                 match self.report.current(&self.store)? {
                     Some(entry) if self.report.cursor() != before => {
-                        self.details = Some(EntryDetails::load(&self.store, entry)?);
+                        self.overlays
+                            .push(Overlay::Details(Box::new(EntryDetails::load(
+                                &self.store,
+                                entry,
+                            )?)));
                     }
                     _ => self.say(
                         if action == Action::NextEntry {
@@ -221,12 +230,10 @@ impl App {
                 let (serial, id) = (details.entry.reference.clone(), details.entry.sync_id);
                 self.open_timeline_at(&serial, Some(id));
             }
-            Action::Help => {
-                self.help = Some(Help::new(
-                    Context::Details,
-                    crate::ui::app::keys::bindings(Context::Details),
-                ))
-            }
+            Action::Help => self.overlays.push(Overlay::Help(Help::new(
+                Context::Details,
+                crate::ui::app::keys::bindings(Context::Details),
+            ))),
             Action::Quit => self.request_quit(),
             _ => {}
         }
@@ -236,20 +243,18 @@ impl App {
     pub(super) fn on_export(&mut self, action: Action) {
         match action {
             Action::FinishInput => {
-                let Some(path) = self.export_prompt.as_ref().and_then(|p| p.path()) else {
+                let Some(path) = self.overlays.export_prompt().and_then(|p| p.path()) else {
                     self.say("type a file name", true);
                     return;
                 };
-                self.export_prompt = None;
+                self.overlays.close_top();
                 self.start_export(path);
             }
-            Action::Back => self.export_prompt = None,
-            Action::Help => {
-                self.help = Some(Help::new(
-                    Context::Export,
-                    crate::ui::app::keys::bindings(Context::Export),
-                ))
-            }
+            Action::Back => self.overlays.close_top(),
+            Action::Help => self.overlays.push(Overlay::Help(Help::new(
+                Context::Export,
+                crate::ui::app::keys::bindings(Context::Export),
+            ))),
             Action::Quit => self.request_quit(),
             _ => {}
         }
@@ -345,11 +350,11 @@ impl App {
                 Picker::new(kind, "Sort by (S reverses)", choices, false)
             }
         };
-        self.picker = Some(picker);
+        self.overlays.push(Overlay::Picker(picker));
     }
 
     pub(super) fn on_picker(&mut self, action: Action) {
-        let Some(picker) = &mut self.picker else {
+        let Some(picker) = self.overlays.picker() else {
             return;
         };
         match action {
@@ -358,19 +363,17 @@ impl App {
             Action::Top => picker.move_by(isize::MIN),
             Action::Bottom => picker.move_by(isize::MAX),
             Action::ToggleChoice => picker.toggle(),
-            Action::Dismiss => self.picker = None,
+            Action::Dismiss => self.overlays.close_top(),
             Action::Confirm => {
                 let kind = picker.kind;
                 let values = picker.chosen();
-                self.picker = None;
+                self.overlays.close_top();
                 self.apply_picked(kind, values);
             }
-            Action::Help => {
-                self.help = Some(Help::new(
-                    Context::Picker,
-                    crate::ui::app::keys::bindings(Context::Picker),
-                ))
-            }
+            Action::Help => self.overlays.push(Overlay::Help(Help::new(
+                Context::Picker,
+                crate::ui::app::keys::bindings(Context::Picker),
+            ))),
             Action::Quit => self.request_quit(),
             _ => {}
         }

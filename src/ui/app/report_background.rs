@@ -10,6 +10,7 @@ use crate::export;
 use crate::store::{EntryStatus, Run, RunType, StoreError, SyncId};
 
 use crate::ui::app::background::{Done, ResyncScope, check_health};
+use crate::ui::app::overlay_stack::Overlay;
 use crate::ui::app::{App, View};
 use crate::ui::overlays::confirm::{Confirm, refusal_lines};
 use crate::ui::widgets::format;
@@ -45,7 +46,7 @@ impl App {
 
     /// Once a second: the report follows a run's recorded entries while it is on screen.
     pub(super) fn refresh_report_if_stale(&mut self) {
-        if self.report_activity.stale && self.view == View::Report && self.details.is_none() {
+        if self.report_activity.stale && self.view == View::Report && !self.overlays.has_details() {
             self.reread_report();
         }
     }
@@ -316,7 +317,7 @@ impl App {
                             },
                             (ResyncScope::Entry(_), _) => {
                                 let reason = plan.refused[0].1.clone();
-                                if let Some(details) = &mut self.details {
+                                if let Some(details) = self.overlays.topmost_details() {
                                     details.refused = Some(reason.clone());
                                 }
                                 format!("resync refused: {reason}")
@@ -328,7 +329,8 @@ impl App {
                         self.say(text, true);
                     }
                     Ok(plan) if !failures.is_empty() => {
-                        self.confirm = Some(Confirm::resync_blocked(&plan, &failures));
+                        self.overlays
+                            .push(Overlay::Confirm(Confirm::resync_blocked(&plan, &failures)));
                     }
                     Ok(plan) => {
                         let mut confirm = Confirm::resync(&plan);
@@ -347,7 +349,7 @@ impl App {
                                     .into(),
                             );
                         }
-                        self.confirm = Some(confirm);
+                        self.overlays.push(Overlay::Confirm(confirm));
                     }
                     Err(e) => self.say(format!("cannot plan the resync: {e}"), true),
                 }

@@ -4,14 +4,15 @@
 use crate::store::{StoreError, SyncId};
 use crate::ui::action::Action;
 use crate::ui::app::App;
+use crate::ui::app::overlay_stack::Overlay;
 use crate::ui::keymap::Context;
 use crate::ui::overlays::help::Help;
 use crate::ui::views::report::entry_details::EntryDetails;
 use crate::ui::views::report::timeline::Timeline;
 
 impl App {
-    /// Opens the timeline of `serial` over whatever is on screen (details open now come back
-    /// when it closes), its newest entry on `connection` selected (a contract's), else its
+    /// Opens the timeline of `serial` over whatever is on screen (pushed: details open now show
+    /// again when it closes), its newest entry on `connection` selected (a contract's), else its
     /// newest.
     pub(super) fn open_timeline_on(&mut self, serial: &str, connection: &str) {
         self.open_timeline_with(serial, |timeline| timeline.newest_on(connection));
@@ -27,8 +28,7 @@ impl App {
             Ok(mut timeline) => {
                 let sync_id = pick(&timeline);
                 timeline.select(sync_id);
-                timeline.under = self.details.take();
-                self.timeline = Some(timeline);
+                self.overlays.push(Overlay::Timeline(timeline));
             }
             Err(e) => self.say(format!("cannot read the timeline of {serial}: {e}"), true),
         }
@@ -36,7 +36,7 @@ impl App {
     }
 
     pub(super) fn on_timeline(&mut self, action: Action) -> Result<(), StoreError> {
-        let Some(timeline) = &mut self.timeline else {
+        let Some(timeline) = self.overlays.timeline() else {
             return Ok(());
         };
         match action {
@@ -47,7 +47,12 @@ impl App {
             Action::Top => timeline.top(),
             Action::Bottom => timeline.bottom(),
             Action::Expand => match timeline.selected_entry().cloned() {
-                Some(entry) => self.details = Some(EntryDetails::load(&self.store, entry)?),
+                Some(entry) => self
+                    .overlays
+                    .push(Overlay::Details(Box::new(EntryDetails::load(
+                        &self.store,
+                        entry,
+                    )?))),
                 None => self.say("no entry here", false),
             },
             Action::Copy => {
@@ -55,16 +60,11 @@ impl App {
                 let what = format!("the timeline of {}", timeline.serial);
                 self.copy_to_clipboard(&what, &text);
             }
-            Action::Back => {
-                self.details = timeline.under.take();
-                self.timeline = None;
-            }
-            Action::Help => {
-                self.help = Some(Help::new(
-                    Context::Timeline,
-                    crate::ui::app::keys::bindings(Context::Timeline),
-                ))
-            }
+            Action::Back => self.overlays.close_top(),
+            Action::Help => self.overlays.push(Overlay::Help(Help::new(
+                Context::Timeline,
+                crate::ui::app::keys::bindings(Context::Timeline),
+            ))),
             Action::Quit => self.request_quit(),
             _ => {}
         }

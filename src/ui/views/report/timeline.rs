@@ -17,7 +17,7 @@ use crate::store::{
     ContractHashes, EntryStatus, Outcome, ReportEntry, RunId, RunMode, RunType, StoreError, SyncId,
 };
 
-use crate::ui::views::report::entry_details::{EntryDetails, Tone, entry_hint};
+use crate::ui::views::report::entry_details::{Tone, entry_hint};
 use crate::ui::widgets::format;
 use crate::ui::widgets::pager::Pager;
 use crate::ui::widgets::status;
@@ -52,8 +52,6 @@ pub struct Timeline {
     blocks: Vec<Range<usize>>,
     visible: usize,
     total: usize,
-    /// The details the timeline was opened from, shown again when it closes.
-    pub(crate) under: Option<EntryDetails>,
     /// Bring the selected block into view at the next draw (just opened).
     reveal_pending: bool,
 }
@@ -131,7 +129,6 @@ impl Timeline {
             blocks: Vec::new(),
             visible: 1,
             total: 0,
-            under: None,
             reveal_pending: true,
         })
     }
