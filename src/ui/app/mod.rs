@@ -343,23 +343,63 @@ impl App {
         }
     }
 
+    /// One frame: [`App::prepare_frame`] reads what the frame will show, then the frame is
+    /// drawn from state alone (no view's `draw` reads the store).
     pub fn draw(&mut self, frame: &mut Frame) {
-        let area = frame.area();
+        self.prepare_frame(frame.area());
+        self.render(frame);
+    }
+
+    /// The update step before a frame of `area`: the view on screen reads the page of rows its
+    /// height shows (the report's entries, the contracts), the only store reads of a frame.
+    pub fn prepare_frame(&mut self, area: Rect) {
+        let Some([_, _, _, main, _, _]) = self.areas(area) else {
+            return;
+        };
+        match self.view {
+            View::Report => {
+                let rows = report_view::rows(main);
+                if rows > 0 {
+                    self.report.prepare(&self.store, rows);
+                }
+            }
+            View::Contracts => {
+                let rows = contracts_view::rows(main);
+                if rows > 0 {
+                    self.contracts.prepare(&self.config, &self.store, rows);
+                }
+            }
+            View::Jobs | View::Logs | View::Connections => {}
+        }
+    }
+
+    /// The screen's rows: title, banner, run card, view, message line, key bar; None below the
+    /// smallest size.
+    fn areas(&self, area: Rect) -> Option<[Rect; 6]> {
         if layout::too_small(area) {
+            return None;
+        }
+        Some(
+            Layout::vertical([
+                Constraint::Length(1),
+                Constraint::Length(self.banner_lines(area).len() as u16),
+                Constraint::Length(dashboard::HEIGHT),
+                Constraint::Fill(1),
+                Constraint::Length(u16::from(self.toast.is_some())),
+                Constraint::Length(1),
+            ])
+            .areas(area),
+        )
+    }
+
+    fn render(&mut self, frame: &mut Frame) {
+        let area = frame.area();
+        let Some([title, banner, card_area, main, toast_area, bar]) = self.areas(area) else {
             layout::draw_too_small(frame, area, self.theme);
             return;
-        }
+        };
         let banner_lines = self.banner_lines(area);
         let toast = u16::from(self.toast.is_some());
-        let [title, banner, card_area, main, toast_area, bar] = Layout::vertical([
-            Constraint::Length(1),
-            Constraint::Length(banner_lines.len() as u16),
-            Constraint::Length(dashboard::HEIGHT),
-            Constraint::Fill(1),
-            Constraint::Length(toast),
-            Constraint::Length(1),
-        ])
-        .areas(area);
         self.draw_title(frame, title);
         frame.render_widget(Paragraph::new(banner_lines), banner);
         let card_run = self.card_run();
@@ -383,21 +423,15 @@ impl App {
                 self.jobs_view.draw(frame, main, &self.ledger, &paint);
             }
             View::Logs => self.logs.draw(frame, main, self.theme),
-            View::Contracts => contracts_view::draw(
-                frame,
-                main,
-                &mut self.contracts,
-                &self.config,
-                &self.store,
-                self.theme,
-            ),
+            View::Contracts => {
+                contracts_view::draw(frame, main, &self.contracts, &self.config, self.theme)
+            }
             View::Connections => {
                 connections_view::draw(frame, main, &self.connections, &self.config, self.theme)
             }
             View::Report => {
                 let paint = report_view::Paint {
                     theme: self.theme,
-                    store: &self.store,
                     activity: self.report_activity.activity(),
                     connection_width: self
                         .config
@@ -407,7 +441,7 @@ impl App {
                         .max()
                         .unwrap_or(0),
                 };
-                report_view::draw(frame, main, &mut self.report, &paint);
+                report_view::draw(frame, main, &self.report, &paint);
             }
         }
         if let Some(toast) = &self.toast {

@@ -219,7 +219,7 @@ impl ContractsView {
 
     /// Reads the page around the cursor when what `height` rows show is not in it; a
     /// page is at most [`PAGE`] contracts, never the whole table.
-    fn prepare(&mut self, config: &Config, store: &Store, height: usize) {
+    pub(crate) fn prepare(&mut self, config: &Config, store: &Store, height: usize) {
         self.height = height;
         if let Some(total) = self.total {
             self.cursor = self.cursor.min(total.saturating_sub(1) as usize);
@@ -402,20 +402,17 @@ fn empty_lines(view: &ContractsView, name: &str, theme: Theme) -> Vec<Line<'stat
     }
 }
 
-pub fn draw(
-    frame: &mut Frame,
-    area: Rect,
-    view: &mut ContractsView,
-    config: &Config,
-    store: &Store,
-    theme: Theme,
-) {
+/// Rows of contracts the view shows in `area`: the border, the chooser (or the search field)
+/// and the header take the rest. [`crate::ui::app::App::prepare_frame`] reads that page before
+/// the frame.
+pub fn rows(area: Rect) -> usize {
+    (area.height as usize).saturating_sub(4)
+}
+
+/// Draws the contracts from the view's state: the page was read before the frame.
+pub fn draw(frame: &mut Frame, area: Rect, view: &ContractsView, config: &Config, theme: Theme) {
     let inner_height = area.height.saturating_sub(2) as usize;
-    // Rows: the chooser (or the search field), the header, the contracts.
     let height = inner_height.saturating_sub(2);
-    if height > 0 {
-        view.prepare(config, store, height);
-    }
     let name = view.connection(config).unwrap_or("").to_string();
     let total = view.total.map_or_else(
         || "…".to_string(),

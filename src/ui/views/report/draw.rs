@@ -7,7 +7,7 @@ use ratatui::layout::{Alignment, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use crate::store::{ReportEntry, Store};
+use crate::store::ReportEntry;
 
 use crate::ui::views::report::columns::{Layout, Measure};
 use crate::ui::views::report::{Report, column_name};
@@ -16,9 +16,8 @@ use crate::ui::widgets::list;
 use crate::ui::widgets::theme::Theme;
 
 /// What drawing needs besides the report.
-pub struct Paint<'a> {
+pub struct Paint {
     pub theme: Theme,
-    pub store: &'a Store,
     /// Work going on in the background, for the bottom border ("exporting 1,204 of 9,600").
     pub activity: Option<String>,
     /// The longest configured connection name: the column keeps its width from page to page.
@@ -98,7 +97,14 @@ fn empty_lines(report: &Report, theme: Theme) -> Vec<Line<'static>> {
     }
 }
 
-pub fn draw(frame: &mut Frame, area: Rect, report: &mut Report, paint: &Paint) {
+/// Rows of entries the view shows in `area`: the border, the filter line and the header take
+/// the rest. [`crate::ui::app::App::prepare_frame`] reads that page before the frame.
+pub fn rows(area: Rect) -> usize {
+    (area.height as usize).saturating_sub(4)
+}
+
+/// Draws the report from its state: the page was read before the frame.
+pub fn draw(frame: &mut Frame, area: Rect, report: &Report, paint: &Paint) {
     let theme = paint.theme;
     let inner_width = area.width.saturating_sub(2) as usize;
     let title_room = inner_width.saturating_sub(16);
@@ -106,9 +112,6 @@ pub fn draw(frame: &mut Frame, area: Rect, report: &mut Report, paint: &Paint) {
     let inner = block.inner(area);
     // Rows: filter line, header, entries.
     let height = inner.height.saturating_sub(2) as usize;
-    if height > 0 {
-        report.prepare(paint.store, height);
-    }
     let sort = report.sort();
     let mut block = block.title_bottom(list::sort_title(
         column_name(sort.column),
