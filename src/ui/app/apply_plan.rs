@@ -8,7 +8,7 @@ use crate::store::{
 };
 
 use crate::ui::app::App;
-use crate::ui::app::background::Done;
+use crate::ui::app::background::BackgroundResult;
 use crate::ui::app::overlay_stack::Overlay;
 use crate::ui::overlays::confirm::Confirm;
 use crate::ui::views::jobs::run_list::Row;
@@ -16,28 +16,28 @@ use crate::ui::views::jobs::run_list::Row;
 impl App {
     pub(super) fn start_apply_plan(&mut self) {
         if let Err(e) = self.try_apply_plan() {
-            self.say(format!("cannot read the store: {e}"), true);
+            self.show_message(format!("cannot read the store: {e}"), true);
         }
     }
 
     fn try_apply_plan(&mut self) -> Result<(), StoreError> {
-        let Some(row) = self.ledger.selected_row() else {
-            self.say("no run selected", true);
+        let Some(row) = self.runs.selected_row() else {
+            self.show_message("no run selected", true);
             return Ok(());
         };
         let run_id = row.run_id();
-        let Some(run) = self.ledger.run(run_id).cloned() else {
+        let Some(run) = self.runs.run(run_id).cloned() else {
             return Ok(());
         };
         if run.status == RunStatus::Running {
-            self.say(
+            self.show_message(
                 format!("run #{run_id} is still going: apply its plan once it has finished"),
                 true,
             );
             return Ok(());
         }
         if matches!(run.run_type, RunType::Resync | RunType::Apply) {
-            self.say(
+            self.show_message(
                 format!(
                     "run #{run_id} is a Live {} run: only a Full or Single Dry run has a plan to apply",
                     crate::ui::widgets::status::run_type(run.run_type)
@@ -46,25 +46,25 @@ impl App {
             );
             return Ok(());
         }
-        self.ledger.ensure_connection_runs(&self.store, run_id)?;
+        self.runs.ensure_connection_runs(&self.store, run_id)?;
         let rows: Vec<ConnectionRun> = match row {
             Row::Connection { position, .. } => self
-                .ledger
+                .runs
                 .connection_run(run_id, position)
                 .cloned()
                 .into_iter()
                 .collect(),
-            Row::Run(_) => self.ledger.connection_runs(run_id).to_vec(),
+            Row::Run(_) => self.runs.connection_runs(run_id).to_vec(),
         };
         if rows.is_empty() {
-            self.say(
+            self.show_message(
                 format!("run #{run_id} recorded no connection run: nothing to apply"),
                 true,
             );
             return Ok(());
         }
         if let Some(r) = rows.iter().find(|r| r.status == RunStatus::Running) {
-            self.say(
+            self.show_message(
                 format!(
                     "{} of run #{run_id} is still going: apply once it has finished",
                     r.connection
@@ -85,14 +85,14 @@ impl App {
                 }
                 Row::Run(_) => format!("run #{run_id} was Live"),
             };
-            self.say(
+            self.show_message(
                 format!("{what}: it wrote already, there is no plan to apply"),
                 true,
             );
             return Ok(());
         }
         if self.report_activity.applying {
-            self.say("still reading the previous plan", false);
+            self.show_message("still reading the previous plan", false);
             return Ok(());
         }
         self.report_activity.applying = true;
@@ -119,14 +119,14 @@ impl App {
                     })
                     .collect::<Result<Vec<_>, StoreError>>()
                     .map_err(|e| e.to_string());
-                Done::ApplyPlanned { run_id, counts }
+                BackgroundResult::ApplyPlanned { run_id, counts }
             },
-            move |panic| Done::ApplyPlanned {
+            move |panic| BackgroundResult::ApplyPlanned {
                 run_id,
                 counts: Err(panic),
             },
         );
-        self.say(format!("reading what run #{run_id} planned…"), false);
+        self.show_message(format!("reading what run #{run_id} planned…"), false);
         Ok(())
     }
 
@@ -146,7 +146,7 @@ impl App {
                     .cloned()
                     .collect();
                 if planned.is_empty() {
-                    self.say(
+                    self.show_message(
                         format!(
                             "nothing to apply: run #{run_id} planned no update or create on {names}"
                         ),
@@ -158,7 +158,9 @@ impl App {
                         .push(Overlay::Confirm(Confirm::apply(run_id, &planned)));
                 }
             }
-            Err(e) => self.say(format!("cannot read the plan of run #{run_id}: {e}"), true),
+            Err(e) => {
+                self.show_message(format!("cannot read the plan of run #{run_id}: {e}"), true)
+            }
         }
     }
 
@@ -173,7 +175,7 @@ impl App {
             })
             .is_err()
         {
-            self.say(
+            self.show_message(
                 "the engine has stopped: restart syncdeck to apply a plan",
                 true,
             );
@@ -184,6 +186,6 @@ impl App {
             "applying the plan of run #{run_id} on {names}: it shows as an Apply run in the jobs history"
         );
         self.log(LogLevel::Info, text.clone());
-        self.say(text, false);
+        self.show_message(text, false);
     }
 }

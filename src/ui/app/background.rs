@@ -32,7 +32,7 @@ pub enum ResyncScope {
 
 /// What a background job reports.
 #[derive(Debug)]
-pub enum Done {
+pub enum BackgroundResult {
     /// The report's two counts for the query of `generation`: the entries matching the filters
     /// and all entries in the window.
     Counted {
@@ -128,22 +128,22 @@ impl StoreWrite {
     }
 }
 
-impl Done {
+impl BackgroundResult {
     /// True for the report a job ends with (progress reports are not).
     fn is_final(&self) -> bool {
-        !matches!(self, Done::ExportProgress { .. })
+        !matches!(self, BackgroundResult::ExportProgress { .. })
     }
 }
 
 /// Where a job sends its progress.
 #[derive(Clone)]
 pub struct Reporter {
-    tx: Sender<Done>,
+    tx: Sender<BackgroundResult>,
     signal: Arc<Notify>,
 }
 
 impl Reporter {
-    pub fn send(&self, done: Done) {
+    pub fn send(&self, done: BackgroundResult) {
         let _ = self.tx.send(done);
         self.signal.notify_one();
     }
@@ -151,8 +151,8 @@ impl Reporter {
 
 /// The running jobs' channel.
 pub struct Background {
-    tx: Sender<Done>,
-    rx: Receiver<Done>,
+    tx: Sender<BackgroundResult>,
+    rx: Receiver<BackgroundResult>,
     signal: Arc<Notify>,
     /// Jobs started and not yet reported back.
     running: usize,
@@ -176,8 +176,8 @@ impl Background {
     pub fn spawn(
         &mut self,
         name: &str,
-        job: impl FnOnce(&Reporter) -> Done + Send + 'static,
-        on_panic: impl FnOnce(String) -> Done + Send + 'static,
+        job: impl FnOnce(&Reporter) -> BackgroundResult + Send + 'static,
+        on_panic: impl FnOnce(String) -> BackgroundResult + Send + 'static,
     ) {
         let reporter = Reporter {
             tx: self.tx.clone(),
@@ -213,14 +213,14 @@ impl Background {
     }
 
     /// The next report, if one is waiting.
-    pub fn try_next(&mut self) -> Option<Done> {
+    pub fn try_next(&mut self) -> Option<BackgroundResult> {
         let done = self.rx.try_recv().ok()?;
         self.finished(&done);
         Some(done)
     }
 
     /// The next report, waiting until `deadline` at most.
-    pub fn next_before(&mut self, deadline: Instant) -> Option<Done> {
+    pub fn next_before(&mut self, deadline: Instant) -> Option<BackgroundResult> {
         let wait = deadline.saturating_duration_since(Instant::now());
         match self.rx.recv_timeout(wait.max(Duration::from_millis(1))) {
             Ok(done) => {
@@ -231,7 +231,7 @@ impl Background {
         }
     }
 
-    fn finished(&mut self, done: &Done) {
+    fn finished(&mut self, done: &BackgroundResult) {
         if done.is_final() {
             self.running = self.running.saturating_sub(1);
         }

@@ -10,7 +10,7 @@ use crate::store::{RunMode, StoreError};
 
 use crate::ui::action::Action;
 use crate::ui::app::App;
-use crate::ui::app::background::{self, Done, StoreWrite};
+use crate::ui::app::background::{self, BackgroundResult, StoreWrite};
 use crate::ui::keymap::Context;
 use crate::ui::views::connections::{self as connections_view, Summary};
 use crate::ui::widgets::status;
@@ -85,9 +85,9 @@ impl App {
             "store-write",
             move |_| {
                 let result = write.apply(&store);
-                Done::Stored { write, result }
+                BackgroundResult::Stored { write, result }
             },
-            move |panic| Done::Stored {
+            move |panic| BackgroundResult::Stored {
                 write: failed,
                 result: Err(panic),
             },
@@ -99,14 +99,14 @@ impl App {
         match (write, result) {
             (StoreWrite::DryRunOverride { text, .. }, Ok(_)) => {
                 if let Err(e) = self.connections.read_overrides(&self.config, &self.store) {
-                    self.say(format!("cannot read the dry-run overrides: {e}"), true);
+                    self.show_message(format!("cannot read the dry-run overrides: {e}"), true);
                     return;
                 }
                 self.log(LogLevel::Info, text.clone());
-                self.say(text, false);
+                self.show_message(text, false);
             }
             (StoreWrite::DryRunOverride { .. }, Err(e)) => {
-                self.say(format!("cannot keep the dry-run override: {e}"), true);
+                self.show_message(format!("cannot keep the dry-run override: {e}"), true);
             }
             (
                 StoreWrite::ContractDeleted {
@@ -124,7 +124,7 @@ impl App {
     /// `H`: checks one connection in the background; the row says "checking…" meanwhile.
     pub(super) fn start_health_check(&mut self, name: String) {
         if !self.connections.checking.insert(name.clone()) {
-            self.say(format!("{name}: still checking"), false);
+            self.show_message(format!("{name}: still checking"), false);
             return;
         }
         let config = self.config.clone();
@@ -138,12 +138,12 @@ impl App {
                 let report = results
                     .pop()
                     .map_or_else(|| Err("the check stopped".to_string()), |(_, r)| r);
-                Done::HealthChecked {
+                BackgroundResult::HealthChecked {
                     connection: name,
                     report,
                 }
             },
-            move |panic| Done::HealthChecked {
+            move |panic| BackgroundResult::HealthChecked {
                 connection: panic_name,
                 report: Err(panic),
             },
@@ -179,10 +179,12 @@ impl App {
                     },
                     text.clone(),
                 );
-                self.say(text, failed);
+                self.show_message(text, failed);
                 self.connections.health.insert(connection, report);
             }
-            Err(e) => self.say(format!("{connection}: cannot check the health: {e}"), true),
+            Err(e) => {
+                self.show_message(format!("{connection}: cannot check the health: {e}"), true)
+            }
         }
     }
 
@@ -197,10 +199,10 @@ impl App {
         let store = self.store.clone();
         self.background.spawn(
             "connections",
-            move |_| Done::Summarized {
+            move |_| BackgroundResult::Summarized {
                 summaries: connections_view::summarize(&config, &store).map_err(|e| e.to_string()),
             },
-            |panic| Done::Summarized {
+            |panic| BackgroundResult::Summarized {
                 summaries: Err(panic),
             },
         );
@@ -210,7 +212,7 @@ impl App {
         self.connections.loading = false;
         match summaries {
             Ok(summaries) => self.connections.summaries = Some(summaries),
-            Err(e) => self.say(format!("cannot read the connections' history: {e}"), true),
+            Err(e) => self.show_message(format!("cannot read the connections' history: {e}"), true),
         }
         if self.connections.stale && self.view == crate::ui::app::View::Connections {
             self.refresh_connections_if_stale();

@@ -41,17 +41,17 @@ impl App {
                 } else {
                     "ascending"
                 };
-                self.say(format!("sorted by {} ({way})", sort_name(sort)), false);
+                self.show_message(format!("sorted by {} ({way})", sort_name(sort)), false);
             }
             Action::Search => view.start_search(),
             Action::Back if view.set_filter(String::new()) => {
-                self.say("search cleared", false);
+                self.show_message("search cleared", false);
             }
             Action::DeleteContract => match view.current() {
                 Some(contract) => self
                     .overlays
                     .push(Overlay::Confirm(Confirm::delete_contract(contract))),
-                None => self.say("no contract here", false),
+                None => self.show_message("no contract here", false),
             },
             Action::OpenTimeline => match view.current() {
                 Some(contract) => {
@@ -59,7 +59,7 @@ impl App {
                         (contract.origin_id.clone(), contract.connection.clone());
                     self.open_timeline_on(&serial, &connection);
                 }
-                None => self.say("no contract here", false),
+                None => self.show_message("no contract here", false),
             },
             _ if action.is_common_to_views() => return self.on_view(context, action),
             _ => {}
@@ -105,13 +105,13 @@ impl App {
                      it as new"
                 );
                 self.log(LogLevel::Info, text.clone());
-                self.say(text, false);
+                self.show_message(text, false);
             }
-            Ok(false) => self.say(
+            Ok(false) => self.show_message(
                 format!("{origin_id} had no contract on {connection} any more"),
                 false,
             ),
-            Err(e) => self.say(format!("cannot delete the contract: {e}"), true),
+            Err(e) => self.show_message(format!("cannot delete the contract: {e}"), true),
         }
         self.contracts.reload();
         self.connections.stale = true;

@@ -1,5 +1,5 @@
-//! Engine events into the screen's state: live runs and connection runs in the ledger, log
-//! lines in the log book, refusals as an error line.
+//! Engine events into the screen's state: live runs and connection runs in the run list, log
+//! lines in the Logs view, refusals as an error line.
 
 use crate::engine::{Event, LogLevel};
 
@@ -11,7 +11,7 @@ impl App {
         self.follow_next_run = false;
         self.recording_failure = None;
         self.log(LogLevel::Warn, format!("run refused: {reason}"));
-        self.say(format!("run refused: {reason}"), true);
+        self.show_message(format!("run refused: {reason}"), true);
     }
 
     pub(super) fn on_engine(&mut self, event: Event) {
@@ -22,16 +22,16 @@ impl App {
             Event::RunStarted { run } => {
                 let id = run.id;
                 self.live = Some(id);
-                self.ledger.upsert_run(run);
-                self.ledger.expand_run(id);
+                self.runs.upsert_run(run);
+                self.runs.expand_run(id);
                 if std::mem::take(&mut self.follow_next_run) {
-                    self.ledger.select_first();
+                    self.runs.select_first();
                 }
                 self.dirty = true;
             }
             Event::ConnectionStarted { connection_run }
             | Event::ConnectionFinished { connection_run } => {
-                self.ledger.upsert_connection_run(connection_run);
+                self.runs.upsert_connection_run(connection_run);
                 self.dirty = true;
             }
             Event::Progress {
@@ -42,7 +42,7 @@ impl App {
                 counters,
             } => {
                 if self
-                    .ledger
+                    .runs
                     .apply_progress(run_id, position, processed, total, counters)
                 {
                     self.dirty = true;
@@ -70,7 +70,7 @@ impl App {
                 delay,
                 reason,
             } => {
-                let connection = self.ledger.connection_run(run_id, position).map_or_else(
+                let connection = self.runs.connection_run(run_id, position).map_or_else(
                     || format!("connection {}", position + 1),
                     |r| r.connection.clone(),
                 );
@@ -101,7 +101,7 @@ impl App {
                 };
                 let failed = crate::ui::widgets::status::is_failure(run.status);
                 self.check_resync(&run);
-                self.ledger.upsert_run(run);
+                self.runs.upsert_run(run);
                 // Contracts and last runs changed: the Contracts and Connections views read
                 // them again when shown.
                 self.contracts.reload();
@@ -109,7 +109,7 @@ impl App {
                 if self.view == View::Connections {
                     self.refresh_connections_if_stale();
                 }
-                self.say(text, failed);
+                self.show_message(text, failed);
                 // A resync updated entries in place: show their new status now.
                 if self.report.opened {
                     self.reread_report();
@@ -117,11 +117,11 @@ impl App {
                 if let Some(details) = self.overlays.topmost_details()
                     && let Err(e) = details.reload(&self.store)
                 {
-                    self.say(format!("cannot read the entry again: {e}"), true);
+                    self.show_message(format!("cannot read the entry again: {e}"), true);
                 }
             }
             Event::RecordingFailed { failure, .. } => {
-                // The lines are in the log book already (the engine logs them); the screen
+                // The lines are in the Logs view already (the engine logs them); the screen
                 // says it at once, with the hint, and again when the run ends.
                 let mut text = failure.message.clone();
                 if let Some(kept) = &failure.kept {
@@ -131,7 +131,7 @@ impl App {
                     ));
                 }
                 text.push_str(&format!(" · hint: {}", failure.hint));
-                self.say(text.clone(), true);
+                self.show_message(text.clone(), true);
                 self.recording_failure = Some(text);
             }
             Event::Log { level, message } => {

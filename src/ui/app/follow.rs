@@ -184,15 +184,15 @@ impl App {
             let id = run.id;
             let was_going = self.following.contains_key(&id);
             if run.status == RunStatus::Running {
-                if !was_going && self.ledger.run(id).is_none_or(|r| r.status.is_finished()) {
-                    self.ledger.expand_run(id);
+                if !was_going && self.runs.run(id).is_none_or(|r| r.status.is_finished()) {
+                    self.runs.expand_run(id);
                 }
                 self.following.insert(id, cancel);
             } else {
                 self.following.remove(&id);
             }
-            self.ledger.upsert_run(run.clone());
-            self.ledger.replace_connection_runs(id, rows);
+            self.runs.upsert_run(run.clone());
+            self.runs.replace_connection_runs(id, rows);
             if was_going && run.status.is_finished() {
                 self.followed_run_ended(&run);
             }
@@ -222,7 +222,7 @@ impl App {
         self.log(level, text.clone());
         // Said on the message line when this console asked for it, or nothing of its own goes.
         if asked || self.live.is_none() {
-            self.say(text, crate::ui::widgets::status::is_failure(run.status));
+            self.show_message(text, crate::ui::widgets::status::is_failure(run.status));
         }
     }
 

@@ -48,7 +48,7 @@ impl App {
     fn apply(&mut self, context: Context, action: Action) {
         self.poll_background();
         if let Some(refusal) = self.read_only_refusal(action) {
-            self.say(refusal, true);
+            self.show_message(refusal, true);
             return;
         }
         let result = match context {
@@ -88,7 +88,7 @@ impl App {
             Context::Connections => self.on_connections(context, action),
         };
         if let Err(e) = result {
-            self.say(format!("cannot read the store: {e}"), true);
+            self.show_message(format!("cannot read the store: {e}"), true);
         }
     }
 
@@ -124,9 +124,9 @@ impl App {
             }
             ConfirmedAction::CancelRun(run_id) => {
                 if self.commands.send(Command::Cancel { run_id }).is_err() {
-                    self.say("the engine has stopped: the run cannot be canceled", true);
+                    self.show_message("the engine has stopped: the run cannot be canceled", true);
                 } else {
-                    self.say(
+                    self.show_message(
                         format!(
                             "cancel requested for run #{run_id}: in-flight requests finish first"
                         ),
@@ -192,16 +192,14 @@ impl App {
         let jobs = self.view == View::Jobs;
         let store = &self.store;
         match action {
-            Action::Up if jobs => self.ledger.move_by(store, -1)?,
-            Action::Down if jobs => self.ledger.move_by(store, 1)?,
+            Action::Up if jobs => self.runs.move_by(store, -1)?,
+            Action::Down if jobs => self.runs.move_by(store, 1)?,
             Action::PageUp if jobs => self
-                .ledger
+                .runs
                 .move_by(store, -(self.jobs_view.page() as isize))?,
-            Action::PageDown if jobs => {
-                self.ledger.move_by(store, self.jobs_view.page() as isize)?
-            }
-            Action::Top if jobs => self.ledger.select_first(),
-            Action::Bottom if jobs => self.ledger.select_last(store)?,
+            Action::PageDown if jobs => self.runs.move_by(store, self.jobs_view.page() as isize)?,
+            Action::Top if jobs => self.runs.select_first(),
+            Action::Bottom if jobs => self.runs.select_last(store)?,
             Action::Up => self.logs.scroll_up(1),
             Action::Down => self.logs.scroll_down(1),
             Action::PageUp => self.logs.scroll_up(self.logs.page()),
@@ -209,7 +207,7 @@ impl App {
             Action::Top => self.logs.oldest(),
             Action::Bottom => self.logs.follow(),
             Action::Expand => self.expand()?,
-            Action::Collapse => self.ledger.collapse(),
+            Action::Collapse => self.runs.collapse(),
             Action::Back if jobs => self.clear_job_filters()?,
             Action::Back => {
                 self.logs.clear_filter();
@@ -233,17 +231,17 @@ impl App {
             Action::NewRun => self.open_dialog(None)?,
             Action::Rerun => self.rerun()?,
             Action::CancelRun => self.ask_cancel(),
-            Action::CycleStatusFilter => self.ledger.cycle_status_filter(store)?,
-            Action::ToggleFailuresOnly => self.ledger.toggle_failures_only(store)?,
+            Action::CycleStatusFilter => self.runs.cycle_status_filter(store)?,
+            Action::ToggleFailuresOnly => self.runs.toggle_failures_only(store)?,
             _ => {}
         }
         Ok(())
     }
 
     fn clear_job_filters(&mut self) -> Result<(), StoreError> {
-        let cleared = self.ledger.clear_filters(&self.store)?;
+        let cleared = self.runs.clear_filters(&self.store)?;
         if cleared {
-            self.say("filters cleared", false);
+            self.show_message("filters cleared", false);
         }
         Ok(())
     }
@@ -253,28 +251,28 @@ impl App {
         if self.view != View::Jobs {
             return Ok(());
         }
-        match self.ledger.selected_row() {
+        match self.runs.selected_row() {
             Some(Row::Connection { run_id, position }) => {
                 let name = self
-                    .ledger
+                    .runs
                     .connection_run(run_id, position)
                     .map(|r| r.connection.clone())
                     .or_else(|| {
-                        let run = self.ledger.run(run_id)?;
+                        let run = self.runs.run(run_id)?;
                         run.connections.get(position as usize).cloned()
                     });
                 if let Some(name) = name {
                     self.logs.filter = tui_input::Input::new(name.clone());
                     self.logs.filter_changed();
                     self.view = View::Logs;
-                    self.say(
+                    self.show_message(
                         format!("logs of {name} (this session's lines; Esc clears the filter)"),
                         false,
                     );
                 }
             }
             Some(Row::Run(_)) => {
-                self.ledger.expand(&self.store)?;
+                self.runs.expand(&self.store)?;
             }
             None => {}
         }
@@ -282,7 +280,7 @@ impl App {
     }
 
     pub(super) fn request_quit(&mut self) {
-        match self.live.and_then(|id| self.ledger.run(id)) {
+        match self.live.and_then(|id| self.runs.run(id)) {
             Some(run) if run.status == RunStatus::Running => {
                 self.overlays.push(Overlay::Confirm(Confirm::quit(run)));
             }
@@ -294,23 +292,23 @@ impl App {
     /// another process.
     fn ask_cancel(&mut self) {
         let selected = (self.view == View::Jobs)
-            .then(|| self.ledger.selected_run())
+            .then(|| self.runs.selected_run())
             .flatten()
             .filter(|run| run.status == RunStatus::Running)
             .map(|run| run.id);
         let target = self.live.or(selected).or_else(|| {
             self.card_run().filter(|id| {
-                self.ledger
+                self.runs
                     .run(*id)
                     .is_some_and(|r| r.status == RunStatus::Running)
             })
         });
-        let Some(run) = target.and_then(|id| self.ledger.run(id)) else {
-            self.say("no run is going: nothing to cancel", true);
+        let Some(run) = target.and_then(|id| self.runs.run(id)) else {
+            self.show_message("no run is going: nothing to cancel", true);
             return;
         };
         if self.live != Some(run.id) && self.cancel_pending(run.id) {
-            self.say(
+            self.show_message(
                 format!(
                     "cancel of run #{} already requested: it ends within a second",
                     run.id
@@ -320,7 +318,7 @@ impl App {
             return;
         }
         let progress = self
-            .ledger
+            .runs
             .connection_runs(run.id)
             .iter()
             .rev()
@@ -349,10 +347,10 @@ impl App {
                     "cancel requested for run #{run_id}: its process cancels it within a second"
                 );
                 self.log(LogLevel::Warn, text.clone());
-                self.say(text, false);
+                self.show_message(text, false);
             }
-            Ok(false) => self.say(format!("run #{run_id} is not running any more"), false),
-            Err(e) => self.say(format!("cannot request the cancel: {e}"), true),
+            Ok(false) => self.show_message(format!("run #{run_id} is not running any more"), false),
+            Err(e) => self.show_message(format!("cannot request the cancel: {e}"), true),
         }
     }
 
@@ -381,20 +379,20 @@ impl App {
 
     /// `r`: the dialog with the selected run's connections, scope and mode.
     fn rerun(&mut self) -> Result<(), StoreError> {
-        let Some(run) = self.ledger.selected_run().cloned() else {
-            self.say("no run selected", true);
+        let Some(run) = self.runs.selected_run().cloned() else {
+            self.show_message("no run selected", true);
             return Ok(());
         };
         if run.run_type == RunType::Resync {
-            self.say(
+            self.show_message(
                 "a Resync run is rerun from the sync report, entry by entry",
                 true,
             );
             return Ok(());
         }
-        self.ledger.ensure_connection_runs(&self.store, run.id)?;
+        self.runs.ensure_connection_runs(&self.store, run.id)?;
         let modes: Vec<_> = self
-            .ledger
+            .runs
             .connection_runs(run.id)
             .iter()
             .map(|r| r.mode)
@@ -411,7 +409,7 @@ impl App {
             .collect();
         if !unknown.is_empty() {
             let names: Vec<&str> = unknown.iter().map(|s| s.as_str()).collect();
-            self.say(
+            self.show_message(
                 format!("not in the configuration any more: {}", names.join(", ")),
                 true,
             );
@@ -441,7 +439,7 @@ impl App {
             request.connections.join(", ")
         );
         if self.commands.send(Command::StartRun(request)).is_err() {
-            self.say(
+            self.show_message(
                 "the engine has stopped: restart syncdeck to start runs",
                 true,
             );
@@ -450,6 +448,6 @@ impl App {
         self.overlays
             .close_where(|o| matches!(o, Overlay::NewRun(_)));
         self.follow_next_run = true;
-        self.say(format!("starting {what}"), false);
+        self.show_message(format!("starting {what}"), false);
     }
 }

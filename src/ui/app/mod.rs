@@ -41,9 +41,9 @@ use crate::ui::keymap::Context;
 use crate::ui::overlays::help;
 use crate::ui::views::connections::{self as connections_view, ConnectionsView};
 use crate::ui::views::contracts::{self as contracts_view, ContractsView};
-use crate::ui::views::jobs::run_list::Ledger;
+use crate::ui::views::jobs::run_list::RunList;
 use crate::ui::views::jobs::{JobsView, Paint};
-use crate::ui::views::logs::{LogBook, LogLine};
+use crate::ui::views::logs::{LogLine, LogsView};
 use crate::ui::views::report::Report;
 use crate::ui::views::report::activity::ReportActivity;
 use crate::ui::views::report::draw as report_view;
@@ -118,11 +118,11 @@ pub struct App {
     pub(super) theme: Theme,
     pub(super) banner: Option<String>,
     pub(super) view: View,
-    pub(super) ledger: Ledger,
+    pub(super) runs: RunList,
     pub(super) jobs_view: JobsView,
     pub(super) contracts: ContractsView,
     pub(super) connections: ConnectionsView,
-    pub(super) logs: LogBook,
+    pub(super) logs: LogsView,
     pub(super) toast: Option<Toast>,
     /// Serials of Single runs started in this session, newest first.
     pub(super) recent_serials: Vec<String>,
@@ -163,10 +163,10 @@ impl App {
         commands: UnboundedSender<Command>,
         options: AppOptions,
     ) -> Result<App, StoreError> {
-        let mut ledger = Ledger::load(&store)?;
-        let latest = ledger.latest().map(|r| r.id);
+        let mut runs = RunList::load(&store)?;
+        let latest = runs.latest().map(|r| r.id);
         if let Some(id) = latest {
-            ledger.ensure_connection_runs(&store, id)?;
+            runs.ensure_connection_runs(&store, id)?;
         }
         let now = chrono::Utc::now();
         let connections = ConnectionsView::load(&config, &store)?;
@@ -182,11 +182,11 @@ impl App {
             store,
             commands,
             view: View::Jobs,
-            ledger,
+            runs,
             jobs_view: JobsView::default(),
             contracts: ContractsView::default(),
             connections,
-            logs: LogBook::default(),
+            logs: LogsView::default(),
             toast: None,
             recent_serials: Vec::new(),
             concurrency: Default::default(),
@@ -290,7 +290,7 @@ impl App {
     pub(super) fn card_run(&self) -> Option<RunId> {
         self.live
             .or_else(|| self.followed_running())
-            .or_else(|| self.ledger.latest().map(|r| r.id))
+            .or_else(|| self.runs.latest().map(|r| r.id))
     }
 
     /// True when a cancel of this run was asked for (here or in another console) and the run
@@ -304,7 +304,7 @@ impl App {
         self.logs.push(LogLine { at, level, message });
     }
 
-    pub(super) fn say(&mut self, text: impl Into<String>, error: bool) {
+    pub(super) fn show_message(&mut self, text: impl Into<String>, error: bool) {
         self.toast = Some(Toast {
             text: text.into(),
             error,
@@ -315,14 +315,14 @@ impl App {
     /// `y`: copies `text` through the terminal and says so, naming `what` was copied.
     pub(super) fn copy_to_clipboard(&mut self, what: &str, text: &str) {
         match osc52::copy(&mut *self.terminal_out, text) {
-            Ok(()) => self.say(
+            Ok(()) => self.show_message(
                 format!(
                     "copied {what} ({} lines) to the clipboard (OSC 52)",
                     text.lines().count()
                 ),
                 false,
             ),
-            Err(e) => self.say(format!("cannot copy: {e}"), true),
+            Err(e) => self.show_message(format!("cannot copy: {e}"), true),
         }
     }
 
@@ -403,8 +403,8 @@ impl App {
         self.draw_title(frame, title);
         frame.render_widget(Paragraph::new(banner_lines), banner);
         let card_run = self.card_run();
-        let run = card_run.and_then(|id| self.ledger.run(id));
-        let rows = card_run.map_or(&[][..], |id| self.ledger.connection_runs(id));
+        let run = card_run.and_then(|id| self.runs.run(id));
+        let rows = card_run.map_or(&[][..], |id| self.runs.connection_runs(id));
         let now = self.clock.now();
         let card = dashboard::Card {
             run,
@@ -420,7 +420,7 @@ impl App {
                     config: &self.config,
                     concurrency: &self.concurrency,
                 };
-                self.jobs_view.draw(frame, main, &self.ledger, &paint);
+                self.jobs_view.draw(frame, main, &self.runs, &paint);
             }
             View::Logs => self.logs.draw(frame, main, self.theme),
             View::Contracts => {
@@ -528,7 +528,7 @@ impl App {
         let n = self.config.connections.len();
         let connections = format!("{n} connection{} ", if n == 1 { "" } else { "s" });
         let going = self.live.or_else(|| self.followed_running());
-        let (right, short) = match going.and_then(|id| self.ledger.run(id)) {
+        let (right, short) = match going.and_then(|id| self.runs.run(id)) {
             Some(run) if run.status == RunStatus::Running => {
                 let style = theme.status(RunStatus::Running);
                 let word = if self.cancel_pending(run.id) {

@@ -52,7 +52,7 @@ impl App {
             Action::Expand => self.open_details()?,
             Action::OpenTimeline => match self.report.current(&self.store)? {
                 Some(entry) => self.open_timeline_at(&entry.reference, Some(entry.sync_id)),
-                None => self.say("no entry here", false),
+                None => self.show_message("no entry here", false),
             },
             Action::ToggleSelect => {
                 if let Some(entry) = self.report.current(&self.store)? {
@@ -62,8 +62,8 @@ impl App {
             }
             Action::SelectAll => self.start_select_all(),
             Action::ClearSelection => match self.report.clear_selection() {
-                0 => self.say("nothing is selected", false),
-                cleared => self.say(
+                0 => self.show_message("nothing is selected", false),
+                cleared => self.show_message(
                     format!(
                         "selection cleared ({} entries)",
                         format::count(cleared as u64)
@@ -100,7 +100,7 @@ impl App {
                 if self.report.set_window(wanted) {
                     self.refresh_report();
                 } else {
-                    self.say(
+                    self.show_message(
                         format!("the window is 1 to {MAX_WINDOW_DAYS} days (default {DEFAULT_WINDOW_DAYS})"),
                         false,
                     );
@@ -130,7 +130,7 @@ impl App {
                 Some(_) => {
                     self.refresh_report();
                     let left = self.report.describe();
-                    self.say(
+                    self.show_message(
                         if left.is_empty() {
                             "filters cleared".to_string()
                         } else {
@@ -139,7 +139,7 @@ impl App {
                         false,
                     );
                 }
-                None => self.say("no filter to clear", false),
+                None => self.show_message("no filter to clear", false),
             },
             _ => return self.on_view(context, action),
         }
@@ -154,7 +154,7 @@ impl App {
                     &self.store,
                     entry,
                 )?))),
-            None => self.say("no entry here", false),
+            None => self.show_message("no entry here", false),
         }
         Ok(())
     }
@@ -216,7 +216,7 @@ impl App {
                                 entry,
                             )?)));
                     }
-                    _ => self.say(
+                    _ => self.show_message(
                         if action == Action::NextEntry {
                             "this is the last entry"
                         } else {
@@ -244,7 +244,7 @@ impl App {
         match action {
             Action::FinishInput => {
                 let Some(path) = self.overlays.export_prompt().and_then(|p| p.path()) else {
-                    self.say("type a file name", true);
+                    self.show_message("type a file name", true);
                     return;
                 };
                 self.overlays.close_top();
@@ -305,7 +305,7 @@ impl App {
             }
             PickerKind::Run => {
                 let mut choices = vec![any("any run", filter.run.is_none())];
-                let runs = self.ledger.recent_runs(RUN_CHOICES);
+                let runs = self.runs.recent_runs(RUN_CHOICES);
                 choices.extend(runs.iter().map(|r| {
                     Choice::new(
                         format!(
@@ -435,18 +435,18 @@ impl App {
     /// `E` in the jobs view: the selected run's entries (its connection's, on a connection
     /// row) in the report, the window widened to reach back to the run.
     pub(super) fn open_entries(&mut self) {
-        let Some(row) = self.ledger.selected_row() else {
-            self.say("no run selected", true);
+        let Some(row) = self.runs.selected_row() else {
+            self.show_message("no run selected", true);
             return;
         };
         let run_id = row.run_id();
         let connection = match row {
             Row::Connection { run_id, position } => self
-                .ledger
+                .runs
                 .connection_run(run_id, position)
                 .map(|r| r.connection.clone())
                 .or_else(|| {
-                    let run = self.ledger.run(run_id)?;
+                    let run = self.runs.run(run_id)?;
                     run.connections.get(position as usize).cloned()
                 }),
             Row::Run(_) => None,
@@ -454,7 +454,7 @@ impl App {
         self.report.set_run(Some(run_id));
         self.report
             .set_connections(connection.into_iter().collect());
-        if let Some(run) = self.ledger.run(run_id) {
+        if let Some(run) = self.runs.run(run_id) {
             let age = (self.clock.now() - run.started_at).num_days() + 1;
             let days = u32::try_from(age).unwrap_or(MAX_WINDOW_DAYS);
             if days > self.report.window_days() {

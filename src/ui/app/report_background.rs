@@ -9,7 +9,7 @@ use crate::engine::{Command, LogLevel};
 use crate::export;
 use crate::store::{EntryStatus, Run, RunType, StoreError, SyncId};
 
-use crate::ui::app::background::{Done, ResyncScope, check_health};
+use crate::ui::app::background::{BackgroundResult, ResyncScope, check_health};
 use crate::ui::app::overlay_stack::Overlay;
 use crate::ui::app::{App, View};
 use crate::ui::overlays::confirm::{Confirm, refusal_lines};
@@ -73,12 +73,12 @@ impl App {
                     };
                     Ok((matching, in_window))
                 };
-                Done::Counted {
+                BackgroundResult::Counted {
                     generation,
                     counts: count().map_err(|e| e.to_string()),
                 }
             },
-            move |panic| Done::Counted {
+            move |panic| BackgroundResult::Counted {
                 generation,
                 counts: Err(panic),
             },
@@ -88,7 +88,7 @@ impl App {
     /// `a`: every entry matching the filters, not only the page on screen.
     pub(super) fn start_select_all(&mut self) {
         if self.report_activity.selecting {
-            self.say("still selecting the previous matches", false);
+            self.show_message("still selecting the previous matches", false);
             return;
         }
         self.report_activity.selecting = true;
@@ -97,10 +97,10 @@ impl App {
         let sort = self.report.sort();
         self.background.spawn(
             "select",
-            move |_| Done::AllMatching {
+            move |_| BackgroundResult::AllMatching {
                 ids: store.report_ids(&query, sort).map_err(|e| e.to_string()),
             },
-            |panic| Done::AllMatching { ids: Err(panic) },
+            |panic| BackgroundResult::AllMatching { ids: Err(panic) },
         );
         self.dirty = true;
     }
@@ -109,13 +109,13 @@ impl App {
     /// when it answers. `ids` None: every failed entry matching the filters.
     pub(super) fn start_resync_plan(&mut self, scope: ResyncScope, ids: Option<Vec<SyncId>>) {
         if self.report_activity.planning {
-            self.say("still checking the previous resync", false);
+            self.show_message("still checking the previous resync", false);
             return;
         }
         let mut failed = self.report.query();
         if ids.is_none() {
             if !failed.statuses.is_empty() && !failed.statuses.contains(&EntryStatus::Failed) {
-                self.say(
+                self.show_message(
                     "nothing selected, and the status filter hides failed entries: select \
                      entries with Space or a, or filter on failed",
                     true,
@@ -150,13 +150,13 @@ impl App {
                     }
                     _ => None,
                 };
-                Done::Planned {
+                BackgroundResult::Planned {
                     scope,
                     plan,
                     health,
                 }
             },
-            move |panic| Done::Planned {
+            move |panic| BackgroundResult::Planned {
                 scope: panic_scope,
                 plan: Err(panic),
                 health: None,
@@ -168,7 +168,7 @@ impl App {
     /// Writes every entry matching the filters to `path`, reporting progress.
     pub(super) fn start_export(&mut self, path: PathBuf) {
         if self.report_activity.exporting.is_some() {
-            self.say("an export is still being written", true);
+            self.show_message("an export is still being written", true);
             return;
         }
         self.report_activity.exporting = Some((0, self.report.matching().unwrap_or(0)));
@@ -184,14 +184,14 @@ impl App {
                     // Several thousand rows a report; at most ten a second reach the screen.
                     if last.elapsed().as_millis() >= 100 || written == 0 {
                         last = std::time::Instant::now();
-                        reporter.send(Done::ExportProgress { written, total });
+                        reporter.send(BackgroundResult::ExportProgress { written, total });
                     }
                 };
                 let result = export::export_csv(&store, &query, sort, &path, &mut progress)
                     .map_err(|e| e.to_string());
-                Done::Exported { path, result }
+                BackgroundResult::Exported { path, result }
             },
-            move |panic| Done::Exported {
+            move |panic| BackgroundResult::Exported {
                 path: panic_path,
                 result: Err(panic),
             },
@@ -224,12 +224,12 @@ impl App {
                         .count();
                     (ok, failed, entries.len() - ok - failed)
                 });
-                Done::ResyncChecked {
+                BackgroundResult::ResyncChecked {
                     run_id,
                     counts: counts.map_err(|e| e.to_string()),
                 }
             },
-            move |panic| Done::ResyncChecked {
+            move |panic| BackgroundResult::ResyncChecked {
                 run_id,
                 counts: Err(panic),
             },
@@ -237,28 +237,28 @@ impl App {
     }
 
     /// One background report, applied.
-    pub(super) fn on_background(&mut self, done: Done) {
+    pub(super) fn on_background(&mut self, done: BackgroundResult) {
         self.dirty = true;
         match done {
-            Done::Counted { generation, counts } => {
+            BackgroundResult::Counted { generation, counts } => {
                 self.report_activity.counting = false;
                 match counts {
                     Ok((matching, in_window)) => {
                         self.report.apply_counts(generation, matching, in_window);
                     }
-                    Err(e) => self.say(format!("cannot count the report: {e}"), true),
+                    Err(e) => self.show_message(format!("cannot count the report: {e}"), true),
                 }
                 if std::mem::take(&mut self.report_activity.recount) {
                     self.start_count();
                 }
             }
-            Done::AllMatching { ids } => {
+            BackgroundResult::AllMatching { ids } => {
                 self.report_activity.selecting = false;
                 match ids {
                     Ok(ids) => {
                         let found = ids.len();
                         let added = self.report.select(ids);
-                        self.say(
+                        self.show_message(
                             format!(
                                 "selected {} matching the filters ({} newly); {} selected in all",
                                 entries(found),
@@ -268,10 +268,10 @@ impl App {
                             false,
                         );
                     }
-                    Err(e) => self.say(format!("cannot select: {e}"), true),
+                    Err(e) => self.show_message(format!("cannot select: {e}"), true),
                 }
             }
-            Done::Planned {
+            BackgroundResult::Planned {
                 scope,
                 plan,
                 health,
@@ -326,7 +326,7 @@ impl App {
                                 format!("nothing to resync: {} refused ({reasons})", entries(n))
                             }
                         };
-                        self.say(text, true);
+                        self.show_message(text, true);
                     }
                     Ok(plan) if !failures.is_empty() => {
                         self.overlays
@@ -351,10 +351,10 @@ impl App {
                         }
                         self.overlays.push(Overlay::Confirm(confirm));
                     }
-                    Err(e) => self.say(format!("cannot plan the resync: {e}"), true),
+                    Err(e) => self.show_message(format!("cannot plan the resync: {e}"), true),
                 }
             }
-            Done::ResyncChecked { run_id, counts } => match counts {
+            BackgroundResult::ResyncChecked { run_id, counts } => match counts {
                 Ok((ok, failed, other)) => {
                     let total = ok + failed + other;
                     let mut text = format!(
@@ -375,32 +375,34 @@ impl App {
                         ));
                     }
                     self.log(LogLevel::Info, text.clone());
-                    self.say(text, failed > 0);
+                    self.show_message(text, failed > 0);
                 }
-                Err(e) => self.say(format!("cannot read the resynced entries: {e}"), true),
+                Err(e) => self.show_message(format!("cannot read the resynced entries: {e}"), true),
             },
-            Done::Summarized { summaries } => self.on_summarized(summaries),
-            Done::HealthChecked { connection, report } => {
+            BackgroundResult::Summarized { summaries } => self.on_summarized(summaries),
+            BackgroundResult::HealthChecked { connection, report } => {
                 self.on_health_checked(connection, report)
             }
-            Done::Stored { write, result } => self.on_stored(write, result),
-            Done::ApplyPlanned { run_id, counts } => self.on_apply_planned(run_id, counts),
-            Done::ExportProgress { written, total } => {
+            BackgroundResult::Stored { write, result } => self.on_stored(write, result),
+            BackgroundResult::ApplyPlanned { run_id, counts } => {
+                self.on_apply_planned(run_id, counts)
+            }
+            BackgroundResult::ExportProgress { written, total } => {
                 self.report_activity.exporting = Some((written, total));
             }
-            Done::Exported { path, result } => {
+            BackgroundResult::Exported { path, result } => {
                 self.report_activity.exporting = None;
                 match result {
                     Ok(rows) => {
                         let text =
                             format!("exported {} to {}", entries(rows as usize), path.display());
                         self.log(LogLevel::Info, text.clone());
-                        self.say(text, false);
+                        self.show_message(text, false);
                     }
                     Err(e) => {
                         let text = format!("export failed: {e}");
                         self.log(LogLevel::Error, text.clone());
-                        self.say(text, true);
+                        self.show_message(text, true);
                     }
                 }
             }
@@ -416,7 +418,7 @@ impl App {
             .send(Command::Resync { entries: ids })
             .is_err()
         {
-            self.say("the engine has stopped: restart syncdeck to resync", true);
+            self.show_message("the engine has stopped: restart syncdeck to resync", true);
             return;
         }
         let cleared = self.report.clear_selection();
@@ -429,6 +431,6 @@ impl App {
         if cleared > 0 {
             text.push_str("; selection cleared");
         }
-        self.say(text, false);
+        self.show_message(text, false);
     }
 }

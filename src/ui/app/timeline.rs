@@ -30,7 +30,7 @@ impl App {
                 timeline.select(sync_id);
                 self.overlays.push(Overlay::Timeline(timeline));
             }
-            Err(e) => self.say(format!("cannot read the timeline of {serial}: {e}"), true),
+            Err(e) => self.show_message(format!("cannot read the timeline of {serial}: {e}"), true),
         }
         self.dirty = true;
     }
@@ -53,7 +53,7 @@ impl App {
                         &self.store,
                         entry,
                     )?))),
-                None => self.say("no entry here", false),
+                None => self.show_message("no entry here", false),
             },
             Action::Copy => {
                 let text = timeline.text();

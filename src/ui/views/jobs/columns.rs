@@ -7,7 +7,7 @@ use ratatui::text::Line;
 
 use crate::store::{Run, RunStatus};
 
-use crate::ui::views::jobs::run_list::Ledger;
+use crate::ui::views::jobs::run_list::RunList;
 use crate::ui::widgets::format;
 use crate::ui::widgets::status;
 use crate::ui::widgets::theme::Theme;
@@ -28,8 +28,8 @@ pub(super) struct Columns {
 }
 
 impl Columns {
-    pub(super) fn new(width: usize, ledger: &Ledger) -> Columns {
-        let digits = ledger.latest().map_or(1, |r| r.id.to_string().len());
+    pub(super) fn new(width: usize, runs: &RunList) -> Columns {
+        let digits = runs.latest().map_or(1, |r| r.id.to_string().len());
         let id = (digits + 1).max(4);
         let long = width >= WIDE;
         let started = if long { 19 } else { 11 };

@@ -18,7 +18,7 @@ use crate::config::Config;
 use crate::store::{ConnectionRun, Run, RunMode, RunStatus, RunType};
 
 use crate::ui::views::jobs::columns::{Columns, by, credentials, details, took};
-use crate::ui::views::jobs::run_list::{Ledger, Row};
+use crate::ui::views::jobs::run_list::{Row, RunList};
 use crate::ui::widgets::diagnostics;
 use crate::ui::widgets::format;
 use crate::ui::widgets::gauge;
@@ -29,7 +29,7 @@ use crate::ui::widgets::theme::Theme;
 /// The widest a connection row's lines get.
 const CONNECTION_WIDTH: usize = 110;
 
-/// What drawing needs besides the ledger.
+/// What drawing needs besides the runs.
 pub struct Paint<'a> {
     pub theme: Theme,
     pub now: DateTime<Utc>,
@@ -48,14 +48,14 @@ pub struct JobsView {
 
 fn run_lines(
     run: &Run,
-    ledger: &Ledger,
+    runs: &RunList,
     cols: &Columns,
     width: usize,
     paint: &Paint,
     selected: bool,
 ) -> Vec<Line<'static>> {
     let theme = paint.theme;
-    let expanded = ledger.is_expanded(run.id);
+    let expanded = runs.is_expanded(run.id);
     let marker = if expanded { "▾ " } else { "▸ " };
     let status_style = if selected {
         Style::new()
@@ -324,7 +324,7 @@ fn connection_lines(
 }
 
 fn row_lines(
-    ledger: &Ledger,
+    runs: &RunList,
     row: Row,
     cols: &Columns,
     width: usize,
@@ -332,20 +332,20 @@ fn row_lines(
     selected: bool,
 ) -> Vec<Line<'static>> {
     match row {
-        Row::Run(id) => match ledger.run(id) {
-            Some(run) => run_lines(run, ledger, cols, width, paint, selected),
+        Row::Run(id) => match runs.run(id) {
+            Some(run) => run_lines(run, runs, cols, width, paint, selected),
             None => Vec::new(),
         },
         Row::Connection { run_id, position } => {
-            let Some(run) = ledger.run(run_id) else {
+            let Some(run) = runs.run(run_id) else {
                 return Vec::new();
             };
             let count = run
                 .connections
                 .len()
-                .max(ledger.connection_runs(run_id).len());
+                .max(runs.connection_runs(run_id).len());
             let last = position as usize + 1 >= count;
-            let row = ledger.connection_run(run_id, position);
+            let row = runs.connection_run(run_id, position);
             connection_lines(run, position, row, last, width, paint, selected)
         }
     }
@@ -374,18 +374,18 @@ impl JobsView {
         self.page.max(1)
     }
 
-    pub fn draw(&mut self, frame: &mut Frame, area: Rect, ledger: &Ledger, paint: &Paint) {
+    pub fn draw(&mut self, frame: &mut Frame, area: Rect, runs: &RunList, paint: &Paint) {
         let theme = paint.theme;
-        let loaded = ledger.loaded();
-        let more = if ledger.is_exhausted() { "" } else { "+" };
+        let loaded = runs.loaded();
+        let more = if runs.is_exhausted() { "" } else { "+" };
         let plural = if loaded == 1 && more.is_empty() {
             ""
         } else {
             "s"
         };
         let mut count = format!("{}{more} run{plural}", format::count(loaded as u64));
-        if ledger.status_filter().is_some() || ledger.failures_only() {
-            let shown = ledger
+        if runs.status_filter().is_some() || runs.failures_only() {
+            let shown = runs
                 .rows()
                 .iter()
                 .filter(|r| matches!(r, Row::Run(_)))
@@ -393,13 +393,13 @@ impl JobsView {
             count = format!("{} of {count}", format::count(shown as u64));
         }
         let mut filters = Vec::new();
-        if let Some(s) = ledger.status_filter() {
+        if let Some(s) = runs.status_filter() {
             filters.push(format!("status: {}", s.as_str()));
         }
-        if ledger.failures_only() {
+        if runs.failures_only() {
             filters.push("failures only".to_string());
         }
-        let rows = ledger.rows();
+        let rows = runs.rows();
         let mut block = Block::bordered()
             .border_style(theme.border())
             .padding(Padding::horizontal(1))
@@ -414,10 +414,10 @@ impl JobsView {
             );
         }
         if !rows.is_empty() {
-            let more = if ledger.is_exhausted() { "" } else { "+" };
+            let more = if runs.is_exhausted() { "" } else { "+" };
             block = block.title_bottom(
                 Line::styled(
-                    format!(" {}/{}{more} ", ledger.selected() + 1, rows.len()),
+                    format!(" {}/{}{more} ", runs.selected() + 1, rows.len()),
                     theme.dim(),
                 )
                 .right_aligned(),
@@ -429,7 +429,7 @@ impl JobsView {
             return;
         }
         let width = inner.width as usize;
-        let cols = Columns::new(width, ledger);
+        let cols = Columns::new(width, runs);
         frame.render_widget(
             Paragraph::new(cols.header(theme)),
             Rect { height: 1, ..inner },
@@ -468,9 +468,9 @@ impl JobsView {
         }
         let height = body.height as usize;
         self.page = height;
-        let selected = ledger.selected();
+        let selected = runs.selected();
         self.scroll_to(selected, height, |i| {
-            row_lines(ledger, rows[i], &cols, width, paint, false).len()
+            row_lines(runs, rows[i], &cols, width, paint, false).len()
         });
         let mut lines: Vec<Line> = Vec::with_capacity(height);
         // A connection row at the top keeps its run in sight: the run's line stays pinned.
@@ -478,12 +478,12 @@ impl JobsView {
             && height > 1
         {
             self.scroll_to(selected, height - 1, |i| {
-                row_lines(ledger, rows[i], &cols, width, paint, false).len()
+                row_lines(runs, rows[i], &cols, width, paint, false).len()
             });
             if matches!(rows.get(self.top), Some(Row::Connection { .. }))
-                && let Some(run) = ledger.run(run_id)
+                && let Some(run) = runs.run(run_id)
             {
-                let mut pinned = run_lines(run, ledger, &cols, width, paint, false);
+                let mut pinned = run_lines(run, runs, &cols, width, paint, false);
                 pinned.truncate(1);
                 lines.extend(pinned);
             }
@@ -493,7 +493,7 @@ impl JobsView {
                 break;
             }
             lines.extend(row_lines(
-                ledger,
+                runs,
                 *row,
                 &cols,
                 width,

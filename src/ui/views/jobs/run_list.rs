@@ -32,7 +32,7 @@ impl Row {
 
 /// The history, its filters, expansion and selection.
 #[derive(Debug, Default)]
-pub struct Ledger {
+pub struct RunList {
     /// Loaded runs, newest (highest id) first.
     runs: Vec<Run>,
     exhausted: bool,
@@ -44,13 +44,13 @@ pub struct Ledger {
     selected: usize,
 }
 
-impl Ledger {
+impl RunList {
     /// The first page of the history.
-    pub fn load(store: &Store) -> Result<Ledger, StoreError> {
-        let mut ledger = Ledger::default();
-        ledger.load_page(store)?;
-        ledger.rebuild(false);
-        Ok(ledger)
+    pub fn load(store: &Store) -> Result<RunList, StoreError> {
+        let mut runs = RunList::default();
+        runs.load_page(store)?;
+        runs.rebuild(false);
+        Ok(runs)
     }
 
     fn load_page(&mut self, store: &Store) -> Result<(), StoreError> {
@@ -403,44 +403,43 @@ mod tests {
     #[test]
     fn pages_load_as_the_selection_nears_the_end() {
         let (_dir, store) = store_with(450);
-        let mut ledger = Ledger::load(&store).unwrap();
-        assert_eq!(ledger.loaded(), PAGE_SIZE);
-        assert_eq!(ledger.latest().unwrap().id, 450);
-        ledger.move_by(&store, 70).unwrap();
-        assert_eq!(ledger.loaded(), 2 * PAGE_SIZE);
-        assert_eq!(ledger.selected_run().unwrap().id, 380);
-        ledger.select_last(&store).unwrap();
-        assert!(ledger.is_exhausted());
-        assert_eq!(ledger.selected_run().unwrap().id, 1);
+        let mut runs = RunList::load(&store).unwrap();
+        assert_eq!(runs.loaded(), PAGE_SIZE);
+        assert_eq!(runs.latest().unwrap().id, 450);
+        runs.move_by(&store, 70).unwrap();
+        assert_eq!(runs.loaded(), 2 * PAGE_SIZE);
+        assert_eq!(runs.selected_run().unwrap().id, 380);
+        runs.select_last(&store).unwrap();
+        assert!(runs.is_exhausted());
+        assert_eq!(runs.selected_run().unwrap().id, 1);
     }
 
     #[test]
     fn a_filter_reads_on_until_it_has_enough_rows() {
         let (_dir, store) = store_with(1_000);
-        let mut ledger = Ledger::load(&store).unwrap();
-        ledger.toggle_failures_only(&store).unwrap();
-        assert!(ledger.rows().len() >= LOOKAHEAD);
+        let mut runs = RunList::load(&store).unwrap();
+        runs.toggle_failures_only(&store).unwrap();
+        assert!(runs.rows().len() >= LOOKAHEAD);
         assert!(
-            ledger
-                .rows()
+            runs.rows()
                 .iter()
-                .all(|r| ledger.run(r.run_id()).unwrap().status == RunStatus::Failed)
+                .all(|r| runs.run(r.run_id()).unwrap().status == RunStatus::Failed)
         );
-        ledger.cycle_status_filter(&store).unwrap();
-        assert_eq!(ledger.status_filter(), Some(RunStatus::Running));
-        assert!(ledger.rows().is_empty());
-        assert!(ledger.clear_filters(&store).unwrap());
-        assert!(!ledger.rows().is_empty());
+        runs.cycle_status_filter(&store).unwrap();
+        assert_eq!(runs.status_filter(), Some(RunStatus::Running));
+        assert!(runs.rows().is_empty());
+        assert!(runs.clear_filters(&store).unwrap());
+        assert!(!runs.rows().is_empty());
     }
 
     #[test]
     fn expanding_lists_connections_in_order_and_collapse_goes_back() {
         let (_dir, store) = store_with(3);
-        let mut ledger = Ledger::load(&store).unwrap();
-        ledger.move_by(&store, 1).unwrap();
-        assert!(ledger.expand(&store).unwrap());
+        let mut runs = RunList::load(&store).unwrap();
+        runs.move_by(&store, 1).unwrap();
+        assert!(runs.expand(&store).unwrap());
         assert_eq!(
-            &ledger.rows()[1..4],
+            &runs.rows()[1..4],
             &[
                 Row::Run(2),
                 Row::Connection {
@@ -453,25 +452,25 @@ mod tests {
                 },
             ]
         );
-        ledger.move_by(&store, 2).unwrap();
-        ledger.collapse();
-        assert_eq!(ledger.selected_row(), Some(Row::Run(2)));
-        ledger.collapse();
-        assert_eq!(ledger.rows().len(), 3);
+        runs.move_by(&store, 2).unwrap();
+        runs.collapse();
+        assert_eq!(runs.selected_row(), Some(Row::Run(2)));
+        runs.collapse();
+        assert_eq!(runs.rows().len(), 3);
     }
 
     #[test]
     fn a_new_run_on_top_keeps_a_selection_elsewhere() {
         let (_dir, store) = store_with(3);
-        let mut ledger = Ledger::load(&store).unwrap();
-        ledger.move_by(&store, 1).unwrap();
+        let mut runs = RunList::load(&store).unwrap();
+        runs.move_by(&store, 1).unwrap();
         let mut live = run(RunStatus::Running);
         live.id = 4;
-        ledger.upsert_run(live.clone());
-        assert_eq!(ledger.selected_run().unwrap().id, 2);
-        ledger.select_first();
+        runs.upsert_run(live.clone());
+        assert_eq!(runs.selected_run().unwrap().id, 2);
+        runs.select_first();
         live.id = 5;
-        ledger.upsert_run(live);
-        assert_eq!(ledger.selected_run().unwrap().id, 5);
+        runs.upsert_run(live);
+        assert_eq!(runs.selected_run().unwrap().id, 5);
     }
 }

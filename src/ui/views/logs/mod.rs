@@ -31,7 +31,7 @@ pub struct LogLine {
 
 /// The kept lines, the filter and the scroll position.
 #[derive(Debug, Default)]
-pub struct LogBook {
+pub struct LogsView {
     lines: VecDeque<LogLine>,
     pub filter: Input,
     /// The filter field has the keys.
@@ -50,7 +50,7 @@ fn level_word(level: LogLevel) -> &'static str {
     }
 }
 
-impl LogBook {
+impl LogsView {
     pub fn push(&mut self, line: LogLine) {
         if self.lines.len() == CAPACITY {
             self.lines.pop_front();
@@ -267,7 +267,7 @@ mod tests {
 
     #[test]
     fn keeps_the_last_lines_only() {
-        let mut book = LogBook::default();
+        let mut book = LogsView::default();
         for i in 0..CAPACITY + 5 {
             book.push(line(&format!("line {i}")));
         }
@@ -277,7 +277,7 @@ mod tests {
 
     #[test]
     fn a_reader_scrolled_up_keeps_their_place() {
-        let mut book = LogBook::default();
+        let mut book = LogsView::default();
         for i in 0..10 {
             book.push(line(&format!("cmdb {i}")));
         }
