@@ -15,9 +15,7 @@ use crate::ui::views::jobs::run_list::Row;
 use crate::ui::views::report::entry_details::EntryDetails;
 use crate::ui::views::report::export_prompt::ExportPrompt;
 use crate::ui::views::report::picker::{Choice, Picker, PickerKind, Value};
-use crate::ui::views::report::{
-    DEFAULT_WINDOW_DAYS, MAX_WINDOW_DAYS, OUTCOMES, SORT_COLUMNS, column_name,
-};
+use crate::ui::views::report::{DEFAULT_WINDOW_DAYS, MAX_WINDOW_DAYS, OUTCOMES};
 use crate::ui::widgets::format;
 use crate::ui::widgets::status;
 
@@ -329,7 +327,7 @@ impl App {
             }
             PickerKind::Sort => {
                 let sort = self.report.sort();
-                let choices = SORT_COLUMNS
+                let choices = SortColumn::ALL
                     .iter()
                     .map(|c| {
                         let way = match c {
@@ -341,7 +339,7 @@ impl App {
                             _ => "A to Z",
                         };
                         Choice::new(
-                            format!("{} ({way})", column_name(*c)),
+                            format!("{} ({way})", c.name()),
                             Value::Sort(*c),
                             sort.column == *c,
                         )

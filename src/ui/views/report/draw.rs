@@ -9,8 +9,8 @@ use ratatui::widgets::Paragraph;
 
 use crate::store::ReportEntry;
 
+use crate::ui::views::report::Report;
 use crate::ui::views::report::columns::{Layout, Measure};
-use crate::ui::views::report::{Report, column_name};
 use crate::ui::widgets::format;
 use crate::ui::widgets::list;
 use crate::ui::widgets::theme::Theme;
@@ -114,7 +114,7 @@ pub fn draw(frame: &mut Frame, area: Rect, report: &Report, paint: &Paint) {
     let height = inner.height.saturating_sub(2) as usize;
     let sort = report.sort();
     let mut block = block.title_bottom(list::sort_title(
-        column_name(sort.column),
+        sort.column.name(),
         sort.descending,
         report.cursor(),
         report.matching(),

@@ -51,41 +51,6 @@ pub const OUTCOMES: [Outcome; 8] = [
     Outcome::Error,
 ];
 
-/// The columns in the order the sort picker lists them.
-pub const SORT_COLUMNS: [SortColumn; 8] = [
-    SortColumn::Time,
-    SortColumn::SyncId,
-    SortColumn::Status,
-    SortColumn::Reference,
-    SortColumn::System,
-    SortColumn::Connection,
-    SortColumn::Outcome,
-    SortColumn::Attempts,
-];
-
-/// The column's name on screen.
-pub fn column_name(column: SortColumn) -> &'static str {
-    match column {
-        SortColumn::Time => "time",
-        SortColumn::SyncId => "sync id",
-        SortColumn::Status => "status",
-        SortColumn::Reference => "reference",
-        SortColumn::System => "system",
-        SortColumn::Connection => "connection",
-        SortColumn::Outcome => "outcome",
-        SortColumn::Attempts => "attempts",
-    }
-}
-
-/// The direction a column sorts in when first chosen: newest, highest and most first for time,
-/// ids and attempts; A to Z for the rest.
-pub fn natural_descending(column: SortColumn) -> bool {
-    matches!(
-        column,
-        SortColumn::Time | SortColumn::SyncId | SortColumn::Attempts
-    )
-}
-
 /// The report's filters, page, cursor and selection.
 #[derive(Debug)]
 pub struct Report {
@@ -538,7 +503,7 @@ impl Report {
         }
         self.sort = ReportSort {
             column,
-            descending: natural_descending(column),
+            descending: column.natural_descending(),
         };
         true
     }
