@@ -10,6 +10,7 @@ pub mod demo;
 pub mod engine;
 pub mod export;
 pub mod logging;
+pub mod panic_text;
 pub mod paths;
 pub mod store;
 pub mod text;

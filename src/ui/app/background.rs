@@ -187,10 +187,7 @@ impl Background {
             .name(format!("syncdeck-{name}"))
             .spawn(move || {
                 let done = catch_unwind(AssertUnwindSafe(|| job(&reporter))).unwrap_or_else(|p| {
-                    let text = p
-                        .downcast_ref::<&str>()
-                        .map(|s| s.to_string())
-                        .or_else(|| p.downcast_ref::<String>().cloned())
+                    let text = crate::panic_text::payload_text(&*p)
                         .unwrap_or_else(|| "a background job panicked".into());
                     on_panic(text)
                 });
