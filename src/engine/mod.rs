@@ -28,6 +28,7 @@ pub mod mapping;
 pub mod paging;
 pub mod placeholder;
 pub mod protocol;
+pub mod queries;
 mod record;
 mod recorder;
 pub mod resync;

@@ -12,9 +12,8 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
-use crate::config::Config;
 use crate::engine::ResyncPlan;
-use crate::engine::health::{self, HealthReport};
+use crate::engine::health::HealthReport;
 use crate::store::{CancelOutcome, CancelRequest, RunId, Store, SyncId, Trigger};
 
 use crate::ui::views::connections::Summary;
@@ -233,60 +232,4 @@ impl Background {
             self.running = self.running.saturating_sub(1);
         }
     }
-}
-
-/// Checks the health of `connections` at once, on a runtime of the calling (background)
-/// thread, and keeps each result in the store (an unsaved result is still returned).
-pub fn check_health(
-    config: &Arc<Config>,
-    store: &Store,
-    connections: &[String],
-) -> Vec<(String, Result<HealthReport, String>)> {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            return connections
-                .iter()
-                .map(|c| (c.clone(), Err(format!("cannot start the check: {e}"))))
-                .collect();
-        }
-    };
-    let results = runtime.block_on(async {
-        let mut set = tokio::task::JoinSet::new();
-        for (i, name) in connections.iter().enumerate() {
-            let config = config.clone();
-            let store = store.clone();
-            let name = name.clone();
-            set.spawn(async move {
-                (
-                    i,
-                    health::check_connection(&config, Some(&store), &name).await,
-                )
-            });
-        }
-        let mut results: Vec<Option<Result<HealthReport, String>>> = vec![None; connections.len()];
-        while let Some(joined) = set.join_next().await {
-            match joined {
-                Ok((i, result)) => results[i] = Some(result),
-                Err(e) => tracing::warn!("a health check ended: {e}"),
-            }
-        }
-        results
-    });
-    connections
-        .iter()
-        .zip(results)
-        .map(|(name, result)| {
-            let result = result.unwrap_or_else(|| Err("the check stopped".to_string()));
-            if let Ok(report) = &result
-                && let Err(e) = health::save(store, report)
-            {
-                tracing::warn!("cannot keep the health of {name}: {e}");
-            }
-            (name.clone(), result)
-        })
-        .collect()
 }

@@ -10,7 +10,7 @@ use crate::store::{RunMode, StoreError};
 
 use crate::ui::action::Action;
 use crate::ui::app::App;
-use crate::ui::app::background::{self, BackgroundResult, StoreWrite};
+use crate::ui::app::background::{BackgroundResult, StoreWrite};
 use crate::ui::keymap::Context;
 use crate::ui::views::connections::{self as connections_view, Summary};
 use crate::ui::widgets::status;
@@ -133,8 +133,11 @@ impl App {
         self.background.spawn(
             "health",
             move |_| {
-                let mut results =
-                    background::check_health(&config, &store, std::slice::from_ref(&name));
+                let mut results = crate::engine::queries::check_health_blocking(
+                    &config,
+                    &store,
+                    std::slice::from_ref(&name),
+                );
                 let report = results
                     .pop()
                     .map_or_else(|| Err("the check stopped".to_string()), |(_, r)| r);

@@ -4,12 +4,12 @@
 
 use std::path::PathBuf;
 
-use crate::engine::plan_resync;
+use crate::engine::queries;
 use crate::engine::{Command, LogLevel};
 use crate::export;
 use crate::store::{EntryStatus, Run, RunType, StoreError, SyncId};
 
-use crate::ui::app::background::{BackgroundResult, ResyncScope, check_health};
+use crate::ui::app::background::{BackgroundResult, ResyncScope};
 use crate::ui::app::overlay_stack::Overlay;
 use crate::ui::app::{App, View};
 use crate::ui::overlays::confirm::{Confirm, refusal_lines};
@@ -141,15 +141,16 @@ impl App {
                         Some(ids) => ids,
                         None => store.report_ids(&failed, sort)?,
                     };
-                    plan_resync(&config, &store, &ids)
+                    queries::plan_resync(&config, &store, &ids)
                 };
                 let plan = plan().map_err(|e| e.to_string());
-                let health = match &plan {
-                    Ok(plan) if mass && !plan.is_empty() => {
-                        Some(check_health(&config, &store, &plan.connections))
-                    }
-                    _ => None,
-                };
+                let health =
+                    match &plan {
+                        Ok(plan) if mass && !plan.is_empty() => Some(
+                            queries::check_health_blocking(&config, &store, &plan.connections),
+                        ),
+                        _ => None,
+                    };
                 BackgroundResult::Planned {
                     scope,
                     plan,

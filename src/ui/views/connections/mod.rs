@@ -16,7 +16,8 @@ use ratatui::widgets::{Block, Padding, Paragraph};
 
 use crate::config::{Config, Connection};
 use crate::engine::dry_run_override_key;
-use crate::engine::health::{self, HealthReport, HealthStep, StepKind, StepStatus};
+use crate::engine::health::{HealthReport, HealthStep, StepKind, StepStatus};
+use crate::engine::queries;
 use crate::store::{RunId, RunMode, RunStatus, RunType, Store, StoreError};
 
 use crate::ui::widgets::format;
@@ -113,7 +114,7 @@ impl ConnectionsView {
             ..ConnectionsView::default()
         };
         for connection in &config.connections {
-            if let Some(report) = health::load(store, &connection.name)? {
+            if let Some(report) = queries::last_health(store, &connection.name)? {
                 view.health.insert(connection.name.clone(), report);
             }
         }
