@@ -72,7 +72,7 @@ impl App {
             Action::FinishInput => {
                 self.contracts.finish_search();
             }
-            Action::Back => self.contracts.search = None,
+            Action::Back => self.contracts.search.cancel(),
             Action::Help => self.overlays.push(Overlay::Help(Help::new(
                 Context::ContractsSearch,
                 crate::ui::app::keys::bindings(Context::ContractsSearch),

@@ -34,8 +34,8 @@ impl App {
                 }
             }
             None if context == Context::LogsFilter => self.logs.type_key(key),
-            None if context == Context::ReportSearch => self.report.type_search(key),
-            None if context == Context::ContractsSearch => self.contracts.type_search(key),
+            None if context == Context::ReportSearch => self.report.search.type_key(key),
+            None if context == Context::ContractsSearch => self.contracts.search.type_key(key),
             None if context == Context::Export => {
                 if let Some(prompt) = self.overlays.export_prompt() {
                     prompt.type_key(key);

@@ -335,9 +335,9 @@ impl App {
             View::Jobs => Context::Jobs,
             View::Logs if self.logs.editing => Context::LogsFilter,
             View::Logs => Context::Logs,
-            View::Report if self.report.search.is_some() => Context::ReportSearch,
+            View::Report if self.report.search.is_open() => Context::ReportSearch,
             View::Report => Context::Report,
-            View::Contracts if self.contracts.search.is_some() => Context::ContractsSearch,
+            View::Contracts if self.contracts.search.is_open() => Context::ContractsSearch,
             View::Contracts => Context::Contracts,
             View::Connections => Context::Connections,
         }

@@ -160,17 +160,12 @@ impl App {
     pub(super) fn on_report_search(&mut self, action: Action) {
         match action {
             Action::FinishInput => {
-                let text = self
-                    .report
-                    .search
-                    .take()
-                    .map(|input| input.value().to_string())
-                    .unwrap_or_default();
+                let text = self.report.search.finish();
                 if self.report.set_search(&text) {
                     self.refresh_report();
                 }
             }
-            Action::Back => self.report.search = None,
+            Action::Back => self.report.search.cancel(),
             Action::Help => self.overlays.push(Overlay::Help(Help::new(
                 Context::ReportSearch,
                 crate::ui::app::keys::bindings(Context::ReportSearch),

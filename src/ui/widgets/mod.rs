@@ -8,5 +8,6 @@ pub mod gauge;
 pub mod layout;
 pub(crate) mod list;
 pub(crate) mod pager;
+pub mod search_field;
 pub mod status;
 pub mod theme;

@@ -4,13 +4,12 @@
 
 pub mod keys;
 
+use crate::ui::widgets::search_field::SearchField;
 use chrono::{DateTime, Utc};
 use ratatui::Frame;
 use ratatui::layout::{Alignment, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
-use tui_input::Input;
-use tui_input::backend::crossterm::EventHandler;
 
 use crate::config::Config;
 use crate::store::{ContractAction, ContractQuery, ContractSort, Store, SyncContract};
@@ -70,7 +69,7 @@ pub struct ContractsView {
     sort: ContractSort,
     descending: bool,
     /// The search field, while typing in it (`/`).
-    pub search: Option<Input>,
+    pub search: SearchField,
     cursor: usize,
     top: usize,
     page: Option<Page>,
@@ -133,22 +132,12 @@ impl ContractsView {
 
     /// Opens the search field with the current search.
     pub fn start_search(&mut self) {
-        self.search = Some(Input::new(self.filter.clone().unwrap_or_default()));
-    }
-
-    pub fn type_search(&mut self, key: ratatui::crossterm::event::KeyEvent) {
-        if let Some(input) = &mut self.search {
-            input.handle_event(&ratatui::crossterm::event::Event::Key(key));
-        }
+        self.search.open(self.filter.as_deref());
     }
 
     /// Applies what was typed; false when the search did not change.
     pub fn finish_search(&mut self) -> bool {
-        let text = self
-            .search
-            .take()
-            .map(|input| input.value().trim().to_string())
-            .unwrap_or_default();
+        let text = self.search.finish().trim().to_string();
         self.set_filter(text)
     }
 
@@ -444,7 +433,7 @@ pub fn draw(frame: &mut Frame, area: Rect, view: &ContractsView, config: &Config
     list::draw_first_line(
         frame,
         inner,
-        view.search.as_ref(),
+        view.search.input(),
         || chooser_line(view, config, width, theme),
         theme,
     );

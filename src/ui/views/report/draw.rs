@@ -131,7 +131,7 @@ pub fn draw(frame: &mut Frame, area: Rect, report: &Report, paint: &Paint) {
     list::draw_first_line(
         frame,
         inner,
-        report.search.as_ref(),
+        report.search.input(),
         || filter_line(report, width, theme),
         theme,
     );

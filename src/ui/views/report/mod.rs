@@ -13,10 +13,8 @@ pub mod timeline;
 
 use std::collections::HashSet;
 
+use crate::ui::widgets::search_field::SearchField;
 use chrono::{DateTime, TimeDelta, Utc};
-use ratatui::crossterm::event::{Event as TermEvent, KeyEvent};
-use tui_input::Input;
-use tui_input::backend::crossterm::EventHandler;
 
 use crate::store::{
     EntryStatus, Outcome, ReportEntry, ReportFilter, ReportSort, RunId, SortColumn, Store,
@@ -83,7 +81,7 @@ pub struct Report {
     /// Digits of the highest sync id seen, so the id column keeps its width while scrolling.
     id_digits: usize,
     /// The search field, while typing in it (`/`).
-    pub search: Option<Input>,
+    pub search: SearchField,
     /// A store read that failed, shown in place of the rows.
     pub error: Option<String>,
     /// The view was shown at least once (counting starts then).
@@ -111,7 +109,7 @@ impl Report {
             in_window: None,
             selection: HashSet::new(),
             id_digits: 1,
-            search: None,
+            search: SearchField::default(),
             error: None,
             opened: false,
         }
@@ -516,14 +514,7 @@ impl Report {
 
     /// Opens the search field with the current search.
     pub fn start_search(&mut self) {
-        let text = self.filter.search.clone().unwrap_or_default();
-        self.search = Some(Input::new(text));
-    }
-
-    pub fn type_search(&mut self, key: KeyEvent) {
-        if let Some(input) = &mut self.search {
-            input.handle_event(&TermEvent::Key(key));
-        }
+        self.search.open(self.filter.search.as_deref());
     }
 }
 
