@@ -1,6 +1,7 @@
 //! The application state the terminal loop drives: keys and engine events in, frames out.
-//! Keys are handled in [`crate::ui::app::input`] (the report's in [`crate::ui::app::report`]), engine events
-//! in [`crate::ui::app::engine_events`], background results in [`crate::ui::app::report_background`].
+//! Keys are handled in `input.rs` (each view's in the file named after it), engine events in
+//! `engine_events.rs`, background results in `report_background.rs`; what is open over the view
+//! is the [`overlay_stack`].
 
 mod apply_plan;
 pub mod background;

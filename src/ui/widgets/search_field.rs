@@ -1,6 +1,6 @@
 //! The one search field the lists share (`/` in the report and the contracts): opened with the
 //! search applied now, typed into, then closed by Enter (its text is applied) or Esc (nothing
-//! changes). Drawn by [`crate::ui::widgets::list::draw_first_line`].
+//! changes). Drawn by `widgets::list::draw_first_line`.
 
 use ratatui::crossterm::event::{Event as TermEvent, KeyEvent};
 use tui_input::Input;

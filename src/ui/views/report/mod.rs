@@ -1,6 +1,7 @@
 //! The sync report's state: filters, search, window, sort, the selection, and the one page of
 //! entries the screen shows (read at the scroll offset, never the whole report). Counting and
-//! selecting every match run on a background thread ([`crate::ui::app::background`]). No rendering here.
+//! selecting every match run on a background thread (started by the App). Drawing is in
+//! [`draw`], the keys in [`keys`].
 
 pub mod activity;
 pub mod columns;
