@@ -185,19 +185,12 @@ pub enum Command {
             long,
             value_name = "COLUMN",
             ignore_case = true,
-            value_parser = clap::builder::PossibleValuesParser::new([
-                "time",
-                "sync-id",
-                "status",
-                "reference",
-                "system",
-                "connection",
-                "outcome",
-                "attempts",
-            ])
+            value_parser = clap::builder::PossibleValuesParser::new(
+                crate::store::SortColumn::ALL.map(crate::store::SortColumn::flag)
+            )
         )]
         sort: Option<String>,
-        /// Sort descending [default for time]
+        /// Sort descending [default for time, sync-id and attempts]
         #[arg(long, conflicts_with = "asc")]
         desc: bool,
         /// Sort ascending [default for the other columns]

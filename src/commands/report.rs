@@ -178,24 +178,18 @@ fn parse(args: &ReportArgs) -> Result<(ReportFilter, ReportSort, Format), String
     if !(1..=15).contains(&args.days) {
         return Err(format!("--days must be 1 to 15, not {}", args.days));
     }
-    let column = match args.sort.as_deref().map(str::to_ascii_lowercase).as_deref() {
-        None | Some("time") => SortColumn::Time,
-        Some("sync-id" | "sync_id" | "id") => SortColumn::SyncId,
-        Some("status") => SortColumn::Status,
-        Some("reference" | "serial") => SortColumn::Reference,
-        Some("system") => SortColumn::System,
-        Some("connection") => SortColumn::Connection,
-        Some("outcome") => SortColumn::Outcome,
-        Some("attempts") => SortColumn::Attempts,
-        Some(other) => return Err(format!("unknown sort column {other:?}")),
+    let column = match args.sort.as_deref() {
+        None => SortColumn::Time,
+        Some(name) => SortColumn::parse(name)
+            .ok_or_else(|| format!("unknown sort column {:?}", name.to_ascii_lowercase()))?,
     };
-    // Newest first by default; other columns ascending unless --desc.
+    // Each column's own direction unless --asc or --desc, as in the console's sort picker.
     let descending = if args.descending {
         true
     } else if args.ascending {
         false
     } else {
-        column == SortColumn::Time
+        column.natural_descending()
     };
     let format = match args.format.to_ascii_lowercase().as_str() {
         "table" => Format::Table,
@@ -525,5 +519,23 @@ mod tests {
         assert_eq!(sort.column, SortColumn::System);
         assert!(!sort.descending);
         assert_eq!(format, Format::Csv);
+    }
+
+    #[test]
+    fn sync_id_and_attempts_sort_highest_first_as_in_the_console() {
+        for (name, column) in [
+            ("sync-id", SortColumn::SyncId),
+            ("attempts", SortColumn::Attempts),
+        ] {
+            let args = ReportArgs {
+                days: 5,
+                sort: Some(name.into()),
+                format: "table".into(),
+                ..ReportArgs::default()
+            };
+            let (_, sort, _) = parse(&args).unwrap();
+            assert_eq!(sort.column, column);
+            assert!(sort.descending, "{name} without --asc/--desc");
+        }
     }
 }

@@ -9,7 +9,8 @@ use serde_json::json;
 use super::exit::{CommandError, Exit};
 use super::run::{follow, run_json};
 use crate::config::Config;
-use crate::engine::{Command, ResyncPlan, plan_resync};
+use crate::engine::queries::plan_resync;
+use crate::engine::{Command, ResyncPlan};
 use crate::store::{EntryQuery, EntryStatus, ReportEntry, Run, Store, SyncId, Trigger};
 use crate::text::{terminal_line, terminal_lines, to_json_string_pretty};
 

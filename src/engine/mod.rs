@@ -30,6 +30,7 @@ pub mod mapping;
 pub mod paging;
 pub mod placeholder;
 pub mod protocol;
+pub mod queries;
 mod record;
 mod recorder;
 mod refetch;

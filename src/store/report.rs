@@ -72,6 +72,68 @@ pub enum SortColumn {
     Attempts,
 }
 
+/// The one description of the sort columns both front ends use: the console's sort picker and
+/// bottom border, and `syncdeck report --sort`.
+impl SortColumn {
+    /// Every column, in the order the picker and `--sort` list them.
+    pub const ALL: [SortColumn; 8] = [
+        SortColumn::Time,
+        SortColumn::SyncId,
+        SortColumn::Status,
+        SortColumn::Reference,
+        SortColumn::System,
+        SortColumn::Connection,
+        SortColumn::Outcome,
+        SortColumn::Attempts,
+    ];
+
+    /// The column's name on screen: "sync id".
+    pub fn name(self) -> &'static str {
+        match self {
+            SortColumn::Time => "time",
+            SortColumn::SyncId => "sync id",
+            SortColumn::Status => "status",
+            SortColumn::Reference => "reference",
+            SortColumn::System => "system",
+            SortColumn::Connection => "connection",
+            SortColumn::Outcome => "outcome",
+            SortColumn::Attempts => "attempts",
+        }
+    }
+
+    /// The column's name on the command line: "sync-id".
+    pub fn flag(self) -> &'static str {
+        match self {
+            SortColumn::SyncId => "sync-id",
+            other => other.name(),
+        }
+    }
+
+    /// The column a name means, in any case: the command-line name, the screen name, and the
+    /// aliases "id", "sync_id" and "serial".
+    pub fn parse(text: &str) -> Option<SortColumn> {
+        let text = text.trim().to_ascii_lowercase();
+        let column = match text.as_str() {
+            "id" | "sync_id" => SortColumn::SyncId,
+            "serial" => SortColumn::Reference,
+            _ => *SortColumn::ALL
+                .iter()
+                .find(|c| c.flag() == text || c.name() == text)?,
+        };
+        Some(column)
+    }
+
+    /// The direction the column sorts in when none is asked for: newest, highest and most
+    /// first for time, sync id and attempts; A to Z (and in the status and outcome orders) for
+    /// the rest.
+    pub fn natural_descending(self) -> bool {
+        matches!(
+            self,
+            SortColumn::Time | SortColumn::SyncId | SortColumn::Attempts
+        )
+    }
+}
+
 /// The report's order: a column and a direction. Entries equal in the column come newest
 /// first (time, then sync id, descending) in both directions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -761,5 +823,38 @@ impl<'f> Query<'f> {
 
     fn entries(&self, ids: &[SyncId]) -> Result<Vec<ReportEntry>, StoreError> {
         read_entries(&self.entries, ids)
+    }
+}
+
+#[cfg(test)]
+mod sort_column_tests {
+    use super::SortColumn;
+
+    #[test]
+    fn every_column_parses_from_its_flag_and_its_screen_name() {
+        for column in SortColumn::ALL {
+            assert_eq!(SortColumn::parse(column.flag()), Some(column));
+            assert_eq!(SortColumn::parse(column.name()), Some(column));
+            assert_eq!(
+                SortColumn::parse(&column.flag().to_ascii_uppercase()),
+                Some(column)
+            );
+        }
+        assert_eq!(SortColumn::parse("id"), Some(SortColumn::SyncId));
+        assert_eq!(SortColumn::parse("sync_id"), Some(SortColumn::SyncId));
+        assert_eq!(SortColumn::parse("serial"), Some(SortColumn::Reference));
+        assert_eq!(SortColumn::parse("colour"), None);
+    }
+
+    #[test]
+    fn time_ids_and_attempts_sort_highest_first_the_rest_a_to_z() {
+        let descending: Vec<SortColumn> = SortColumn::ALL
+            .into_iter()
+            .filter(|c| c.natural_descending())
+            .collect();
+        assert_eq!(
+            descending,
+            [SortColumn::Time, SortColumn::SyncId, SortColumn::Attempts]
+        );
     }
 }

@@ -1,5 +1,5 @@
-//! Everything the operator can do from the keyboard, named once. Key maps ([`super::keymap`])
-//! turn keys into these; [`super::app::App`] carries them out.
+//! Everything the operator can do from the keyboard, named once. Key maps ([`crate::ui::keymap`])
+//! turn keys into these; [`crate::ui::app::App`] carries them out.
 
 /// One thing the operator asked for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

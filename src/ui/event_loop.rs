@@ -10,12 +10,12 @@ use std::time::Duration;
 use ratatui::crossterm::event::KeyCode;
 use tokio::time::{Instant, MissedTickBehavior};
 
-use super::app::{App, AppOptions};
-use super::follow;
-use super::tui::{self, Input, Tui};
 use crate::config::Config;
 use crate::engine::{self, Command, Event};
 use crate::store::{Store, Trigger};
+use crate::ui::app::follow;
+use crate::ui::app::{App, AppOptions};
+use crate::ui::tui::{self, Input, Tui};
 
 /// How long an exit waits for a canceled run to record its end (in-flight requests finish or
 /// time out meanwhile).

@@ -1,9 +1,12 @@
-//! The key maps, as data: one table per context. Key lookup, the key bar and the help overlay
-//! all read these tables, so the help can never disagree with what the keys do.
+//! The key machinery: keys, contexts, bindings and the pieces the tables share. The tables
+//! themselves live beside their views and overlays (`views/*/keys.rs`, `overlays/keys.rs`,
+//! `overlays/new_run/keys.rs`); [`crate::ui::app::keys`] says which table a context reads. Key
+//! lookup, the key bar and the help overlay all read those tables, so the help can never
+//! disagree with what the keys do.
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-use super::action::Action;
+use crate::ui::action::Action;
 
 /// A key as the tables name it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -154,7 +157,7 @@ pub struct Binding {
     pub help: &'static str,
 }
 
-const fn bind(
+pub const fn bind(
     keys: &'static [Key],
     action: Action,
     bar: Option<&'static str>,
@@ -177,13 +180,15 @@ const PINNED: [Action; 2] = [Action::Help, Action::Quit];
 /// `&'static [Binding]` in the order the help and the key bar show it.
 macro_rules! table {
     ($($part:expr),+ $(,)?) => {{
-        const PARTS: &[&[Binding]] = &[$($part),+];
-        const TABLE: [Binding; joined_len(PARTS)] = join(PARTS);
+        const PARTS: &[&[$crate::ui::keymap::Binding]] = &[$($part),+];
+        const TABLE: [$crate::ui::keymap::Binding; $crate::ui::keymap::joined_len(PARTS)] =
+            $crate::ui::keymap::join(PARTS);
         &TABLE
     }};
 }
+pub(crate) use table;
 
-const fn joined_len(parts: &[&[Binding]]) -> usize {
+pub const fn joined_len(parts: &[&[Binding]]) -> usize {
     let mut len = 0;
     let mut i = 0;
     while i < parts.len() {
@@ -193,7 +198,7 @@ const fn joined_len(parts: &[&[Binding]]) -> usize {
     len
 }
 
-const fn join<const N: usize>(parts: &[&[Binding]]) -> [Binding; N] {
+pub const fn join<const N: usize>(parts: &[&[Binding]]) -> [Binding; N] {
     let mut table = [bind(&[], Action::Quit, None, ""); N];
     let mut filled = 0;
     let mut i = 0;
@@ -210,11 +215,11 @@ const fn join<const N: usize>(parts: &[&[Binding]]) -> [Binding; N] {
     table
 }
 
-const fn help(keys: &'static [Key]) -> Binding {
+pub const fn help(keys: &'static [Key]) -> Binding {
     bind(keys, Action::Help, Some("help"), "this help")
 }
 
-const fn quit(keys: &'static [Key], bar: Option<&'static str>) -> Binding {
+pub const fn quit(keys: &'static [Key], bar: Option<&'static str>) -> Binding {
     bind(
         keys,
         Action::Quit,
@@ -223,11 +228,11 @@ const fn quit(keys: &'static [Key], bar: Option<&'static str>) -> Binding {
     )
 }
 
-const fn new_run(bar: Option<&'static str>) -> Binding {
+pub const fn new_run(bar: Option<&'static str>) -> Binding {
     bind(&[Char('n')], Action::NewRun, bar, "open the new-run dialog")
 }
 
-const fn cancel_run(bar: Option<&'static str>) -> Binding {
+pub const fn cancel_run(bar: Option<&'static str>) -> Binding {
     bind(
         &[Char('c')],
         Action::CancelRun,
@@ -237,7 +242,7 @@ const fn cancel_run(bar: Option<&'static str>) -> Binding {
 }
 
 /// `g` and `G`: the first and the last row, in each list's own words.
-const fn ends(top: &'static str, bottom: &'static str) -> [Binding; 2] {
+pub const fn ends(top: &'static str, bottom: &'static str) -> [Binding; 2] {
     [
         bind(&[Char('g'), Home], Action::Top, None, top),
         bind(&[Char('G'), End], Action::Bottom, None, bottom),
@@ -246,7 +251,7 @@ const fn ends(top: &'static str, bottom: &'static str) -> [Binding; 2] {
 
 /// How every view's table ends: the view switches (the words put some of them in the key bar),
 /// then help and quit.
-const fn view_keys(
+pub const fn view_keys(
     jobs: Option<&'static str>,
     logs: Option<&'static str>,
     report: Option<&'static str>,
@@ -280,31 +285,31 @@ const fn view_keys(
 }
 
 /// Moving through a list.
-const MOVE: &[Binding] = &[
+pub const MOVE: &[Binding] = &[
     bind(&[Char('k'), Up], Action::Up, None, "move up"),
     bind(&[Char('j'), Down], Action::Down, None, "move down"),
 ];
 
 /// Paging through a list.
-const PAGE: &[Binding] = &[
+pub const PAGE: &[Binding] = &[
     bind(&[PageUp], Action::PageUp, None, "page up"),
     bind(&[PageDown], Action::PageDown, None, "page down"),
 ];
 
 /// Scrolling a text.
-const SCROLL: &[Binding] = &[
+pub const SCROLL: &[Binding] = &[
     bind(&[Char('k'), Up], Action::Up, None, "scroll up"),
     bind(&[Char('j'), Down], Action::Down, None, "scroll down"),
 ];
 
 /// Paging a text, where Space pages down too.
-const READ_PAGE: &[Binding] = &[
+pub const READ_PAGE: &[Binding] = &[
     bind(&[PageUp], Action::PageUp, None, "page up"),
     bind(&[PageDown, Space], Action::PageDown, None, "page down"),
 ];
 
 /// Leaving a search field without changing the search.
-const LEAVE_SEARCH: Binding = bind(
+pub const LEAVE_SEARCH: Binding = bind(
     &[Esc],
     Action::Back,
     Some("cancel"),
@@ -312,587 +317,17 @@ const LEAVE_SEARCH: Binding = bind(
 );
 
 /// Moving between the new-run dialog's fields.
-const FIELDS: &[Binding] = &[
+pub const FIELDS: &[Binding] = &[
     bind(&[Tab], Action::NextField, Some("next field"), "next field"),
     bind(&[BackTab], Action::PreviousField, None, "previous field"),
 ];
 
-const CLOSE_DIALOG: Binding = bind(
+pub const CLOSE_DIALOG: Binding = bind(
     &[Esc],
     Action::CloseDialog,
     Some("close"),
     "close without starting",
 );
-
-const JOBS: &[Binding] = table!(
-    &[
-        new_run(Some("new run")),
-        bind(
-            &[Enter, Char('l'), Right],
-            Action::Expand,
-            Some("expand"),
-            "expand the run into its connections; on a connection row, open its logs",
-        ),
-        bind(
-            &[Char('h'), Left],
-            Action::Collapse,
-            None,
-            "collapse the run; on a connection row, go back to its run",
-        ),
-        cancel_run(Some("cancel")),
-        bind(
-            &[Char('r')],
-            Action::Rerun,
-            Some("rerun"),
-            "rerun: open the dialog with the selected run's parameters",
-        ),
-        bind(
-            &[Char('f')],
-            Action::CycleStatusFilter,
-            Some("status"),
-            "filter runs by status: all, running, completed, failed, canceled, incomplete, interrupted",
-        ),
-        bind(
-            &[Char('F')],
-            Action::ToggleFailuresOnly,
-            Some("failures"),
-            "show only failures (failed, incomplete, interrupted)",
-        ),
-        bind(
-            &[Char('E')],
-            Action::OpenEntries,
-            Some("entries"),
-            "the selected run's entries in the sync report (the connection's, on a connection row)",
-        ),
-        bind(
-            &[Char('p')],
-            Action::ApplyPlan,
-            None,
-            "apply a finished Dry run's plan live: exactly the records it would update or create \
-             (on a connection row, that connection's; asks first)",
-        ),
-        bind(&[Esc], Action::Back, None, "clear the filters"),
-    ],
-    MOVE,
-    PAGE,
-    &ends("newest run", "oldest run (reads the whole history)"),
-    &view_keys(None, Some("logs"), Some("report")),
-);
-
-const LOGS: &[Binding] = table!(
-    &[
-        bind(
-            &[Char('/')],
-            Action::Search,
-            Some("filter"),
-            "filter the lines (case-insensitive)",
-        ),
-        bind(&[Esc], Action::Back, None, "clear the filter"),
-        bind(&[Char('k'), Up], Action::Up, None, "scroll up (older)"),
-        bind(
-            &[Char('j'), Down],
-            Action::Down,
-            None,
-            "scroll down (newer)",
-        ),
-    ],
-    PAGE,
-    &[
-        bind(&[Char('g'), Home], Action::Top, None, "oldest line"),
-        bind(
-            &[Char('G'), End],
-            Action::Bottom,
-            Some("follow"),
-            "newest line, and follow new ones",
-        ),
-        new_run(Some("new run")),
-        cancel_run(Some("cancel")),
-    ],
-    &view_keys(Some("jobs"), None, Some("report")),
-);
-
-const LOGS_FILTER: &[Binding] = &[
-    bind(
-        &[Enter],
-        Action::FinishInput,
-        Some("keep filter"),
-        "keep the filter and scroll the lines",
-    ),
-    bind(&[Esc], Action::Back, Some("clear"), "clear the filter"),
-    help(&[F(1)]),
-    quit(&[Ctrl('c')], Some("quit")),
-];
-
-const NEW_RUN: &[Binding] = table!(
-    &[
-        bind(
-            &[Enter],
-            Action::StartRun,
-            Some("start"),
-            "start the run (a gated Full Live run asks first)",
-        ),
-        bind(
-            &[Space],
-            Action::ToggleChoice,
-            Some("toggle"),
-            "toggle the connection under the cursor, or switch Scope / Mode",
-        ),
-        bind(
-            &[Char('a')],
-            Action::AllConnections,
-            Some("all"),
-            "choose all connections, or none",
-        ),
-    ],
-    FIELDS,
-    &[
-        bind(
-            &[Char('k'), Up],
-            Action::Up,
-            None,
-            "previous connection or field",
-        ),
-        bind(
-            &[Char('j'), Down],
-            Action::Down,
-            None,
-            "next connection or field",
-        ),
-        bind(
-            &[Char('h'), Left],
-            Action::Left,
-            None,
-            "previous choice of Scope / Mode",
-        ),
-        bind(
-            &[Char('l'), Right],
-            Action::Right,
-            None,
-            "next choice of Scope / Mode",
-        ),
-        CLOSE_DIALOG,
-        help(&[Char('?'), F(1)]),
-        quit(&[Ctrl('c')], None),
-    ],
-);
-
-const NEW_RUN_SERIAL: &[Binding] = table!(
-    &[
-        bind(&[Enter], Action::StartRun, Some("start"), "start the run"),
-        bind(
-            &[Up],
-            Action::Up,
-            Some("recent"),
-            "previous remembered serial (the last 5 of this session)",
-        ),
-        bind(&[Down], Action::Down, None, "next remembered serial"),
-    ],
-    FIELDS,
-    &[CLOSE_DIALOG, help(&[F(1)]), quit(&[Ctrl('c')], None)],
-);
-
-const CONFIRM: &[Binding] = &[
-    bind(&[Char('y'), Enter], Action::Confirm, Some("yes"), "do it"),
-    bind(
-        &[Char('n'), Esc],
-        Action::Dismiss,
-        Some("no"),
-        "back, without doing it",
-    ),
-    quit(&[Ctrl('c')], None),
-];
-
-const HELP: &[Binding] = table!(
-    &[bind(
-        &[Esc, Char('?'), Char('q'), F(1)],
-        Action::Back,
-        Some("close"),
-        "close the help",
-    )],
-    SCROLL,
-    &[quit(&[Ctrl('c')], None)],
-);
-
-const REPORT: &[Binding] = table!(
-    &[
-        bind(
-            &[Enter, Char('l'), Right],
-            Action::Expand,
-            Some("details"),
-            "the entry's details: why it failed, the hint, attempts, field diff, contract; resync",
-        ),
-        bind(
-            &[Space],
-            Action::ToggleSelect,
-            Some("select"),
-            "check or uncheck the entry",
-        ),
-        bind(
-            &[Char('a')],
-            Action::SelectAll,
-            Some("all"),
-            "select every entry matching the filters (not just the screen)",
-        ),
-        bind(
-            &[Char('A')],
-            Action::ClearSelection,
-            None,
-            "clear the selection",
-        ),
-        bind(
-            &[Char('R')],
-            Action::Resync,
-            Some("resync"),
-            "resync the selected entries; with none selected, every failed entry in the filter \
-             (asks first, stating the count and connections)",
-        ),
-        bind(
-            &[Char('/')],
-            Action::Search,
-            Some("search"),
-            "search: exact sync id, serial prefix or system substring",
-        ),
-        bind(
-            &[Char('f')],
-            Action::FilterStatus,
-            Some("status"),
-            "filter by status: OK, Sent, Pending, Failed, Dry",
-        ),
-        bind(
-            &[Char('C')],
-            Action::FilterConnection,
-            Some("conn"),
-            "filter by connection",
-        ),
-        bind(
-            &[Char('o')],
-            Action::FilterOutcome,
-            None,
-            "filter by outcome (updated, missing destination, error, ...)",
-        ),
-        bind(
-            &[Char('u')],
-            Action::FilterRun,
-            None,
-            "filter by run (the recent runs)",
-        ),
-        bind(
-            &[Char('+'), Char('=')],
-            Action::WiderWindow,
-            None,
-            "window: one day more (up to 15)",
-        ),
-        bind(
-            &[Char('-')],
-            Action::NarrowerWindow,
-            None,
-            "window: one day less (down to 1)",
-        ),
-        bind(
-            &[Char('s')],
-            Action::PickSort,
-            Some("sort"),
-            "sort by a column",
-        ),
-        bind(&[Char('S')], Action::ReverseSort, None, "reverse the sort"),
-        bind(
-            &[Char('x')],
-            Action::ToggleColumns,
-            Some("extra"),
-            "extra columns: latest sync info (last try, HTTP status), source id, target id",
-        ),
-        bind(
-            &[Char('e')],
-            Action::Export,
-            Some("export"),
-            "export every entry matching the filters to a CSV file",
-        ),
-        bind(
-            &[Char('t')],
-            Action::OpenTimeline,
-            Some("timeline"),
-            "the entry's serial timeline: every entry of that serial across runs and connections, \
-             oldest first, with hashes and field changes",
-        ),
-        bind(
-            &[Esc],
-            Action::Back,
-            None,
-            "clear the filters one at a time, the last set first",
-        ),
-    ],
-    MOVE,
-    PAGE,
-    &ends("first entry", "last entry"),
-    &[new_run(None), cancel_run(None)],
-    &view_keys(None, None, None),
-);
-
-const REPORT_SEARCH: &[Binding] = &[
-    bind(
-        &[Enter],
-        Action::FinishInput,
-        Some("search"),
-        "search: an exact sync id (12345 or #12345), a serial prefix or a system substring",
-    ),
-    LEAVE_SEARCH,
-    help(&[F(1)]),
-    quit(&[Ctrl('c')], Some("quit")),
-];
-
-const DETAILS: &[Binding] = table!(
-    &[
-        bind(
-            &[Char('R')],
-            Action::Resync,
-            Some("resync"),
-            "resync this entry (asks first; an entry a retry cannot fix shows why)",
-        ),
-        bind(
-            &[Char('y')],
-            Action::Copy,
-            Some("copy"),
-            "copy the details as text to the clipboard (OSC 52; over SSH too; in tmux: set -g \
-             set-clipboard on)",
-        ),
-        bind(
-            &[Char(']')],
-            Action::NextEntry,
-            Some("next"),
-            "the next entry of the report",
-        ),
-        bind(
-            &[Char('[')],
-            Action::PreviousEntry,
-            None,
-            "the previous entry of the report",
-        ),
-        bind(
-            &[Char('t')],
-            Action::OpenTimeline,
-            Some("timeline"),
-            "this serial's timeline: every entry of it across runs and connections",
-        ),
-    ],
-    SCROLL,
-    READ_PAGE,
-    &ends("top", "bottom"),
-    &[
-        bind(
-            &[Esc, Char('q'), Char('h'), Left],
-            Action::Back,
-            Some("back"),
-            "back to the report",
-        ),
-        help(&[Char('?'), F(1)]),
-        quit(&[Ctrl('c')], None),
-    ],
-);
-
-const PICKER: &[Binding] = table!(
-    &[
-        bind(
-            &[Enter],
-            Action::Confirm,
-            Some("pick"),
-            "pick the choice under the cursor; after Space, apply the checked ones",
-        ),
-        bind(
-            &[Space],
-            Action::ToggleChoice,
-            Some("check"),
-            "check or uncheck a choice, to pick several at once",
-        ),
-    ],
-    MOVE,
-    &ends("first choice", "last choice"),
-    &[
-        bind(
-            &[Esc, Char('q')],
-            Action::Dismiss,
-            Some("cancel"),
-            "close without changing anything",
-        ),
-        help(&[Char('?'), F(1)]),
-        quit(&[Ctrl('c')], None),
-    ],
-);
-
-const EXPORT: &[Binding] = &[
-    bind(
-        &[Enter],
-        Action::FinishInput,
-        Some("export"),
-        "write the CSV file (never over an existing file)",
-    ),
-    bind(
-        &[Esc],
-        Action::Back,
-        Some("cancel"),
-        "close without exporting",
-    ),
-    help(&[F(1)]),
-    quit(&[Ctrl('c')], None),
-];
-
-const CONTRACTS: &[Binding] = table!(
-    &[
-        bind(
-            &[Char('c'), Right],
-            Action::NextConnection,
-            Some("connection"),
-            "the next connection's contracts",
-        ),
-        bind(
-            &[Left],
-            Action::PreviousConnection,
-            None,
-            "the previous connection's contracts",
-        ),
-        bind(
-            &[Char('/')],
-            Action::Search,
-            Some("search"),
-            "search by serial (origin id) or target id, anywhere in it, any case",
-        ),
-        bind(
-            &[Char('s')],
-            Action::CycleSort,
-            Some("sort"),
-            "sort by the next column: origin id, target id, hash, last seen, last synced, action",
-        ),
-        bind(&[Char('S')], Action::ReverseSort, None, "reverse the sort"),
-        bind(
-            &[Char('d')],
-            Action::DeleteContract,
-            Some("delete"),
-            "delete the selected contract, so the next run treats the serial as new and re-tests \
-             the create path (asks first)",
-        ),
-        bind(
-            &[Char('t')],
-            Action::OpenTimeline,
-            Some("timeline"),
-            "the selected serial's timeline: every entry of it across runs",
-        ),
-        bind(&[Esc], Action::Back, None, "clear the search"),
-    ],
-    MOVE,
-    PAGE,
-    &ends("first contract", "last contract"),
-    &[new_run(None)],
-    &view_keys(None, None, None),
-);
-
-const CONTRACTS_SEARCH: &[Binding] = &[
-    bind(
-        &[Enter],
-        Action::FinishInput,
-        Some("search"),
-        "search: serial or target id, anywhere in it, any case (empty: all)",
-    ),
-    LEAVE_SEARCH,
-    help(&[F(1)]),
-    quit(&[Ctrl('c')], Some("quit")),
-];
-
-const CONNECTIONS: &[Binding] = table!(
-    &[
-        bind(
-            &[Enter, Char('l'), Right],
-            Action::Expand,
-            Some("details"),
-            "open or close the connection's details: settings and the health check, step by step",
-        ),
-        bind(
-            &[Char('H')],
-            Action::CheckHealth,
-            Some("health"),
-            "check the connection's health: source reachable, destination reachable, credential \
-             accepted (in the background; kept in the store)",
-        ),
-        bind(
-            &[Char('D')],
-            Action::ToggleDryRun,
-            Some("dry run"),
-            "toggle the connection's dry-run default (kept in the store as an override of the \
-             configuration; runs without an explicit mode use it)",
-        ),
-        bind(
-            &[Esc, Char('h'), Left],
-            Action::Back,
-            None,
-            "close the details",
-        ),
-    ],
-    MOVE,
-    &ends("first connection", "last connection"),
-    &[new_run(None)],
-    &view_keys(None, None, None),
-);
-
-const TIMELINE: &[Binding] = table!(
-    &[
-        bind(
-            &[Enter, Char('l'), Right],
-            Action::Expand,
-            Some("details"),
-            "the selected entry's details (Esc comes back here)",
-        ),
-        bind(
-            &[Char('y')],
-            Action::Copy,
-            Some("copy"),
-            "copy the timeline as text to the clipboard (OSC 52)",
-        ),
-        bind(
-            &[Char('k'), Up],
-            Action::Up,
-            None,
-            "previous entry (through a tall one line by line)",
-        ),
-        bind(
-            &[Char('j'), Down],
-            Action::Down,
-            None,
-            "next entry (through a tall one line by line)",
-        ),
-    ],
-    READ_PAGE,
-    &ends("oldest entry", "newest entry"),
-    &[
-        bind(
-            &[Esc, Char('q'), Char('h'), Left],
-            Action::Back,
-            Some("back"),
-            "close the timeline (back to the details it was opened from, if any)",
-        ),
-        help(&[Char('?'), F(1)]),
-        quit(&[Ctrl('c')], None),
-    ],
-);
-
-/// The key map of a context.
-pub fn bindings(context: Context) -> &'static [Binding] {
-    match context {
-        Context::Jobs => JOBS,
-        Context::Logs => LOGS,
-        Context::LogsFilter => LOGS_FILTER,
-        Context::NewRun => NEW_RUN,
-        Context::NewRunSerial => NEW_RUN_SERIAL,
-        Context::Confirm => CONFIRM,
-        Context::Help => HELP,
-        Context::Report => REPORT,
-        Context::ReportSearch => REPORT_SEARCH,
-        Context::Details => DETAILS,
-        Context::Picker => PICKER,
-        Context::Export => EXPORT,
-        Context::Timeline => TIMELINE,
-        Context::Contracts => CONTRACTS,
-        Context::ContractsSearch => CONTRACTS_SEARCH,
-        Context::Connections => CONNECTIONS,
-    }
-}
 
 /// What typing does in a text context, for the help.
 pub fn text_note(context: Context) -> Option<&'static str> {
@@ -908,10 +343,10 @@ pub fn text_note(context: Context) -> Option<&'static str> {
     }
 }
 
-/// The action a key press means in a context.
-pub fn lookup(context: Context, event: &KeyEvent) -> Option<Action> {
+/// The action a key press means in a key table.
+pub fn lookup(bindings: &[Binding], event: &KeyEvent) -> Option<Action> {
     let key = Key::from_event(event)?;
-    bindings(context)
+    bindings
         .iter()
         .find(|b| b.keys.contains(&key))
         .map(|b| b.action)
@@ -925,12 +360,12 @@ pub fn key_names(keys: &[Key]) -> String {
 /// The key bar's entries (first key, word), the pinned ones last; `fits` says whether a list
 /// of entries fits the width, and entries drop from the end of the unpinned ones until it does.
 pub fn bar_entries(
-    context: Context,
+    bindings: &[Binding],
     fits: impl Fn(&[(String, &str)]) -> bool,
 ) -> Vec<(String, &'static str)> {
     let mut free = Vec::new();
     let mut pinned = Vec::new();
-    for binding in bindings(context) {
+    for binding in bindings {
         let (Some(word), Some(key)) = (binding.bar, binding.keys.first()) else {
             continue;
         };
@@ -947,107 +382,5 @@ pub fn bar_entries(
             return entries;
         }
         free.pop();
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn press(code: KeyCode, modifiers: KeyModifiers) -> KeyEvent {
-        KeyEvent::new(code, modifiers)
-    }
-
-    #[test]
-    fn keys_find_their_actions() {
-        let none = KeyModifiers::NONE;
-        assert_eq!(
-            lookup(Context::Jobs, &press(KeyCode::Char('j'), none)),
-            Some(Action::Down)
-        );
-        assert_eq!(
-            lookup(Context::Jobs, &press(KeyCode::Down, none)),
-            Some(Action::Down)
-        );
-        assert_eq!(
-            lookup(
-                Context::Jobs,
-                &press(KeyCode::Char('G'), KeyModifiers::SHIFT)
-            ),
-            Some(Action::Bottom)
-        );
-        assert_eq!(
-            lookup(
-                Context::Jobs,
-                &press(KeyCode::Char('c'), KeyModifiers::CONTROL)
-            ),
-            Some(Action::Quit)
-        );
-        assert_eq!(
-            lookup(Context::Jobs, &press(KeyCode::Char('c'), none)),
-            Some(Action::CancelRun)
-        );
-        assert_eq!(
-            lookup(Context::NewRun, &press(KeyCode::Char(' '), none)),
-            Some(Action::ToggleChoice)
-        );
-        // In a text field, letters are text.
-        assert_eq!(
-            lookup(Context::NewRunSerial, &press(KeyCode::Char('a'), none)),
-            None
-        );
-        assert_eq!(
-            lookup(
-                Context::NewRunSerial,
-                &press(KeyCode::Tab, KeyModifiers::SHIFT)
-            ),
-            Some(Action::PreviousField)
-        );
-    }
-
-    #[test]
-    fn no_key_is_bound_twice_in_a_context() {
-        let contexts = [
-            Context::Jobs,
-            Context::Logs,
-            Context::LogsFilter,
-            Context::NewRun,
-            Context::NewRunSerial,
-            Context::Confirm,
-            Context::Help,
-            Context::Report,
-            Context::ReportSearch,
-            Context::Details,
-            Context::Picker,
-            Context::Export,
-            Context::Timeline,
-            Context::Contracts,
-            Context::ContractsSearch,
-            Context::Connections,
-        ];
-        for context in contexts {
-            let keys: Vec<Key> = bindings(context)
-                .iter()
-                .flat_map(|b| b.keys.iter().copied())
-                .collect();
-            for (i, key) in keys.iter().enumerate() {
-                assert!(!keys[i + 1..].contains(key), "{key:?} twice in {context:?}");
-            }
-            if context.takes_text() {
-                assert!(
-                    keys.iter().all(|k| !matches!(k, Key::Char(_) | Key::Space)),
-                    "a text context binds a printable key"
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn the_bar_keeps_help_and_quit_when_narrow() {
-        let all = bar_entries(Context::Jobs, |_| true);
-        assert!(all.len() > 4);
-        let narrow = bar_entries(Context::Jobs, |entries| entries.len() <= 3);
-        let words: Vec<&str> = narrow.iter().map(|(_, w)| *w).collect();
-        assert_eq!(words, vec!["new run", "help", "quit"]);
     }
 }

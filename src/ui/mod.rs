@@ -1,46 +1,19 @@
+//! The terminal console: keys and engine events in, frames out (see ARCHITECTURE.md).
+//!
+//! - [`app`]: the one state the loop drives, and what carries actions out;
+//! - [`views`]: the five tabs, each a folder with its state, its keys and its drawing;
+//! - [`overlays`]: what opens over any view (confirmation, help, the new-run dialog);
+//! - [`widgets`]: drawing pieces every view uses (lists, gauges, formats, theme, layout);
+//! - [`keymap`] and [`action`]: the key machinery; [`event_loop`] and [`tui`]: the terminal.
+
 pub mod action;
 pub mod app;
-mod apply_plan;
-pub mod background;
-pub mod clock;
-pub mod confirm;
-mod connections_input;
-pub mod connections_view;
-mod contracts_input;
-pub mod contracts_view;
-pub mod dashboard;
-pub mod diagnostics;
-pub mod entry_details;
 pub mod event_loop;
-pub mod events;
-pub mod export_prompt;
-pub mod follow;
-pub mod format;
-pub mod gauge;
-pub mod help;
-pub mod input;
-mod jobs_columns;
-pub mod jobs_view;
 pub mod keymap;
-pub mod layout;
-pub mod ledger;
-mod list;
-pub mod logs;
-pub mod new_run;
-pub mod new_run_view;
-pub mod osc52;
-mod pager;
-pub mod picker;
-pub mod report;
-pub mod report_columns;
-mod report_input;
-mod report_jobs;
-pub mod report_view;
-pub mod status;
-pub mod theme;
-mod timeline;
+pub mod overlays;
 pub mod tui;
-pub mod workflow;
+pub mod views;
+pub mod widgets;
 
 pub use app::{App, AppOptions};
 pub use event_loop::{UiExit, run};

@@ -1,0 +1,61 @@
+//! The Outbound Sync Jobs view's keys.
+//! Lookup, the key bar and the help all read these tables through [`crate::ui::keymap`].
+
+use crate::ui::action::Action;
+use crate::ui::keymap::Key::*;
+use crate::ui::keymap::{Binding, MOVE, PAGE, bind, cancel_run, ends, new_run, table, view_keys};
+
+pub const JOBS: &[Binding] = table!(
+    &[
+        new_run(Some("new run")),
+        bind(
+            &[Enter, Char('l'), Right],
+            Action::Expand,
+            Some("expand"),
+            "expand the run into its connections; on a connection row, open its logs",
+        ),
+        bind(
+            &[Char('h'), Left],
+            Action::Collapse,
+            None,
+            "collapse the run; on a connection row, go back to its run",
+        ),
+        cancel_run(Some("cancel")),
+        bind(
+            &[Char('r')],
+            Action::Rerun,
+            Some("rerun"),
+            "rerun: open the dialog with the selected run's parameters",
+        ),
+        bind(
+            &[Char('f')],
+            Action::CycleStatusFilter,
+            Some("status"),
+            "filter runs by status: all, running, completed, failed, canceled, incomplete, interrupted",
+        ),
+        bind(
+            &[Char('F')],
+            Action::ToggleFailuresOnly,
+            Some("failures"),
+            "show only failures (failed, incomplete, interrupted)",
+        ),
+        bind(
+            &[Char('E')],
+            Action::OpenEntries,
+            Some("entries"),
+            "the selected run's entries in the sync report (the connection's, on a connection row)",
+        ),
+        bind(
+            &[Char('p')],
+            Action::ApplyPlan,
+            None,
+            "apply a finished Dry run's plan live: exactly the records it would update or create \
+             (on a connection row, that connection's; asks first)",
+        ),
+        bind(&[Esc], Action::Back, None, "clear the filters"),
+    ],
+    MOVE,
+    PAGE,
+    &ends("newest run", "oldest run (reads the whole history)"),
+    &view_keys(None, Some("logs"), Some("report")),
+);
