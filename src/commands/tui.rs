@@ -73,7 +73,7 @@ async fn run_demo(store: Option<&Path>) -> Result<UiExit, CommandError> {
     // The banner names the store the demo really keeps its history in.
     let kept = match scratch {
         None => format!("store {}", store_path.display()),
-        Some(_) => "scratch store, gone when you quit".to_string(),
+        Some(_) => "scratch store".to_string(),
     };
     let banner = format!(
         "DEMO · built-in demo systems on http://{} · {kept} · to leave the demo, write {} (see config.example.toml)",
