@@ -10,7 +10,7 @@
 //!
 //! - a run whose records failed posts one alert per webhook that asked for `records_failed`:
 //!   the JSON body carries the run's id, status, counters, first failures with their hints and
-//!   the `syncdeck triage N` command; the Slack body is a `text` in mrkdwn;
+//!   the command that lists the run's failures; the Slack body is a `text` in mrkdwn;
 //! - a webhook that is down (500 every time) is asked three times, the failure is said on
 //!   stderr, and the run ends and exits exactly as it would without alerts;
 //! - the webhook URL, a secret, appears in nothing syncdeck writes: stdout, stderr, the log
@@ -189,7 +189,10 @@ on = ["canceled"]
         "failures with hints: {json}"
     );
     let triage = json["triage"].as_str().unwrap();
-    assert!(triage.ends_with(&format!(" triage {run_id}")), "{triage}");
+    assert!(
+        triage.ends_with(&format!(" report --run {run_id} --status failed")),
+        "{triage}"
+    );
     assert!(
         triage.contains(&setup.store.display().to_string()),
         "{triage}"
@@ -208,7 +211,10 @@ on = ["canceled"]
     let text = slack["text"].as_str().unwrap();
     assert!(text.contains(&format!("syncdeck run #{run_id}")), "{text}");
     assert!(text.contains("*First failures*"), "{text}");
-    assert!(text.contains(&format!("triage {run_id}`")), "{text}");
+    assert!(
+        text.contains(&format!("report --run {run_id} --status failed`")),
+        "{text}"
+    );
     // Nothing from outside can open a link or mention: every < and > is escaped.
     assert!(!text.contains('<') && !text.contains('>'), "{text}");
 
