@@ -177,6 +177,34 @@ impl<F: Formatter> Formatter for SafeStrings<F> {
     }
 }
 
+/// A count with thousands separators, as every screen and message writes one: 2400 → "2,400".
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let head = match digits.len() % 3 {
+        0 => 3.min(digits.len()),
+        n => n,
+    };
+    let (first, rest) = digits.split_at(head);
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    out.push_str(first);
+    for group in rest.as_bytes().chunks(3) {
+        out.push(',');
+        out.extend(group.iter().map(|b| char::from(*b)));
+    }
+    out
+}
+
+/// Bytes as lower-case hex (a hash kept as bytes, shown as text).
+pub fn lower_hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut text = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        text.push(char::from(DIGITS[usize::from(byte >> 4)]));
+        text.push(char::from(DIGITS[usize::from(byte & 0xf)]));
+    }
+    text
+}
+
 /// Writes `value` as compact JSON with [`SafeStrings`].
 pub fn write_json<W: io::Write, T: ?Sized + Serialize>(writer: W, value: &T) -> io::Result<()> {
     let mut serializer =
@@ -204,6 +232,15 @@ pub fn to_json_string_pretty<T: ?Sized + Serialize>(value: &T) -> io::Result<Str
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn thousands_are_separated_and_hashes_shown_in_hex() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_000), "1,000");
+        assert_eq!(thousands(2_319_004), "2,319,004");
+        assert_eq!(lower_hex(&[0x00, 0x0f, 0xa5, 0xff]), "000fa5ff");
+    }
     use serde_json::json;
 
     const HOSTILE: &str = "SN\u{1b}]52;c;cHduZWQ=\u{7}\u{1b}[2J\u{9b}31m\u{202e}gpj.exe\r\n";

@@ -25,7 +25,7 @@ use crate::config::{Alert, AlertFormat, AlertOn, Config};
 use crate::store::{
     ConnectionRun, EntryQuery, EntryStatus, ReportEntry, Run, RunMode, RunStatus, Store, origin,
 };
-use crate::text::{terminal_line, to_json_string};
+use crate::text::{terminal_line, thousands, to_json_string};
 
 /// How many failed entries an alert lists.
 const FIRST_FAILURES: usize = 5;
@@ -310,18 +310,6 @@ fn word<T: serde::Serialize>(value: T) -> String {
         .unwrap_or_default()
 }
 
-fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
 impl Summary {
     /// The command that lists this run's failed entries with their errors and hints. (SPEC's
     /// `syncdeck triage N`, the console opened on them, is not built yet: the alert names a
@@ -541,13 +529,5 @@ mod tests {
             shell_word("/tmp/my store's.redb"),
             "'/tmp/my store'\\''s.redb'"
         );
-    }
-
-    #[test]
-    fn thousands_are_separated() {
-        assert_eq!(thousands(0), "0");
-        assert_eq!(thousands(999), "999");
-        assert_eq!(thousands(1_000), "1,000");
-        assert_eq!(thousands(2_319_004), "2,319,004");
     }
 }

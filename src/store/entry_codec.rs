@@ -524,15 +524,9 @@ impl<'a> Reader<'a> {
     }
 
     fn hex(&mut self) -> Result<String, &'static str> {
-        const DIGITS: &[u8; 16] = b"0123456789abcdef";
         let len = usize::from(self.byte()?);
         let bytes = self.take(len)?;
-        let mut text = String::with_capacity(len * 2);
-        for byte in bytes {
-            text.push(char::from(DIGITS[usize::from(byte >> 4)]));
-            text.push(char::from(DIGITS[usize::from(byte & 0xf)]));
-        }
-        Ok(text)
+        Ok(crate::text::lower_hex(bytes))
     }
 
     fn status(&mut self) -> Result<Option<u16>, &'static str> {

@@ -6,19 +6,7 @@ use ratatui::text::Span;
 
 /// A count with thousands separators: `12,400`.
 pub fn count(n: u64) -> String {
-    let digits = n.to_string();
-    let head = match digits.len() % 3 {
-        0 => 3.min(digits.len()),
-        n => n,
-    };
-    let (first, rest) = digits.split_at(head);
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    out.push_str(first);
-    for group in rest.as_bytes().chunks(3) {
-        out.push(',');
-        out.extend(group.iter().map(|b| char::from(*b)));
-    }
-    out
+    crate::text::thousands(n)
 }
 
 /// A duration as an operator reads it: `45s`, `2m05s`, `1h02m`, `3d04h`.
