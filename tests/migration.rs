@@ -4,9 +4,10 @@
 //! setting that release wrote is found again; a store newer than this binary is refused, and
 //! left as it was.
 //!
-//! A store of schema version 2 (entries as JSON; `tests/fixtures/store-v2.redb`) is migrated to
-//! the compact entries of version 3, and every entry reads out of `report --format json` as it
-//! did before. The fixture was written by the binary of commit 4b84098 (the last of version 2)
+//! A store of schema version 2 (entries as JSON; `tests/fixtures/store-v2.redb`) and one of
+//! version 3 (compact entries, each with its names; `tests/fixtures/store-v3.redb`) are
+//! migrated to the entries of the current version, and every entry reads out of
+//! `report --format json` as it did before. The fixture was written by the binary of commit 4b84098 (the last of version 2)
 //! against `syncdeck demo-server --fleet-size 40 --seed 7`: `run --full --dry-run`,
 //! `run --full --live --force`, `run --full --dry-run`, `run --single SD-000007 --live`, with
 //! `[store] retention_days = 3650`. `tests/fixtures/store-v2.timelines.json` is what that binary
@@ -347,15 +348,36 @@ async fn processes_opening_a_version_1_store_together_migrate_it_once() {
 
 const FIXTURE_V2: &str = "tests/fixtures/store-v2.redb";
 const TIMELINES_V2: &str = "tests/fixtures/store-v2.timelines.json";
+const FIXTURE_V3: &str = "tests/fixtures/store-v3.redb";
+const TIMELINES_V3: &str = "tests/fixtures/store-v3.timelines.json";
+
+/// The first byte of an entry in the form this syncdeck writes (version 4: names as an id).
+const CURRENT_ENTRY_TAG: u8 = 0x04;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_version_2_store_is_migrated_and_every_entry_reports_as_before() {
+    migrates_and_reports_as_before(FIXTURE_V2, TIMELINES_V2, 2).await;
+}
+
+/// The version-3 fixture was written by the binary of commit 47e3d07 (the last of version 3,
+/// entries compact but each with its connection and system names) exactly as the version-2 one
+/// was: the same demo server, runs and retention; its timelines are what that binary printed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_3_store_is_migrated_and_every_entry_reports_as_before() {
+    migrates_and_reports_as_before(FIXTURE_V3, TIMELINES_V3, 3).await;
+}
+
+/// Opens a copy of the fixture of schema `version` through `report --search SERIAL --format
+/// json`: the first open migrates it (saying so, keeping the copy), and every serial's timeline
+/// (every entry of the store, 455, with diffs and contract hashes) is what the old binary
+/// printed; afterwards every entry is stored in the current form.
+async fn migrates_and_reports_as_before(fixture: &str, timelines: &str, version: u64) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("nightly.redb");
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    std::fs::copy(root.join(FIXTURE_V2), &path).unwrap();
+    std::fs::copy(root.join(fixture), &path).unwrap();
     let expected: BTreeMap<String, Value> =
-        serde_json::from_str(&std::fs::read_to_string(root.join(TIMELINES_V2)).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(root.join(timelines)).unwrap()).unwrap();
     assert_eq!(expected.len(), 40);
     let config = dir.path().join("config.toml");
     // Nothing listens there: `report` reads the store only; everything is kept.
@@ -377,9 +399,11 @@ async fn a_version_2_store_is_migrated_and_every_entry_reports_as_before() {
         let out = report(serial).await;
         assert_eq!(out.code, Some(0), "{out:?}");
         if n == 0 {
-            // The first open migrates, says so, and keeps the version-2 copy.
-            assert!(out.stderr.contains("from schema version 2 to"), "{out:?}");
-            assert!(out.stderr.contains("nightly.redb.bak-v2"), "{out:?}");
+            // The first open migrates, says so, and keeps the old copy.
+            let from = format!("from schema version {version} to {SCHEMA_VERSION}");
+            assert!(out.stderr.contains(&from), "{out:?}");
+            let copy = format!("nightly.redb.bak-v{version}");
+            assert!(out.stderr.contains(&copy), "{out:?}");
         } else {
             assert!(!out.stderr.contains("migrating"), "{out:?}");
         }
@@ -388,9 +412,9 @@ async fn a_version_2_store_is_migrated_and_every_entry_reports_as_before() {
         entries += after.as_array().unwrap().len();
     }
     assert_eq!(entries, 455);
-    assert!(backup_path(&path, 2).exists());
+    assert!(backup_path(&path, version).exists());
 
-    // Every entry is in the compact form now, and reads back through the store as well.
+    // Every entry is in the current form now, and reads back through the store as well.
     let store = Store::open(&path, keep_all()).unwrap();
     for sync_id in 1..=455 {
         let entry = store
@@ -401,19 +425,22 @@ async fn a_version_2_store_is_migrated_and_every_entry_reports_as_before() {
     }
     drop(store);
     {
-        use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+        use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
         let entries: TableDefinition<u64, &[u8]> = TableDefinition::new("entries");
+        let names: TableDefinition<u32, (&str, &str)> = TableDefinition::new("entry_names");
         let db = redb::Database::open(&path).unwrap();
         let txn = db.begin_read().unwrap();
         let table = txn.open_table(entries).unwrap();
         for item in table.iter().unwrap() {
             let (key, value) = item.unwrap();
-            assert_ne!(
+            assert_eq!(
                 value.value().first(),
-                Some(&b'{'),
-                "entry {} is still JSON",
+                Some(&CURRENT_ENTRY_TAG),
+                "entry {} is not in the current form",
                 key.value()
             );
         }
+        // The demo's four connections, each of one system: four names, stored once.
+        assert_eq!(txn.open_table(names).unwrap().len().unwrap(), 4);
     }
 }

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use redb::{ReadOnlyTable, ReadTransaction, ReadableTable};
 
 use super::Store;
+use super::entry_names::Names;
 use super::error::{StoreError, db};
 use super::tables::*;
 use super::types::{EntryStatus, ReportEntry, RunId, SyncId};
@@ -145,10 +146,11 @@ impl Store {
     /// The entry with this sync id.
     pub fn get_entry(&self, sync_id: SyncId) -> Result<Option<ReportEntry>, StoreError> {
         let txn = self.read()?;
+        let names = Names::load(&txn)?;
         let entries = txn.open_table(ENTRIES).map_err(db("opening entries"))?;
         let found = entries.get(sync_id).map_err(db("reading an entry"))?;
         found
-            .map(|bytes| decode_entry(bytes.value(), "decoding an entry"))
+            .map(|bytes| decode_entry(bytes.value(), &names, "decoding an entry"))
             .transpose()
     }
 
@@ -164,6 +166,7 @@ impl Store {
             return Ok(EntryPage::default());
         }
         let txn = self.read()?;
+        let names = Names::load(&txn)?;
         let entries = txn.open_table(ENTRIES).map_err(db("opening entries"))?;
         let mut found: Vec<(EntryCursor, ReportEntry)> = Vec::with_capacity(limit + 1);
         // One more than asked, to know whether a next page exists.
@@ -173,7 +176,7 @@ impl Store {
             cursor,
             Order::NewestFirst { wanted: limit + 1 },
             |time_ms, sync_id| {
-                if let Some(entry) = load(&entries, sync_id)?.filter(|e| query.matches(e)) {
+                if let Some(entry) = load(&entries, &names, sync_id)?.filter(|e| query.matches(e)) {
                     found.push((EntryCursor { time_ms, sync_id }, entry));
                 }
                 Ok(if found.len() > limit {
@@ -198,11 +201,12 @@ impl Store {
     /// How many entries match `query`.
     pub fn count_entries(&self, query: &EntryQuery) -> Result<u64, StoreError> {
         let txn = self.read()?;
+        let names = Names::load(&txn)?;
         let entries = txn.open_table(ENTRIES).map_err(db("opening entries"))?;
         let decode_each = !query.index_suffices(&query.plan());
         let mut count = 0u64;
         scan(&txn, query, None, Order::Any, |_, sync_id| {
-            if !decode_each || load(&entries, sync_id)?.is_some_and(|e| query.matches(&e)) {
+            if !decode_each || load(&entries, &names, sync_id)?.is_some_and(|e| query.matches(&e)) {
                 count += 1;
             }
             Ok(Step::More)
@@ -213,11 +217,12 @@ impl Store {
 
 fn load(
     entries: &ReadOnlyTable<u64, &'static [u8]>,
+    names: &Names,
     sync_id: SyncId,
 ) -> Result<Option<ReportEntry>, StoreError> {
     // An index key without its entry cannot happen in one transaction; skip rather than fail.
     match entries.get(sync_id).map_err(db("reading an entry"))? {
-        Some(bytes) => decode_entry(bytes.value(), "decoding an entry").map(Some),
+        Some(bytes) => decode_entry(bytes.value(), names, "decoding an entry").map(Some),
         None => Ok(None),
     }
 }

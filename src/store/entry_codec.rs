@@ -1,5 +1,5 @@
-//! The stored form of a report entry (schema version 3): a compact binary record instead of
-//! JSON.
+//! The stored form of a report entry (schema versions 3 and 4): a compact binary record
+//! instead of JSON.
 //!
 //! A million-record run writes a million entries, most of them alike ("skipped, no change"),
 //! so every byte of the common case counts. The layout is hand-written rather than derived
@@ -14,6 +14,8 @@
 //!   the source id is usually the serial and then costs nothing; a contract hash that did not
 //!   change is stored once;
 //! - the reason codes the engine writes ("no_change", ...) are one byte;
+//! - the connection and system names are a small id into the store's table of names
+//!   (`entry_names`, from version 4; version 3 kept the names in every entry);
 //! - the columns the report filters and sorts on come first ([`Header`]), so reading them
 //!   stops before attempts, error details and the diff.
 //!
@@ -25,14 +27,18 @@ use std::borrow::Cow;
 use chrono::{DateTime, Utc};
 use serde::de::Error as _;
 
+use super::entry_names::{NameId, Names};
 use super::error::StoreError;
 use super::types::{
     Attempt, ContractHashes, EntryError, EntryStatus, FieldChange, Outcome, ReportEntry, RunId,
     SyncId,
 };
 
-/// The first byte of an entry in this layout. JSON starts with `{` (0x7B): never this.
+/// The first byte of an entry of version 3: the names in full. JSON starts with `{` (0x7B):
+/// never this.
 const TAG_V3: u8 = 0x03;
+/// The first byte of an entry of version 4 on: the names as a [`NameId`].
+const TAG_V4: u8 = 0x04;
 
 // Flags of the entry: which optional parts follow. The ones a no-change entry has fit in the
 // first seven bits, so its flags take one byte.
@@ -107,10 +113,16 @@ pub(crate) fn is_json(bytes: &[u8]) -> bool {
     bytes.first() == Some(&b'{')
 }
 
-/// Writes `entry` in the compact form into `out` (cleared first).
-pub(crate) fn encode_entry(entry: &ReportEntry, out: &mut Vec<u8>) {
+/// True for the bytes of an entry in the form this version writes.
+pub(crate) fn is_current(bytes: &[u8]) -> bool {
+    bytes.first() == Some(&TAG_V4)
+}
+
+/// Writes `entry` in the compact form into `out` (cleared first); `names` is the id of its
+/// connection and system.
+pub(crate) fn encode_entry(entry: &ReportEntry, names: NameId, out: &mut Vec<u8>) {
     out.clear();
-    out.push(TAG_V3);
+    out.push(TAG_V4);
     let mut flags = 0u32;
     let source_is_reference = entry.source_id.as_deref() == Some(entry.reference.as_str());
     if entry.source_id.is_some() {
@@ -149,8 +161,7 @@ pub(crate) fn encode_entry(entry: &ReportEntry, out: &mut Vec<u8>) {
     // The header: the report's columns.
     put_varint(out, entry.sync_id);
     put_varint(out, entry.run_id);
-    put_str(out, &entry.connection);
-    put_str(out, &entry.system);
+    put_varint(out, u64::from(names));
     put_str(out, &entry.reference);
     out.push(entry.status.code());
     out.push(outcome_code(entry.outcome));
@@ -219,14 +230,19 @@ pub(crate) fn encode_entry(entry: &ReportEntry, out: &mut Vec<u8>) {
 }
 
 /// The entry's stored bytes in the form new entries are written in.
-pub(crate) fn entry_bytes(entry: &ReportEntry) -> Vec<u8> {
+#[cfg(test)]
+pub(crate) fn entry_bytes(entry: &ReportEntry, names: NameId) -> Vec<u8> {
     let mut out = Vec::with_capacity(128);
-    encode_entry(entry, &mut out);
+    encode_entry(entry, names, &mut out);
     out
 }
 
-/// Reads an entry stored in either form.
-pub(crate) fn decode_entry(bytes: &[u8], what: &'static str) -> Result<ReportEntry, StoreError> {
+/// Reads an entry stored in any form; `names` resolves the name id of the current one.
+pub(crate) fn decode_entry(
+    bytes: &[u8],
+    names: &Names,
+    what: &'static str,
+) -> Result<ReportEntry, StoreError> {
     if is_json(bytes) {
         // The JSON of schema 2 (serde_json here, not tables::decode: tables re-exports this).
         return serde_json::from_slice(bytes).map_err(|source| StoreError::Encoding {
@@ -234,7 +250,7 @@ pub(crate) fn decode_entry(bytes: &[u8], what: &'static str) -> Result<ReportEnt
             source,
         });
     }
-    read_entry(bytes).map_err(|message| damaged(what, message))
+    read_entry(bytes, names).map_err(|message| damaged(what, message))
 }
 
 /// The report columns of an entry in the compact form, borrowed from its bytes.
@@ -252,10 +268,10 @@ pub(crate) struct Header<'a> {
 }
 
 /// Reads the header of an entry in the compact form.
-pub(crate) fn read_header(bytes: &[u8]) -> Result<Header<'_>, StoreError> {
+pub(crate) fn read_header<'a>(bytes: &'a [u8], names: &'a Names) -> Result<Header<'a>, StoreError> {
     let mut reader = Reader::new(bytes);
     reader
-        .header()
+        .header(names)
         .map(|(header, _, _)| header)
         .map_err(|message| damaged("decoding an entry's report columns", message))
 }
@@ -267,9 +283,9 @@ fn damaged(what: &'static str, message: &str) -> StoreError {
     }
 }
 
-fn read_entry(bytes: &[u8]) -> Result<ReportEntry, &'static str> {
+fn read_entry(bytes: &[u8], names: &Names) -> Result<ReportEntry, &'static str> {
     let mut reader = Reader::new(bytes);
-    let (header, flags, submilli) = reader.header()?;
+    let (header, flags, submilli) = reader.header(names)?;
     let time = join_time(header.time_ms, submilli).ok_or("time out of range")?;
     let reference = header.reference.into_owned();
     let source_id = if flags & HAS_SOURCE == 0 {
@@ -551,15 +567,20 @@ impl<'a> Reader<'a> {
     }
 
     /// The header, the flags and the sub-millisecond rest of the time.
-    fn header(&mut self) -> Result<(Header<'a>, u32, u32), &'static str> {
-        if self.byte()? != TAG_V3 {
+    fn header(&mut self, names: &'a Names) -> Result<(Header<'a>, u32, u32), &'static str> {
+        let tag = self.byte()?;
+        if tag != TAG_V3 && tag != TAG_V4 {
             return Err("an unknown layout");
         }
         let flags = u32::try_from(self.varint()?).map_err(|_| "unknown flags")?;
         let sync_id = self.varint()?;
         let run_id = self.varint()?;
-        let connection = self.str()?;
-        let system = self.str()?;
+        let (connection, system) = if tag == TAG_V3 {
+            (self.str()?, self.str()?)
+        } else {
+            let id = NameId::try_from(self.varint()?).map_err(|_| "a name id out of range")?;
+            names.get(id).ok_or("an unknown name id")?
+        };
         let reference = self.str()?;
         let status = EntryStatus::from_code(self.byte()?).ok_or("an unknown status")?;
         let outcome = outcome_from(self.byte()?).ok_or("an unknown outcome")?;
@@ -596,6 +617,34 @@ mod tests {
     use proptest::prelude::*;
     use serde_json::json;
 
+    /// The names of the entries below: id 0 is theirs.
+    fn names() -> Names {
+        Names::of_pairs(&[("other", "Other"), ("cmdb", "ServiceNow CMDB (demo)")])
+    }
+
+    /// The id of the entries' names in [`names`].
+    const ID: NameId = 1;
+
+    /// `bytes` of version 4 rewritten as version 3 wrote them: the names in full.
+    fn as_v3(bytes: &[u8], names: &Names) -> Vec<u8> {
+        let mut reader = Reader::new(&bytes[1..]);
+        let (flags, sync_id, run_id) = (
+            reader.varint().unwrap(),
+            reader.varint().unwrap(),
+            reader.varint().unwrap(),
+        );
+        let id = reader.varint().unwrap() as NameId;
+        let (connection, system) = names.get(id).unwrap();
+        let mut out = vec![TAG_V3];
+        for value in [flags, sync_id, run_id] {
+            put_varint(&mut out, value);
+        }
+        put_str(&mut out, &connection);
+        put_str(&mut out, &system);
+        out.extend_from_slice(reader.rest());
+        out
+    }
+
     fn skipped() -> ReportEntry {
         ReportEntry {
             sync_id: 1_234_567,
@@ -622,18 +671,21 @@ mod tests {
     #[test]
     fn a_no_change_entry_is_small_and_reads_back() {
         let entry = skipped();
-        let bytes = entry_bytes(&entry);
+        let bytes = entry_bytes(&entry, ID);
         let json = serde_json::to_vec(&entry).unwrap();
-        assert!(bytes.len() < 90, "{} bytes", bytes.len());
+        assert!(bytes.len() < 64, "{} bytes", bytes.len());
         assert!(
             bytes.len() * 4 < json.len(),
             "{} vs {}",
             bytes.len(),
             json.len()
         );
-        assert_eq!(decode_entry(&bytes, "test").unwrap(), entry);
-        assert_eq!(decode_entry(&json, "test").unwrap(), entry);
-        let header = read_header(&bytes).unwrap();
+        let names = names();
+        assert_eq!(decode_entry(&bytes, &names, "test").unwrap(), entry);
+        assert_eq!(decode_entry(&json, &names, "test").unwrap(), entry);
+        let v3 = as_v3(&bytes, &names);
+        assert_eq!(decode_entry(&v3, &Names::default(), "test").unwrap(), entry);
+        let header = read_header(&bytes, &names).unwrap();
         assert_eq!(header.reference, "SD-001999");
         assert_eq!(header.system, "ServiceNow CMDB (demo)");
         assert_eq!(header.time_ms, entry.time.timestamp_millis());
@@ -684,19 +736,25 @@ mod tests {
             before: None,
             after: Some("ABC".into()),
         });
-        let bytes = entry_bytes(&entry);
-        assert_eq!(decode_entry(&bytes, "test").unwrap(), entry);
+        let bytes = entry_bytes(&entry, ID);
+        assert_eq!(decode_entry(&bytes, &names(), "test").unwrap(), entry);
     }
 
     #[test]
     fn damaged_bytes_are_an_error_not_a_panic() {
-        let bytes = entry_bytes(&skipped());
+        let names = names();
+        let bytes = entry_bytes(&skipped(), ID);
         for len in 0..bytes.len() {
-            assert!(decode_entry(&bytes[..len], "test").is_err(), "{len}");
+            assert!(
+                decode_entry(&bytes[..len], &names, "test").is_err(),
+                "{len}"
+            );
         }
         let mut longer = bytes.clone();
         longer.push(0);
-        assert!(decode_entry(&longer, "test").is_err());
+        assert!(decode_entry(&longer, &names, "test").is_err());
+        // A name id the store does not know.
+        assert!(decode_entry(&bytes, &Names::default(), "test").is_err());
     }
 
     fn text() -> impl Strategy<Value = String> {
@@ -726,8 +784,8 @@ mod tests {
             let entry = ReportEntry {
                 sync_id,
                 run_id,
-                connection: "c".into(),
-                system: "s".into(),
+                connection: "cmdb".into(),
+                system: "ServiceNow CMDB (demo)".into(),
                 reference: reference.clone(),
                 source_id: source.or_else(|| same.then(|| reference.clone())),
                 target_id: target,
@@ -751,8 +809,10 @@ mod tests {
                     before,
                 }),
             };
-            let bytes = entry_bytes(&entry);
-            prop_assert_eq!(decode_entry(&bytes, "test").unwrap(), entry);
+            let names = names();
+            let bytes = entry_bytes(&entry, ID);
+            prop_assert_eq!(decode_entry(&as_v3(&bytes, &names), &names, "test").unwrap(), entry.clone());
+            prop_assert_eq!(decode_entry(&bytes, &names, "test").unwrap(), entry);
         }
     }
 }

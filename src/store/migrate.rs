@@ -12,9 +12,11 @@ use redb::{
     ReadableTableMetadata, TableError, WriteTransaction,
 };
 
+use super::entry_codec;
+use super::entry_names::{ENTRY_NAMES, NameIds};
 use super::error::{StoreError, db};
 use super::tables::*;
-use super::types::{ConnectionRun, Run};
+use super::types::{ConnectionRun, ReportEntry, Run};
 
 /// One line about a migration, for the operator: when it starts, now and then while a long
 /// step goes, and when it is done.
@@ -45,12 +47,17 @@ const STEPS: &[Step] = &[
     },
     Step {
         from: 2,
-        what: "entries rewritten in the compact form",
+        what: "entries to be rewritten in the compact form",
         run: migrate_v2_to_v3,
+    },
+    Step {
+        from: 3,
+        what: "entries rewritten with their connection and system names stored once",
+        run: migrate_v3_to_v4,
     },
 ];
 
-/// Entries read, then rewritten, at a time by [`migrate_v2_to_v3`]: what it holds in memory.
+/// Entries read, then rewritten, at a time by [`migrate_v3_to_v4`]: what it holds in memory.
 const MIGRATE_CHUNK: usize = 4_096;
 
 /// What a step tells the operator while it works.
@@ -256,6 +263,7 @@ fn create_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
         txn.open_table(RUNS).map(drop),
         txn.open_table(CONNECTION_RUNS).map(drop),
         txn.open_table(ENTRIES).map(drop),
+        txn.open_table(ENTRY_NAMES).map(drop),
         txn.open_table(ENTRIES_BY_TIME).map(drop),
         txn.open_table(ENTRIES_BY_STATUS).map(drop),
         txn.open_table(ENTRIES_BY_REFERENCE).map(drop),
@@ -302,32 +310,44 @@ fn migrate_v1_to_v2(txn: &WriteTransaction, progress: &mut Progress) -> Result<(
     Ok(())
 }
 
-/// Version 2 → 3: every entry from JSON to the compact form of `entry_codec`, a chunk of
-/// [`MIGRATE_CHUNK`] at a time in key order (never the whole table in memory). The indexes
-/// keep their layout: an entry's keys do not change.
-fn migrate_v2_to_v3(txn: &WriteTransaction, progress: &mut Progress) -> Result<(), StoreError> {
+/// Version 2 → 3: entries from JSON to the compact form of `entry_codec`. Nothing to do
+/// here: [`migrate_v3_to_v4`], which always follows, rewrites every entry not in the form of
+/// version 4, JSON ones included, in one pass instead of two.
+fn migrate_v2_to_v3(_: &WriteTransaction, _: &mut Progress) -> Result<(), StoreError> {
+    Ok(())
+}
+
+/// Version 3 → 4: every entry not in the current form (version 3's, which kept the connection
+/// and system names in each entry, or version 2's JSON) rewritten with its names as an id into
+/// `entry_names`, a chunk of [`MIGRATE_CHUNK`] at a time in key order (never the whole table
+/// in memory). The indexes keep their layout: an entry's keys do not change.
+fn migrate_v3_to_v4(txn: &WriteTransaction, progress: &mut Progress) -> Result<(), StoreError> {
     let mut entries = txn.open_table(ENTRIES).map_err(db("opening entries"))?;
+    let mut names = NameIds::open(txn)?;
     let total = entries.len().map_err(db("counting entries"))?;
     let mut done = 0u64;
     let mut next: u64 = 0;
-    let mut chunk: Vec<(u64, Vec<u8>)> = Vec::with_capacity(MIGRATE_CHUNK);
+    let mut chunk: Vec<(u64, ReportEntry)> = Vec::with_capacity(MIGRATE_CHUNK);
+    let mut bytes = Vec::with_capacity(1024);
     loop {
         chunk.clear();
         for item in entries.range(next..).map_err(db("reading entries"))? {
-            let (key, bytes) = item.map_err(db("reading entries"))?;
-            if !super::entry_codec::is_json(bytes.value()) {
+            let (key, stored) = item.map_err(db("reading entries"))?;
+            if entry_codec::is_current(stored.value()) {
                 continue;
             }
-            let entry = decode_entry(bytes.value(), "reading a version-2 entry")?;
-            chunk.push((key.value(), super::entry_codec::entry_bytes(&entry)));
+            let entry = decode_entry(stored.value(), names.names(), "reading an older entry")?;
+            chunk.push((key.value(), entry));
             if chunk.len() == MIGRATE_CHUNK {
                 break;
             }
         }
-        let Some(&(last, _)) = chunk.last() else {
+        let Some(last) = chunk.last().map(|(key, _)| *key) else {
             return Ok(());
         };
-        for (key, bytes) in &chunk {
+        for (key, entry) in &chunk {
+            let name = names.id(&entry.connection, &entry.system)?;
+            entry_codec::encode_entry(entry, name, &mut bytes);
             entries
                 .insert(*key, bytes.as_slice())
                 .map_err(db("rewriting an entry"))?;

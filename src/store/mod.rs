@@ -15,6 +15,7 @@ mod contracts;
 mod database;
 mod entries;
 mod entry_codec;
+mod entry_names;
 mod error;
 mod leases;
 mod migrate;

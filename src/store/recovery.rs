@@ -453,6 +453,10 @@ fn pending_in(txn: &impl Snapshot) -> Result<Vec<ReportEntry>, StoreError> {
     let code = EntryStatus::Pending.code();
     let low = status_key(code, i64::MIN, 0);
     let high = status_key(code, i64::MAX, u64::MAX);
+    let names = match txn.open(super::entry_names::ENTRY_NAMES)? {
+        Some(table) => super::entry_names::Names::from_table(&table)?,
+        None => super::entry_names::Names::default(),
+    };
     let mut pending = Vec::new();
     for item in by_status
         .range::<&[u8]>(&low[..]..=&high[..])
@@ -463,7 +467,7 @@ fn pending_in(txn: &impl Snapshot) -> Result<Vec<ReportEntry>, StoreError> {
             continue;
         };
         if let Some(bytes) = entries.get(sync_id).map_err(db("reading an entry"))? {
-            pending.push(decode_entry(bytes.value(), "decoding an entry")?);
+            pending.push(decode_entry(bytes.value(), &names, "decoding an entry")?);
         }
     }
     Ok(pending)

@@ -29,6 +29,7 @@ use chrono::{DateTime, Utc};
 use redb::{ReadOnlyTable, ReadTransaction};
 
 use super::Store;
+use super::entry_names::Names;
 use super::error::{StoreError, db};
 use super::report_scan::{self, Candidate, Candidates, IndexTable};
 use super::report_summary::{Needs, Summary};
@@ -271,19 +272,21 @@ impl Store {
     /// Entries by id, in the given order, skipping ids that no longer exist.
     pub fn entries_by_ids(&self, ids: &[SyncId]) -> Result<Vec<ReportEntry>, StoreError> {
         let txn = self.read()?;
+        let names = Names::load(&txn)?;
         let entries = txn.open_table(ENTRIES).map_err(db("opening entries"))?;
-        read_entries(&entries, ids)
+        read_entries(&entries, &names, ids)
     }
 }
 
 fn read_entries(
     entries: &ReadOnlyTable<u64, &'static [u8]>,
+    names: &Names,
     ids: &[SyncId],
 ) -> Result<Vec<ReportEntry>, StoreError> {
     let mut found = Vec::with_capacity(ids.len());
     for &id in ids {
         if let Some(bytes) = entries.get(id).map_err(db("reading an entry"))? {
-            found.push(decode_entry(bytes.value(), "decoding an entry")?);
+            found.push(decode_entry(bytes.value(), names, "decoding an entry")?);
         }
     }
     Ok(found)
@@ -327,13 +330,15 @@ type ChunkSender = mpsc::SyncSender<Result<Chunk, StoreError>>;
 /// the visitor stops.
 fn decode_and_visit(
     receiver: mpsc::Receiver<Result<Chunk, StoreError>>,
+    names: &Names,
     visit: &mut dyn FnMut(&ReportEntry) -> ControlFlow<()>,
 ) -> Result<(), StoreError> {
     for chunk in receiver {
         let chunk = chunk?;
         let mut start = 0;
         for &end in &chunk.ends {
-            let entry: ReportEntry = decode_entry(&chunk.bytes[start..end], "decoding an entry")?;
+            let entry: ReportEntry =
+                decode_entry(&chunk.bytes[start..end], names, "decoding an entry")?;
             start = end;
             if visit(&entry).is_break() {
                 return Ok(());
@@ -356,6 +361,8 @@ struct Query<'f> {
     filter: &'f ReportFilter,
     search: Option<Search<'f>>,
     entries: ReadOnlyTable<u64, &'static [u8]>,
+    /// The connection and system names the entries refer to.
+    names: Names,
     by_time: IndexTable,
     by_status: IndexTable,
     since_ms: i64,
@@ -444,6 +451,7 @@ impl<'f> Query<'f> {
             filter,
             search,
             entries,
+            names: Names::load(txn)?,
             by_time: txn
                 .open_table(ENTRIES_BY_TIME)
                 .map_err(db("opening the time index"))?,
@@ -533,7 +541,7 @@ impl<'f> Query<'f> {
         let Some(bytes) = self.entries.get(sync_id).map_err(db("reading an entry"))? else {
             return Ok(None);
         };
-        let summary = Summary::read(bytes.value(), needs)?;
+        let summary = Summary::read(bytes.value(), needs, &self.names)?;
         Ok(Some(use_summary(&summary)))
     }
 
@@ -771,7 +779,7 @@ impl<'f> Query<'f> {
                 }
             });
             // Returning drops the receiver, which stops the reader at its next chunk.
-            decode_and_visit(receiver, visit)
+            decode_and_visit(receiver, &self.names, visit)
         })
     }
 
@@ -822,7 +830,7 @@ impl<'f> Query<'f> {
     }
 
     fn entries(&self, ids: &[SyncId]) -> Result<Vec<ReportEntry>, StoreError> {
-        read_entries(&self.entries, ids)
+        read_entries(&self.entries, &self.names, ids)
     }
 }
 

@@ -12,6 +12,7 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
+use super::entry_names::Names;
 use super::error::StoreError;
 use super::types::{EntryStatus, Outcome, RunId};
 
@@ -70,14 +71,19 @@ pub(crate) struct Summary<'a> {
 impl<'a> Summary<'a> {
     /// Reads the `needs` fields of a stored entry (the compact form, or JSON as versions 1 and 2
     /// stored it).
-    pub fn read(bytes: &'a [u8], needs: Needs) -> Result<Summary<'a>, StoreError> {
+    /// `names` resolves the name id of the current form.
+    pub fn read(
+        bytes: &'a [u8],
+        needs: Needs,
+        names: &'a Names,
+    ) -> Result<Summary<'a>, StoreError> {
         let mut summary = Summary::default();
         if needs.is_empty() {
             return Ok(summary);
         }
         if !super::entry_codec::is_json(bytes) {
             // The compact form has every column in its header: read it whole.
-            let header = super::entry_codec::read_header(bytes)?;
+            let header = super::entry_codec::read_header(bytes, names)?;
             return Ok(Summary {
                 run_id: header.run_id,
                 connection: header.connection,
@@ -252,8 +258,9 @@ mod tests {
 
     #[test]
     fn reads_only_what_is_asked_and_stops_early() {
+        let names = Names::default();
         let bytes = serde_json::to_vec(&entry()).unwrap();
-        let summary = Summary::read(&bytes, Needs::SYSTEM | Needs::REFERENCE).unwrap();
+        let summary = Summary::read(&bytes, Needs::SYSTEM | Needs::REFERENCE, &names).unwrap();
         assert_eq!(summary.system, "ServiceNow CMDB");
         assert!(matches!(summary.system, Cow::Borrowed(_)));
         assert_eq!(summary.reference, "SN-1");
@@ -263,6 +270,7 @@ mod tests {
 
     #[test]
     fn reads_every_column() {
+        let names = Names::default();
         let bytes = serde_json::to_vec(&entry()).unwrap();
         let all = Needs::RUN
             | Needs::CONNECTION
@@ -272,7 +280,7 @@ mod tests {
             | Needs::OUTCOME
             | Needs::TIME
             | Needs::ATTEMPTS;
-        let summary = Summary::read(&bytes, all).unwrap();
+        let summary = Summary::read(&bytes, all, &names).unwrap();
         assert_eq!(summary.run_id, 3);
         assert_eq!(summary.connection, "cm\"db");
         assert_eq!(summary.status, Some(EntryStatus::Failed));
@@ -283,8 +291,9 @@ mod tests {
 
     #[test]
     fn reads_the_compact_form_alike() {
+        let names = Names::of_pairs(&[("cm\"db", "ServiceNow CMDB")]);
         let json = serde_json::to_vec(&entry()).unwrap();
-        let compact = crate::store::entry_codec::entry_bytes(&entry());
+        let compact = crate::store::entry_codec::entry_bytes(&entry(), 0);
         let all = Needs::RUN
             | Needs::CONNECTION
             | Needs::SYSTEM
@@ -294,17 +303,19 @@ mod tests {
             | Needs::TIME
             | Needs::ATTEMPTS;
         let (a, b) = (
-            Summary::read(&json, all).unwrap(),
-            Summary::read(&compact, all).unwrap(),
+            Summary::read(&json, all, &names).unwrap(),
+            Summary::read(&compact, all, &names).unwrap(),
         );
         assert_eq!(format!("{a:?}"), format!("{b:?}"));
         assert!(matches!(b.system, Cow::Borrowed(_)));
-        assert!(Summary::read(&compact[..compact.len() / 3], all).is_err());
+        // Cut inside the header (tag, flags, sync id, run id, name id, the serial...).
+        assert!(Summary::read(&compact[..8], all, &names).is_err());
     }
 
     #[test]
     fn damaged_bytes_are_an_error() {
-        assert!(Summary::read(b"{\"run_id\": \"x\"", Needs::RUN).is_err());
-        assert!(Summary::read(b"{}", Needs::RUN).is_err());
+        let names = Names::default();
+        assert!(Summary::read(b"{\"run_id\": \"x\"", Needs::RUN, &names).is_err());
+        assert!(Summary::read(b"{}", Needs::RUN, &names).is_err());
     }
 }

@@ -37,10 +37,14 @@ pub(crate) fn record_systems(
         .open_table(ENTRY_SYSTEMS)
         .map_err(db("opening the systems table"))?;
     if !exists {
+        let names = super::entry_names::Names::from_table(
+            &txn.open_table(super::entry_names::ENTRY_NAMES)
+                .map_err(db("opening the entry names"))?,
+        )?;
         let stored = txn.open_table(ENTRIES).map_err(db("opening entries"))?;
         for item in stored.iter().map_err(db("reading entries"))? {
             let (_, bytes) = item.map_err(db("reading entries"))?;
-            let summary = Summary::read(bytes.value(), Needs::SYSTEM)?;
+            let summary = Summary::read(bytes.value(), Needs::SYSTEM, &names)?;
             if systems
                 .get(summary.system.as_ref())
                 .map_err(db("reading the systems table"))?

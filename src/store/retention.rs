@@ -57,6 +57,10 @@ impl Store {
             if old_keys.is_empty() {
                 return Ok(0);
             }
+            let names = super::entry_names::Names::from_table(
+                &txn.open_table(super::entry_names::ENTRY_NAMES)
+                    .map_err(db("opening the entry names"))?,
+            )?;
             let mut entries = txn.open_table(ENTRIES).map_err(db("opening entries"))?;
             let mut by_status = txn
                 .open_table(ENTRIES_BY_STATUS)
@@ -78,7 +82,8 @@ impl Store {
                 let Some(bytes) = removed else {
                     continue;
                 };
-                let entry: ReportEntry = decode_entry(bytes.value(), "decoding an entry to prune")?;
+                let entry: ReportEntry =
+                    decode_entry(bytes.value(), &names, "decoding an entry to prune")?;
                 let keys = EntryKeys::of(&entry);
                 by_status
                     .remove(&keys.status[..])

@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 use redb::{ReadableTable, Table, TableDefinition, WriteTransaction};
 
 use super::entry_codec::decode_entry;
+use super::entry_names::NameIds;
 use super::error::{StoreError, db};
 use super::tables::*;
 use super::types::{ConnectionRun, ReportEntry, Run, RunId, RunStatus, SyncId};
@@ -118,6 +119,7 @@ pub(crate) fn put_entries(
     let mut highest_given = 0;
 
     let mut table = txn.open_table(ENTRIES).map_err(db("opening entries"))?;
+    let mut names = NameIds::open(txn)?;
     let mut by_time = IndexDelta::new();
     let mut by_status = IndexDelta::new();
     let mut by_reference = IndexDelta::new();
@@ -133,7 +135,7 @@ pub(crate) fn put_entries(
             let old = table
                 .get(entry.sync_id)
                 .map_err(db("reading an entry to update"))?
-                .map(|old| decode_entry(old.value(), "decoding an entry to update"))
+                .map(|old| decode_entry(old.value(), names.names(), "decoding an entry to update"))
                 .transpose()?;
             if let Some(old) = old {
                 let old = EntryKeys::of(&old);
@@ -144,7 +146,8 @@ pub(crate) fn put_entries(
             }
         }
         bytes.clear();
-        super::entry_codec::encode_entry(entry, &mut bytes);
+        let name = names.id(&entry.connection, &entry.system)?;
+        super::entry_codec::encode_entry(entry, name, &mut bytes);
         table
             .insert(entry.sync_id, bytes.as_slice())
             .map_err(db("writing an entry"))?;
@@ -158,6 +161,7 @@ pub(crate) fn put_entries(
     // An update naming an id never handed out must not collide with a later new entry.
     raise_sequence(&mut sequences, NEXT_SYNC_ID, highest_given)?;
     drop(table);
+    drop(names);
 
     by_time.apply(txn, ENTRIES_BY_TIME, "writing the time index")?;
     by_status.apply(txn, ENTRIES_BY_STATUS, "writing the status index")?;

@@ -18,7 +18,9 @@ use super::types::{ReportEntry, RunId, SyncId};
 /// 2: runs name their owner and trigger; connection leases, cancel requests and the change
 /// counter; the store is shared by every process on the host.
 /// 3: entries in a compact binary form (`entry_codec`) instead of JSON.
-pub const SCHEMA_VERSION: u64 = 3;
+/// 4: an entry's connection and system names stored once (`entry_names`), the entry keeping
+/// their id.
+pub const SCHEMA_VERSION: u64 = 4;
 
 /// `schema_version` → version of the table layout.
 pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
@@ -29,7 +31,8 @@ pub(crate) const RUNS: TableDefinition<u64, &[u8]> = TableDefinition::new("runs"
 /// (run id, position) → JSON of `ConnectionRun`.
 pub(crate) const CONNECTION_RUNS: TableDefinition<(u64, u32), &[u8]> =
     TableDefinition::new("connection_runs");
-/// Sync id → `ReportEntry` in the compact form of `entry_codec` (JSON before version 3).
+/// Sync id → `ReportEntry` in the compact form of `entry_codec` (JSON before version 3; the
+/// names in full before version 4).
 pub(crate) const ENTRIES: TableDefinition<u64, &[u8]> = TableDefinition::new("entries");
 /// [`time_key`] → nothing.
 pub(crate) const ENTRIES_BY_TIME: TableDefinition<&[u8], ()> =

@@ -20,11 +20,12 @@ impl Store {
             .map_err(db("opening the reference index"))?;
         let mut keys = serial_keys(&index, serial)?;
         keys.sort_unstable();
+        let names = super::entry_names::Names::load(&txn)?;
         let entries = txn.open_table(ENTRIES).map_err(db("opening entries"))?;
         let mut found = Vec::with_capacity(keys.len());
         for (_, sync_id) in keys {
             if let Some(bytes) = entries.get(sync_id).map_err(db("reading an entry"))? {
-                let entry: ReportEntry = decode_entry(bytes.value(), "decoding an entry")?;
+                let entry: ReportEntry = decode_entry(bytes.value(), &names, "decoding an entry")?;
                 // The key already says so; a damaged index must not show another serial.
                 if entry.reference == serial {
                     found.push(entry);
