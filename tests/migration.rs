@@ -353,6 +353,8 @@ const TIMELINES_V3: &str = "tests/fixtures/store-v3.timelines.json";
 
 /// The first byte of an entry in the form this syncdeck writes (version 4: names as an id).
 const CURRENT_ENTRY_TAG: u8 = 0x04;
+/// The first byte of a contract in the form this syncdeck writes (version 5; JSON before).
+const CURRENT_CONTRACT_TAG: u8 = 0x05;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_version_2_store_is_migrated_and_every_entry_reports_as_before() {
@@ -437,6 +439,18 @@ async fn migrates_and_reports_as_before(fixture: &str, timelines: &str, version:
                 value.value().first(),
                 Some(&CURRENT_ENTRY_TAG),
                 "entry {} is not in the current form",
+                key.value()
+            );
+        }
+        let contracts: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("contracts");
+        let contracts = txn.open_table(contracts).unwrap();
+        assert!(contracts.len().unwrap() > 0);
+        for item in contracts.iter().unwrap() {
+            let (key, value) = item.unwrap();
+            assert_eq!(
+                value.value().first(),
+                Some(&CURRENT_CONTRACT_TAG),
+                "contract {:?} is not in the current form",
                 key.value()
             );
         }

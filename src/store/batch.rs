@@ -126,8 +126,9 @@ pub(crate) fn apply(
                 .remove((connection.as_str(), origin_id.as_str()))
                 .map_err(db("deleting a contract"))?;
         }
+        let mut bytes = Vec::with_capacity(128);
         for contract in &batch.contracts {
-            let bytes = encode(contract, "encoding a contract")?;
+            super::contract_codec::encode_contract(contract, &mut bytes);
             table
                 .insert(
                     (contract.connection.as_str(), contract.origin_id.as_str()),

@@ -3,6 +3,7 @@
 use std::ops::Bound;
 
 use super::Store;
+use super::contract_codec::decode_contract;
 use super::error::{StoreError, db};
 use super::tables::*;
 use super::types::SyncContract;
@@ -71,7 +72,9 @@ impl Store {
             .get((connection, origin_id))
             .map_err(db("reading a contract"))?;
         found
-            .map(|bytes| decode(bytes.value(), "decoding a contract"))
+            .map(|bytes| {
+                decode_contract(connection, origin_id, bytes.value(), "decoding a contract")
+            })
             .transpose()
     }
 
@@ -100,7 +103,13 @@ impl Store {
             if key.value().0 != connection {
                 break;
             }
-            contracts.push(decode(bytes.value(), "decoding a contract")?);
+            let (connection, origin_id) = key.value();
+            contracts.push(decode_contract(
+                connection,
+                origin_id,
+                bytes.value(),
+                "decoding a contract",
+            )?);
         }
         Ok(contracts)
     }
@@ -172,8 +181,10 @@ impl Store {
         let mut all = self.read_connection(&query.connection, |range| {
             let mut all = Vec::new();
             for item in range {
-                let (_, bytes) = item.map_err(db("reading contracts"))?;
-                let contract: SyncContract = decode(bytes.value(), "decoding a contract")?;
+                let (key, bytes) = item.map_err(db("reading contracts"))?;
+                let (connection, origin_id) = key.value();
+                let contract =
+                    decode_contract(connection, origin_id, bytes.value(), "decoding a contract")?;
                 if query.matches(&contract) {
                     all.push(contract);
                 }
@@ -222,12 +233,16 @@ impl Store {
             let mut total = 0usize;
             for item in keys {
                 let (key, bytes) = item.map_err(db("reading contracts"))?;
+                let (connection, origin_id) = key.value();
+                let decode = |bytes: &[u8]| {
+                    decode_contract(connection, origin_id, bytes, "decoding a contract")
+                };
                 let on_page = (offset..end).contains(&total);
                 let decoded: Option<SyncContract> = match &needle {
                     None => None,
-                    Some(needle) if key.value().1.to_lowercase().contains(needle.as_str()) => None,
+                    Some(needle) if origin_id.to_lowercase().contains(needle.as_str()) => None,
                     Some(_) => {
-                        let contract: SyncContract = decode(bytes.value(), "decoding a contract")?;
+                        let contract = decode(bytes.value())?;
                         if !query.matches(&contract) {
                             continue;
                         }
@@ -237,7 +252,7 @@ impl Store {
                 if on_page {
                     let contract = match decoded {
                         Some(contract) => contract,
-                        None => decode(bytes.value(), "decoding a contract")?,
+                        None => decode(bytes.value())?,
                     };
                     contracts.push(contract);
                 }

@@ -276,7 +276,7 @@ pub(crate) fn read_header<'a>(bytes: &'a [u8], names: &'a Names) -> Result<Heade
         .map_err(|message| damaged("decoding an entry's report columns", message))
 }
 
-fn damaged(what: &'static str, message: &str) -> StoreError {
+pub(super) fn damaged(what: &'static str, message: &str) -> StoreError {
     StoreError::Encoding {
         context: what,
         source: serde_json::Error::custom(format!("damaged entry: {message}")),
@@ -377,28 +377,28 @@ fn read_entry(bytes: &[u8], names: &Names) -> Result<ReportEntry, &'static str> 
 }
 
 /// Milliseconds since the epoch and the nanoseconds beyond them.
-fn split_time(time: &DateTime<Utc>) -> (i64, u32) {
+pub(super) fn split_time(time: &DateTime<Utc>) -> (i64, u32) {
     (
         time.timestamp_millis(),
         time.timestamp_subsec_nanos() % 1_000_000,
     )
 }
 
-fn join_time(ms: i64, submilli: u32) -> Option<DateTime<Utc>> {
+pub(super) fn join_time(ms: i64, submilli: u32) -> Option<DateTime<Utc>> {
     let secs = ms.div_euclid(1000);
     let nanos = u32::try_from(ms.rem_euclid(1000)).ok()? * 1_000_000 + submilli;
     DateTime::from_timestamp(secs, nanos)
 }
 
-fn zigzag(value: i64) -> u64 {
+pub(super) fn zigzag(value: i64) -> u64 {
     ((value << 1) ^ (value >> 63)) as u64
 }
 
-fn unzigzag(value: u64) -> i64 {
+pub(super) fn unzigzag(value: u64) -> i64 {
     ((value >> 1) as i64) ^ -((value & 1) as i64)
 }
 
-fn put_varint(out: &mut Vec<u8>, mut value: u64) {
+pub(super) fn put_varint(out: &mut Vec<u8>, mut value: u64) {
     while value >= 0x80 {
         out.push((value as u8) | 0x80);
         value >>= 7;
@@ -406,7 +406,7 @@ fn put_varint(out: &mut Vec<u8>, mut value: u64) {
     out.push(value as u8);
 }
 
-fn put_str(out: &mut Vec<u8>, text: &str) {
+pub(super) fn put_str(out: &mut Vec<u8>, text: &str) {
     put_varint(out, text.len() as u64);
     out.extend_from_slice(text.as_bytes());
 }
@@ -429,14 +429,14 @@ fn put_opt_value(out: &mut Vec<u8>, value: Option<&serde_json::Value>) {
 }
 
 /// Non-empty lower-case hex of even length: kept as its bytes.
-fn is_packable_hex(text: &str) -> bool {
+pub(super) fn is_packable_hex(text: &str) -> bool {
     !text.is_empty()
         && text.len().is_multiple_of(2)
         && text.len() <= 2 * 255
         && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
-fn put_hex(out: &mut Vec<u8>, text: &str) {
+pub(super) fn put_hex(out: &mut Vec<u8>, text: &str) {
     let bytes = text.as_bytes();
     out.push((bytes.len() / 2) as u8);
     for pair in bytes.chunks_exact(2) {
@@ -466,20 +466,20 @@ fn put_hash(out: &mut Vec<u8>, hash: Option<&str>) {
 }
 
 /// Reads the compact form; every error names what was damaged.
-struct Reader<'a> {
+pub(super) struct Reader<'a> {
     bytes: &'a [u8],
 }
 
 impl<'a> Reader<'a> {
-    fn new(bytes: &'a [u8]) -> Self {
+    pub(super) fn new(bytes: &'a [u8]) -> Self {
         Reader { bytes }
     }
 
-    fn rest(&self) -> &'a [u8] {
+    pub(super) fn rest(&self) -> &'a [u8] {
         self.bytes
     }
 
-    fn byte(&mut self) -> Result<u8, &'static str> {
+    pub(super) fn byte(&mut self) -> Result<u8, &'static str> {
         let (&first, rest) = self.bytes.split_first().ok_or("cut short")?;
         self.bytes = rest;
         Ok(first)
@@ -494,7 +494,7 @@ impl<'a> Reader<'a> {
         Ok(taken)
     }
 
-    fn varint(&mut self) -> Result<u64, &'static str> {
+    pub(super) fn varint(&mut self) -> Result<u64, &'static str> {
         let mut value = 0u64;
         for shift in (0..64).step_by(7) {
             let byte = self.byte()?;
@@ -514,7 +514,7 @@ impl<'a> Reader<'a> {
             .map_err(|_| "text that is not UTF-8")
     }
 
-    fn string(&mut self) -> Result<String, &'static str> {
+    pub(super) fn string(&mut self) -> Result<String, &'static str> {
         self.str().map(Cow::into_owned)
     }
 
@@ -539,7 +539,7 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn hex(&mut self) -> Result<String, &'static str> {
+    pub(super) fn hex(&mut self) -> Result<String, &'static str> {
         let len = usize::from(self.byte()?);
         let bytes = self.take(len)?;
         Ok(crate::text::lower_hex(bytes))

@@ -4,6 +4,7 @@
 //! another process opening the store meanwhile waits and then finds it migrated, and a failed
 //! migration leaves the store as it was.
 
+use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -12,11 +13,11 @@ use redb::{
     ReadableTableMetadata, TableError, WriteTransaction,
 };
 
-use super::entry_codec;
 use super::entry_names::{ENTRY_NAMES, NameIds};
 use super::error::{StoreError, db};
 use super::tables::*;
 use super::types::{ConnectionRun, ReportEntry, Run};
+use super::{contract_codec, entry_codec};
 
 /// One line about a migration, for the operator: when it starts, now and then while a long
 /// step goes, and when it is done.
@@ -55,9 +56,15 @@ const STEPS: &[Step] = &[
         what: "entries rewritten with their connection and system names stored once",
         run: migrate_v3_to_v4,
     },
+    Step {
+        from: 4,
+        what: "sync contracts rewritten in the compact form",
+        run: migrate_v4_to_v5,
+    },
 ];
 
-/// Entries read, then rewritten, at a time by [`migrate_v3_to_v4`]: what it holds in memory.
+/// Entries (or contracts) read, then rewritten, at a time by [`migrate_v3_to_v4`] (and
+/// [`migrate_v4_to_v5`]): what a step holds in memory.
 const MIGRATE_CHUNK: usize = 4_096;
 
 /// What a step tells the operator while it works.
@@ -358,6 +365,56 @@ fn migrate_v3_to_v4(txn: &WriteTransaction, progress: &mut Progress) -> Result<(
             Some(after) => next = after,
             None => return Ok(()),
         }
+    }
+}
+
+/// Version 4 → 5: every contract from JSON to the compact form of `contract_codec`, a chunk
+/// of [`MIGRATE_CHUNK`] at a time in key order (never the whole table in memory).
+fn migrate_v4_to_v5(txn: &WriteTransaction, progress: &mut Progress) -> Result<(), StoreError> {
+    let mut contracts = txn.open_table(CONTRACTS).map_err(db("opening contracts"))?;
+    let total = contracts.len().map_err(db("counting contracts"))?;
+    let mut done = 0u64;
+    let mut after: Option<(String, String)> = None;
+    let mut chunk: Vec<((String, String), Vec<u8>)> = Vec::with_capacity(MIGRATE_CHUNK);
+    loop {
+        chunk.clear();
+        let range = match &after {
+            Some((connection, origin)) => contracts.range::<(&str, &str)>((
+                Bound::Excluded((connection.as_str(), origin.as_str())),
+                Bound::Unbounded,
+            )),
+            None => contracts.range::<(&str, &str)>(..),
+        };
+        for item in range.map_err(db("reading contracts"))? {
+            let (key, stored) = item.map_err(db("reading contracts"))?;
+            if contract_codec::is_current(stored.value()) {
+                continue;
+            }
+            let (connection, origin) = key.value();
+            let contract = contract_codec::decode_contract(
+                connection,
+                origin,
+                stored.value(),
+                "reading an older contract",
+            )?;
+            let mut bytes = Vec::with_capacity(64);
+            contract_codec::encode_contract(&contract, &mut bytes);
+            chunk.push(((connection.to_string(), origin.to_string()), bytes));
+            if chunk.len() == MIGRATE_CHUNK {
+                break;
+            }
+        }
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        for ((connection, origin), bytes) in &chunk {
+            contracts
+                .insert((connection.as_str(), origin.as_str()), bytes.as_slice())
+                .map_err(db("rewriting a contract"))?;
+        }
+        done += chunk.len() as u64;
+        progress.advance("contracts", done, total);
+        after = chunk.pop().map(|(key, _)| key);
     }
 }
 

@@ -11,6 +11,7 @@ mod batch;
 mod cancel;
 mod changes;
 mod compact;
+mod contract_codec;
 mod contracts;
 mod database;
 mod entries;

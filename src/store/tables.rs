@@ -20,7 +20,8 @@ use super::types::{ReportEntry, RunId, SyncId};
 /// 3: entries in a compact binary form (`entry_codec`) instead of JSON.
 /// 4: an entry's connection and system names stored once (`entry_names`), the entry keeping
 /// their id.
-pub const SCHEMA_VERSION: u64 = 4;
+/// 5: sync contracts in a compact binary form (`contract_codec`) instead of JSON.
+pub const SCHEMA_VERSION: u64 = 5;
 
 /// `schema_version` → version of the table layout.
 pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
@@ -46,7 +47,8 @@ pub(crate) const ENTRIES_BY_REFERENCE: TableDefinition<&[u8], ()> =
 /// [`run_key`] → nothing.
 pub(crate) const ENTRIES_BY_RUN: TableDefinition<&[u8], ()> =
     TableDefinition::new("entries_by_run");
-/// (connection, origin id) → JSON of `SyncContract`.
+/// (connection, origin id) → `SyncContract` in the compact form of `contract_codec` (JSON
+/// before version 5).
 pub(crate) const CONTRACTS: TableDefinition<(&str, &str), &[u8]> =
     TableDefinition::new("contracts");
 /// Setting key → value overriding the configuration.
