@@ -79,6 +79,22 @@ fn main() -> BenchResult<()> {
             rows.push((name.clone(), label, run));
         }
         drop(demo);
+        if bin.as_path() == Path::new(BIN) {
+            // This build's store, as its run left it (compacted at the end when the run grew
+            // it): where its bytes go.
+            let opened =
+                syncdeck::store::Store::open(&store, syncdeck::store::StoreOptions::default());
+            if let Ok(space) = opened.and_then(|store| store.space()) {
+                println!(
+                    "{name:>10} store after both runs: file {:.1} MiB, allocated {:.1} MiB, \
+                     stored in tables {:.1} MiB, redb's own {:.1} MiB",
+                    space.file_bytes as f64 / MIB,
+                    space.allocated_bytes as f64 / MIB,
+                    space.stored_bytes as f64 / MIB,
+                    space.metadata_bytes as f64 / MIB,
+                );
+            }
+        }
         let started = Instant::now();
         let failed = Command::new(bin)
             .args(["--config"])

@@ -19,6 +19,22 @@ pub const COMPACT_AFTER_PRUNED: u64 = 100_000;
 /// A command that grew the file by at least this much (and a quarter) compacts it at its end.
 pub const COMPACT_AFTER_GROWTH: u64 = 64 * 1024 * 1024;
 
+/// Where the bytes of the store's file go, from redb's statistics ([`Store::space`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SpaceStats {
+    /// The file's length.
+    pub file_bytes: u64,
+    /// Pages in use (tables, their B-tree branches, redb's own tables), in bytes.
+    pub allocated_bytes: u64,
+    /// Bytes of keys and values in the tables' leaves.
+    pub stored_bytes: u64,
+    /// redb's own bookkeeping (system tables, B-tree metadata).
+    pub metadata_bytes: u64,
+    /// Allocated but holding nothing: free pages waiting to be reused and the unused ends of
+    /// pages.
+    pub fragmented_bytes: u64,
+}
+
 /// The file's size before and after a compaction.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Compacted {
@@ -80,6 +96,30 @@ impl Store {
             }
             Err(error) => Err(db("compacting the store")(error)),
         }
+    }
+
+    /// Where the file's bytes go now: what the tables hold, what redb keeps, what is free. Takes
+    /// the write lock for a moment (a transaction that commits nothing).
+    pub fn space(&self) -> Result<SpaceStats, StoreError> {
+        let handle = self.handle()?;
+        let Handle::Shared(database) = &*handle else {
+            return Err(StoreError::ReadOnly {
+                path: self.path().to_path_buf(),
+                reason: self.read_only_reason().unwrap_or_default().to_string(),
+            });
+        };
+        let txn = database
+            .begin_write()
+            .map_err(db("starting a write transaction"))?;
+        let stats = txn.stats().map_err(db("reading the file's statistics"))?;
+        txn.abort().map_err(db("ending a look at the file"))?;
+        Ok(SpaceStats {
+            file_bytes: self.file_len(),
+            allocated_bytes: stats.allocated_pages() * stats.page_size() as u64,
+            stored_bytes: stats.stored_bytes(),
+            metadata_bytes: stats.metadata_bytes(),
+            fragmented_bytes: stats.fragmented_bytes(),
+        })
     }
 
     /// The store file's size now.
