@@ -3,8 +3,10 @@
 //! Live run a day, 15 days) sees when it opens the report. Run with
 //! `cargo bench --bench deep`.
 //!
-//! `SYNCDECK_DEEP_ENTRIES=N` sets the size (default 20,000,000: about 4 GB of store, which
-//! is what the shared bench machine's disk allows; 45,000,000 needs about 9 GB free).
+//! `SYNCDECK_DEEP_ENTRIES=N` sets the size (default 18,000,000). The default is what the
+//! shared bench machine's disk allows: about 190 bytes an entry is 3.4 GiB of pages, in a file
+//! of 4 GiB (redb grows a file by doubling up to 4 GiB, then by 4 GiB regions, so a store just
+//! past 4 GiB of pages is an 8 GiB file). 45,000,000 entries need about 12 GiB free.
 //! `SYNCDECK_DEEP_DIR=PATH` puts the store there instead of the temp dir; it is deleted at the
 //! end either way.
 //!
@@ -78,7 +80,7 @@ fn main() {
     let entries: u64 = std::env::var("SYNCDECK_DEEP_ENTRIES")
         .ok()
         .and_then(|n| n.replace('_', "").parse().ok())
-        .unwrap_or(20_000_000);
+        .unwrap_or(18_000_000);
     let dir = match std::env::var_os("SYNCDECK_DEEP_DIR") {
         Some(dir) => tempfile::tempdir_in(dir),
         None => tempfile::tempdir(),

@@ -93,6 +93,16 @@ fn main() -> BenchResult<()> {
                     space.stored_bytes as f64 / MIB,
                     space.metadata_bytes as f64 / MIB,
                 );
+                for table in space.tables.iter().filter(|t| t.rows >= 1_000) {
+                    println!(
+                        "{:>12} {:<22} {:>9} rows  stored {:>5.1} B/row  pages {:>5.1} B/row",
+                        "",
+                        table.name,
+                        table.rows,
+                        table.stored_bytes as f64 / table.rows as f64,
+                        table.page_bytes as f64 / table.rows as f64,
+                    );
+                }
             }
         }
         let started = Instant::now();

@@ -114,6 +114,19 @@ fn print(label: &str, entries: u64, space: &SpaceStats) {
     );
 }
 
+/// Bytes per entry of each table with at least one row per hundred entries.
+fn print_tables(entries: u64, space: &SpaceStats) {
+    for table in space.tables.iter().filter(|t| t.rows * 100 >= entries) {
+        println!(
+            "    {:<22} {:>9} rows  stored {:>5.1} B/entry  pages {:>5.1} B/entry",
+            table.name,
+            table.rows,
+            table.stored_bytes as f64 / entries as f64,
+            table.page_bytes as f64 / entries as f64,
+        );
+    }
+}
+
 fn case(dir: &std::path::Path, name: &str, entries: u64, batch_size: usize, hold_reader: bool) {
     let path = dir.join(format!("{}.redb", name.replace(' ', "-")));
     let store = Store::open(&path, StoreOptions { retention_days: 0 }).expect("open");
@@ -182,7 +195,11 @@ fn case(dir: &std::path::Path, name: &str, entries: u64, batch_size: usize, hold
     );
     print("after the run", entries, &store.space().expect("stats"));
     store.compact().expect("compact");
-    print("after compact", entries, &store.space().expect("stats"));
+    let compacted = store.space().expect("stats");
+    print("after compact", entries, &compacted);
+    if !hold_reader && batch_size == 1_000 {
+        print_tables(entries, &compacted);
+    }
     drop(store);
     let _ = std::fs::remove_file(&path);
 }

@@ -152,3 +152,49 @@ async fn compaction_is_refused_while_a_run_is_going_and_done_by_hand_after() {
     let store = Store::open(&path, StoreOptions::default()).unwrap();
     assert_eq!(store.count_entries(&EntryQuery::default()).unwrap(), 3_000);
 }
+
+#[test]
+fn the_space_statistics_account_for_every_entry_and_the_compaction_gives_back_the_slack() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("space.redb");
+    fill(&path, 0, 20_000);
+    let store = Store::open(&path, StoreOptions { retention_days: 0 }).unwrap();
+    let before = store.space().unwrap();
+    let table = |space: &SpaceStats, name: &str| {
+        space
+            .tables
+            .iter()
+            .find(|t| t.name == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no table {name}: {space:?}"))
+    };
+    for name in [
+        "entries",
+        "entries_by_time",
+        "entries_by_status",
+        "entries_by_reference",
+        "entries_by_run",
+    ] {
+        let found = table(&before, name);
+        assert_eq!(found.rows, 20_000, "{name}");
+        assert!(found.stored_bytes >= 16 * 20_000, "{found:?}");
+        assert!(found.page_bytes >= found.stored_bytes, "{found:?}");
+    }
+    // One pair of names for all of them, stored once.
+    assert_eq!(table(&before, "entry_names").rows, 1);
+    assert_eq!(before.file_bytes, store.file_len());
+    assert!(before.allocated_bytes <= before.file_bytes, "{before:?}");
+    assert!(before.stored_bytes < before.allocated_bytes, "{before:?}");
+    store.compact().unwrap();
+    let after = store.space().unwrap();
+    // Nothing left but what is allocated (and redb's header page).
+    assert!(
+        after.file_bytes - after.allocated_bytes <= 4096,
+        "{after:?}"
+    );
+    assert!(
+        after.file_bytes <= before.file_bytes,
+        "{after:?} {before:?}"
+    );
+    assert_eq!(table(&after, "entries").rows, 20_000);
+}

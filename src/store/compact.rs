@@ -6,7 +6,7 @@
 
 use std::sync::{Arc, PoisonError};
 
-use redb::{CompactionError, ReadableTableMetadata};
+use redb::{CompactionError, ReadableTableMetadata, TableHandle};
 
 use super::Store;
 use super::database::Handle;
@@ -20,7 +20,7 @@ pub const COMPACT_AFTER_PRUNED: u64 = 100_000;
 pub const COMPACT_AFTER_GROWTH: u64 = 64 * 1024 * 1024;
 
 /// Where the bytes of the store's file go, from redb's statistics ([`Store::space`]).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SpaceStats {
     /// The file's length.
     pub file_bytes: u64,
@@ -33,6 +33,19 @@ pub struct SpaceStats {
     /// Allocated but holding nothing: free pages waiting to be reused and the unused ends of
     /// pages.
     pub fragmented_bytes: u64,
+    /// Each table, in name order.
+    pub tables: Vec<TableSpace>,
+}
+
+/// What one table holds.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TableSpace {
+    pub name: String,
+    pub rows: u64,
+    /// Bytes of its keys and values.
+    pub stored_bytes: u64,
+    /// Bytes of the pages of its B-tree (leaves and branches).
+    pub page_bytes: u64,
 }
 
 /// The file's size before and after a compaction.
@@ -113,12 +126,29 @@ impl Store {
             .map_err(db("starting a write transaction"))?;
         let stats = txn.stats().map_err(db("reading the file's statistics"))?;
         txn.abort().map_err(db("ending a look at the file"))?;
+        let page_size = stats.page_size() as u64;
+        let mut tables = Vec::new();
+        let read = self.read()?;
+        for handle in read.list_tables().map_err(db("listing tables"))? {
+            let table = read
+                .open_untyped_table(handle)
+                .map_err(db("opening a table"))?;
+            let table_stats = table.stats().map_err(db("reading a table's statistics"))?;
+            tables.push(TableSpace {
+                name: table.name().to_string(),
+                rows: table.len().map_err(db("counting a table's rows"))?,
+                stored_bytes: table_stats.stored_bytes(),
+                page_bytes: (table_stats.leaf_pages() + table_stats.branch_pages()) * page_size,
+            });
+        }
+        tables.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(SpaceStats {
             file_bytes: self.file_len(),
             allocated_bytes: stats.allocated_pages() * stats.page_size() as u64,
             stored_bytes: stats.stored_bytes(),
             metadata_bytes: stats.metadata_bytes(),
             fragmented_bytes: stats.fragmented_bytes(),
+            tables,
         })
     }
 

@@ -39,7 +39,7 @@ pub mod types;
 
 pub use batch::WriteBatch;
 pub use cancel::{CancelOutcome, CancelRequest};
-pub use compact::{COMPACT_AFTER_GROWTH, COMPACT_AFTER_PRUNED, Compacted, SpaceStats};
+pub use compact::{COMPACT_AFTER_GROWTH, COMPACT_AFTER_PRUNED, Compacted, SpaceStats, TableSpace};
 pub use contracts::{ContractPage, ContractQuery, ContractSort};
 pub use database::{DEFAULT_RETENTION_DAYS, Store, StoreOptions};
 pub use entries::{EntryCursor, EntryPage, EntryQuery};
