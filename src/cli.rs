@@ -160,6 +160,14 @@ pub enum Command {
             ])
         )]
         outcomes: Vec<String>,
+        /// Only Failed entries a retry may fix: 5xx, 429, timeouts and network errors,
+        /// 401/403 once the credential is fixed (the JSON `status` stays `failed`)
+        #[arg(long, conflicts_with = "not_syncable")]
+        fixable: bool,
+        /// Only Failed entries no retry can fix: missing source or destination, drifted, rule
+        /// and format errors, 400, 404, 405, 415 and the other 4xx
+        #[arg(long)]
+        not_syncable: bool,
         /// The window: entries of the last N days, 1 to 15
         #[arg(
             long,

@@ -369,3 +369,86 @@ fn counters_of_older_stores_read_with_zero_fixable_and_not_syncable() {
         (4, 0, 0)
     );
 }
+
+mod common;
+
+use common::cli::DemoFiles;
+
+/// `report --run N --connection C` with `extra`, as JSON: the entries listed.
+async fn listed(
+    setup: &DemoFiles,
+    run: u64,
+    connection: &str,
+    extra: &[&str],
+) -> Vec<serde_json::Value> {
+    let run = run.to_string();
+    let mut args = vec![
+        "report",
+        "--run",
+        &run,
+        "--connection",
+        connection,
+        "--format",
+        "json",
+    ];
+    args.extend_from_slice(extra);
+    let report = setup.syncdeck(&args).await;
+    assert_eq!(report.code, Some(0), "{report:?}");
+    report.json().as_array().unwrap().clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_run_counters_the_failed_filter_and_report_fixable_agree() {
+    let setup = DemoFiles::start(500, 15).await;
+    let ran = setup
+        .syncdeck(&["run", "--full", "--live", "--force", "--json"])
+        .await;
+    assert!(matches!(ran.code, Some(0 | 1)), "{ran:?}");
+    let run = ran.json();
+    let run_id = run["run_id"].as_u64().unwrap();
+    let mut not_syncable_seen = 0;
+    for connection in run["connections"].as_array().unwrap() {
+        let name = connection["name"].as_str().unwrap();
+        let counters = &connection["counters"];
+        let fixable = counters["fixable"].as_u64().unwrap();
+        let not_syncable = counters["not_syncable"].as_u64().unwrap();
+        not_syncable_seen += not_syncable;
+        let failed = listed(&setup, run_id, name, &["--status", "failed"]).await;
+        assert_eq!(
+            fixable + not_syncable,
+            failed.len() as u64,
+            "{name}: counters {counters} against the report's failed entries"
+        );
+        let listed_fixable = listed(&setup, run_id, name, &["--fixable"]).await;
+        let listed_not = listed(&setup, run_id, name, &["--not-syncable"]).await;
+        assert_eq!(listed_fixable.len() as u64, fixable, "{name} --fixable");
+        assert_eq!(
+            listed_not.len() as u64,
+            not_syncable,
+            "{name} --not-syncable"
+        );
+        // The JSON status keeps its SPEC meaning: these are all Failed entries.
+        for entry in listed_fixable.iter().chain(&listed_not) {
+            assert_eq!(entry["status"], "failed", "{entry}");
+        }
+        for entry in &listed_not {
+            let http = entry["error"]["http_status"].as_u64();
+            assert!(
+                entry["outcome"] != "error"
+                    || http.is_none_or(|s| (400..500).contains(&s) && s != 429),
+                "{entry}"
+            );
+        }
+    }
+    // The demo's missing sources, missing destinations, 405s and 415s are never fixable.
+    assert!(not_syncable_seen > 0, "{run}");
+    // --fixable and --status ok leave nothing; --fixable with --not-syncable is bad usage.
+    let none = setup
+        .syncdeck(&["report", "--fixable", "--status", "ok", "--format", "json"])
+        .await;
+    assert_eq!(none.json().as_array().unwrap().len(), 0, "{none:?}");
+    let both = setup
+        .syncdeck(&["report", "--fixable", "--not-syncable"])
+        .await;
+    assert_eq!(both.code, Some(2), "{both:?}");
+}
