@@ -214,6 +214,14 @@ pub enum Command {
         )]
         format: String,
     },
+    /// The console opened on a run's failed entries, the first one's details on screen (the
+    /// command an alert names). Reads the store without the config's secrets, like report;
+    /// exit 0 with a message when there is nothing to triage, 2 for a run the store lacks
+    Triage {
+        /// The run [default: the newest run with failed entries]
+        #[arg(value_name = "RUN_ID")]
+        run_id: Option<u64>,
+    },
     /// Look after the store file
     #[command(subcommand)]
     Store(StoreCommand),

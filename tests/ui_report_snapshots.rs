@@ -781,6 +781,7 @@ fn mono_report_has_no_colour_and_a_reversed_cursor_row() {
         AppOptions {
             theme: Theme::Mono,
             banner: None,
+            triage: None,
         },
     )
     .unwrap();

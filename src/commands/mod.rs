@@ -11,6 +11,7 @@ mod resync;
 mod run;
 mod setup;
 mod store;
+pub mod triage;
 mod tui;
 
 pub use exit::{CommandError, Exit};
@@ -153,6 +154,9 @@ pub fn dispatch(cli: Cli) -> Result<Exit, CommandError> {
                 format,
             };
             report::run(config.as_ref(), &store, &args)
+        }
+        Some(Command::Triage { run_id }) => {
+            triage::run(cli.config.as_deref(), cli.store.as_deref(), run_id)
         }
         Some(Command::Store(StoreCommand::Compact)) => {
             // The store's path is all it needs: a config is read only when there is one.

@@ -391,7 +391,7 @@ fn summary(run: &Run, rows: &[ConnectionRun]) -> String {
         ));
         if c.fixable + c.not_syncable > 0 {
             out.push_str(&format!(
-                "  {:<20} Failed entries: {} a resync may fix · {} not syncable (syncdeck report --run {} --status failed)\n",
+                "  {:<20} Failed entries: {} a resync may fix · {} not syncable (syncdeck triage {})\n",
                 "", c.fixable, c.not_syncable, row.run_id
             ));
         }

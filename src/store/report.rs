@@ -274,6 +274,30 @@ impl Store {
         Query::plan(&txn, filter)?.for_each(sort, visit)
     }
 
+    /// The newest run (highest id) with at least one Failed entry, over the whole store: what
+    /// `syncdeck triage` opens without a run id. Reads the run of each Failed entry through the
+    /// status index (no whole entry is decoded).
+    pub fn newest_run_with_failed_entries(&self) -> Result<Option<RunId>, StoreError> {
+        let txn = self.read()?;
+        let entries = txn.open_table(ENTRIES).map_err(db("opening entries"))?;
+        let by_status = txn
+            .open_table(ENTRIES_BY_STATUS)
+            .map_err(db("opening the status index"))?;
+        let mut newest: Option<RunId> = None;
+        for candidate in report_scan::by_status(&by_status, EntryStatus::Failed, i64::MIN, true)? {
+            let candidate = candidate?;
+            let Some(bytes) = entries
+                .get(candidate.sync_id)
+                .map_err(db("reading an entry"))?
+            else {
+                continue;
+            };
+            let run = Summary::read(bytes.value(), Needs::RUN)?.run_id;
+            newest = newest.max(Some(run));
+        }
+        Ok(newest)
+    }
+
     /// Entries by id, in the given order, skipping ids that no longer exist.
     pub fn entries_by_ids(&self, ids: &[SyncId]) -> Result<Vec<ReportEntry>, StoreError> {
         let txn = self.read()?;
