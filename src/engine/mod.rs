@@ -283,8 +283,11 @@ async fn start_resync(
             if count == 1 { "y" } else { "ies" }
         ),
         left_out => format!(
-            "{count} entr{} chosen; {left_out} left out (see the logs)",
-            if count == 1 { "y" } else { "ies" }
+            "{count} entr{} chosen; {left_out} left out ({}; see the logs)",
+            if count == 1 { "y" } else { "ies" },
+            plan.left_out_lines(usize::MAX, 1)
+                .join(" ")
+                .trim_start_matches("left out: ")
         ),
     });
     launch(config, store, events, run, jobs).await
