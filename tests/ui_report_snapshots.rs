@@ -574,6 +574,7 @@ fn make_fixable(f: &Fixture, connection: &str, serial: &str) {
         .unwrap_or_default();
     entry = failed_write(entry, 503, None, "Service Unavailable", &url, "maintenance");
     entry.reason = Some("write_failed".into());
+    entry.outcome = Outcome::Error;
     let mut batch = WriteBatch::new();
     batch.entries.push(entry);
     f.store.commit(&mut batch).unwrap();
@@ -625,9 +626,10 @@ fn mass_resync_confirmation() {
     let (_runtime, demo) = common::demo::start_blocking(50, 0);
     let mut f = open_with(config_at(&demo.addr().to_string()));
     // Two of the five failures are a destination that was down; the other three no retry
-    // can fix (a 400 from source data, Missing Source, Missing Destination).
+    // can fix (a 400 from source data, Missing Source, Missing Destination). (The 405's
+    // connection stays as it is: its health check fails on the update method.)
     make_fixable(&f, "registry", "SD-000003");
-    make_fixable(&f, "cmdb-wrong-method", "SD-000001");
+    make_fixable(&f, "mdm", "SD-000005");
     report(&mut f);
     pick(&mut f, 'f', &["✖ failed"]);
     key(&mut f.app, KeyCode::Char('a'));
@@ -641,8 +643,8 @@ fn mass_resync_confirmation() {
         Ok(Command::Resync { entries }) => entries,
         other => panic!("expected a resync, got {other:?}"),
     };
-    // The two 503s; the 400, Missing Source and the Missing Destination without a create
-    // contract are left out.
+    // The two 503s; the 400, the 405 and the Missing Destination without a create contract
+    // are left out.
     assert_eq!(sent.len(), 2);
     let text = screen(&mut f.app, 80, 24);
     assert!(text.contains("· 0 selected"), "{text}");
