@@ -162,10 +162,9 @@ fn on_call_finds_explains_resyncs_and_exports_the_failures() {
         .lines()
         .find(|l| l.contains("│ hint "))
         .unwrap_or_else(|| panic!("no hint:\n{details}"));
-    assert!(
-        hint.contains("mapped destination path or formatter mismatch"),
-        "{details}"
-    );
+    // The registry names the field it refused, which the mapping takes from the source: the
+    // hint blames the source data, not the mapping.
+    assert!(hint.contains("bad source data"), "{details}");
     assert!(
         details.contains("request     PUT http://127.0.0.1:"),
         "{details}"
@@ -177,7 +176,7 @@ fn on_call_finds_explains_resyncs_and_exports_the_failures() {
     let copied = term.tmux(&["show-buffer"]);
     assert!(copied.starts_with("Entry #"), "{copied}");
     assert!(
-        copied.contains("hint        mapped destination path or formatter mismatch"),
+        copied.contains("hint        bad source data: the destination refused the value of site"),
         "{copied}"
     );
     term.keys(&["Escape"]);
