@@ -36,6 +36,7 @@ mod recorder;
 mod refetch;
 pub mod resync;
 pub mod retry;
+mod run_log;
 mod setting_keys;
 mod sink;
 pub mod source;

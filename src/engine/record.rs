@@ -30,6 +30,8 @@ pub(crate) struct RecordContext {
     /// The connection's mapping rules, made ready once for the run's records.
     pub mapping: Mapping,
     pub store: Store,
+    /// The connection run's warning and error lines, kept with the run.
+    pub run_log: Arc<super::run_log::RunLog>,
     /// The run's ledger: once the store stops recording, no write is sent.
     pub ledger: Arc<super::ledger::Ledger>,
     /// Where records find their contracts: loaded once in a Full run, else read per record.
