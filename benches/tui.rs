@@ -270,6 +270,7 @@ fn in_process(path: &Path, config: &Arc<Config>) -> Result<(), Error> {
     let options = || AppOptions {
         theme: config.ui.theme,
         banner: None,
+        triage: None,
     };
 
     let mut first_frames = Vec::with_capacity(FIRST_FRAME_REPEATS + 1);

@@ -160,6 +160,14 @@ pub enum Command {
             ])
         )]
         outcomes: Vec<String>,
+        /// Only Failed entries a retry may fix: 5xx, 429, timeouts and network errors,
+        /// 401/403 once the credential is fixed (the JSON `status` stays `failed`)
+        #[arg(long, conflicts_with = "not_syncable")]
+        fixable: bool,
+        /// Only Failed entries no retry can fix: missing source or destination, drifted, rule
+        /// and format errors, 400, 404, 405, 415 and the other 4xx
+        #[arg(long)]
+        not_syncable: bool,
         /// The window: entries of the last N days, 1 to 15
         #[arg(
             long,
@@ -205,6 +213,14 @@ pub enum Command {
             value_parser = clap::builder::PossibleValuesParser::new(["table", "csv", "json"])
         )]
         format: String,
+    },
+    /// The console opened on a run's failed entries, the first one's details on screen (the
+    /// command an alert names). Reads the store without the config's secrets, like report;
+    /// exit 0 with a message when there is nothing to triage, 2 for a run the store lacks
+    Triage {
+        /// The run [default: the newest run with failed entries]
+        #[arg(value_name = "RUN_ID")]
+        run_id: Option<u64>,
     },
     /// Look after the store file
     #[command(subcommand)]

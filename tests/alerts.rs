@@ -189,10 +189,7 @@ on = ["canceled"]
         "failures with hints: {json}"
     );
     let triage = json["triage"].as_str().unwrap();
-    assert!(
-        triage.ends_with(&format!(" report --run {run_id} --status failed")),
-        "{triage}"
-    );
+    assert!(triage.ends_with(&format!(" triage {run_id}")), "{triage}");
     assert!(
         triage.contains(&setup.store.display().to_string()),
         "{triage}"
@@ -211,10 +208,7 @@ on = ["canceled"]
     let text = slack["text"].as_str().unwrap();
     assert!(text.contains(&format!("syncdeck run #{run_id}")), "{text}");
     assert!(text.contains("*First failures*"), "{text}");
-    assert!(
-        text.contains(&format!("report --run {run_id} --status failed`")),
-        "{text}"
-    );
+    assert!(text.contains(&format!("triage {run_id}`")), "{text}");
     // Nothing from outside can open a link or mention: every < and > is escaped.
     assert!(!text.contains('<') && !text.contains('>'), "{text}");
 

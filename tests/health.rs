@@ -16,7 +16,8 @@ mod common;
 
 use common::cli::Output;
 
-const CONNECTIONS: [&str; 4] = ["cmdb", "registry", "mdm", "cmdb-wrong-method"];
+/// The demo connections whose every step passes (cmdb-wrong-method's update method does not).
+const CONNECTIONS: [&str; 3] = ["cmdb", "registry", "mdm"];
 /// Longest a check or a child may take; a hung one fails the test.
 const LIMIT: Duration = Duration::from_secs(60);
 
@@ -70,9 +71,13 @@ async fn every_demo_connection_is_healthy() {
                 (StepKind::Source, StepStatus::Ok),
                 (StepKind::Destination, StepStatus::Ok),
                 (StepKind::Credential, StepStatus::Ok),
+                (StepKind::WritePath, StepStatus::Ok),
             ]
         );
         assert!(report.steps.iter().all(|s| s.latency_ms.is_some()));
+        let write = &report.steps[3].detail;
+        assert!(write.starts_with("OPTIONS http://127.0.0.1:"), "{write}");
+        assert!(write.contains("allowed)"), "{write}");
         let source = &report.steps[0].detail;
         assert!(
             source.contains("/fleet/api/devices?page=1&per_page=500"),
@@ -80,6 +85,66 @@ async fn every_demo_connection_is_healthy() {
         );
         assert!(report.failed_step().is_none());
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_update_method_fails_the_write_path_before_any_write() {
+    let server = server().await;
+    let config = config_with(&server, &[]);
+    let writes = server.stats().destination_writes();
+    let report = check(&config, None, "cmdb-wrong-method").await;
+    assert!(!report.is_ok(), "{report:#?}");
+    assert_eq!(
+        statuses(&report),
+        [
+            (StepKind::Source, StepStatus::Ok),
+            (StepKind::Destination, StepStatus::Ok),
+            (StepKind::Credential, StepStatus::Ok),
+            (StepKind::WritePath, StepStatus::Failed),
+        ]
+    );
+    let failed = report.failed_step().unwrap();
+    assert!(failed.detail.contains("Allow: GET, PATCH"), "{failed:?}");
+    assert!(
+        failed.detail.contains("PUT, the update contract's method"),
+        "{failed:?}"
+    );
+    assert!(
+        failed
+            .hint
+            .as_deref()
+            .unwrap()
+            .contains("wrong update method"),
+        "{failed:?}"
+    );
+    // OPTIONS only: the check wrote nothing.
+    assert_eq!(
+        server.stats().destination_writes(),
+        writes,
+        "no write was sent"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_destination_that_does_not_say_leaves_the_write_path_not_checked() {
+    // The CMDB answers a path it does not have with a plain 404, no Allow header.
+    let server = server().await;
+    let mut config = config_with(&server, &[]);
+    config.connections[0].update.path = "/cmdb/api/nowhere/{id}".into();
+    let name = config.connections[0].name.clone();
+    let report = check(&config, None, &name).await;
+    let write = report.steps.last().unwrap();
+    assert_eq!(write.kind, StepKind::WritePath);
+    assert_eq!(write.status, StepStatus::Skipped, "{report:#?}");
+    assert!(
+        write.detail.starts_with("write path not checked: OPTIONS "),
+        "{write:?}"
+    );
+    assert!(
+        write.detail.contains("without an Allow header"),
+        "{write:?}"
+    );
+    assert!(report.is_ok(), "not checked is not failed: {report:#?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -95,6 +160,7 @@ async fn a_stopped_destination_fails_its_step_and_skips_the_credential() {
             (StepKind::Source, StepStatus::Ok),
             (StepKind::Destination, StepStatus::Failed),
             (StepKind::Credential, StepStatus::Skipped),
+            (StepKind::WritePath, StepStatus::Skipped),
         ]
     );
     let failed = report.failed_step().unwrap();
@@ -115,6 +181,7 @@ async fn a_wrong_credential_is_rejected_with_the_hint_and_never_shown() {
             (StepKind::Source, StepStatus::Ok),
             (StepKind::Destination, StepStatus::Ok),
             (StepKind::Credential, StepStatus::Failed),
+            (StepKind::WritePath, StepStatus::Skipped),
         ]
     );
     let failed = report.failed_step().unwrap();
@@ -142,6 +209,7 @@ async fn a_stopped_source_fails_first_and_skips_the_rest() {
             (StepKind::Source, StepStatus::Failed),
             (StepKind::Destination, StepStatus::Skipped),
             (StepKind::Credential, StepStatus::Skipped),
+            (StepKind::WritePath, StepStatus::Skipped),
         ]
     );
     let failed = report.failed_step().unwrap();
@@ -255,7 +323,20 @@ fn files(server: &DemoServer) -> (tempfile::TempDir, PathBuf, PathBuf) {
 async fn syncdeck_check_exits_0_when_healthy_and_keeps_the_results() {
     let server = server().await;
     let (dir, config, store) = files(&server);
-    let out = output(syncdeck_check(dir.path(), &config, &store, &[])).await;
+    // Every connection: cmdb-wrong-method's PUT is not allowed, so the check exits 1 naming it.
+    let all = output(syncdeck_check(dir.path(), &config, &store, &[])).await;
+    assert_eq!(all.code, Some(1), "{all:?}");
+    assert!(
+        all.stdout
+            .contains("cmdb-wrong-method · ServiceNow CMDB (demo) · failing"),
+        "{all:?}"
+    );
+    assert!(all.stdout.contains("✖ update method allowed"), "{all:?}");
+    let mut command = syncdeck_check(dir.path(), &config, &store, &[]);
+    for name in CONNECTIONS {
+        command.args(["--connection", name]);
+    }
+    let out = output(command).await;
     assert_eq!(out.code, Some(0), "{out:?}");
     for name in CONNECTIONS {
         assert!(

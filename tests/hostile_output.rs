@@ -55,8 +55,8 @@ fn id_of(i: usize) -> String {
 }
 
 /// The source lists each serial (the TITLE one twice: the duplicate is named in the run's
-/// note); the destination has each, out of date; the TITLE record's write is refused with the
-/// hostile error.
+/// note); the destination has each, out of date; the TITLE record's write is refused (409) with
+/// the hostile error.
 fn hostile_systems(systems: &Systems) {
     let mut items: Vec<String> = serials()
         .iter()
@@ -82,7 +82,9 @@ fn hostile_systems(systems: &Systems) {
         );
     }
     let error = serde_json::json!({"error": {"code": EVIL_CODE, "message": EVIL_MESSAGE}});
-    systems.answer_write("id-0", 400, "application/json", &error.to_string());
+    // 409: a conflict a retry may fix, so `resync --failed` sends it again (a 400 it would
+    // leave out: no retry changes bad data).
+    systems.answer_write("id-0", 409, "application/json", &error.to_string());
 }
 
 fn config_text(base: &str) -> String {

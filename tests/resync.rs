@@ -349,6 +349,41 @@ async fn failures_of_a_wrong_credential_turn_ok_in_place_and_keep_their_401() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_newest_entry_of_a_serial_on_a_connection_is_resynced() {
+    let demo = demo(60).await;
+    let (_, first) = failed_mdm_run(&demo).await;
+    let (_, second) = failed_mdm_run(&demo).await;
+    // "Every failed entry": each serial twice, once per run.
+    let all: Vec<SyncId> = first.iter().chain(&second).map(|e| e.sync_id).collect();
+    let plan = plan_resync(&demo.config, &demo.store, &all).unwrap();
+    let mut accepted: Vec<SyncId> = plan.accepted.iter().map(|(id, _)| *id).collect();
+    accepted.sort();
+    let mut newest: Vec<SyncId> = second.iter().map(|e| e.sync_id).collect();
+    newest.sort();
+    assert_eq!(accepted, newest, "one entry per serial, the newer run's");
+    assert_eq!(
+        plan.left_out,
+        [("superseded by a newer entry".to_string(), first.len())]
+    );
+    // The older entries alone: the store's newer failure supersedes each, and says which.
+    let older: Vec<SyncId> = first.iter().map(|e| e.sync_id).collect();
+    let plan = plan_resync(&demo.config, &demo.store, &older).unwrap();
+    assert!(plan.accepted.is_empty(), "{plan:?}");
+    let newer_of = |serial: &str| second.iter().find(|e| e.reference == serial).unwrap();
+    for (id, reason) in &plan.refused {
+        let entry = first.iter().find(|e| e.sync_id == *id).unwrap();
+        assert!(
+            reason.ends_with(&format!("#{} (failed)", newer_of(&entry.reference).sync_id)),
+            "{reason}"
+        );
+    }
+    // A Dry run since says nothing of the destination: the newer Live entry is still the one.
+    let _ = run_to_end(&demo.config, &demo.store, full("mdm", RunMode::Dry), false).await;
+    let plan = plan_resync(&demo.config, &demo.store, &newest).unwrap();
+    assert_eq!(plan.accepted.len(), newest.len(), "{plan:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn what_a_retry_cannot_fix_is_refused_with_its_reason() {
     let demo = demo(1_000).await;
     let (registry_run, _, _) = run_to_end(
@@ -396,11 +431,10 @@ async fn what_a_retry_cannot_fix_is_refused_with_its_reason() {
         invalid.sync_id,
     ];
     let plan = plan_resync(&demo.config, &demo.store, &chosen).unwrap();
-    assert_eq!(
-        plan.accepted,
-        vec![(invalid.sync_id, "registry".to_string())]
-    );
-    assert_eq!(plan.connections, vec!["registry".to_string()]);
+    // A site the registry does not know is bad source data: a retry sends the same and gets
+    // the same 400, so it is left out too.
+    assert!(plan.accepted.is_empty(), "{plan:?}");
+    assert!(plan.connections.is_empty(), "{plan:?}");
     let reason = |id: SyncId| -> &str {
         &plan
             .refused
@@ -417,7 +451,28 @@ async fn what_a_retry_cannot_fix_is_refused_with_its_reason() {
     assert_eq!(reason(ok.sync_id), "already synced");
     assert!(reason(no_create.sync_id).contains("no create contract"));
     assert!(reason(999_999).contains("no entry with sync id 999999"));
-    assert_eq!(plan.refused.len(), 5, "the duplicate id counts once");
+    assert!(
+        reason(invalid.sync_id).starts_with("a retry cannot fix it (rejected payload (400)): "),
+        "{plan:?}"
+    );
+    assert_eq!(plan.refused.len(), 6, "the duplicate id counts once");
+    // Grouped by reason for the confirmation, one line at 80 columns.
+    let mut groups = plan.left_out.clone();
+    groups.sort();
+    assert_eq!(
+        groups,
+        [
+            ("already synced".to_string(), 1),
+            ("dry-run entry".to_string(), 1),
+            ("missing destination".to_string(), 1),
+            ("missing source".to_string(), 1),
+            ("rejected payload (400)".to_string(), 1),
+            ("unknown entry".to_string(), 1),
+        ]
+    );
+    let lines = plan.left_out_lines(78, 2);
+    assert!(lines.iter().all(|l| l.chars().count() <= 78), "{lines:?}");
+    assert!(lines[0].starts_with("left out: 1 "), "{lines:?}");
 
     // A connection taken out of the config.
     let mut without = (*demo.config).clone();
@@ -453,39 +508,30 @@ async fn what_a_retry_cannot_fix_is_refused_with_its_reason() {
     engine.commands.send(Command::Shutdown).unwrap();
     let _ = engine.task.await;
 
-    // A site the registry does not know fails again: the new 400 joins the old one.
-    let (run, rows, _) = run_to_end(
-        &demo.config,
-        &demo.store,
-        Command::Resync {
+    // Nor does the engine resync the 400 when asked directly: nothing it can fix, nothing sent.
+    let mut engine = engine::spawn(demo.config.clone(), demo.store.clone());
+    engine
+        .commands
+        .send(Command::Resync {
             entries: vec![invalid.sync_id, ok.sync_id],
-        },
-        false,
-    )
-    .await;
-    assert_eq!(run.run_type, RunType::Resync);
-    assert!(
-        run.note.as_deref().unwrap().contains("1 left out"),
-        "{run:?}"
-    );
-    assert_eq!((rows[0].processed, rows[0].total), (1, 1));
-    assert_eq!(rows[0].counters.failed, 1);
+        })
+        .unwrap();
+    let refused = tokio::time::timeout(LIMIT, async {
+        loop {
+            match engine.events.recv().await.expect("engine stopped") {
+                Event::Refused { reason } => return reason,
+                Event::RunStarted { run } => panic!("started {run:?}"),
+                _ => {}
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert!(refused.contains("nothing to resync"), "{refused}");
+    engine.commands.send(Command::Shutdown).unwrap();
+    let _ = engine.task.await;
     let after = demo.store.get_entry(invalid.sync_id).unwrap().unwrap();
-    assert_eq!(after.status, EntryStatus::Failed);
-    assert_eq!(
-        after.error.as_ref().unwrap().code.as_deref(),
-        Some("INVALID_CONTENT")
-    );
-    assert_eq!(
-        after.attempts.len(),
-        invalid.attempts.len() + 1,
-        "{after:?}"
-    );
-    assert_eq!(
-        after.attempts[..invalid.attempts.len()],
-        invalid.attempts[..]
-    );
-    assert!(after.time > invalid.time);
+    assert_eq!(after, invalid, "untouched");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -528,14 +574,14 @@ async fn a_resync_can_be_canceled_and_leaves_what_it_did_not_reach() {
 }
 
 /// An entry for a serial the source does not have (any more), as a failed live run left it.
-fn vanished_entry(store: &Store, run_id: u64) -> SyncId {
+fn vanished_entry(store: &Store, run_id: u64, serial: &str) -> SyncId {
     let entry = ReportEntry {
         sync_id: 0,
         run_id,
         connection: "mdm".into(),
         system: "MDM (demo)".into(),
-        reference: "SD-GONE-1".into(),
-        source_id: Some("SD-GONE-1".into()),
+        reference: serial.into(),
+        source_id: Some(serial.into()),
         target_id: None,
         status: EntryStatus::Failed,
         outcome: Outcome::Error,
@@ -561,7 +607,7 @@ async fn without_single_query_one_filtered_listing_finds_every_record() {
     let (failed_run, failed) = failed_mdm_run(&demo).await;
     // The first 40 entries of the listing, and one whose serial left the source.
     let mut ids: Vec<SyncId> = failed.iter().take(40).map(|e| e.sync_id).collect();
-    let gone = vanished_entry(&demo.store, failed_run.id);
+    let gone = vanished_entry(&demo.store, failed_run.id, "SD-GONE-1");
     ids.push(gone);
     let text = config_text(&demo.server).replace("single_query = { serial = \"{serial}\" }\n", "");
     assert!(!text.contains("single_query"));
@@ -602,20 +648,38 @@ async fn without_single_query_one_filtered_listing_finds_every_record() {
     assert_eq!(after.attempts.len(), 1);
     assert_eq!(after.attempts[0].http_status, Some(503));
 
+    // Now a retry cannot fix it: left out until the source has the record again.
+    let plan = plan_resync(&demo.config, &demo.store, &[gone]).unwrap();
+    assert!(plan.accepted.is_empty(), "{plan:?}");
+    assert_eq!(plan.left_out, [("not in the source".to_string(), 1)]);
+
     // With a single_query the worker asks the source for the one serial, and says the same.
+    let other = vanished_entry(&demo.store, failed_run.id, "SD-GONE-2");
+    let before = demo.store.get_entry(other).unwrap().unwrap();
     let (_, rows, _) = run_to_end(
         &demo.config,
         &demo.store,
         Command::Resync {
-            entries: vec![gone],
+            entries: vec![other],
         },
         false,
     )
     .await;
     assert_eq!(rows[0].counters.failed, 1);
-    let again = demo.store.get_entry(gone).unwrap().unwrap();
+    assert_eq!(rows[0].counters.not_syncable, 1, "{:?}", rows[0].counters);
+    let again = demo.store.get_entry(other).unwrap().unwrap();
     assert_eq!(again.reason.as_deref(), Some("not_in_source"));
-    assert_eq!(again.attempts, after.attempts);
+    assert!(
+        again
+            .error
+            .as_ref()
+            .unwrap()
+            .message
+            .contains("SD-GONE-2 is not in the source"),
+        "{again:?}"
+    );
+    assert_eq!(again.attempts.len(), 1, "{again:?}");
+    assert_eq!(before.attempts.len(), 0);
 }
 
 // --- the `syncdeck resync` binary ---------------------------------------------------------

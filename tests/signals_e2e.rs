@@ -293,6 +293,7 @@ async fn a_panic_in_an_engine_task_fails_that_connection_and_the_screen_keeps_wo
         AppOptions {
             theme: config.ui.theme,
             banner: None,
+            triage: None,
         },
     )
     .unwrap();

@@ -6,9 +6,8 @@
 //! devices caught in the demo MDM's maintenance outage (503 to their first 6 writes, more than
 //! the run's 5 attempts): all failed MDM entries are selected, mass resynced (the outage is over
 //! by then) and turn OK, the Missing Destination ones left out with the reason. The registry's
-//! are 400 INVALID_CONTENT (an unknown site: a resync fails again) and Missing Source (refused):
-//! its mass resync runs as a Resync run whose entries keep their first failure and gain a
-//! second attempt.
+//! are 400 INVALID_CONTENT (an unknown site: bad source data) and Missing Source: no retry can
+//! fix them, so its mass resync is refused with the reasons and sends nothing.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -163,10 +162,9 @@ fn on_call_finds_explains_resyncs_and_exports_the_failures() {
         .lines()
         .find(|l| l.contains("│ hint "))
         .unwrap_or_else(|| panic!("no hint:\n{details}"));
-    assert!(
-        hint.contains("mapped destination path or formatter mismatch"),
-        "{details}"
-    );
+    // The registry names the field it refused, which the mapping takes from the source: the
+    // hint blames the source data, not the mapping.
+    assert!(hint.contains("bad source data"), "{details}");
     assert!(
         details.contains("request     PUT http://127.0.0.1:"),
         "{details}"
@@ -178,7 +176,7 @@ fn on_call_finds_explains_resyncs_and_exports_the_failures() {
     let copied = term.tmux(&["show-buffer"]);
     assert!(copied.starts_with("Entry #"), "{copied}");
     assert!(
-        copied.contains("hint        mapped destination path or formatter mismatch"),
+        copied.contains("hint        bad source data: the destination refused the value of site"),
         "{copied}"
     );
     term.keys(&["Escape"]);
@@ -208,10 +206,12 @@ fn on_call_finds_explains_resyncs_and_exports_the_failures() {
         "{confirm}"
     );
     assert!(
-        confirm.contains(&format!("{} entries left out", mdm_missing.len())),
+        confirm.contains(&format!(
+            "left out: {} missing destination",
+            mdm_missing.len()
+        )),
         "{confirm}"
     );
-    assert!(confirm.contains("no destination record"), "{confirm}");
     term.keys(&["y"]);
     let done = term.wait_for_within("resync run #2: ", 60);
     assert!(
@@ -226,7 +226,8 @@ fn on_call_finds_explains_resyncs_and_exports_the_failures() {
     term.keys(&["A"]);
     term.wait_for("· 0 selected");
 
-    // The registry's failures: all selected, mass resync after the confirmation.
+    // The registry's failures: an unknown site (400 INVALID_CONTENT: the source's data) and
+    // Missing Source. No retry can fix either: R says so and sends nothing.
     term.keys(&["C"]);
     term.wait_for("Filter: connection");
     term.keys(&["k", "Enter"]);
@@ -235,43 +236,19 @@ fn on_call_finds_explains_resyncs_and_exports_the_failures() {
     term.keys(&["a"]);
     term.wait_for(&format!("· {registry} selected"));
     term.keys(&["R"]);
-    let confirm = term.wait_for("y resync   n/Esc back");
-    assert!(confirm.contains("• registry: "), "{confirm}");
+    let refused = term.wait_for("nothing to resync");
     assert!(
-        confirm.contains("left out"),
-        "Missing Source is refused:\n{confirm}"
+        refused.contains(&format!("nothing to resync: {registry} entries refused")),
+        "{refused}"
     );
-    let accepted: u64 = {
-        let line = confirm
-            .lines()
-            .find(|l| l.contains("• registry: "))
-            .unwrap();
-        let at = line.find("• registry: ").unwrap() + "• registry: ".len();
-        line[at..]
-            .split_whitespace()
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap()
-    };
-    term.keys(&["y"]);
-    let done = term.wait_for_within("resync run #3: ", 60);
     assert!(
-        done.contains(&format!("0 of {accepted} entries now OK")),
-        "a resync cannot fix an unknown site:\n{done}"
+        refused.contains("rejected payload (400)") || refused.contains("a retry cannot fix it"),
+        "{refused}"
     );
-    // Their rows now show two attempts.
-    let (screen, _) = counted(&term, "connection registry");
-    assert!(
-        rows(&screen)
-            .iter()
-            .any(|r| r.contains(" error ") && r.trim_end_matches('│').ends_with(" 2")),
-        "{screen}"
-    );
-    // The Resync run is in the jobs history.
+    // The Resync run of the MDM is in the jobs history, and no other.
     term.keys(&["1"]);
-    term.wait_for("#3 Resync Live");
     term.wait_for("#2 Resync Live");
+    assert!(!term.screen().contains("#3 Resync"), "{}", term.screen());
     term.keys(&["3"]);
 
     // Export the filter (failed, registry) to a CSV file named in the prompt.
@@ -339,12 +316,9 @@ fn on_call_finds_explains_resyncs_and_exports_the_failures() {
             10_000,
         )
         .unwrap();
-    let retried: Vec<_> = entries.iter().filter(|e| e.attempts.len() == 2).collect();
-    assert_eq!(retried.len() as u64, accepted);
-    for entry in retried {
-        assert_eq!(entry.attempts[0].http_status, Some(400));
-        assert_eq!(entry.attempts[1].http_status, Some(400));
-    }
+    // Nothing of the registry was retried.
+    assert_eq!(entries.len() as u64, registry);
+    assert!(entries.iter().all(|e| e.attempts.len() <= 1), "{entries:?}");
 
     // The MDM's outage entries: OK now, their 503s kept in the attempt history.
     let mdm = store

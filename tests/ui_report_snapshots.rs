@@ -551,11 +551,52 @@ fn details_of_a_missing_destination() {
     assert!(f.commands.try_recv().is_err());
 }
 
+/// Turns the Failed entry of `serial` on `connection` into one a retry may fix: the
+/// destination answered 503 to every attempt.
+fn make_fixable(f: &Fixture, connection: &str, serial: &str) {
+    let ids = f
+        .store
+        .report_ids(
+            &syncdeck::store::ReportFilter {
+                connections: vec![connection.into()],
+                statuses: vec![EntryStatus::Failed],
+                search: Some(serial.into()),
+                ..Default::default()
+            },
+            Default::default(),
+        )
+        .unwrap();
+    let mut entry = f.store.get_entry(ids[0]).unwrap().unwrap();
+    let url = entry
+        .error
+        .as_ref()
+        .and_then(|e| e.url.clone())
+        .unwrap_or_default();
+    entry = failed_write(entry, 503, None, "Service Unavailable", &url, "maintenance");
+    entry.reason = Some("write_failed".into());
+    entry.outcome = Outcome::Error;
+    let mut batch = WriteBatch::new();
+    batch.entries.push(entry);
+    f.store.commit(&mut batch).unwrap();
+}
+
 #[test]
 fn single_resync_from_the_details() {
     let mut f = open();
     report(&mut f);
+    // A 400 from bad source data: a retry would send the same, so it is refused, saying why.
     details_of(&mut f, "registry", "SD-000002");
+    key(&mut f.app, KeyCode::Char('R'));
+    let text = screen(&mut f.app, 160, 48);
+    assert!(
+        text.contains("refused: a retry cannot fix it (rejected payload (400))"),
+        "{text}"
+    );
+    assert!(f.commands.try_recv().is_err());
+    key(&mut f.app, KeyCode::Esc);
+    // A 503: the destination was down; a retry may fix it.
+    make_fixable(&f, "registry", "SD-000003");
+    details_of(&mut f, "registry", "SD-000003");
     let id = details_sync_id(&mut f);
     key(&mut f.app, KeyCode::Char('R'));
     let text = screen(&mut f.app, 80, 24);
@@ -584,6 +625,11 @@ fn mass_resync_confirmation() {
     // A mass resync checks the health of its connections first: the demo systems answer.
     let (_runtime, demo) = common::demo::start_blocking(50, 0);
     let mut f = open_with(config_at(&demo.addr().to_string()));
+    // Two of the five failures are a destination that was down; the other three no retry
+    // can fix (a 400 from source data, Missing Source, Missing Destination). (The 405's
+    // connection stays as it is: its health check fails on the update method.)
+    make_fixable(&f, "registry", "SD-000003");
+    make_fixable(&f, "mdm", "SD-000005");
     report(&mut f);
     pick(&mut f, 'f', &["✖ failed"]);
     key(&mut f.app, KeyCode::Char('a'));
@@ -597,9 +643,9 @@ fn mass_resync_confirmation() {
         Ok(Command::Resync { entries }) => entries,
         other => panic!("expected a resync, got {other:?}"),
     };
-    // The 400, the 415 and the 405; Missing Source and the Missing Destination without a
-    // create contract are left out.
-    assert_eq!(sent.len(), 3);
+    // The two 503s; the 400, the 405 and the Missing Destination without a create contract
+    // are left out.
+    assert_eq!(sent.len(), 2);
     let text = screen(&mut f.app, 80, 24);
     assert!(text.contains("· 0 selected"), "{text}");
 
@@ -607,7 +653,7 @@ fn mass_resync_confirmation() {
     key(&mut f.app, KeyCode::Char('R'));
     let text = screen(&mut f.app, 80, 24);
     assert!(
-        text.contains("Resync the 3 entries failed in this filter?"),
+        text.contains("Resync the 2 entries failed in this filter?"),
         "{text}"
     );
     key(&mut f.app, KeyCode::Esc);
@@ -781,6 +827,7 @@ fn mono_report_has_no_colour_and_a_reversed_cursor_row() {
         AppOptions {
             theme: Theme::Mono,
             banner: None,
+            triage: None,
         },
     )
     .unwrap();

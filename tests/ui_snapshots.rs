@@ -23,6 +23,7 @@ fn open(fill: impl FnOnce(&Config, &Store), theme: Theme, banner: Option<&str>) 
     let options = AppOptions {
         theme,
         banner: banner.map(str::to_string),
+        triage: None,
     };
     Fixture::open(config_at("127.0.0.1:7300"), options, fill)
 }

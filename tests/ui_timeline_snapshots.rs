@@ -30,6 +30,7 @@ fn open(theme: Theme) -> Fixture {
     let options = AppOptions {
         theme,
         banner: None,
+        triage: None,
     };
     Fixture::open(config_at("127.0.0.1:7300"), options, fill)
 }

@@ -149,6 +149,10 @@ fn step_line(step: &HealthStep) -> String {
     let mut line = match step.status {
         StepStatus::Ok => format!("  ✔ {label:<LABEL_WIDTH$} {latency:>7}  {detail}\n"),
         StepStatus::Failed => format!("  ✖ {label:<LABEL_WIDTH$} {latency:>7}  {detail}\n"),
+        // The write path a destination does not describe: not checked, and why.
+        StepStatus::Skipped if step.detail.starts_with("write path not checked") => {
+            format!("  – {label:<LABEL_WIDTH$} {latency:>7}  {detail}\n")
+        }
         StepStatus::Skipped => format!("  – {label:<LABEL_WIDTH$}  skipped\n"),
     };
     if let Some(hint) = &step.hint {

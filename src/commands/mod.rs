@@ -11,13 +11,14 @@ mod resync;
 mod run;
 mod setup;
 mod store;
+pub mod triage;
 mod tui;
 
 pub use exit::{CommandError, Exit};
 
 use crate::cli::{Cli, Command, StoreCommand};
 use crate::engine::{RunRequest, RunScope};
-use crate::store::{RunMode, StoreOptions, Trigger};
+use crate::store::{FailureClass, RunMode, StoreOptions, Trigger};
 use setup::{Access, load_config, open_for_reading, open_store, open_store_at, store_path};
 
 /// Runs the parsed command line.
@@ -119,6 +120,8 @@ pub fn dispatch(cli: Cli) -> Result<Exit, CommandError> {
         Some(Command::Report {
             statuses,
             outcomes,
+            fixable,
+            not_syncable,
             days,
             search,
             connections,
@@ -130,9 +133,17 @@ pub fn dispatch(cli: Cli) -> Result<Exit, CommandError> {
         }) => {
             let (config, store) =
                 open_for_reading(cli.config.as_deref(), cli.store.as_deref(), Access::Read)?;
+            let failure = if fixable {
+                Some(FailureClass::Fixable)
+            } else if not_syncable {
+                Some(FailureClass::NotSyncable)
+            } else {
+                None
+            };
             let args = report::ReportArgs {
                 statuses,
                 outcomes,
+                failure,
                 days,
                 search,
                 connections,
@@ -143,6 +154,9 @@ pub fn dispatch(cli: Cli) -> Result<Exit, CommandError> {
                 format,
             };
             report::run(config.as_ref(), &store, &args)
+        }
+        Some(Command::Triage { run_id }) => {
+            triage::run(cli.config.as_deref(), cli.store.as_deref(), run_id)
         }
         Some(Command::Store(StoreCommand::Compact)) => {
             // The store's path is all it needs: a config is read only when there is one.

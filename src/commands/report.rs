@@ -13,7 +13,8 @@ use super::exit::{CommandError, Exit};
 use crate::config::Config;
 use crate::export::{CsvExport, write_entry_json, write_timeline_entry_json};
 use crate::store::{
-    EntryStatus, Outcome, ReportEntry, ReportFilter, ReportSort, RunId, RunType, SortColumn, Store,
+    EntryStatus, FailureClass, Outcome, ReportEntry, ReportFilter, ReportSort, RunId, RunType,
+    SortColumn, Store,
 };
 
 /// What `syncdeck report` was asked for, as parsed by clap.
@@ -21,6 +22,8 @@ use crate::store::{
 pub struct ReportArgs {
     pub statuses: Vec<String>,
     pub outcomes: Vec<String>,
+    /// `--fixable` / `--not-syncable`: only Failed entries of that class.
+    pub failure: Option<FailureClass>,
     pub days: u32,
     pub search: Option<String>,
     pub connections: Vec<String>,
@@ -204,6 +207,7 @@ fn parse(args: &ReportArgs) -> Result<(ReportFilter, ReportSort, Format), String
         run: args.run,
         search: args.search.clone().filter(|s| !s.trim().is_empty()),
         since: Some(Utc::now() - Duration::days(i64::from(args.days))),
+        failure: args.failure,
     };
     Ok((filter, ReportSort { column, descending }, format))
 }

@@ -18,6 +18,8 @@ use crate::text::{terminal_line, terminal_lines, to_json_string_pretty};
 const FAILED_WINDOW_DAYS: i64 = 15;
 /// Refused entries listed one by one before "... and N more".
 const LISTED: usize = 20;
+/// The width of the "left out: ..." summary (an 80-column terminal).
+const LEFT_OUT_WIDTH: usize = 78;
 
 /// Which entries to resync.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -183,8 +185,13 @@ fn plan_text(plan: &ResyncPlan) -> String {
         ));
     }
     if !plan.refused.is_empty() {
+        // The same lines as the console's confirmation: grouped by reason, with counts.
+        for line in plan.left_out_lines(LEFT_OUT_WIDTH, 2) {
+            out.push_str(&line);
+            out.push('\n');
+        }
         out.push_str(&format!(
-            "left out: {} (a retry cannot fix them)\n",
+            "{} left out (a retry cannot fix them):\n",
             entries_word(plan.refused.len())
         ));
         for (id, reason) in plan.refused.iter().take(LISTED) {
@@ -349,13 +356,15 @@ mod tests {
             accepted: vec![(1, "cmdb".into()), (2, "mdm".into()), (3, "mdm".into())],
             refused: vec![(4, "already synced".into())],
             connections: vec!["cmdb".into(), "mdm".into()],
+            left_out: vec![("already synced".into(), 1)],
         };
         let text = plan_text(&plan);
         assert!(
             text.contains("resync: 3 entries on cmdb (1), mdm (2)"),
             "{text}"
         );
-        assert!(text.contains("left out: 1 entry"), "{text}");
+        assert!(text.contains("left out: 1 already synced\n"), "{text}");
+        assert!(text.contains("1 entry left out"), "{text}");
         assert!(text.contains("entry 4: already synced"), "{text}");
     }
 }

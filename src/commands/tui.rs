@@ -36,6 +36,7 @@ pub fn run(
                 AppOptions {
                     theme,
                     banner: None,
+                    triage: None,
                 },
             ))
             .map_err(|source| CommandError::Io {
@@ -88,6 +89,7 @@ async fn run_demo(store: Option<&Path>) -> Result<UiExit, CommandError> {
         AppOptions {
             theme,
             banner: Some(banner),
+            triage: None,
         },
     )
     .await;

@@ -36,6 +36,16 @@ impl ErrorFormat {
         response
     }
 
+    /// The answer to `OPTIONS`: 204 with the methods the resource allows, as real servers
+    /// send it (the health check reads it to tell a wrong update method before any write).
+    pub(crate) fn options(self, allow: &'static str) -> Response {
+        let mut response = StatusCode::NO_CONTENT.into_response();
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static(allow));
+        response
+    }
+
     pub(crate) fn not_found(self, what: &str) -> Response {
         self.error(StatusCode::NOT_FOUND, "NOT_FOUND", what)
     }

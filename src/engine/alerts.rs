@@ -311,12 +311,12 @@ fn word<T: serde::Serialize>(value: T) -> String {
 }
 
 impl Summary {
-    /// The command that lists this run's failed entries with their errors and hints. (SPEC's
-    /// `syncdeck triage N`, the console opened on them, is not built yet: the alert names a
-    /// command that works today.)
+    /// The command that opens the console on this run's failed entries, the first one's
+    /// details on screen (SPEC section 10); it reads the store even where the config's secrets
+    /// are not set.
     fn triage_command(&self) -> String {
         format!(
-            "syncdeck --config {} --store {} report --run {} --status failed",
+            "syncdeck --config {} --store {} triage {}",
             shell_word(&self.config_file),
             shell_word(&self.store_file),
             self.run.id
@@ -477,7 +477,7 @@ impl Summary {
             }
         }
         text.push_str(&format!(
-            "\nAll of them: `{}`",
+            "\nOpen them: `{}`",
             slack_text(&self.triage_command())
         ));
         to_json_string(&json!({ "text": text })).unwrap_or_default()

@@ -26,6 +26,7 @@ use super::recorder::{Recorder, commit_rows};
 use super::refetch::SourceFetcher;
 use super::resync;
 use super::retry::RetryPolicy;
+use super::run_log::RunLog;
 use super::sink::EventSink;
 use super::source::{self, ListingError, ListingSummary, SourceRecord};
 use super::systems::{self, Systems};
@@ -35,8 +36,8 @@ use super::units::{DRIFTED, Target};
 use crate::config::{Config, Connection, Source};
 use crate::panics::panic_text;
 use crate::store::{
-    ConnectionRun, Counters, EntryStatus, Outcome, ReportEntry, RunError, RunId, RunMode,
-    RunStatus, Store, StoreError, WriteBatch,
+    ConnectionRun, Counters, EntryStatus, FailureClass, LogSeverity, Outcome, ReportEntry,
+    RunError, RunId, RunMode, RunStatus, Store, StoreError, WriteBatch,
 };
 
 /// Entries per store commit.
@@ -63,6 +64,8 @@ pub(crate) struct ConnectionJob {
     pub listings: Arc<SourceListings>,
     /// The throttle of the connection's source, shared by the run.
     pub source_throttle: Throttle,
+    /// The connection run's warning and error lines, kept with the run when it ends.
+    pub run_log: Arc<RunLog>,
 }
 
 /// What a connection run works through.
@@ -140,6 +143,13 @@ pub(crate) async fn run(mut job: ConnectionJob) -> ConnectionRun {
                 LogLevel::Error,
                 format!("{}: {}", row.connection, error.message),
             );
+            job.run_log.push(
+                LogSeverity::Error,
+                match &error.hint {
+                    Some(hint) => format!("stopped: {} · hint: {hint}", error.message),
+                    None => format!("stopped: {}", error.message),
+                },
+            );
             row.error = Some(error);
         }
     }
@@ -165,6 +175,7 @@ async fn finish(job: &ConnectionJob, row: &mut ConnectionRun) {
     }
     // The ledger keeps the row when the store does not take it, and logs why.
     commit_rows(&job.ledger, &mut WriteBatch::new(), row).await;
+    job.run_log.keep().await;
     job.events.send(Event::ConnectionFinished {
         connection_run: row.clone(),
     });
@@ -279,6 +290,7 @@ async fn prepare(job: &ConnectionJob) -> Result<Prepared, RunError> {
         deliverer,
         bulk,
         policy,
+        run_log: job.run_log.clone(),
         skip_unchanged: !job.work.is_targeted(),
         refetch: job.work.is_targeted().then(|| {
             SourceFetcher::new(
@@ -760,6 +772,12 @@ fn fold(row: &mut ConnectionRun, result: &RecordResult) {
         Outcome::MissingDestination => c.missing_destination += 1,
         Outcome::Error if dry => c.errors += 1,
         Outcome::Error => c.failed += 1,
+    }
+    // Every Failed entry, whatever its outcome, in exactly one of the two.
+    match entry.failure_class() {
+        Some(FailureClass::Fixable) => c.fixable += 1,
+        Some(FailureClass::NotSyncable) => c.not_syncable += 1,
+        None => {}
     }
 }
 

@@ -20,7 +20,7 @@ use super::resync;
 use super::sink::EventSink;
 use super::units::Unit;
 use crate::panics::panic_message;
-use crate::store::ReportEntry;
+use crate::store::{EntryStatus, LogSeverity, ReportEntry};
 
 /// What a worker hands back.
 pub(crate) struct Finished {
@@ -111,6 +111,15 @@ async fn work(
                 retried = true;
                 pending.fetch_add(1, Ordering::Relaxed);
             }
+            ctx.run_log.push(
+                LogSeverity::Warn,
+                format!(
+                    "{reference}: try {} failed ({}); retrying in {:.1} s",
+                    notice.attempt,
+                    notice.reason,
+                    notice.delay.as_secs_f64()
+                ),
+            );
             events.send(Event::RetryScheduled {
                 run_id,
                 position,
@@ -138,6 +147,19 @@ async fn work(
     };
     if retried {
         pending.fetch_sub(1, Ordering::Relaxed);
+    }
+    // A failed record's line, with what to check.
+    if let Some(entry) = result.as_ref().map(|r| &r.entry)
+        && entry.status == EntryStatus::Failed
+        && let Some(error) = &entry.error
+    {
+        ctx.run_log.push(
+            LogSeverity::Error,
+            match &error.hint {
+                Some(hint) => format!("{}: {} · hint: {hint}", entry.reference, error.message),
+                None => format!("{}: {}", entry.reference, error.message),
+            },
+        );
     }
     let _ = results.send(Finished { result, originals }).await;
     drop(permit);

@@ -29,6 +29,10 @@ pub enum StepKind {
     Destination,
     /// A lookup of one known serial through the fetch contract is accepted (no 401/403).
     Credential,
+    /// The update contract's method is allowed on its path: an `OPTIONS` request whose `Allow`
+    /// header names it (nothing is written). Skipped, not failed, when the destination does not
+    /// say (no `Allow`): the write path is then not checked.
+    WritePath,
 }
 
 impl StepKind {
@@ -37,6 +41,7 @@ impl StepKind {
             StepKind::Source => "source reachable",
             StepKind::Destination => "destination reachable",
             StepKind::Credential => "credential accepted",
+            StepKind::WritePath => "update method allowed",
         }
     }
 }
@@ -75,9 +80,13 @@ pub struct HealthReport {
 }
 
 impl HealthReport {
-    /// True when every step is Ok.
+    /// True when no step failed and every step but the write path is Ok (a destination that
+    /// does not say which methods it allows leaves the write path not checked, not failed).
     pub fn is_ok(&self) -> bool {
-        self.steps.iter().all(|s| s.status == StepStatus::Ok)
+        self.steps.iter().all(|s| {
+            s.status == StepStatus::Ok
+                || (s.kind == StepKind::WritePath && s.status == StepStatus::Skipped)
+        })
     }
 
     /// The first step that failed.
@@ -113,8 +122,8 @@ pub fn load(store: &Store, connection: &str) -> Result<Option<HealthReport>, Sto
         .and_then(|text| serde_json::from_str(&text).ok()))
 }
 
-/// Checks one connection: source, destination, credential, stopping at the first failure (the
-/// later steps are Skipped). The known serial is the first contract's origin id in `store`, else
+/// Checks one connection: source, destination, credential, write path, stopping at the first
+/// failure (the later steps are Skipped). The known serial is the first contract's origin id in `store`, else
 /// the first record of the source's first page. Err only for a connection not in the config.
 ///
 /// Each step sends one request, without retries: a health check reports what the systems answer
@@ -150,13 +159,20 @@ pub async fn check_connection(
                 .and_then(|contracts| contracts.into_iter().next())
                 .map(|contract| contract.origin_id)
                 .or(first_serial);
-            steps.push(check_credential(&client, target, known.as_deref()).await);
+            let serial = known.as_deref().unwrap_or(UNKNOWN_SERIAL);
+            let (step, target_id) = check_credential(&client, target, serial).await;
+            let accepted = step.status == StepStatus::Ok;
+            steps.push(step);
+            if accepted {
+                steps.push(check_write_path(&client, target, target_id.as_deref(), serial).await);
+            }
         }
     }
     for kind in [
         StepKind::Source,
         StepKind::Destination,
         StepKind::Credential,
+        StepKind::WritePath,
     ] {
         if !steps.iter().any(|step| step.kind == kind) {
             steps.push(HealthStep {
@@ -375,17 +391,19 @@ async fn check_destination(client: &HttpClient, connection: &Connection) -> Heal
     }
 }
 
+/// The serial looked up when none is known: a lookup of one nobody has still shows whether the
+/// credential is accepted (a 2xx with an empty list).
+const UNKNOWN_SERIAL: &str = "syncdeck-health-check";
+
 /// A lookup of `serial` through the fetch contract with the connection's credential: any 2xx
-/// (found, not found, ambiguous) means the credential is accepted.
+/// (found, not found, ambiguous) means the credential is accepted. Also returns the target id
+/// found, for the write path's URL.
 async fn check_credential(
     client: &HttpClient,
     connection: &Connection,
-    serial: Option<&str>,
-) -> HealthStep {
+    serial: &str,
+) -> (HealthStep, Option<String>) {
     let fetch = &connection.fetch;
-    // Without a known serial a lookup of one nobody has still shows whether the credential is
-    // accepted: a 2xx with an empty list.
-    let serial = serial.unwrap_or("syncdeck-health-check");
     // A serial that cannot be a path segment: the lookup below says so.
     let path = fill_path(&fetch.path, serial).unwrap_or_else(|_| fetch.path.clone());
     let url = client.url(&path, &fill_query(fetch.query.iter(), serial));
@@ -393,15 +411,18 @@ async fn check_credential(
     let started = Instant::now();
     let looked_up = lookup_one(client, fetch, serial, NO_RETRIES).await;
     let latency = elapsed_ms(started);
-    match looked_up {
-        Ok(Lookup::Found(record)) => ok(
-            StepKind::Credential,
-            latency,
-            format!(
-                "GET {shown} → found {serial} (target id {})",
-                client.redact(&record.target_id)
-            ),
-        ),
+    let step = match looked_up {
+        Ok(Lookup::Found(record)) => {
+            let step = ok(
+                StepKind::Credential,
+                latency,
+                format!(
+                    "GET {shown} → found {serial} (target id {})",
+                    client.redact(&record.target_id)
+                ),
+            );
+            return (step, Some(record.target_id));
+        }
         Ok(Lookup::Missing) => ok(
             StepKind::Credential,
             latency,
@@ -433,6 +454,106 @@ async fn check_credential(
                 failed(StepKind::Credential, Some(latency), detail, hint)
             }
         },
+    };
+    (step, None)
+}
+
+/// The update contract's path asked with `OPTIONS` (for the record found, else a made-up id):
+/// ✔ when its `Allow` header names the update method, ✖ when it names others only (every
+/// write would get 405), not checked when the destination does not say.
+async fn check_write_path(
+    client: &HttpClient,
+    connection: &Connection,
+    target_id: Option<&str>,
+    serial: &str,
+) -> HealthStep {
+    let update = &connection.update;
+    let method = update.method.as_str();
+    let id = target_id.unwrap_or(UNKNOWN_SERIAL);
+    let filled = match super::deliver::fill_placeholders(&update.path, Some(id), serial) {
+        Ok(filled) => filled,
+        Err(why) => return not_checked(None, format!("write path not checked: {why}")),
+    };
+    let mut url = client.url(&filled.path, &[]);
+    if let Some(query) = &filled.query {
+        url.set_query(Some(query));
+    }
+    let shown = client.redact_url(&url);
+    let started = Instant::now();
+    let sent = client.send(Method::OPTIONS, &url, &|request| request).await;
+    let latency = elapsed_ms(started);
+    let response = match sent {
+        Ok(response) => response,
+        Err(super::http::SendError::Http(error)) => {
+            let timeout = error.is_timeout();
+            let message = client.redact(&error_chain(error));
+            return not_checked(
+                Some(latency),
+                format!(
+                    "write path not checked: OPTIONS {shown}: {}",
+                    transport_text(&message, timeout, connection.timeout_secs)
+                ),
+            );
+        }
+        Err(super::http::SendError::Token(error)) => {
+            return not_checked(
+                Some(latency),
+                format!(
+                    "write path not checked: {}",
+                    client.redact(&error.to_string())
+                ),
+            );
+        }
+    };
+    let status = status_text(response.status().as_u16());
+    let allow = response
+        .headers()
+        .get_all(reqwest::header::ALLOW)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .collect::<Vec<_>>()
+        .join(", ");
+    if allow.trim().is_empty() {
+        return not_checked(
+            Some(latency),
+            format!("write path not checked: OPTIONS {shown} → {status} without an Allow header"),
+        );
+    }
+    let allow = client.redact(&allow);
+    if allows(&allow, method) {
+        ok(
+            StepKind::WritePath,
+            latency,
+            format!("OPTIONS {shown} → Allow: {allow} ({method} allowed)"),
+        )
+    } else {
+        failed(
+            StepKind::WritePath,
+            Some(latency),
+            format!(
+                "OPTIONS {shown} → Allow: {allow}: {method}, the update contract's method, is \
+                 not allowed (every write would get 405)"
+            ),
+            hints::for_status(405, None).map(str::to_string),
+        )
+    }
+}
+
+/// Whether an `Allow` header's list names `method` (case-insensitively).
+fn allows(allow: &str, method: &str) -> bool {
+    allow
+        .split(',')
+        .any(|listed| listed.trim().eq_ignore_ascii_case(method))
+}
+
+/// The write path's step when the destination does not say which methods it allows.
+fn not_checked(latency_ms: Option<u64>, detail: String) -> HealthStep {
+    HealthStep {
+        kind: StepKind::WritePath,
+        status: StepStatus::Skipped,
+        latency_ms,
+        detail,
+        hint: None,
     }
 }
 
@@ -549,6 +670,14 @@ fn plural(n: usize) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_allow_header_names_methods_in_any_case() {
+        assert!(allows("GET, PATCH", "PATCH"));
+        assert!(allows("get,patch ,OPTIONS", "PATCH"));
+        assert!(!allows("GET, PATCH", "PUT"));
+        assert!(!allows("GET, PATCHED", "PATCH"));
+    }
 
     #[test]
     fn transport_failures_read_in_a_few_words() {

@@ -221,6 +221,7 @@ async fn execute_run(
             .get(&connection.source)
             .cloned()
             .unwrap_or_else(Throttle::unlimited);
+        let connection_name = connection.name.clone();
         let job = ConnectionJob {
             config: config.clone(),
             store: store.clone(),
@@ -234,6 +235,7 @@ async fn execute_run(
             work,
             listings: listings.clone(),
             source_throttle,
+            run_log: super::run_log::RunLog::new(store.clone(), run.id, &connection_name),
         };
         // The store stopped recording: no connection starts after that.
         if let Some(failure) = ledger.failure() {

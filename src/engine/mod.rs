@@ -36,6 +36,7 @@ mod recorder;
 mod refetch;
 pub mod resync;
 pub mod retry;
+mod run_log;
 mod setting_keys;
 mod sink;
 pub mod source;
@@ -283,8 +284,11 @@ async fn start_resync(
             if count == 1 { "y" } else { "ies" }
         ),
         left_out => format!(
-            "{count} entr{} chosen; {left_out} left out (see the logs)",
-            if count == 1 { "y" } else { "ies" }
+            "{count} entr{} chosen; {left_out} left out ({}; see the logs)",
+            if count == 1 { "y" } else { "ies" },
+            plan.left_out_lines(usize::MAX, 1)
+                .join(" ")
+                .trim_start_matches("left out: ")
         ),
     });
     launch(config, store, events, run, jobs).await
@@ -416,6 +420,8 @@ pub fn total_counters(rows: &[ConnectionRun]) -> Counters {
         total.new += c.new;
         total.changed += c.changed;
         total.unchanged += c.unchanged;
+        total.fixable += c.fixable;
+        total.not_syncable += c.not_syncable;
     }
     total
 }

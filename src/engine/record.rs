@@ -30,6 +30,8 @@ pub(crate) struct RecordContext {
     /// The connection's mapping rules, made ready once for the run's records.
     pub mapping: Mapping,
     pub store: Store,
+    /// The connection run's warning and error lines, kept with the run.
+    pub run_log: Arc<super::run_log::RunLog>,
     /// The run's ledger: once the store stops recording, no write is sent.
     pub ledger: Arc<super::ledger::Ledger>,
     /// Where records find their contracts: loaded once in a Full run, else read per record.
@@ -85,6 +87,14 @@ pub(crate) fn unprocessed(
     reason: &str,
     error: EntryError,
 ) -> RecordResult {
+    let mut error = error;
+    if error.hint.is_none() {
+        error.hint = Some(
+            hints::for_reason(reason)
+                .unwrap_or(hints::fallback(true))
+                .to_string(),
+        );
+    }
     let hash = ctx
         .contracts
         .get(&ctx.store, &ctx.connection.name, &serial)
@@ -299,11 +309,15 @@ impl InFlight {
         let formatted = match formatted {
             Ok(formatted) => formatted,
             Err(Unmappable::MissingSource { field }) => {
-                let message = format!("required source field {field} is absent or null");
-                return Err(End::problem(
+                let error = EntryError {
+                    message: format!("required source field {field} is absent or null"),
+                    hint: Some(hints::missing_source(&field)),
+                    ..EntryError::default()
+                };
+                return Err(End::problem_with(
                     Outcome::MissingSource,
                     "missing_source",
-                    message,
+                    error,
                 ));
             }
             Err(Unmappable::Error {
@@ -311,8 +325,12 @@ impl InFlight {
                 value,
                 message,
             }) => {
-                let message = format!("field {field}: cannot convert {value}: {message}");
-                return Err(End::problem(Outcome::Error, "format_error", message));
+                let error = EntryError {
+                    message: format!("field {field}: cannot convert {value}: {message}"),
+                    hint: Some(hints::format_error(&field)),
+                    ..EntryError::default()
+                };
+                return Err(End::problem_with(Outcome::Error, "format_error", error));
             }
         };
         if self.verdict.novelty == Novelty::Unchanged && ctx.skip_unchanged {
@@ -538,7 +556,17 @@ impl InFlight {
             } else {
                 "write_failed".into()
             });
-            entry.error = written.error;
+            entry.error = written.error.map(|mut error| {
+                // A refused payload: bad source data or a mapping mismatch, where the
+                // destination's message tells which.
+                if matches!(error.http_status, Some(400 | 422))
+                    && let Some(hint) =
+                        hints::for_refused_payload(&error.message, &ctx.connection.mapping)
+                {
+                    error.hint = Some(hint);
+                }
+                error
+            });
             return Err(End::Done);
         }
         if written.status == EntryStatus::Sent && ctx.connection.verify {
@@ -601,6 +629,15 @@ impl Verdict {
     /// The result, the entry carrying the contract's hash before and after it: the hash
     /// written, else the one a live run would write, else the one it had.
     fn done(self, mut entry: ReportEntry) -> RecordResult {
+        // Every Failed entry carries a hint (SPEC section 4): one nothing more specific named
+        // gets the general one for its class.
+        if let Some(class) = entry.failure_class() {
+            let error = entry.error.get_or_insert_with(EntryError::default);
+            if error.hint.as_deref().is_none_or(str::is_empty) {
+                error.hint =
+                    Some(hints::fallback(class == crate::store::FailureClass::Fixable).to_string());
+            }
+        }
         let after = self
             .contract
             .as_ref()

@@ -131,6 +131,7 @@ impl Store {
             for run_id in old {
                 runs.remove(run_id).map_err(db("pruning a run"))?;
                 pruned_runs += 1;
+                super::run_log::prune_run_log(&txn, run_id)?;
                 let mut positions = Vec::new();
                 for item in connection_runs
                     .range((run_id, 0)..=(run_id, u32::MAX))

@@ -30,6 +30,7 @@ pub fn plain() -> AppOptions {
     AppOptions {
         theme: Theme::Default,
         banner: None,
+        triage: None,
     }
 }
 

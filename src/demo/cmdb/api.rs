@@ -13,6 +13,7 @@ pub(crate) fn router() -> Router<Shared> {
             "/api/assets/{sys_id}",
             get(read_asset)
                 .patch(update_asset)
+                .options(|| async { FORMAT.options("GET, PATCH, OPTIONS") })
                 .fallback(|| async { FORMAT.method_not_allowed("GET, PATCH") }),
         )
         .fallback(|| async { FORMAT.not_found("no such CMDB endpoint") })

@@ -13,6 +13,7 @@ pub(crate) fn router() -> Router<Shared> {
             "/v1/devices/{id}",
             get(read_device)
                 .patch(update_device)
+                .options(|| async { FORMAT.options("GET, PATCH, OPTIONS") })
                 .fallback(|| async { FORMAT.method_not_allowed("GET, PATCH") }),
         )
         .fallback(|| async { FORMAT.not_found("no such MDM endpoint") })

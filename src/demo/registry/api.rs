@@ -15,6 +15,7 @@ pub(crate) fn router() -> Router<Shared> {
             "/devices/{id}",
             get(read_device)
                 .put(replace_device)
+                .options(|| async { FORMAT.options("GET, PUT, OPTIONS") })
                 .fallback(|| async { FORMAT.method_not_allowed("GET, PUT") }),
         )
         .fallback(|| async { FORMAT.not_found("no such registry endpoint") })

@@ -61,6 +61,9 @@ pub struct AppOptions {
     /// "DEMO — built-in demo systems on 127.0.0.1:PORT, scratch store; write a config to leave
     /// the demo (see config.example.toml)"
     pub banner: Option<String>,
+    /// `syncdeck triage RUN_ID`: open on that run's Failed entries, the first one's details
+    /// on screen.
+    pub triage: Option<RunId>,
 }
 
 /// The banner: the demo's, and a read-only store's (what the console can and cannot do).
@@ -201,6 +204,9 @@ impl App {
             quit: false,
             dirty: true,
         };
+        if let Some(run_id) = options.triage {
+            app.open_triage(run_id);
+        }
         if let Some(summary) = app.store.recovery().summary() {
             app.log(LogLevel::Warn, summary.clone());
             app.toast = Some(Toast {

@@ -3,7 +3,7 @@
 //! entries goes to [`crate::ui::app::report_background`].
 
 use crate::export;
-use crate::store::{EntryStatus, SortColumn, StoreError};
+use crate::store::{EntryStatus, RunId, SortColumn, StoreError};
 
 use crate::ui::action::Action;
 use crate::ui::app::background::ResyncScope;
@@ -457,5 +457,25 @@ impl App {
         self.report.opened = true;
         self.view = View::Report;
         self.refresh_report();
+    }
+
+    /// `syncdeck triage RUN_ID`: the report on that run's Failed entries, the window reaching
+    /// back to the run, the first entry's details open.
+    pub(super) fn open_triage(&mut self, run_id: RunId) {
+        self.report.set_run(Some(run_id));
+        self.report.set_statuses(vec![EntryStatus::Failed]);
+        if let Ok(Some(run)) = self.store.get_run(run_id) {
+            let age = (self.clock.now() - run.started_at).num_days() + 1;
+            let days = u32::try_from(age).unwrap_or(MAX_WINDOW_DAYS);
+            if days > self.report.window_days() {
+                self.report.set_window(days.min(MAX_WINDOW_DAYS));
+            }
+        }
+        self.report.opened = true;
+        self.view = View::Report;
+        self.refresh_report();
+        if let Err(e) = self.open_details() {
+            self.show_message(format!("cannot read the report: {e}"), true);
+        }
     }
 }

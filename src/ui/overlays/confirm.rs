@@ -178,18 +178,8 @@ impl Confirm {
                 lines.push(format!("  • {connection}: {}", entries(n)));
             }
         }
-        if !plan.refused.is_empty() {
-            lines.push(format!(
-                "{} left out, a resync cannot fix {}:",
-                entries(plan.refused.len()),
-                if plan.refused.len() == 1 {
-                    "it"
-                } else {
-                    "them"
-                }
-            ));
-            lines.extend(refusal_lines(plan, 3));
-        }
+        // What a retry cannot fix, in two lines at most (the dialog's text is 68 wide at most).
+        lines.extend(plan.left_out_lines(RESYNC_TEXT_WIDTH, 2));
         lines.push(
             "Entries that succeed turn OK; their earlier failures stay in the attempt history."
                 .into(),
@@ -325,7 +315,7 @@ impl Confirm {
     }
 
     pub fn draw(&self, frame: &mut Frame, area: Rect, theme: Theme) {
-        let width = area.width.saturating_sub(4).min(72);
+        let width = area.width.saturating_sub(4).min(DIALOG_WIDTH);
         let text_width = width.saturating_sub(4) as usize;
         let mut lines: Vec<Line> = Vec::new();
         for line in &self.lines {
@@ -378,6 +368,11 @@ impl Confirm {
         frame.render_widget(Paragraph::new(lines), inner);
     }
 }
+
+/// The widest a confirmation is, borders included.
+const DIALOG_WIDTH: u16 = 72;
+/// The text width of a confirmation at its widest (80 columns and more): borders and margins off.
+const RESYNC_TEXT_WIDTH: usize = DIALOG_WIDTH as usize - 4;
 
 /// The refusals of a plan grouped by reason, most frequent first, at most `max` groups:
 /// `  • 2 × already synced`.

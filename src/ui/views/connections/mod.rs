@@ -169,6 +169,7 @@ fn step_word(kind: StepKind) -> &'static str {
         StepKind::Source => "source",
         StepKind::Destination => "destination",
         StepKind::Credential => "credential",
+        StepKind::WritePath => "write path",
     }
 }
 
