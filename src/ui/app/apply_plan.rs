@@ -8,9 +8,9 @@ use crate::store::{
 };
 
 use crate::ui::app::App;
-use crate::ui::app::background::BackgroundResult;
-use crate::ui::app::overlay_stack::Overlay;
 use crate::ui::overlays::confirm::Confirm;
+use crate::ui::screen::background::BackgroundResult;
+use crate::ui::screen::overlay_stack::Overlay;
 use crate::ui::views::jobs::run_list::Row;
 
 impl App {

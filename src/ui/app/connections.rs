@@ -10,9 +10,9 @@ use crate::store::{RunMode, StoreError};
 
 use crate::ui::action::Action;
 use crate::ui::app::App;
-use crate::ui::app::background::{BackgroundResult, StoreWrite};
 use crate::ui::keymap::Context;
-use crate::ui::views::connections::{self as connections_view, Summary};
+use crate::ui::screen::background::{BackgroundResult, StoreWrite};
+use crate::ui::views::connections::Summary;
 use crate::ui::widgets::status;
 
 impl App {
@@ -203,7 +203,8 @@ impl App {
         self.background.spawn(
             "connections",
             move |_| BackgroundResult::Summarized {
-                summaries: connections_view::summarize(&config, &store).map_err(|e| e.to_string()),
+                summaries: crate::ui::views::connections::summary::summarize(&config, &store)
+                    .map_err(|e| e.to_string()),
             },
             |panic| BackgroundResult::Summarized {
                 summaries: Err(panic),

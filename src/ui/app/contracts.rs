@@ -5,11 +5,11 @@ use crate::store::StoreError;
 
 use crate::ui::action::Action;
 use crate::ui::app::App;
-use crate::ui::app::background::StoreWrite;
-use crate::ui::app::overlay_stack::Overlay;
 use crate::ui::keymap::Context;
 use crate::ui::overlays::confirm::Confirm;
 use crate::ui::overlays::help::Help;
+use crate::ui::screen::background::StoreWrite;
+use crate::ui::screen::overlay_stack::Overlay;
 use crate::ui::views::contracts::sort_name;
 
 impl App {

@@ -7,13 +7,13 @@ use crate::engine::{Command, LogLevel, RunRequest, RunScope};
 use crate::store::{RunId, RunStatus, RunType, StoreError};
 
 use crate::ui::action::Action;
-use crate::ui::app::background::StoreWrite;
-use crate::ui::app::overlay_stack::Overlay;
 use crate::ui::app::{App, View};
 use crate::ui::keymap::{self, Context};
 use crate::ui::overlays::confirm::{Confirm, ConfirmedAction};
 use crate::ui::overlays::help::Help;
 use crate::ui::overlays::new_run::{self, DialogOutcome, NewRunDialog, Prefill};
+use crate::ui::screen::background::StoreWrite;
+use crate::ui::screen::overlay_stack::Overlay;
 use crate::ui::views::jobs::run_list::Row;
 use crate::ui::widgets::gauge;
 use crate::ui::widgets::status;

@@ -4,7 +4,6 @@
 //! is the [`overlay_stack`].
 
 mod apply_plan;
-pub mod background;
 pub mod clock;
 mod connections;
 mod contracts;
@@ -13,7 +12,6 @@ pub mod follow;
 mod input;
 pub mod keys;
 pub mod osc52;
-pub mod overlay_stack;
 mod report;
 mod report_background;
 mod timeline;
@@ -35,11 +33,11 @@ use crate::config::Config;
 use crate::engine::{Command, Event, LogLevel};
 use crate::store::{CancelRequest, RunId, RunStatus, Store, StoreError};
 
-use crate::ui::app::background::Background;
 use crate::ui::app::clock::Clock;
-use crate::ui::app::overlay_stack::OverlayStack;
 use crate::ui::keymap::Context;
 use crate::ui::overlays::help;
+use crate::ui::screen::background::Background;
+use crate::ui::screen::overlay_stack::OverlayStack;
 use crate::ui::views::connections::{self as connections_view, ConnectionsView};
 use crate::ui::views::contracts::{self as contracts_view, ContractsView};
 use crate::ui::views::jobs::run_list::RunList;

@@ -6,11 +6,11 @@ use crate::export;
 use crate::store::{EntryStatus, SortColumn, StoreError};
 
 use crate::ui::action::Action;
-use crate::ui::app::background::ResyncScope;
-use crate::ui::app::overlay_stack::Overlay;
 use crate::ui::app::{App, View};
 use crate::ui::keymap::Context;
 use crate::ui::overlays::help::Help;
+use crate::ui::screen::background::ResyncScope;
+use crate::ui::screen::overlay_stack::Overlay;
 use crate::ui::views::jobs::run_list::Row;
 use crate::ui::views::report::entry_details::EntryDetails;
 use crate::ui::views::report::export_prompt::ExportPrompt;

@@ -1,6 +1,6 @@
 //! The report's background work, started from keys and finished here: counting the report,
 //! selecting every match, planning a resync, exporting to CSV. Each job reads the store on its
-//! own thread and reports through [`crate::ui::app::background`]; nothing here blocks the screen.
+//! own thread and reports through [`crate::ui::screen::background`]; nothing here blocks the screen.
 
 use std::path::PathBuf;
 
@@ -9,10 +9,10 @@ use crate::engine::{Command, LogLevel};
 use crate::export;
 use crate::store::{EntryStatus, Run, RunType, StoreError, SyncId};
 
-use crate::ui::app::background::{BackgroundResult, ResyncScope};
-use crate::ui::app::overlay_stack::Overlay;
 use crate::ui::app::{App, View};
 use crate::ui::overlays::confirm::{Confirm, refusal_lines};
+use crate::ui::screen::background::{BackgroundResult, ResyncScope};
+use crate::ui::screen::overlay_stack::Overlay;
 use crate::ui::widgets::format;
 
 fn entries(n: usize) -> String {

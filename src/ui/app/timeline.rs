@@ -4,9 +4,9 @@
 use crate::store::{StoreError, SyncId};
 use crate::ui::action::Action;
 use crate::ui::app::App;
-use crate::ui::app::overlay_stack::Overlay;
 use crate::ui::keymap::Context;
 use crate::ui::overlays::help::Help;
+use crate::ui::screen::overlay_stack::Overlay;
 use crate::ui::views::report::entry_details::EntryDetails;
 use crate::ui::views::report::timeline::Timeline;
 

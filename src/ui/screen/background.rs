@@ -16,7 +16,7 @@ use crate::engine::ResyncPlan;
 use crate::engine::health::HealthReport;
 use crate::store::{CancelOutcome, CancelRequest, RunId, Store, SyncId, Trigger};
 
-use crate::ui::views::connections::Summary;
+use crate::ui::views::connections::summary::Summary;
 
 /// Which entries a resync plan was asked for.
 #[derive(Clone, Debug, PartialEq, Eq)]
