@@ -197,6 +197,24 @@ impl Background {
         }
     }
 
+    /// Runs a small store write off the UI thread (a write waits while the engine commits a
+    /// batch); [`BackgroundResult::Stored`] tells how it went.
+    pub fn write(&mut self, store: &Store, write: StoreWrite) {
+        let store = store.clone();
+        let failed = write.clone();
+        self.spawn(
+            "store-write",
+            move |_| {
+                let result = write.apply(&store);
+                BackgroundResult::Stored { write, result }
+            },
+            move |panic| BackgroundResult::Stored {
+                write: failed,
+                result: Err(panic),
+            },
+        );
+    }
+
     /// Wakes whoever waits on it each time a job reports; the screen loop can wait on it to
     /// show results at once instead of at the next tick.
     pub fn signal(&self) -> Arc<Notify> {

@@ -3,6 +3,7 @@
 //! override from the store shown as such), contracts, last run, health — and a details pane
 //! with the health check step by step.
 
+mod actions;
 pub mod keys;
 pub mod summary;
 
@@ -30,21 +31,21 @@ use crate::ui::widgets::theme::Theme;
 /// The view's state.
 #[derive(Debug, Default)]
 pub struct ConnectionsView {
-    pub selected: usize,
+    selected: usize,
     /// The details pane of the selected connection is open.
-    pub details: bool,
+    details: bool,
     /// The last health check of each connection (from the store, then from `H`).
-    pub health: HashMap<String, HealthReport>,
+    health: HashMap<String, HealthReport>,
     /// Connections whose check is going on.
-    pub checking: HashSet<String>,
+    checking: HashSet<String>,
     /// Dry-run overrides from the store: true = Dry.
-    pub overrides: HashMap<String, bool>,
+    overrides: HashMap<String, bool>,
     /// Contracts and last runs; None until the background read reports.
-    pub summaries: Option<HashMap<String, Summary>>,
+    summaries: Option<HashMap<String, Summary>>,
     /// The background read is going.
-    pub loading: bool,
+    loading: bool,
     /// Something changed since the read (a run finished, a contract was deleted).
-    pub stale: bool,
+    stale: bool,
 }
 
 impl ConnectionsView {

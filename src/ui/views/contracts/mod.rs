@@ -2,6 +2,7 @@
 //! connection — origin id (serial), target id, last hash, last seen, last synced, last action —
 //! read from the store a page at a time around the selection, searched and sorted there.
 
+mod actions;
 pub mod keys;
 
 use crate::ui::widgets::search_field::SearchField;
@@ -69,7 +70,7 @@ pub struct ContractsView {
     sort: ContractSort,
     descending: bool,
     /// The search field, while typing in it (`/`).
-    pub search: SearchField,
+    search: SearchField,
     cursor: usize,
     top: usize,
     page: Option<Page>,

@@ -3,6 +3,7 @@
 //! selecting every match run on a background thread (started by the App). Drawing is in
 //! [`draw`], the keys in [`keys`].
 
+mod actions;
 pub mod activity;
 pub mod columns;
 pub mod draw;
@@ -11,9 +12,11 @@ pub mod export_prompt;
 pub mod keys;
 pub mod picker;
 pub mod timeline;
+mod work;
 
 use std::collections::HashSet;
 
+use crate::ui::views::report::activity::ReportActivity;
 use crate::ui::widgets::search_field::SearchField;
 use chrono::{DateTime, TimeDelta, Utc};
 
@@ -58,7 +61,7 @@ pub struct Report {
     window_days: u32,
     sort: ReportSort,
     /// Extra columns: latest sync info, source id, target id.
-    pub extra: bool,
+    extra: bool,
     /// Conditions in the order they were set.
     applied: Vec<FilterKind>,
     /// The window's start, fixed at the last refresh so counts and pages agree.
@@ -82,11 +85,16 @@ pub struct Report {
     /// Digits of the highest sync id seen, so the id column keeps its width while scrolling.
     id_digits: usize,
     /// The search field, while typing in it (`/`).
-    pub search: SearchField,
+    search: SearchField,
     /// A store read that failed, shown in place of the rows.
-    pub error: Option<String>,
+    error: Option<String>,
     /// The view was shown at least once (counting starts then).
-    pub opened: bool,
+    opened: bool,
+    /// What runs in the background for the report (counting, selecting, exporting, ...).
+    activity: ReportActivity,
+    /// The entry details to open once the entry under the cursor is read (`n` / `N` in the
+    /// details): true going forward.
+    details_after_move: Option<bool>,
 }
 
 impl Report {
@@ -113,6 +121,8 @@ impl Report {
             search: SearchField::default(),
             error: None,
             opened: false,
+            activity: ReportActivity::default(),
+            details_after_move: None,
         }
     }
 
@@ -318,12 +328,20 @@ impl Report {
             .and_then(|i| self.rows.get(i))
     }
 
-    /// The entry under the cursor, reading its page if needed.
-    pub fn current(&mut self, store: &Store) -> Result<Option<ReportEntry>, StoreError> {
-        if self.row(self.cursor).is_none() {
-            self.ensure(store, self.cursor, self.height.max(1))?;
+    /// The entry under the cursor, when its page is read (the update step reads it before a
+    /// key is handled).
+    pub fn current(&self) -> Option<&ReportEntry> {
+        self.row(self.cursor)
+    }
+
+    /// The update step before a key: reads the page of the entry under the cursor when it is
+    /// not read yet (the view may not have been drawn since the cursor moved).
+    fn ensure_current(&mut self, store: &Store) {
+        if self.row(self.cursor).is_none()
+            && let Err(e) = self.ensure(store, self.cursor, self.height.max(1))
+        {
+            self.error = Some(format!("cannot read the report: {e}"));
         }
-        Ok(self.row(self.cursor).cloned())
     }
 
     /// True once the loaded page says the report has no entry at all.
