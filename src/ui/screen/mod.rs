@@ -9,6 +9,7 @@
 
 pub mod background;
 pub mod overlay_stack;
+pub mod paged_list;
 
 use std::sync::Arc;
 
