@@ -4,7 +4,7 @@
 //! line, the runs going here and elsewhere, the engine's command channel) and the five views.
 //! A key goes to the top overlay or the view on screen as an [`Action`] of its key table; a
 //! view's actions are carried out by the view itself ([`Screen::handle`]), which returns the
-//! [`Outcome`]s the App carries out here, in [`App::carry_out`]. Engine events, runs of other
+//! [`Outcome`]s the App carries out here, in `App::carry_out`. Engine events, runs of other
 //! processes and background results come in through `events.rs`.
 
 pub mod clock;

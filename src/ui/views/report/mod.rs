@@ -1,7 +1,7 @@
 //! The sync report's state: filters, search, window, sort, the selection, and the one page of
 //! entries the screen shows (read at the scroll offset, never the whole report). Counting and
-//! selecting every match run on a background thread (started by the App). Drawing is in
-//! [`draw`], the keys in [`keys`].
+//! selecting every match run on a background thread (`work.rs`). Drawing is in [`draw`], the
+//! keys in [`keys`], what they do in `actions.rs`.
 
 mod actions;
 pub mod activity;
