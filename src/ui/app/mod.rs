@@ -576,13 +576,7 @@ impl App {
             ConfirmedAction::DeleteContract {
                 connection,
                 origin_id,
-            } => self.background.write(
-                &self.store,
-                StoreWrite::ContractDeleted {
-                    connection,
-                    origin_id,
-                },
-            ),
+            } => self.lend(|views, _, lend| views.contracts.delete(&connection, &origin_id, lend)),
             ConfirmedAction::Apply {
                 run_id,
                 connections,

@@ -17,7 +17,7 @@ use crate::ui::views::contracts::{self as contracts_view, ContractsView, sort_na
 impl ContractsView {
     /// The confirmed delete: the contract goes (in the background), the next run treats the
     /// serial as new.
-    pub fn delete(&mut self, connection: &str, origin_id: &str, lend: &mut Lend) {
+    pub fn delete(&self, connection: &str, origin_id: &str, lend: &mut Lend) {
         lend.background.write(
             lend.store,
             StoreWrite::ContractDeleted {
