@@ -501,7 +501,6 @@ impl App {
                     }
                 }
                 Outcome::FollowNextRun => self.follow_next_run = true,
-                Outcome::Show(view) => self.show_view(view),
                 Outcome::LogsOf(connection) => {
                     self.views.logs.filter_on(&connection);
                     self.view = View::Logs;

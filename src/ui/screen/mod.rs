@@ -109,8 +109,6 @@ pub enum Outcome {
     },
     /// The run the engine starts next is selected when it appears.
     FollowNextRun,
-    /// Shows another view.
-    Show(View),
     /// The Logs view, filtered on a connection's name.
     LogsOf(String),
     /// The sync report on a run's entries (one connection's, when named).
