@@ -22,7 +22,7 @@ use super::lookup::{self, BulkIndex};
 use super::mapping::Mapping;
 use super::protocol::{Event, LogLevel, RunScope};
 use super::record::{Novelty, RecordContext, RecordResult};
-use super::recorder::{Recorder, commit_rows};
+use super::recorder::Recorder;
 use super::refetch::SourceFetcher;
 use super::resync;
 use super::retry::RetryPolicy;
@@ -126,14 +126,21 @@ pub(crate) async fn run(mut job: ConnectionJob) -> ConnectionRun {
         // A resync or an apply knows its "N" up front: the entries chosen on this connection.
         row.total = targets.iter().map(Target::weight).sum();
     }
-    commit_rows(&job.ledger, &mut WriteBatch::new(), &row).await;
+    // From here the connection run records through its recorder only.
+    let recorder = Recorder::new(
+        job.ledger.clone(),
+        job.events.clone(),
+        job.run_id,
+        job.position,
+    );
+    recorder.commit_row(&row).await;
     job.events.send(Event::ConnectionStarted {
         connection_run: row.clone(),
     });
     // The store refused even the start: nothing is dispatched.
-    let executed = match job.ledger.failure() {
+    let executed = match recorder.failure() {
         Some(failure) => Err(store_stopped(failure)),
-        None => execute(&job, &mut row, targets).await,
+        None => execute(&job, &mut row, targets, &recorder).await,
     };
     match executed {
         Ok(()) => {}
@@ -153,11 +160,11 @@ pub(crate) async fn run(mut job: ConnectionJob) -> ConnectionRun {
             row.error = Some(error);
         }
     }
-    finish(&job, &mut row).await;
+    finish(&job, &mut row, &recorder).await;
     row
 }
 
-async fn finish(job: &ConnectionJob, row: &mut ConnectionRun) {
+async fn finish(job: &ConnectionJob, row: &mut ConnectionRun, recorder: &Recorder) {
     row.finished_at = Some(Utc::now());
     if row.status == RunStatus::Running {
         row.status = RunStatus::Completed;
@@ -174,7 +181,7 @@ async fn finish(job: &ConnectionJob, row: &mut ConnectionRun) {
         });
     }
     // The ledger keeps the row when the store does not take it, and logs why.
-    commit_rows(&job.ledger, &mut WriteBatch::new(), row).await;
+    recorder.commit_row(row).await;
     job.run_log.keep().await;
     job.events.send(Event::ConnectionFinished {
         connection_run: row.clone(),
@@ -224,12 +231,13 @@ async fn execute(
     job: &ConnectionJob,
     row: &mut ConnectionRun,
     targets: Vec<Target>,
+    recorder: &Recorder,
 ) -> Result<(), RunError> {
     let prepared = prepare(job).await?;
     let throttle = prepared.throttle.clone();
     let source = prepared.source.clone();
     let running = start_listing(job, prepared, targets);
-    let tally = record_results(job, row, running, &throttle).await?;
+    let tally = record_results(job, row, running, &throttle, recorder).await?;
     conclude(job, row, tally, &source).await
 }
 
@@ -463,7 +471,7 @@ struct Tally {
 }
 
 /// Record: each worker's result is folded into the row's counters and batched with its
-/// contract; batches go to the store through the [`Recorder`] when full or old, the row with
+/// contract; batches go to the recorder's writer when full or old, the row with
 /// them; progress is told as it goes. Returns once every result is in and every batch
 /// committed.
 async fn record_results(
@@ -471,6 +479,7 @@ async fn record_results(
     row: &mut ConnectionRun,
     running: Running,
     throttle: &Throttle,
+    recorder: &Recorder,
 ) -> Result<Tally, RunError> {
     let Running {
         feed,
@@ -480,12 +489,7 @@ async fn record_results(
         pending,
         listed,
     } = running;
-    let mut recorder = Recorder::start(
-        job.ledger.clone(),
-        job.events.clone(),
-        job.run_id,
-        job.position,
-    );
+    let mut writer = recorder.writer();
     let mut store_failed = false;
     let mut collected = Collected::default();
     let mut last_commit = Instant::now();
@@ -504,7 +508,7 @@ async fn record_results(
                 row.counters.pending = pending.load(Ordering::Relaxed);
                 row.total = row.total.max(listed.load(Ordering::Relaxed));
                 if collected.batch.entries.len() >= BATCH_SIZE {
-                    recorder.record(&mut collected.batch, row).await?;
+                    writer.record(&mut collected.batch, row).await?;
                     last_commit = Instant::now();
                 }
                 if last_progress.elapsed() >= PROGRESS_EVERY {
@@ -514,22 +518,22 @@ async fn record_results(
             }
             // The store stopped recording (here or in an earlier connection run): stop
             // dispatching now; the requests in flight finish and are kept with the rest.
-            () = job.ledger.broke(), if !store_failed => {
+            () = recorder.broke(), if !store_failed => {
                 store_failed = true;
                 stop.store(true, Ordering::Relaxed);
-                if let Some(failure) = job.ledger.failure() {
+                if let Some(failure) = recorder.failure() {
                     collected.terminal = Some(store_stopped(failure));
                 }
             }
             // Before the end only a panic stops the writer.
-            error = recorder.failure() => return Err(error),
+            error = writer.failure() => return Err(error),
             _ = ticker.tick() => {
                 row.counters.pending = pending.load(Ordering::Relaxed);
                 row.total = row.total.max(listed.load(Ordering::Relaxed));
                 // An old, partly filled batch waits for the next tick while a commit is queued.
                 if !collected.batch.entries.is_empty()
                     && last_commit.elapsed() >= BATCH_AGE
-                    && recorder.offer(&mut collected.batch, row)
+                    && writer.offer(&mut collected.batch, row)
                 {
                     last_commit = Instant::now();
                 }
@@ -541,7 +545,7 @@ async fn record_results(
     drop(results);
     let dispatched = dispatcher.await.unwrap_or(0);
     // Every batch committed before the connection run can finish.
-    recorder.finish(&mut collected.batch, row).await?;
+    writer.finish(&mut collected.batch, row).await?;
     progress(job, row, throttle);
     Ok(Tally {
         feed,

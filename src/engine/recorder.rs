@@ -1,6 +1,8 @@
-//! Recording a connection run: its entries and contracts go to the store in batches, each with
-//! the connection run's row (its counters), committed by a writer of their own so the records'
-//! results keep being folded while a commit is on disk.
+//! Recording a connection run, one way: the connection run's phases hand what they have to the
+//! [`Recorder`] (its row at the start and the end, its results' batches), and only the recorder
+//! reaches the store, through the run's ledger. Entries and contracts go in batches, each with
+//! the connection run's row (its counters), committed by a [`Writer`] of their own so the
+//! records' results keep being folded while a commit is on disk.
 
 use std::sync::Arc;
 
@@ -18,23 +20,68 @@ use crate::store::{ConnectionRun, RunError, RunId, WriteBatch};
 /// one filling, and a writer slower than the records holds them back.
 const QUEUED_BATCHES: usize = 1;
 
-/// The writer of one connection run's batches.
+/// Where one connection run records: the only way from its phases to the store.
 pub(crate) struct Recorder {
-    batches: mpsc::Sender<WriteBatch>,
-    writer: JoinHandle<Result<(), String>>,
+    ledger: Arc<Ledger>,
+    events: EventSink,
+    run_id: RunId,
+    position: u32,
 }
 
 impl Recorder {
-    /// Starts the writer: it records each batch through the run's ledger in one transaction,
-    /// in the order handed over, and says `EntriesRecorded` after each commit. Once the store
-    /// refuses a commit the ledger keeps the batches instead (see [`Ledger`]): the writer goes
-    /// on taking them, so nothing the connection run does is dropped.
-    pub(crate) fn start(
+    pub(crate) fn new(
         ledger: Arc<Ledger>,
         events: EventSink,
         run_id: RunId,
         position: u32,
     ) -> Self {
+        Recorder {
+            ledger,
+            events,
+            run_id,
+            position,
+        }
+    }
+
+    /// Records the connection run's row as it is now (at its start and its end), off the
+    /// async threads; false when the store did not take it (the ledger keeps it, and logs why).
+    pub(crate) async fn commit_row(&self, row: &ConnectionRun) -> bool {
+        commit_rows(&self.ledger, &mut WriteBatch::new(), row).await
+    }
+
+    /// Why the store stopped recording (here or in an earlier connection run), if it did.
+    pub(crate) fn failure(&self) -> Option<String> {
+        self.ledger.failure()
+    }
+
+    /// Waits until the store stops recording.
+    pub(crate) async fn broke(&self) {
+        self.ledger.broke().await
+    }
+
+    /// Starts the writer of the connection run's batches (the record phase).
+    pub(crate) fn writer(&self) -> Writer {
+        Writer::start(
+            self.ledger.clone(),
+            self.events.clone(),
+            self.run_id,
+            self.position,
+        )
+    }
+}
+
+/// The writer of one connection run's batches.
+pub(crate) struct Writer {
+    batches: mpsc::Sender<WriteBatch>,
+    writer: JoinHandle<Result<(), String>>,
+}
+
+impl Writer {
+    /// Starts the writer: it records each batch through the run's ledger in one transaction,
+    /// in the order handed over, and says `EntriesRecorded` after each commit. Once the store
+    /// refuses a commit the ledger keeps the batches instead (see [`Ledger`]): the writer goes
+    /// on taking them, so nothing the connection run does is dropped.
+    fn start(ledger: Arc<Ledger>, events: EventSink, run_id: RunId, position: u32) -> Self {
         let (batches, mut queue) = mpsc::channel::<WriteBatch>(QUEUED_BATCHES);
         let writer = tokio::task::spawn_blocking(move || {
             while let Some(batch) = queue.blocking_recv() {
@@ -49,7 +96,7 @@ impl Recorder {
             }
             Ok(())
         });
-        Recorder { batches, writer }
+        Writer { batches, writer }
     }
 
     /// Hands the batch, with the row as it is now, to the writer and leaves `batch` empty;
@@ -66,9 +113,9 @@ impl Recorder {
         Ok(())
     }
 
-    /// [`Recorder::record`] when the writer can take the batch at once, true then; otherwise
+    /// [`Writer::record`] when the writer can take the batch at once, true then; otherwise
     /// the batch stays as it is, to go with a later one (a writer that stopped says why
-    /// through [`Recorder::failure`]).
+    /// through [`Writer::failure`]).
     pub(crate) fn offer(&mut self, batch: &mut WriteBatch, row: &ConnectionRun) -> bool {
         match self.batches.try_reserve() {
             Ok(permit) => {
@@ -87,12 +134,12 @@ impl Recorder {
         row: &ConnectionRun,
     ) -> Result<(), RunError> {
         self.record(batch, row).await?;
-        let Recorder { batches, writer } = self;
+        let Writer { batches, writer } = self;
         drop(batches);
         outcome(writer.await)
     }
 
-    /// Waits for the writer to stop, which before [`Recorder::finish`] only a panic makes it
+    /// Waits for the writer to stop, which before [`Writer::finish`] only a panic makes it
     /// do: what to fail the connection run with.
     pub(crate) async fn failure(&mut self) -> RunError {
         match outcome((&mut self.writer).await) {
@@ -133,11 +180,7 @@ fn recording_error(message: String) -> RunError {
 /// Records the batch with the connection run's current row through the run's ledger, off the
 /// async threads (the rows of a connection run's start and end); false when the store did not
 /// take it (the ledger keeps it).
-pub(crate) async fn commit_rows(
-    ledger: &Arc<Ledger>,
-    batch: &mut WriteBatch,
-    row: &ConnectionRun,
-) -> bool {
+async fn commit_rows(ledger: &Arc<Ledger>, batch: &mut WriteBatch, row: &ConnectionRun) -> bool {
     batch.connection_runs.push(row.clone());
     let ledger = ledger.clone();
     let owned = std::mem::take(batch);

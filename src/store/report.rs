@@ -284,6 +284,7 @@ impl Store {
         let by_status = txn
             .open_table(ENTRIES_BY_STATUS)
             .map_err(db("opening the status index"))?;
+        let names = Names::load(&txn)?;
         let mut newest: Option<RunId> = None;
         for candidate in report_scan::by_status(&by_status, EntryStatus::Failed, i64::MIN, true)? {
             let candidate = candidate?;
@@ -293,7 +294,7 @@ impl Store {
             else {
                 continue;
             };
-            let run = Summary::read(bytes.value(), Needs::RUN)?.run_id;
+            let run = Summary::read(bytes.value(), Needs::RUN, &names)?.run_id;
             newest = newest.max(Some(run));
         }
         Ok(newest)

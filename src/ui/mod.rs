@@ -11,6 +11,7 @@ pub mod app;
 pub mod event_loop;
 pub mod keymap;
 pub mod overlays;
+pub mod screen;
 pub mod tui;
 pub mod views;
 pub mod widgets;

@@ -15,12 +15,9 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::engine::LogLevel;
 use crate::store::{
     CancelRequest, ConnectionRun, Run, RunId, RunOwner, RunStatus, Store, StoreError,
 };
-
-use crate::ui::app::{App, View};
 
 /// How often the counter is read while a run of another process goes.
 pub const BUSY_POLL: Duration = Duration::from_millis(250);
@@ -171,82 +168,4 @@ pub fn spawn(store: Store, newest: RunId) -> (mpsc::UnboundedReceiver<Followed>,
         }
     });
     (rx, task)
-}
-
-impl App {
-    /// What the follower found: other processes' runs into the history and the card, and the
-    /// views that read the store marked to read it again.
-    pub fn handle_followed(&mut self, followed: Followed) {
-        self.poll_background();
-        self.store_changed = true;
-        self.report_activity.stale = true;
-        for FollowedRun { run, rows, cancel } in followed.runs {
-            let id = run.id;
-            let was_going = self.following.contains_key(&id);
-            if run.status == RunStatus::Running {
-                if !was_going && self.runs.run(id).is_none_or(|r| r.status.is_finished()) {
-                    self.runs.expand_run(id);
-                }
-                self.following.insert(id, cancel);
-            } else {
-                self.following.remove(&id);
-            }
-            self.runs.upsert_run(run.clone());
-            self.runs.replace_connection_runs(id, rows);
-            if was_going && run.status.is_finished() {
-                self.followed_run_ended(&run);
-            }
-            self.dirty = true;
-        }
-        // The jobs view and the card change with runs; the others at the next tick.
-        self.dirty |= self.view == View::Jobs;
-    }
-
-    /// A run of another process ended while this console watched it.
-    fn followed_run_ended(&mut self, run: &Run) {
-        let origin = crate::store::origin(run.owner.as_ref(), run.trigger.as_ref());
-        let asked = self.asked_cancel.remove(&run.id);
-        let text = format!(
-            "run #{} ({origin}) finished: {}{}",
-            run.id,
-            run.status.as_str(),
-            run.note
-                .as_ref()
-                .map_or(String::new(), |n| format!(" ({n})"))
-        );
-        let level = if crate::ui::widgets::status::is_failure(run.status) {
-            LogLevel::Warn
-        } else {
-            LogLevel::Info
-        };
-        self.log(level, text.clone());
-        // Said on the message line when this console asked for it, or nothing of its own goes.
-        if asked || self.live.is_none() {
-            self.show_message(text, crate::ui::widgets::status::is_failure(run.status));
-        }
-    }
-
-    /// Once a second after the store changed: the views that read it read it again.
-    pub(super) fn refresh_after_store_change(&mut self) {
-        if !std::mem::take(&mut self.store_changed) {
-            return;
-        }
-        self.contracts.reload();
-        self.connections.stale = true;
-        match self.view {
-            View::Connections => self.refresh_connections_if_stale(),
-            View::Contracts => self.dirty = true,
-            _ => {}
-        }
-    }
-
-    /// A run of another process going now, the newest first.
-    pub(super) fn followed_running(&self) -> Option<RunId> {
-        self.following.keys().next_back().copied()
-    }
-
-    /// The cancel request of a run going in another process, if one was written.
-    pub(super) fn cancel_requested(&self, run_id: RunId) -> Option<&CancelRequest> {
-        self.following.get(&run_id).and_then(Option::as_ref)
-    }
 }

@@ -1,22 +1,18 @@
 //! The application state the terminal loop drives: keys and engine events in, frames out.
-//! Keys are handled in `input.rs` (each view's in the file named after it), engine events in
-//! `engine_events.rs`, background results in `report_background.rs`; what is open over the view
-//! is the [`overlay_stack`].
+//!
+//! The App owns what is app-wide (the run history, what is open over the view, the message
+//! line, the runs going here and elsewhere, the engine's command channel) and the five views.
+//! A key goes to the top overlay or the view on screen as an [`Action`] of its key table; a
+//! view's actions are carried out by the view itself ([`Screen::handle`]), which returns the
+//! [`Outcome`]s the App carries out here, in `App::carry_out`. Engine events, runs of other
+//! processes and background results come in through `events.rs`.
 
-mod apply_plan;
-pub mod background;
 pub mod clock;
-mod connections;
-mod contracts;
-mod engine_events;
+mod events;
 pub mod follow;
-mod input;
+mod frame;
 pub mod keys;
 pub mod osc52;
-pub mod overlay_stack;
-mod report;
-mod report_background;
-mod timeline;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
@@ -25,33 +21,41 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use ratatui::Frame;
-use ratatui::crossterm::event::KeyEvent;
+use ratatui::crossterm::event::{KeyEvent, KeyEventKind};
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::text::{Line, Span};
+use ratatui::text::Line;
 use ratatui::widgets::Paragraph;
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::config::Config;
-use crate::engine::{Command, Event, LogLevel};
+use crate::engine::{Command, Event, LogLevel, RunRequest, RunScope};
 use crate::store::{CancelRequest, RunId, RunStatus, Store, StoreError};
 
-use crate::ui::app::background::Background;
+use crate::ui::action::Action;
 use crate::ui::app::clock::Clock;
-use crate::ui::app::overlay_stack::OverlayStack;
-use crate::ui::keymap::Context;
-use crate::ui::overlays::help;
+use crate::ui::keymap::{self, Context};
+use crate::ui::overlays::confirm::{Confirm, ConfirmedAction};
+use crate::ui::overlays::help::{self, Help};
+use crate::ui::overlays::new_run::{self, DialogOutcome, NewRunDialog, Prefill};
+use crate::ui::screen::background::{Background, StoreWrite};
+use crate::ui::screen::overlay_stack::{Overlay, OverlayStack};
+use crate::ui::screen::{Lend, Outcome, Screen, TimelinePick};
 use crate::ui::views::connections::{self as connections_view, ConnectionsView};
 use crate::ui::views::contracts::{self as contracts_view, ContractsView};
 use crate::ui::views::jobs::run_list::RunList;
 use crate::ui::views::jobs::{JobsView, Paint};
 use crate::ui::views::logs::{LogLine, LogsView};
 use crate::ui::views::report::Report;
-use crate::ui::views::report::activity::ReportActivity;
 use crate::ui::views::report::draw as report_view;
+use crate::ui::views::report::entry_details::EntryDetails;
+use crate::ui::views::report::timeline::Timeline;
 use crate::ui::widgets::dashboard;
 use crate::ui::widgets::format;
+use crate::ui::widgets::gauge;
 use crate::ui::widgets::layout;
 use crate::ui::widgets::theme::Theme;
+
+pub use crate::ui::screen::View;
 
 /// How the app is started.
 pub struct AppOptions {
@@ -80,33 +84,6 @@ fn banner(demo: Option<String>, read_only: Option<&str>) -> Option<String> {
     }
 }
 
-/// The views, in Tab order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum View {
-    Jobs,
-    Logs,
-    Report,
-    Contracts,
-    Connections,
-}
-
-impl View {
-    /// Tab order: 1 Jobs … 5 Connections, wrapping around.
-    pub const ALL: [View; 5] = [
-        View::Jobs,
-        View::Logs,
-        View::Report,
-        View::Contracts,
-        View::Connections,
-    ];
-
-    /// The view `delta` tabs away.
-    pub fn cycle(self, delta: isize) -> View {
-        let i = View::ALL.iter().position(|v| *v == self).unwrap_or(0);
-        View::ALL[(i as isize + delta).rem_euclid(View::ALL.len() as isize) as usize]
-    }
-}
-
 /// A one-line message above the key bar, until the next key.
 #[derive(Clone, Debug)]
 pub struct Toast {
@@ -114,49 +91,75 @@ pub struct Toast {
     pub error: bool,
 }
 
+/// A store read an outcome asked for, done in the update step.
+#[derive(Debug)]
+enum Read {
+    Details(Box<crate::store::ReportEntry>),
+    Timeline { serial: String, pick: TimelinePick },
+    NewRun(Option<Prefill>),
+}
+
+/// The five views, each with its own state (private to it) and its [`Screen`] actions.
+struct Views {
+    jobs: JobsView,
+    logs: LogsView,
+    report: Report,
+    contracts: ContractsView,
+    connections: ConnectionsView,
+}
+
+impl Views {
+    fn screen(&mut self, view: View) -> &mut dyn Screen {
+        match view {
+            View::Jobs => &mut self.jobs,
+            View::Logs => &mut self.logs,
+            View::Report => &mut self.report,
+            View::Contracts => &mut self.contracts,
+            View::Connections => &mut self.connections,
+        }
+    }
+}
+
 /// The whole screen's state.
 pub struct App {
-    pub(super) config: Arc<Config>,
-    pub(super) store: Store,
-    pub(super) commands: UnboundedSender<Command>,
-    pub(super) theme: Theme,
-    pub(super) banner: Option<String>,
-    pub(super) view: View,
-    pub(super) runs: RunList,
-    pub(super) jobs_view: JobsView,
-    pub(super) contracts: ContractsView,
-    pub(super) connections: ConnectionsView,
-    pub(super) logs: LogsView,
-    pub(super) toast: Option<Toast>,
+    config: Arc<Config>,
+    store: Store,
+    commands: UnboundedSender<Command>,
+    theme: Theme,
+    banner: Option<String>,
+    view: View,
+    /// The run history: the run card, the title and the Jobs view show it.
+    runs: RunList,
+    views: Views,
+    toast: Option<Toast>,
     /// Serials of Single runs started in this session, newest first.
-    pub(super) recent_serials: Vec<String>,
+    recent_serials: Vec<String>,
     /// Requests in flight now allowed on running connections with `concurrency = "auto"`,
     /// by (run, position).
-    pub(super) concurrency: std::collections::HashMap<(u64, u32), usize>,
+    concurrency: std::collections::HashMap<(u64, u32), usize>,
     /// The run going now in this process.
-    pub(super) live: Option<RunId>,
+    live: Option<RunId>,
     /// Runs of other processes going now, with the cancel request written for each, if any.
-    pub(super) following: BTreeMap<RunId, Option<CancelRequest>>,
+    following: BTreeMap<RunId, Option<CancelRequest>>,
     /// Runs of other processes this console asked to cancel, until they end.
-    pub(super) asked_cancel: BTreeSet<RunId>,
+    asked_cancel: BTreeSet<RunId>,
     /// Another process changed the store: the views that read it read it again at the tick.
-    pub(super) store_changed: bool,
+    store_changed: bool,
     /// A run was just started from the dialog: select it when it appears.
-    pub(super) follow_next_run: bool,
+    follow_next_run: bool,
     /// What the engine said when the store could not record the live run: the run's end
     /// repeats it, with its hint, rather than a bare "failed".
-    pub(super) recording_failure: Option<String>,
-    pub(super) report: Report,
+    recording_failure: Option<String>,
     /// What is open over the view (dialog, confirmation, help, details, timeline, ...).
-    pub(super) overlays: OverlayStack,
-    pub(super) background: Background,
-    /// Background state for the report's bottom border: counting, selecting, exporting.
-    pub(super) report_activity: ReportActivity,
+    overlays: OverlayStack,
+    background: Background,
+    /// Store reads outcomes asked for, done by the next update step.
+    reads: Vec<Read>,
     /// Where OSC 52 clipboard sequences go: the terminal (stdout) unless a test says otherwise.
-    pub(super) terminal_out: Box<dyn Write + Send>,
-    pub(super) clock: Clock,
-    pub(super) quit: bool,
-    pub(super) dirty: bool,
+    terminal_out: Box<dyn Write + Send>,
+    clock: Clock,
+    quit: bool,
+    dirty: bool,
 }
 
 impl App {
@@ -175,10 +178,16 @@ impl App {
         let now = chrono::Utc::now();
         let connections = ConnectionsView::load(&config, &store)?;
         let mut app = App {
-            report: Report::new(now),
+            views: Views {
+                jobs: JobsView::default(),
+                logs: LogsView::default(),
+                report: Report::new(now),
+                contracts: ContractsView::default(),
+                connections,
+            },
             overlays: OverlayStack::default(),
             background: Background::default(),
-            report_activity: Default::default(),
+            reads: Vec::new(),
             terminal_out: Box::new(std::io::stdout()),
             theme: Theme::new(options.theme, Theme::no_color_requested()),
             banner: banner(options.banner, store.read_only_reason()),
@@ -187,10 +196,6 @@ impl App {
             commands,
             view: View::Jobs,
             runs,
-            jobs_view: JobsView::default(),
-            contracts: ContractsView::default(),
-            connections,
-            logs: LogsView::default(),
             toast: None,
             recent_serials: Vec::new(),
             concurrency: Default::default(),
@@ -205,7 +210,10 @@ impl App {
             dirty: true,
         };
         if let Some(run_id) = options.triage {
-            app.open_triage(run_id);
+            if let Some(first) = app.lend(|views, _, lend| views.report.open_triage(run_id, lend)) {
+                app.reads.push(Read::Details(Box::new(first)));
+            }
+            app.view = View::Report;
         }
         if let Some(summary) = app.store.recovery().summary() {
             app.log(LogLevel::Warn, summary.clone());
@@ -224,23 +232,23 @@ impl App {
     }
 
     pub fn handle_key(&mut self, key: KeyEvent) {
-        self.on_key(key);
+        if key.kind == KeyEventKind::Release {
+            return;
+        }
+        self.dirty = true;
+        self.toast = None;
+        // What earlier keys asked to read is read first, so this key sees it.
+        self.update(None);
+        let context = self.context();
+        match keymap::lookup(keys::bindings(context), &key) {
+            Some(action) => self.apply(context, action),
+            None if context.takes_text() => self.type_key(context, key),
+            None => {}
+        }
     }
 
     pub fn handle_engine(&mut self, event: Event) {
         self.on_engine(event);
-    }
-
-    /// Once a second: elapsed/ETA of a running run (marks dirty only while a run is going,
-    /// here or in another process), background results, and the report, contracts and
-    /// connections read again when a run recorded entries or another process wrote.
-    pub fn tick(&mut self) {
-        if self.live.is_some() || !self.following.is_empty() {
-            self.dirty = true;
-        }
-        self.poll_background();
-        self.refresh_after_store_change();
-        self.refresh_report_if_stale();
     }
 
     /// Applies what background jobs (counting, select all, resync plans, CSV export) reported.
@@ -292,26 +300,482 @@ impl App {
         self.live
     }
 
+    /// One frame: [`App::prepare_frame`] reads what the frame will show, then the frame is
+    /// drawn from state alone (no view's `draw` reads the store).
+    pub fn draw(&mut self, frame: &mut Frame) {
+        self.prepare_frame(frame.area());
+        self.render(frame);
+    }
+
+    /// The update step before a frame of `area`: what keys asked to read, and the page of
+    /// rows the view's height shows (the report's entries, the contracts).
+    pub fn prepare_frame(&mut self, area: Rect) {
+        let Some([_, _, _, main, _, _]) = self.areas(area) else {
+            return;
+        };
+        // Drawing follows at once: what the step says needs no second frame.
+        let dirty = self.dirty;
+        self.update(Some(main));
+        self.dirty = dirty;
+    }
+
+    /// The update step, the only place the UI thread reads the store on its own (beside the
+    /// first page at start and the results of background work): the view on screen reads what
+    /// its keys asked for and the page a frame of `main` shows (the last drawn size when None),
+    /// then the details, timelines and dialogs outcomes asked for are read and opened.
+    fn update(&mut self, main: Option<Rect>) {
+        let view = self.view;
+        let mut outcomes = self.with_view(view, |screen, lend| screen.update(lend, main));
+        if view != View::Report && self.views.report.has_pending_read() {
+            // `n` in entry details opened over another view's timeline moves the report.
+            outcomes.extend(self.with_view(View::Report, |screen, lend| screen.update(lend, None)));
+        }
+        self.carry_out(outcomes);
+        for read in std::mem::take(&mut self.reads) {
+            self.read(read);
+        }
+    }
+
+    /// One read an outcome asked for.
+    fn read(&mut self, read: Read) {
+        match read {
+            Read::Details(entry) => match EntryDetails::load(&self.store, *entry) {
+                Ok(details) => self.overlays.push(Overlay::Details(Box::new(details))),
+                Err(e) => self.show_message(format!("cannot read the store: {e}"), true),
+            },
+            Read::Timeline { serial, pick } => match Timeline::load(&self.store, &serial) {
+                Ok(mut timeline) => {
+                    let sync_id = match pick {
+                        TimelinePick::Entry(sync_id) => sync_id,
+                        TimelinePick::NewestOn(connection) => timeline.newest_on(&connection),
+                    };
+                    timeline.select(sync_id);
+                    self.overlays.push(Overlay::Timeline(timeline));
+                }
+                Err(e) => {
+                    self.show_message(format!("cannot read the timeline of {serial}: {e}"), true)
+                }
+            },
+            Read::NewRun(prefill) => {
+                match NewRunDialog::open(&self.config, &self.store, &self.recent_serials, prefill) {
+                    Ok(dialog) => self.overlays.push(Overlay::NewRun(dialog)),
+                    Err(e) => self.show_message(format!("cannot read the store: {e}"), true),
+                }
+            }
+        }
+        self.dirty = true;
+    }
+
+    /// Calls `f` with the views, the overlays and what the App lends a view.
+    fn lend<R>(&mut self, f: impl FnOnce(&mut Views, &mut OverlayStack, &mut Lend) -> R) -> R {
+        let App {
+            config,
+            store,
+            commands,
+            runs,
+            views,
+            overlays,
+            background,
+            clock,
+            ..
+        } = self;
+        let mut lend = Lend {
+            config,
+            store,
+            background,
+            runs,
+            now: clock.now(),
+            engine_running: !commands.is_closed(),
+        };
+        f(views, overlays, &mut lend)
+    }
+
+    /// Calls `f` with a view and what the App lends it.
+    fn with_view<R>(&mut self, view: View, f: impl FnOnce(&mut dyn Screen, &mut Lend) -> R) -> R {
+        self.lend(|views, _, lend| f(views.screen(view), lend))
+    }
+
+    /// Where keys go now: the top overlay, else the view (or its text field).
+    fn context(&self) -> Context {
+        if let Some(context) = self.overlays.context() {
+            return context;
+        }
+        let views = &self.views;
+        match self.view {
+            View::Jobs => views.jobs.context(),
+            View::Logs => views.logs.context(),
+            View::Report => views.report.context(),
+            View::Contracts => views.contracts.context(),
+            View::Connections => views.connections.context(),
+        }
+    }
+
+    /// A key no table binds, in a context that takes text.
+    fn type_key(&mut self, context: Context, key: KeyEvent) {
+        match context {
+            Context::NewRunSerial => {
+                if let Some(dialog) = self.overlays.dialog() {
+                    dialog.type_key(key);
+                }
+            }
+            Context::Export => {
+                if let Some(prompt) = self.overlays.export_prompt() {
+                    prompt.type_key(key);
+                }
+            }
+            _ => {
+                let view = self.view;
+                self.with_view(view, |screen, _| screen.type_key(key));
+            }
+        }
+    }
+
+    /// An action of the context's table: the App's own (help, quit, views, a new run, cancel,
+    /// the confirmation, the dialog), else the top overlay's or the view's.
+    fn apply(&mut self, context: Context, action: Action) {
+        self.poll_background();
+        if let Some(refusal) = self.read_only_refusal(action) {
+            self.show_message(refusal, true);
+            return;
+        }
+        match context {
+            Context::Confirm => return self.on_confirm(action),
+            Context::Help => return self.on_help(action),
+            _ => {}
+        }
+        match action {
+            Action::Help => {
+                return self
+                    .overlays
+                    .push(Overlay::Help(Help::new(context, keys::bindings(context))));
+            }
+            Action::Quit => return self.request_quit(),
+            _ => {}
+        }
+        if matches!(context, Context::NewRun | Context::NewRunSerial) {
+            return self.on_dialog(action);
+        }
+        if self.overlays.context().is_some() {
+            // The report's overlays: details, timeline, pickers, export.
+            let outcomes = self.lend(|views, overlays, lend| match overlays.top() {
+                Some(top) => views.report.handle_overlay(top, action, lend),
+                None => Vec::new(),
+            });
+            return self.carry_out(outcomes);
+        }
+        match action {
+            Action::ShowJobs => self.show_view(View::Jobs),
+            Action::ShowLogs => self.show_view(View::Logs),
+            Action::ShowReport => self.show_view(View::Report),
+            Action::ShowContracts => self.show_view(View::Contracts),
+            Action::ShowConnections => self.show_view(View::Connections),
+            Action::NextView => self.show_view(self.view.cycle(1)),
+            Action::PreviousView => self.show_view(self.view.cycle(-1)),
+            Action::NewRun => self.reads.push(Read::NewRun(None)),
+            Action::CancelRun => self.ask_cancel(),
+            _ => {
+                let view = self.view;
+                let outcomes = self.with_view(view, |screen, lend| screen.handle(action, lend));
+                self.carry_out(outcomes);
+            }
+        }
+    }
+
+    /// Switches views; the one shown reads what changed since it was last on screen.
+    fn show_view(&mut self, view: View) {
+        self.view = view;
+        let outcomes = self.with_view(view, |screen, lend| screen.shown(lend));
+        self.carry_out(outcomes);
+    }
+
+    /// What views asked for, carried out in order: the one place outcomes happen.
+    fn carry_out(&mut self, outcomes: Vec<Outcome>) {
+        for outcome in outcomes {
+            match outcome {
+                Outcome::Say { text, error } => self.show_message(text, error),
+                Outcome::Unsay => self.toast = None,
+                Outcome::Log(level, text) => self.log(level, text),
+                Outcome::Redraw => self.dirty = true,
+                Outcome::Open(overlay) => self.overlays.push(overlay),
+                Outcome::CloseTop => self.overlays.close_top(),
+                Outcome::OpenDetails(entry) => self.reads.push(Read::Details(Box::new(entry))),
+                Outcome::OpenTimeline { serial, pick } => {
+                    self.reads.push(Read::Timeline { serial, pick })
+                }
+                Outcome::OpenNewRun(prefill) => self.reads.push(Read::NewRun(prefill)),
+                Outcome::Send { command, stopped } => {
+                    if self.commands.send(command).is_err() {
+                        self.show_message(stopped, true);
+                        return;
+                    }
+                }
+                Outcome::FollowNextRun => self.follow_next_run = true,
+                Outcome::LogsOf(connection) => {
+                    self.views.logs.filter_on(&connection);
+                    self.view = View::Logs;
+                }
+                Outcome::EntriesOf { run_id, connection } => {
+                    self.lend(|views, _, lend| views.report.open_entries(run_id, connection, lend));
+                    self.view = View::Report;
+                }
+                Outcome::Health(connection, report) => {
+                    self.views.connections.learn_health(connection, report)
+                }
+                Outcome::RefusedInDetails(reason) => {
+                    if let Some(details) = self.overlays.topmost_details() {
+                        details.refused = Some(reason);
+                    }
+                }
+                Outcome::ContractsChanged => {
+                    self.views.contracts.reload();
+                    self.views.connections.mark_stale();
+                }
+                Outcome::Copy { what, text } => self.copy_to_clipboard(&what, &text),
+            }
+        }
+    }
+
+    fn on_confirm(&mut self, action: Action) {
+        match action {
+            Action::Confirm => {
+                if let Some(confirm) = self.overlays.take_confirm() {
+                    self.confirmed(confirm.action);
+                }
+            }
+            Action::Dismiss => self.overlays.close_top(),
+            Action::Quit => {
+                if self
+                    .overlays
+                    .confirm()
+                    .is_some_and(|c| c.action == ConfirmedAction::Quit)
+                {
+                    self.quit = true;
+                } else {
+                    self.overlays.close_top();
+                    self.request_quit();
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// What a confirmation said yes to.
+    fn confirmed(&mut self, action: ConfirmedAction) {
+        match action {
+            ConfirmedAction::Quit => self.quit = true,
+            ConfirmedAction::CancelRun(run_id) if self.live != Some(run_id) => {
+                self.background
+                    .write(&self.store, StoreWrite::CancelRequested { run_id });
+            }
+            ConfirmedAction::CancelRun(run_id) => self.carry_out(vec![
+                Outcome::Send {
+                    command: Command::Cancel { run_id },
+                    stopped: "the engine has stopped: the run cannot be canceled",
+                },
+                Outcome::say(format!(
+                    "cancel requested for run #{run_id}: in-flight requests finish first"
+                )),
+            ]),
+            ConfirmedAction::StartForced(request) => self.start_run(request),
+            ConfirmedAction::Resync(ids) => {
+                let outcomes = self.lend(|views, _, lend| views.report.resync_confirmed(ids, lend));
+                self.carry_out(outcomes);
+            }
+            ConfirmedAction::DeleteContract {
+                connection,
+                origin_id,
+            } => self.lend(|views, _, lend| views.contracts.delete(&connection, &origin_id, lend)),
+            ConfirmedAction::Apply {
+                run_id,
+                connections,
+            } => {
+                let names = connections.join(", ");
+                let text = format!(
+                    "applying the plan of run #{run_id} on {names}: it shows as an Apply run in \
+                     the jobs history"
+                );
+                self.carry_out(vec![
+                    Outcome::Send {
+                        command: Command::Apply {
+                            run_id,
+                            connections,
+                        },
+                        stopped: "the engine has stopped: restart syncdeck to apply a plan",
+                    },
+                    Outcome::FollowNextRun,
+                    Outcome::Log(LogLevel::Info, text.clone()),
+                    Outcome::say(text),
+                ]);
+            }
+            ConfirmedAction::Blocked => {}
+        }
+    }
+
+    fn on_help(&mut self, action: Action) {
+        let Some(help) = self.overlays.help() else {
+            return;
+        };
+        match action {
+            Action::Back => self.overlays.close_top(),
+            Action::Up => help.scroll = help.scroll.saturating_sub(1),
+            Action::Down => help.scroll += 1,
+            Action::Quit => {
+                self.overlays.close_top();
+                self.request_quit();
+            }
+            _ => {}
+        }
+    }
+
+    fn on_dialog(&mut self, action: Action) {
+        let Some(dialog) = self.overlays.dialog() else {
+            return;
+        };
+        match dialog.act(action, &self.config, &self.store) {
+            DialogOutcome::Stay => {}
+            DialogOutcome::Close => self.overlays.close_top(),
+            DialogOutcome::Start(request) => self.start_run(request),
+            DialogOutcome::Gated(request, gate) => {
+                self.overlays
+                    .push(Overlay::Confirm(Confirm::forced_full_live(request, &gate)));
+            }
+        }
+    }
+
+    fn start_run(&mut self, request: RunRequest) {
+        if let RunScope::Single(serial) = &request.scope {
+            new_run::remember_serial(&mut self.recent_serials, serial);
+        }
+        let what = format!(
+            "{} {} on {}",
+            match &request.scope {
+                RunScope::Full => "Full".to_string(),
+                RunScope::Single(serial) => format!("Single {serial}"),
+            },
+            request
+                .mode
+                .map_or("(each connection's mode)", crate::ui::widgets::status::mode),
+            request.connections.join(", ")
+        );
+        if self.commands.send(Command::StartRun(request)).is_err() {
+            self.show_message(
+                "the engine has stopped: restart syncdeck to start runs",
+                true,
+            );
+            return;
+        }
+        self.overlays
+            .close_where(|o| matches!(o, Overlay::NewRun(_)));
+        self.follow_next_run = true;
+        self.show_message(format!("starting {what}"), false);
+    }
+
+    fn request_quit(&mut self) {
+        match self.live.and_then(|id| self.runs.run(id)) {
+            Some(run) if run.status == RunStatus::Running => {
+                self.overlays.push(Overlay::Confirm(Confirm::quit(run)));
+            }
+            _ => self.quit = true,
+        }
+    }
+
+    /// `c`: this console's run going; else the selected run, or the card's, when it runs in
+    /// another process.
+    fn ask_cancel(&mut self) {
+        let selected = (self.view == View::Jobs)
+            .then(|| self.runs.selected_run())
+            .flatten()
+            .filter(|run| run.status == RunStatus::Running)
+            .map(|run| run.id);
+        let target = self.live.or(selected).or_else(|| {
+            self.card_run().filter(|id| {
+                self.runs
+                    .run(*id)
+                    .is_some_and(|r| r.status == RunStatus::Running)
+            })
+        });
+        let Some(run) = target.and_then(|id| self.runs.run(id)) else {
+            self.show_message("no run is going: nothing to cancel", true);
+            return;
+        };
+        if self.live != Some(run.id) && self.cancel_pending(run.id) {
+            self.show_message(
+                format!(
+                    "cancel of run #{} already requested: it ends within a second",
+                    run.id
+                ),
+                false,
+            );
+            return;
+        }
+        let progress = self
+            .runs
+            .connection_runs(run.id)
+            .iter()
+            .rev()
+            .find(|r| r.status == RunStatus::Running)
+            .map(|r| {
+                format!(
+                    "{}, {}",
+                    r.connection,
+                    gauge::x_of_n(r.processed, r.total, r.total > 0)
+                )
+            });
+        self.overlays
+            .push(Overlay::Confirm(if self.live == Some(run.id) {
+                Confirm::cancel_run(run, progress)
+            } else {
+                Confirm::cancel_elsewhere(run, progress)
+            }));
+    }
+
+    /// Why `action` cannot be done on a read-only store, if it writes.
+    fn read_only_refusal(&self, action: Action) -> Option<String> {
+        let reason = self.store.read_only_reason()?;
+        let what = match action {
+            Action::NewRun | Action::Rerun => "start runs",
+            Action::CancelRun => "cancel runs",
+            Action::Resync => "resync entries",
+            Action::ApplyPlan => "apply a plan",
+            Action::DeleteContract => "delete contracts",
+            Action::ToggleDryRun => "change the dry-run default",
+            _ => return None,
+        };
+        Some(format!(
+            "read-only store (on {reason}): this console cannot {what}"
+        ))
+    }
+
     /// The run the card shows: this process's run going, else another process's, else the
     /// newest.
-    pub(super) fn card_run(&self) -> Option<RunId> {
+    fn card_run(&self) -> Option<RunId> {
         self.live
             .or_else(|| self.followed_running())
             .or_else(|| self.runs.latest().map(|r| r.id))
     }
 
+    /// A run of another process going now, the newest first.
+    fn followed_running(&self) -> Option<RunId> {
+        self.following.keys().next_back().copied()
+    }
+
     /// True when a cancel of this run was asked for (here or in another console) and the run
     /// has not ended yet.
-    pub(super) fn cancel_pending(&self, run_id: RunId) -> bool {
-        self.asked_cancel.contains(&run_id) || self.cancel_requested(run_id).is_some()
+    fn cancel_pending(&self, run_id: RunId) -> bool {
+        self.asked_cancel.contains(&run_id)
+            || self
+                .following
+                .get(&run_id)
+                .and_then(Option::as_ref)
+                .is_some()
     }
 
-    pub(super) fn log(&mut self, level: LogLevel, message: String) {
+    fn log(&mut self, level: LogLevel, message: String) {
         let at = self.clock.now();
-        self.logs.push(LogLine { at, level, message });
+        self.views.logs.push(LogLine { at, level, message });
     }
 
-    pub(super) fn show_message(&mut self, text: impl Into<String>, error: bool) {
+    fn show_message(&mut self, text: impl Into<String>, error: bool) {
         self.toast = Some(Toast {
             text: text.into(),
             error,
@@ -320,7 +784,7 @@ impl App {
     }
 
     /// `y`: copies `text` through the terminal and says so, naming `what` was copied.
-    pub(super) fn copy_to_clipboard(&mut self, what: &str, text: &str) {
+    fn copy_to_clipboard(&mut self, what: &str, text: &str) {
         match osc52::copy(&mut *self.terminal_out, text) {
             Ok(()) => self.show_message(
                 format!(
@@ -333,63 +797,17 @@ impl App {
         }
     }
 
-    /// Where keys go now: the top overlay, else the view (or its text field).
-    pub(super) fn context(&self) -> Context {
-        if let Some(context) = self.overlays.context() {
-            return context;
-        }
-        match self.view {
-            View::Jobs => Context::Jobs,
-            View::Logs if self.logs.editing => Context::LogsFilter,
-            View::Logs => Context::Logs,
-            View::Report if self.report.search.is_open() => Context::ReportSearch,
-            View::Report => Context::Report,
-            View::Contracts if self.contracts.search.is_open() => Context::ContractsSearch,
-            View::Contracts => Context::Contracts,
-            View::Connections => Context::Connections,
-        }
-    }
-
-    /// One frame: [`App::prepare_frame`] reads what the frame will show, then the frame is
-    /// drawn from state alone (no view's `draw` reads the store).
-    pub fn draw(&mut self, frame: &mut Frame) {
-        self.prepare_frame(frame.area());
-        self.render(frame);
-    }
-
-    /// The update step before a frame of `area`: the view on screen reads the page of rows its
-    /// height shows (the report's entries, the contracts), the only store reads of a frame.
-    pub fn prepare_frame(&mut self, area: Rect) {
-        let Some([_, _, _, main, _, _]) = self.areas(area) else {
-            return;
-        };
-        match self.view {
-            View::Report => {
-                let rows = report_view::rows(main);
-                if rows > 0 {
-                    self.report.prepare(&self.store, rows);
-                }
-            }
-            View::Contracts => {
-                let rows = contracts_view::rows(main);
-                if rows > 0 {
-                    self.contracts.prepare(&self.config, &self.store, rows);
-                }
-            }
-            View::Jobs | View::Logs | View::Connections => {}
-        }
-    }
-
     /// The screen's rows: title, banner, run card, view, message line, key bar; None below the
     /// smallest size.
     fn areas(&self, area: Rect) -> Option<[Rect; 6]> {
         if layout::too_small(area) {
             return None;
         }
+        let banner = frame::banner_lines(self.banner.as_deref(), area, self.theme);
         Some(
             Layout::vertical([
                 Constraint::Length(1),
-                Constraint::Length(self.banner_lines(area).len() as u16),
+                Constraint::Length(banner.len() as u16),
                 Constraint::Length(dashboard::HEIGHT),
                 Constraint::Fill(1),
                 Constraint::Length(u16::from(self.toast.is_some())),
@@ -405,10 +823,27 @@ impl App {
             layout::draw_too_small(frame, area, self.theme);
             return;
         };
-        let banner_lines = self.banner_lines(area);
         let toast = u16::from(self.toast.is_some());
-        self.draw_title(frame, title);
-        frame.render_widget(Paragraph::new(banner_lines), banner);
+        let going = self.live.or_else(|| self.followed_running());
+        frame::draw_title(
+            frame,
+            title,
+            self.view,
+            &self.config,
+            frame::Going {
+                run: going.and_then(|id| self.runs.run(id)),
+                canceling: going.is_some_and(|id| self.cancel_pending(id)),
+            },
+            self.theme,
+        );
+        frame.render_widget(
+            Paragraph::new(frame::banner_lines(
+                self.banner.as_deref(),
+                area,
+                self.theme,
+            )),
+            banner,
+        );
         let card_run = self.card_run();
         let run = card_run.and_then(|id| self.runs.run(id));
         let rows = card_run.map_or(&[][..], |id| self.runs.connection_runs(id));
@@ -427,19 +862,23 @@ impl App {
                     config: &self.config,
                     concurrency: &self.concurrency,
                 };
-                self.jobs_view.draw(frame, main, &self.runs, &paint);
+                self.views.jobs.draw(frame, main, &self.runs, &paint);
             }
-            View::Logs => self.logs.draw(frame, main, self.theme),
+            View::Logs => self.views.logs.draw(frame, main, self.theme),
             View::Contracts => {
-                contracts_view::draw(frame, main, &self.contracts, &self.config, self.theme)
+                contracts_view::draw(frame, main, &self.views.contracts, &self.config, self.theme)
             }
-            View::Connections => {
-                connections_view::draw(frame, main, &self.connections, &self.config, self.theme)
-            }
+            View::Connections => connections_view::draw(
+                frame,
+                main,
+                &self.views.connections,
+                &self.config,
+                self.theme,
+            ),
             View::Report => {
                 let paint = report_view::Paint {
                     theme: self.theme,
-                    activity: self.report_activity.activity(),
+                    activity: self.views.report.activity_line(),
                     connection_width: self
                         .config
                         .connections
@@ -448,7 +887,7 @@ impl App {
                         .max()
                         .unwrap_or(0),
                 };
-                report_view::draw(frame, main, &self.report, &paint);
+                report_view::draw(frame, main, &self.views.report, &paint);
             }
         }
         if let Some(toast) = &self.toast {
@@ -483,101 +922,5 @@ impl App {
             )),
             bar,
         );
-    }
-
-    fn banner_lines(&self, area: Rect) -> Vec<Line<'static>> {
-        let Some(banner) = &self.banner else {
-            return Vec::new();
-        };
-        let max = if area.height >= 20 { 2 } else { 1 };
-        let width = area.width as usize;
-        let mut pieces = format::wrap(banner, width.saturating_sub(2));
-        if pieces.len() > max {
-            pieces.truncate(max);
-            if let Some(last) = pieces.last_mut() {
-                *last = format::fit(&format!("{last} …"), width.saturating_sub(2));
-            }
-        }
-        pieces
-            .into_iter()
-            .map(|p| Line::styled(format::pad(&format!(" {p}"), width), self.theme.banner()))
-            .collect()
-    }
-
-    fn draw_title(&self, frame: &mut Frame, area: Rect) {
-        let theme = self.theme;
-        let tab = |key: &str, name: &str, active: bool| {
-            let style = if active {
-                theme.tab_active()
-            } else {
-                theme.dim()
-            };
-            Span::styled(format!(" {key} {name} "), style)
-        };
-        const TABS: [(&str, &str, View); 5] = [
-            ("1", "Jobs", View::Jobs),
-            ("2", "Logs", View::Logs),
-            ("3", "Report", View::Report),
-            ("4", "Contracts", View::Contracts),
-            ("5", "Connections", View::Connections),
-        ];
-        // Tabs apart where there is room, side by side where not.
-        let tabs = |gap: &str| {
-            let mut spans = vec![Span::styled(" syncdeck ", theme.title())];
-            for (i, (key, name, view)) in TABS.iter().enumerate() {
-                if i > 0 && !gap.is_empty() {
-                    spans.push(Span::raw(gap.to_string()));
-                }
-                spans.push(tab(key, name, self.view == *view));
-            }
-            spans
-        };
-        let n = self.config.connections.len();
-        let connections = format!("{n} connection{} ", if n == 1 { "" } else { "s" });
-        let going = self.live.or_else(|| self.followed_running());
-        let (right, short) = match going.and_then(|id| self.runs.run(id)) {
-            Some(run) if run.status == RunStatus::Running => {
-                let style = theme.status(RunStatus::Running);
-                let word = if self.cancel_pending(run.id) {
-                    "canceling"
-                } else {
-                    "going"
-                };
-                (
-                    Span::styled(format!("▶ run #{} {word} ", run.id), style),
-                    Span::styled(format!("▶ #{} ", run.id), style),
-                )
-            }
-            _ => (
-                Span::styled(
-                    format!("{} · {connections}", self.config.sources_label()),
-                    theme.dim(),
-                ),
-                Span::styled(connections, theme.dim()),
-            ),
-        };
-        let width = area.width as usize;
-        let fits = |spans: &[Span], right: &Span| {
-            spans.iter().map(Span::width).sum::<usize>() + right.width() < width
-        };
-        let wide = tabs(" ");
-        let narrow = tabs("");
-        let (mut left, right) = if fits(&wide, &right) {
-            (wide, Some(right))
-        } else if fits(&narrow, &right) {
-            (narrow, Some(right))
-        } else if fits(&wide, &short) {
-            (wide, Some(short))
-        } else if fits(&narrow, &short) {
-            (narrow, Some(short))
-        } else {
-            (narrow, None)
-        };
-        if let Some(right) = right {
-            let used: usize = left.iter().map(Span::width).sum();
-            left.push(Span::raw(" ".repeat(width - used - right.width())));
-            left.push(right);
-        }
-        frame.render_widget(Paragraph::new(Line::from(left)), area);
     }
 }

@@ -3,11 +3,12 @@
 //! override from the store shown as such), contracts, last run, health — and a details pane
 //! with the health check step by step.
 
+mod actions;
 pub mod keys;
+pub mod summary;
 
 use std::collections::{HashMap, HashSet};
 
-use chrono::{DateTime, Utc};
 use ratatui::Frame;
 use ratatui::layout::{Alignment, Rect};
 use ratatui::style::Style;
@@ -18,91 +19,33 @@ use crate::config::{Config, Connection};
 use crate::engine::dry_run_override_key;
 use crate::engine::health::{HealthReport, HealthStep, StepKind, StepStatus};
 use crate::engine::queries;
-use crate::store::{RunId, RunMode, RunStatus, RunType, Store, StoreError};
+use crate::store::{RunMode, Store, StoreError};
+
+pub use crate::ui::views::connections::summary::{LastRun, Summary};
 
 use crate::ui::widgets::format;
 use crate::ui::widgets::list;
 use crate::ui::widgets::status;
 use crate::ui::widgets::theme::Theme;
 
-/// Runs read, newest first, looking for each connection's last run.
-const HISTORY_SCAN: usize = 200;
-
-/// A connection's last run, as its row shows it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LastRun {
-    pub run_id: RunId,
-    pub run_type: RunType,
-    pub mode: RunMode,
-    pub at: DateTime<Utc>,
-    pub status: RunStatus,
-}
-
-/// What the view reads from the store in the background: contracts and the last run.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Summary {
-    pub contracts: u64,
-    pub last_run: Option<LastRun>,
-}
-
-/// Contracts counted and the last run found of every configured connection (runs older than the
-/// last [`HISTORY_SCAN`] are not looked at). Scans contracts: run it off the UI thread.
-pub fn summarize(config: &Config, store: &Store) -> Result<HashMap<String, Summary>, StoreError> {
-    let mut out: HashMap<String, Summary> = HashMap::new();
-    for connection in &config.connections {
-        let contracts = store.count_contracts(&connection.name)?;
-        out.insert(
-            connection.name.clone(),
-            Summary {
-                contracts,
-                last_run: None,
-            },
-        );
-    }
-    let mut missing: HashSet<&str> = config.connections.iter().map(|c| c.name.as_str()).collect();
-    for run in store.list_runs(None, HISTORY_SCAN)? {
-        if missing.is_empty() {
-            break;
-        }
-        if !run.connections.iter().any(|c| missing.contains(c.as_str())) {
-            continue;
-        }
-        for row in store.connection_runs(run.id)? {
-            if !missing.remove(row.connection.as_str()) {
-                continue;
-            }
-            if let Some(summary) = out.get_mut(&row.connection) {
-                summary.last_run = Some(LastRun {
-                    run_id: run.id,
-                    run_type: run.run_type,
-                    mode: row.mode,
-                    at: row.started_at.unwrap_or(run.started_at),
-                    status: row.status,
-                });
-            }
-        }
-    }
-    Ok(out)
-}
-
 /// The view's state.
 #[derive(Debug, Default)]
 pub struct ConnectionsView {
-    pub selected: usize,
+    selected: usize,
     /// The details pane of the selected connection is open.
-    pub details: bool,
+    details: bool,
     /// The last health check of each connection (from the store, then from `H`).
-    pub health: HashMap<String, HealthReport>,
+    health: HashMap<String, HealthReport>,
     /// Connections whose check is going on.
-    pub checking: HashSet<String>,
+    checking: HashSet<String>,
     /// Dry-run overrides from the store: true = Dry.
-    pub overrides: HashMap<String, bool>,
+    overrides: HashMap<String, bool>,
     /// Contracts and last runs; None until the background read reports.
-    pub summaries: Option<HashMap<String, Summary>>,
+    summaries: Option<HashMap<String, Summary>>,
     /// The background read is going.
-    pub loading: bool,
+    loading: bool,
     /// Something changed since the read (a run finished, a contract was deleted).
-    pub stale: bool,
+    stale: bool,
 }
 
 impl ConnectionsView {

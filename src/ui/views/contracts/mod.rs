@@ -2,6 +2,7 @@
 //! connection — origin id (serial), target id, last hash, last seen, last synced, last action —
 //! read from the store a page at a time around the selection, searched and sorted there.
 
+mod actions;
 pub mod keys;
 
 use crate::ui::widgets::search_field::SearchField;
@@ -14,6 +15,7 @@ use ratatui::widgets::Paragraph;
 use crate::config::Config;
 use crate::store::{ContractAction, ContractQuery, ContractSort, Store, SyncContract};
 
+use crate::ui::screen::paged_list::PagedList;
 use crate::ui::widgets::format;
 use crate::ui::widgets::list;
 use crate::ui::widgets::theme::Theme;
@@ -52,13 +54,6 @@ pub fn action_label(action: ContractAction) -> &'static str {
     }
 }
 
-/// The page of contracts read last: `contracts` start at position `offset` of the query.
-#[derive(Debug)]
-struct Page {
-    offset: usize,
-    contracts: Vec<SyncContract>,
-}
-
 /// The view's state: the connection, the query, the cursor and the page around it.
 #[derive(Debug, Default)]
 pub struct ContractsView {
@@ -69,16 +64,10 @@ pub struct ContractsView {
     sort: ContractSort,
     descending: bool,
     /// The search field, while typing in it (`/`).
-    pub search: SearchField,
-    cursor: usize,
-    top: usize,
-    page: Option<Page>,
-    /// Contracts matching the query in all; None until read.
-    total: Option<u64>,
-    /// Why the last read failed.
-    error: Option<String>,
-    /// Rows drawn last, for page moves.
-    height: usize,
+    search: SearchField,
+    /// The contracts read around the cursor, the cursor, and how many match the query in all
+    /// (None until read).
+    list: PagedList<SyncContract>,
 }
 
 impl ContractsView {
@@ -154,16 +143,14 @@ impl ContractsView {
 
     /// The query changed: back to the first contract, read again.
     fn restart(&mut self) {
-        self.cursor = 0;
-        self.top = 0;
+        self.list.restart();
         self.reload();
     }
 
     /// The store changed (a delete, a run): read the page again, keeping the cursor.
     pub fn reload(&mut self) {
-        self.page = None;
-        self.total = None;
-        self.error = None;
+        self.list.forget();
+        self.list.forget_total();
     }
 
     fn query(&self, config: &Config) -> Option<ContractQuery> {
@@ -176,12 +163,15 @@ impl ContractsView {
     }
 
     pub fn move_by(&mut self, delta: isize) {
-        let last = self.total.unwrap_or(0).saturating_sub(1) as usize;
-        self.cursor = self.cursor.saturating_add_signed(delta).min(last);
+        // Nothing read (no connection, or the read failed): the cursor stays on the first row.
+        match self.list.total() {
+            Some(_) => self.list.move_by(delta),
+            None => self.list.first(),
+        }
     }
 
     pub fn first(&mut self) {
-        self.cursor = 0;
+        self.list.first();
     }
 
     pub fn last(&mut self) {
@@ -190,72 +180,64 @@ impl ContractsView {
 
     /// Rows a page move goes.
     pub fn page(&self) -> usize {
-        self.height.max(1)
+        self.list.page()
     }
 
     /// The contract under the cursor, if its page is read.
     pub fn current(&self) -> Option<&SyncContract> {
-        let page = self.page.as_ref()?;
-        page.contracts.get(self.cursor.checked_sub(page.offset)?)
+        self.list.current()
     }
 
     /// Reads the page around the cursor if it is not read yet, before a key acts on it (the
     /// view may not have been drawn since the query changed).
     pub fn ensure(&mut self, config: &Config, store: &Store) {
-        let height = if self.height == 0 { 20 } else { self.height };
+        let height = match self.list.height() {
+            0 => 20,
+            height => height,
+        };
         self.prepare(config, store, height);
     }
 
     /// Reads the page around the cursor when what `height` rows show is not in it; a
     /// page is at most [`PAGE`] contracts, never the whole table.
     pub(crate) fn prepare(&mut self, config: &Config, store: &Store, height: usize) {
-        self.height = height;
-        if let Some(total) = self.total {
-            self.cursor = self.cursor.min(total.saturating_sub(1) as usize);
+        if let Some(total) = self.list.total() {
+            let cursor = self.list.cursor().min(total.saturating_sub(1) as usize);
+            self.list.place(cursor, self.list.top());
         }
-        if self.cursor < self.top {
-            self.top = self.cursor;
-        }
-        if self.cursor >= self.top + height {
-            self.top = self.cursor + 1 - height;
-        }
-        let wanted = self.top..self.top + height;
-        let covered = self.page.as_ref().is_some_and(|p| {
-            let end = p.offset + p.contracts.len();
-            let total = self.total.unwrap_or(0) as usize;
-            p.offset <= wanted.start && (wanted.end <= end || end >= total)
-        });
-        if covered || self.error.is_some() {
+        self.list.follow_cursor(height);
+        if self.list.covers(self.list.top(), height) || self.list.error().is_some() {
             return;
         }
         let Some(query) = self.query(config) else {
             return;
         };
-        let offset = self.top.saturating_sub(PAGE.saturating_sub(height) / 2);
+        let offset = self
+            .list
+            .top()
+            .saturating_sub(PAGE.saturating_sub(height) / 2);
         match store.query_contracts(&query, offset, PAGE) {
             Ok(page) => {
-                self.total = Some(page.total);
                 let last = page.total.saturating_sub(1) as usize;
-                if self.cursor > last || self.top > last {
+                let (cursor, top) = (self.list.cursor(), self.list.top());
+                self.list.set_total(page.total);
+                if cursor > last || top > last {
                     // Fewer contracts than before (a delete): come back to the end.
-                    self.cursor = self.cursor.min(last);
-                    self.top = self.top.min(self.cursor);
-                    if offset > self.top {
-                        self.page = None;
+                    let cursor = cursor.min(last);
+                    self.list.place(cursor, top.min(cursor));
+                    if offset > self.list.top() {
+                        self.list.forget();
                         return self.prepare(config, store, height);
                     }
                 }
-                self.page = Some(Page {
-                    offset,
-                    contracts: page.contracts,
-                });
+                self.list.fill(offset, page.contracts);
             }
-            Err(e) => self.error = Some(format!("cannot read the contracts: {e}")),
+            Err(e) => self.list.fail(format!("cannot read the contracts: {e}")),
         }
     }
 
     pub fn total(&self) -> Option<u64> {
-        self.total
+        self.list.total()
     }
 }
 
@@ -403,7 +385,7 @@ pub fn draw(frame: &mut Frame, area: Rect, view: &ContractsView, config: &Config
     let inner_height = area.height.saturating_sub(2) as usize;
     let height = inner_height.saturating_sub(2);
     let name = view.connection(config).unwrap_or("").to_string();
-    let total = view.total.map_or_else(
+    let total = view.list.total().map_or_else(
         || "…".to_string(),
         |n| {
             let plural = if n == 1 { "" } else { "s" };
@@ -419,8 +401,8 @@ pub fn draw(frame: &mut Frame, area: Rect, view: &ContractsView, config: &Config
         list::sort_title(
             sort_name(view.sort),
             view.descending,
-            view.cursor,
-            view.total,
+            view.list.cursor(),
+            view.list.total(),
             theme,
         ),
     );
@@ -445,16 +427,11 @@ pub fn draw(frame: &mut Frame, area: Rect, view: &ContractsView, config: &Config
         height: inner.height - 2,
         ..inner
     };
-    if let Some(error) = &view.error {
+    if let Some(error) = view.list.error() {
         list::draw_error(frame, body, error, theme);
         return;
     }
-    let visible: Vec<&SyncContract> = match &view.page {
-        Some(page) => (view.top..view.top + height)
-            .map_while(|i| page.contracts.get(i.checked_sub(page.offset)?))
-            .collect(),
-        None => Vec::new(),
-    };
+    let visible: Vec<&SyncContract> = view.list.visible(height).collect();
     let cols = Columns::new(width, &visible);
     frame.render_widget(
         Paragraph::new(cols.header(view.sort, view.descending, theme)),
@@ -470,7 +447,7 @@ pub fn draw(frame: &mut Frame, area: Rect, view: &ContractsView, config: &Config
                 "No connections configured: add [[connections]] to the configuration.",
                 theme.strong(),
             )]
-        } else if view.total == Some(0) {
+        } else if view.list.total() == Some(0) {
             empty_lines(view, &name, theme)
         } else {
             vec![Line::styled("reading…", theme.dim())]
@@ -487,7 +464,7 @@ pub fn draw(frame: &mut Frame, area: Rect, view: &ContractsView, config: &Config
     let lines: Vec<Line> = visible
         .iter()
         .enumerate()
-        .map(|(i, c)| cols.row(c, theme, view.top + i == view.cursor, width))
+        .map(|(i, c)| cols.row(c, theme, view.list.top() + i == view.list.cursor(), width))
         .collect();
     frame.render_widget(Paragraph::new(lines), body);
 }

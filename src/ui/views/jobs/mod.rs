@@ -3,6 +3,7 @@
 //! one row per connection in execution order, with its gauge, status, next action, error, hint,
 //! note and counters.
 
+mod actions;
 mod columns;
 pub mod keys;
 pub mod run_list;
@@ -44,6 +45,8 @@ pub struct JobsView {
     top: usize,
     /// Lines of the last drawn body, for page moves.
     page: usize,
+    /// Reading what a Dry run planned, for `p`.
+    applying: bool,
 }
 
 fn run_lines(

@@ -42,6 +42,8 @@ pub struct RunList {
     failures_only: bool,
     rows: Vec<Row>,
     selected: usize,
+    /// `G` asked for the oldest run: the update step reads the whole history.
+    want_last: bool,
 }
 
 impl RunList {
@@ -212,42 +214,64 @@ impl RunList {
         self.selected = self.selected.min(self.rows.len().saturating_sub(1));
     }
 
-    /// Moves the selection by `delta` rows, reading more history when it nears the end.
-    pub fn move_by(&mut self, store: &Store, delta: isize) -> Result<(), StoreError> {
+    /// Moves the selection by `delta` rows; [`RunList::update`] reads more history when it nears
+    /// the end.
+    pub fn move_by(&mut self, delta: isize) {
         let last = self.rows.len().saturating_sub(1);
         self.selected = self.selected.saturating_add_signed(delta).min(last);
-        self.fill(store)?;
-        let last = self.rows.len().saturating_sub(1);
-        if delta > 0 && self.selected < last {
-            // The fill may have added rows: a page-down should land where it was asked to.
-            self.selected = self.selected.min(last);
-        }
-        Ok(())
     }
 
     pub fn select_first(&mut self) {
         self.selected = 0;
     }
 
-    pub fn select_last(&mut self, store: &Store) -> Result<(), StoreError> {
-        self.load_all(store)?;
+    /// Selects the oldest run: the last loaded now, the last of the whole history once
+    /// [`RunList::update`] has read it.
+    pub fn select_last(&mut self) {
+        self.want_last = true;
         self.selected = self.rows.len().saturating_sub(1);
-        Ok(())
     }
 
-    /// Expands the selected run (reading its connection runs); false when the selection is
-    /// not a collapsed run.
-    pub fn expand(&mut self, store: &Store) -> Result<bool, StoreError> {
+    /// Expands the selected run (its connection runs are read by [`RunList::update`]); false
+    /// when the selection is not a collapsed run.
+    pub fn expand(&mut self) -> bool {
         let Some(Row::Run(id)) = self.selected_row() else {
-            return Ok(false);
+            return false;
         };
-        if self.expanded.contains(&id) {
-            return Ok(false);
+        if !self.expanded.insert(id) {
+            return false;
         }
-        self.ensure_connection_runs(store, id)?;
-        self.expanded.insert(id);
         self.rebuild(false);
-        Ok(true)
+        true
+    }
+
+    /// The update step's reads (the only ones besides the first page): the whole history when
+    /// the oldest run was asked for, more pages while the selection nears the end, and the
+    /// connection runs of the expanded runs and of the selected one (rerun and apply read
+    /// them). True when something was read.
+    pub fn update(&mut self, store: &Store) -> Result<bool, StoreError> {
+        let before = (self.runs.len(), self.connection_runs.len());
+        if std::mem::take(&mut self.want_last) {
+            self.load_all(store)?;
+            self.selected = self.rows.len().saturating_sub(1);
+        }
+        self.fill(store)?;
+        let selected = self.selected_row().map(Row::run_id);
+        let missing: Vec<RunId> = self
+            .expanded
+            .iter()
+            .copied()
+            .chain(selected)
+            .filter(|id| !self.connection_runs.contains_key(id) && self.run(*id).is_some())
+            .collect();
+        for id in missing {
+            self.ensure_connection_runs(store, id)?;
+        }
+        let read = before != (self.runs.len(), self.connection_runs.len());
+        if read {
+            self.rebuild(false);
+        }
+        Ok(read)
     }
 
     /// Expands a run wherever it is (a run that just started).
@@ -276,7 +300,7 @@ impl RunList {
     }
 
     /// Next status of the `f` cycle: all → running → … → interrupted → all.
-    pub fn cycle_status_filter(&mut self, store: &Store) -> Result<(), StoreError> {
+    pub fn cycle_status_filter(&mut self) {
         let cycle = &status::FILTER_CYCLE;
         self.status_filter = match self.status_filter {
             None => Some(cycle[0]),
@@ -286,28 +310,23 @@ impl RunList {
                 .and_then(|i| cycle.get(i + 1))
                 .copied(),
         };
-        self.refilter(store)
+        self.rebuild(false);
     }
 
-    pub fn toggle_failures_only(&mut self, store: &Store) -> Result<(), StoreError> {
+    pub fn toggle_failures_only(&mut self) {
         self.failures_only = !self.failures_only;
-        self.refilter(store)
+        self.rebuild(false);
     }
 
     /// Clears both filters; false when there was none.
-    pub fn clear_filters(&mut self, store: &Store) -> Result<bool, StoreError> {
+    pub fn clear_filters(&mut self) -> bool {
         if self.status_filter.is_none() && !self.failures_only {
-            return Ok(false);
+            return false;
         }
         self.status_filter = None;
         self.failures_only = false;
-        self.refilter(store)?;
-        Ok(true)
-    }
-
-    fn refilter(&mut self, store: &Store) -> Result<(), StoreError> {
         self.rebuild(false);
-        self.fill(store)
+        true
     }
 
     /// A run started or finished: insert or replace it.
@@ -406,10 +425,12 @@ mod tests {
         let mut runs = RunList::load(&store).unwrap();
         assert_eq!(runs.loaded(), PAGE_SIZE);
         assert_eq!(runs.latest().unwrap().id, 450);
-        runs.move_by(&store, 70).unwrap();
+        runs.move_by(70);
+        runs.update(&store).unwrap();
         assert_eq!(runs.loaded(), 2 * PAGE_SIZE);
         assert_eq!(runs.selected_run().unwrap().id, 380);
-        runs.select_last(&store).unwrap();
+        runs.select_last();
+        runs.update(&store).unwrap();
         assert!(runs.is_exhausted());
         assert_eq!(runs.selected_run().unwrap().id, 1);
     }
@@ -418,17 +439,20 @@ mod tests {
     fn a_filter_reads_on_until_it_has_enough_rows() {
         let (_dir, store) = store_with(1_000);
         let mut runs = RunList::load(&store).unwrap();
-        runs.toggle_failures_only(&store).unwrap();
+        runs.toggle_failures_only();
+        runs.update(&store).unwrap();
         assert!(runs.rows().len() >= LOOKAHEAD);
         assert!(
             runs.rows()
                 .iter()
                 .all(|r| runs.run(r.run_id()).unwrap().status == RunStatus::Failed)
         );
-        runs.cycle_status_filter(&store).unwrap();
+        runs.cycle_status_filter();
+        runs.update(&store).unwrap();
         assert_eq!(runs.status_filter(), Some(RunStatus::Running));
         assert!(runs.rows().is_empty());
-        assert!(runs.clear_filters(&store).unwrap());
+        assert!(runs.clear_filters());
+        runs.update(&store).unwrap();
         assert!(!runs.rows().is_empty());
     }
 
@@ -436,8 +460,9 @@ mod tests {
     fn expanding_lists_connections_in_order_and_collapse_goes_back() {
         let (_dir, store) = store_with(3);
         let mut runs = RunList::load(&store).unwrap();
-        runs.move_by(&store, 1).unwrap();
-        assert!(runs.expand(&store).unwrap());
+        runs.move_by(1);
+        assert!(runs.expand());
+        runs.update(&store).unwrap();
         assert_eq!(
             &runs.rows()[1..4],
             &[
@@ -452,7 +477,7 @@ mod tests {
                 },
             ]
         );
-        runs.move_by(&store, 2).unwrap();
+        runs.move_by(2);
         runs.collapse();
         assert_eq!(runs.selected_row(), Some(Row::Run(2)));
         runs.collapse();
@@ -463,7 +488,7 @@ mod tests {
     fn a_new_run_on_top_keeps_a_selection_elsewhere() {
         let (_dir, store) = store_with(3);
         let mut runs = RunList::load(&store).unwrap();
-        runs.move_by(&store, 1).unwrap();
+        runs.move_by(1);
         let mut live = run(RunStatus::Running);
         live.id = 4;
         runs.upsert_run(live.clone());

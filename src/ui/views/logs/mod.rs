@@ -1,5 +1,6 @@
 //! The Logs view: the engine's recent log lines (the last 2,000), scrollable, filtered with `/`.
 
+mod actions;
 pub mod keys;
 
 use std::collections::VecDeque;
@@ -33,9 +34,9 @@ pub struct LogLine {
 #[derive(Debug, Default)]
 pub struct LogsView {
     lines: VecDeque<LogLine>,
-    pub filter: Input,
+    filter: Input,
     /// The filter field has the keys.
-    pub editing: bool,
+    editing: bool,
     /// Matching lines hidden below the view; 0 follows new lines.
     scroll: usize,
     /// Rows of the last drawn view, for page moves.

@@ -1,6 +1,6 @@
 //! What the report's background work is doing now (counting, selecting every match, planning a
 //! resync, exporting), for the report's bottom border. The work itself is started and finished
-//! in [`crate::ui::app`].
+//! in `work.rs` beside it.
 
 use crate::store::SyncId;
 use crate::ui::widgets::format;
@@ -8,21 +8,19 @@ use crate::ui::widgets::format;
 /// What is going on in the background, for the report's bottom border.
 #[derive(Debug, Default)]
 pub struct ReportActivity {
-    pub(crate) counting: bool,
+    pub(super) counting: bool,
     /// The query changed while counting: count again when the count ends.
-    pub(crate) recount: bool,
-    pub(crate) selecting: bool,
-    pub(crate) planning: bool,
+    pub(super) recount: bool,
+    pub(super) selecting: bool,
+    pub(super) planning: bool,
     /// A mass resync's plan is followed by the health check of its connections.
-    pub(crate) checking_health: bool,
-    /// Reading what a Dry run planned, for `p`.
-    pub applying: bool,
+    pub(super) checking_health: bool,
     /// Rows written and the total of the export going on.
-    pub(crate) exporting: Option<(u64, u64)>,
+    pub(super) exporting: Option<(u64, u64)>,
     /// A run recorded entries since the report's page was read.
-    pub stale: bool,
+    pub(super) stale: bool,
     /// The entries of the resync sent last, to tell how they ended when its run finishes.
-    pub resyncing: Option<Vec<SyncId>>,
+    pub(super) resyncing: Option<Vec<SyncId>>,
 }
 
 impl ReportActivity {

@@ -143,7 +143,7 @@ pub fn draw(frame: &mut Frame, area: Rect, report: &Report, paint: &Paint) {
         height: inner.height - 2,
         ..inner
     };
-    if let Some(error) = &report.error {
+    if let Some(error) = report.error() {
         list::draw_error(frame, body, error, theme);
         return;
     }

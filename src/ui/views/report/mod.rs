@@ -1,8 +1,9 @@
 //! The sync report's state: filters, search, window, sort, the selection, and the one page of
 //! entries the screen shows (read at the scroll offset, never the whole report). Counting and
-//! selecting every match run on a background thread (started by the App). Drawing is in
-//! [`draw`], the keys in [`keys`].
+//! selecting every match run on a background thread (`work.rs`). Drawing is in [`draw`], the
+//! keys in [`keys`], what they do in `actions.rs`.
 
+mod actions;
 pub mod activity;
 pub mod columns;
 pub mod draw;
@@ -11,9 +12,12 @@ pub mod export_prompt;
 pub mod keys;
 pub mod picker;
 pub mod timeline;
+mod work;
 
 use std::collections::HashSet;
 
+use crate::ui::screen::paged_list::PagedList;
+use crate::ui::views::report::activity::ReportActivity;
 use crate::ui::widgets::search_field::SearchField;
 use chrono::{DateTime, TimeDelta, Utc};
 
@@ -58,35 +62,30 @@ pub struct Report {
     window_days: u32,
     sort: ReportSort,
     /// Extra columns: latest sync info, source id, target id.
-    pub extra: bool,
+    extra: bool,
     /// Conditions in the order they were set.
     applied: Vec<FilterKind>,
     /// The window's start, fixed at the last refresh so counts and pages agree.
     since: DateTime<Utc>,
     /// Bumped by every change of the query; counts of an older query are dropped.
     generation: u64,
-    /// Loaded entries: positions `rows_start..rows_start + rows.len()`.
-    rows: Vec<ReportEntry>,
-    rows_start: usize,
-    loaded: bool,
-    /// Where the report ends, once a short page showed it.
-    end: Option<usize>,
-    cursor: usize,
-    top: usize,
-    /// Rows of the last drawn page, for page moves.
-    height: usize,
-    /// Entries matching the filters, and all entries in the window; None while counting.
-    matching: Option<u64>,
+    /// The entries read around the cursor, the cursor, and the count of entries matching the
+    /// filters (None while counting).
+    list: PagedList<ReportEntry>,
+    /// All entries in the window; None while counting.
     in_window: Option<u64>,
     selection: HashSet<SyncId>,
     /// Digits of the highest sync id seen, so the id column keeps its width while scrolling.
     id_digits: usize,
     /// The search field, while typing in it (`/`).
-    pub search: SearchField,
-    /// A store read that failed, shown in place of the rows.
-    pub error: Option<String>,
+    search: SearchField,
     /// The view was shown at least once (counting starts then).
-    pub opened: bool,
+    opened: bool,
+    /// What runs in the background for the report (counting, selecting, exporting, ...).
+    activity: ReportActivity,
+    /// The entry details to open once the entry under the cursor is read (`n` / `N` in the
+    /// details): true going forward.
+    details_after_move: Option<bool>,
 }
 
 impl Report {
@@ -99,20 +98,14 @@ impl Report {
             applied: Vec::new(),
             since: window_start(now, DEFAULT_WINDOW_DAYS),
             generation: 0,
-            rows: Vec::new(),
-            rows_start: 0,
-            loaded: false,
-            end: None,
-            cursor: 0,
-            top: 0,
-            height: 1,
-            matching: None,
+            list: PagedList::default(),
             in_window: None,
             selection: HashSet::new(),
             id_digits: 1,
             search: SearchField::default(),
-            error: None,
             opened: false,
+            activity: ReportActivity::default(),
+            details_after_move: None,
         }
     }
 
@@ -162,7 +155,7 @@ impl Report {
     /// the count for the new generation.
     pub fn refresh(&mut self, now: DateTime<Utc>) {
         self.requery(now);
-        self.matching = None;
+        self.list.forget_total();
         self.in_window = None;
     }
 
@@ -176,10 +169,7 @@ impl Report {
 
     /// Forgets the loaded page only.
     pub fn reload(&mut self) {
-        self.rows.clear();
-        self.loaded = false;
-        self.end = None;
-        self.error = None;
+        self.list.forget();
     }
 
     /// The counts of a query, if it is still the current one.
@@ -187,90 +177,68 @@ impl Report {
         if generation != self.generation {
             return false;
         }
-        self.matching = Some(matching);
+        self.list.set_total(matching);
         self.in_window = Some(in_window);
-        self.end = Some(matching as usize);
-        self.clamp();
         true
     }
 
     pub fn matching(&self) -> Option<u64> {
-        self.matching
+        self.list.total()
     }
 
     pub fn in_window(&self) -> Option<u64> {
         self.in_window
     }
 
-    /// Entries the cursor can reach: the count, or what the pages showed so far.
-    fn reach(&self) -> usize {
-        match (self.end, self.matching) {
-            (Some(end), _) => end,
-            (None, Some(n)) => n as usize,
-            // Nothing read yet: keep the move; the first page read clamps it.
-            (None, None) if !self.loaded => usize::MAX,
-            // Not counted yet: one past what is loaded, so moving down reads the next page.
-            (None, None) => self.rows_start + self.rows.len() + 1,
-        }
-    }
-
-    fn clamp(&mut self) {
-        let reach = self.reach();
-        self.cursor = self.cursor.min(reach.saturating_sub(1));
-    }
-
     /// Rows the screen shows at once, for page moves.
     pub fn page(&self) -> usize {
-        self.height.max(1)
+        self.list.page()
     }
 
     pub fn cursor(&self) -> usize {
-        self.cursor
+        self.list.cursor()
     }
 
     pub fn top(&self) -> usize {
-        self.top
+        self.list.top()
+    }
+
+    /// A store read that failed, shown in place of the rows.
+    pub fn error(&self) -> Option<&str> {
+        self.list.error()
     }
 
     pub fn move_by(&mut self, delta: isize) {
-        let target = self.cursor.saturating_add_signed(delta);
-        self.cursor = target;
-        self.clamp();
+        self.list.move_by(delta);
     }
 
     pub fn first(&mut self) {
-        self.cursor = 0;
+        self.list.first();
     }
 
     pub fn last(&mut self) {
-        self.cursor = self.reach().saturating_sub(1);
+        self.list.last();
     }
 
     /// Makes the rows `top..top + height` current: moves `top` so the cursor shows, and reads
-    /// a page from the store when they are not loaded. Called by the view before it draws.
+    /// a page from the store when they are not loaded. The update step calls it before a frame.
     pub fn prepare(&mut self, store: &Store, height: usize) {
-        self.height = height.max(1);
-        if self.cursor < self.top {
-            self.top = self.cursor;
-        }
-        if self.cursor >= self.top + self.height {
-            self.top = self.cursor + 1 - self.height;
-        }
-        if let Err(e) = self.ensure(store, self.top, self.height) {
-            self.error = Some(format!("cannot read the report: {e}"));
+        self.list.follow_cursor(height.max(1));
+        let height = self.list.page();
+        if let Err(e) = self.ensure(store, self.list.top(), height) {
+            self.list.fail(format!("cannot read the report: {e}"));
             return;
         }
         // A short page showed the end: keep the cursor and the view on entries.
-        if let Some(end) = self.end {
-            self.cursor = self.cursor.min(end.saturating_sub(1));
-            if self.top + self.height > end {
-                self.top = end.saturating_sub(self.height);
+        if let Some(end) = self.list.end() {
+            let cursor = self.list.cursor().min(end.saturating_sub(1));
+            let mut top = self.list.top();
+            if top + height > end {
+                top = end.saturating_sub(height);
             }
-            if self.cursor < self.top {
-                self.top = self.cursor;
-            }
-            if let Err(e) = self.ensure(store, self.top, self.height) {
-                self.error = Some(format!("cannot read the report: {e}"));
+            self.list.place(cursor, top.min(cursor));
+            if let Err(e) = self.ensure(store, self.list.top(), height) {
+                self.list.fail(format!("cannot read the report: {e}"));
             }
         }
     }
@@ -278,31 +246,24 @@ impl Report {
     /// Reads entries so that `start..start + count` is loaded (as far as the report goes); a
     /// page around it is read, so short moves need no read.
     fn ensure(&mut self, store: &Store, start: usize, count: usize) -> Result<(), StoreError> {
-        let end = start + count;
-        let have = self.rows_start..self.rows_start + self.rows.len();
-        let known_end = self.end.unwrap_or(usize::MAX);
-        if self.loaded && have.start <= start && (end <= have.end || have.end >= known_end) {
+        if self.list.covers(start, count) {
             return Ok(());
         }
         let from = start.saturating_sub(count);
         let limit = count * 3;
         let rows = store.report_page(&self.query(), self.sort, from, limit)?;
         if rows.len() < limit && (!rows.is_empty() || from == 0) {
-            self.end = Some(from + rows.len());
+            self.list.set_end(from + rows.len());
         }
-        if rows.is_empty() && from > 0 && self.end.is_none() {
+        if rows.is_empty() && from > 0 && self.list.end().is_none() {
             // Past the end with the count still unknown: go back to the start.
-            self.cursor = 0;
-            self.top = 0;
+            self.list.place(0, 0);
             return self.ensure(store, 0, count);
         }
         if let Some(widest) = rows.iter().map(|e| e.sync_id).max() {
             self.id_digits = self.id_digits.max(widest.to_string().len());
         }
-        self.rows = rows;
-        self.rows_start = from;
-        self.loaded = true;
-        self.error = None;
+        self.list.fill(from, rows);
         Ok(())
     }
 
@@ -313,22 +274,29 @@ impl Report {
 
     /// The loaded entry at a position.
     pub fn row(&self, index: usize) -> Option<&ReportEntry> {
-        index
-            .checked_sub(self.rows_start)
-            .and_then(|i| self.rows.get(i))
+        self.list.row(index)
     }
 
-    /// The entry under the cursor, reading its page if needed.
-    pub fn current(&mut self, store: &Store) -> Result<Option<ReportEntry>, StoreError> {
-        if self.row(self.cursor).is_none() {
-            self.ensure(store, self.cursor, self.height.max(1))?;
+    /// The entry under the cursor, when its page is read (the update step reads it before a
+    /// key is handled).
+    pub fn current(&self) -> Option<&ReportEntry> {
+        self.list.current()
+    }
+
+    /// The update step before a key: reads the page of the entry under the cursor when it is
+    /// not read yet (the view may not have been drawn since the cursor moved).
+    fn ensure_current(&mut self, store: &Store) {
+        let (cursor, page) = (self.list.cursor(), self.list.page());
+        if self.list.current().is_none()
+            && let Err(e) = self.ensure(store, cursor, page)
+        {
+            self.list.fail(format!("cannot read the report: {e}"));
         }
-        Ok(self.row(self.cursor).cloned())
     }
 
     /// True once the loaded page says the report has no entry at all.
     pub fn is_empty(&self) -> bool {
-        self.end == Some(0) || self.matching == Some(0)
+        self.list.end() == Some(0) || self.list.total() == Some(0)
     }
 
     // The selection.
@@ -379,8 +347,7 @@ impl Report {
         if active {
             self.applied.push(kind);
         }
-        self.cursor = 0;
-        self.top = 0;
+        self.list.restart();
     }
 
     pub fn set_statuses(&mut self, statuses: Vec<EntryStatus>) -> bool {

@@ -16,7 +16,7 @@ use crate::engine::ResyncPlan;
 use crate::engine::health::HealthReport;
 use crate::store::{CancelOutcome, CancelRequest, RunId, Store, SyncId, Trigger};
 
-use crate::ui::views::connections::Summary;
+use crate::ui::views::connections::summary::Summary;
 
 /// Which entries a resync plan was asked for.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -195,6 +195,24 @@ impl Background {
         if spawned.is_ok() {
             self.running += 1;
         }
+    }
+
+    /// Runs a small store write off the UI thread (a write waits while the engine commits a
+    /// batch); [`BackgroundResult::Stored`] tells how it went.
+    pub fn write(&mut self, store: &Store, write: StoreWrite) {
+        let store = store.clone();
+        let failed = write.clone();
+        self.spawn(
+            "store-write",
+            move |_| {
+                let result = write.apply(&store);
+                BackgroundResult::Stored { write, result }
+            },
+            move |panic| BackgroundResult::Stored {
+                write: failed,
+                result: Err(panic),
+            },
+        );
     }
 
     /// Wakes whoever waits on it each time a job reports; the screen loop can wait on it to

@@ -106,6 +106,11 @@ impl OverlayStack {
         self.open.retain(|overlay| !close(overlay));
     }
 
+    /// The overlay on top, which takes the keys.
+    pub fn top(&mut self) -> Option<&mut Overlay> {
+        self.open.last_mut()
+    }
+
     /// Where keys go, when an overlay is open.
     pub fn context(&self) -> Option<Context> {
         self.open.last().map(Overlay::context)

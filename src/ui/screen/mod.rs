@@ -1,0 +1,177 @@
+//! What a view is to the App: a [`Screen`] that takes the actions of its key table and returns
+//! the [`Outcome`]s the App carries out (a line to say, an overlay to open, a command for the
+//! engine, another view to show), with the App's shared things lent for the call ([`Lend`]).
+//! Also here, because views and the App both use them: the background runner (slow store reads
+//! off the UI thread) and the stack of what is open over the view.
+//!
+//! A key handler never reads the store: what it needs read waits for [`Screen::update`], the
+//! one update step the App runs around each key and before each frame (page fetching included).
+
+pub mod background;
+pub mod overlay_stack;
+pub mod paged_list;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use ratatui::crossterm::event::KeyEvent;
+use ratatui::layout::Rect;
+
+use crate::config::Config;
+use crate::engine::health::HealthReport;
+use crate::engine::{Command, LogLevel};
+use crate::store::{ReportEntry, RunId, Store, SyncId};
+
+use crate::ui::action::Action;
+use crate::ui::keymap::Context;
+use crate::ui::overlays::new_run::Prefill;
+use crate::ui::screen::background::{Background, BackgroundResult};
+use crate::ui::screen::overlay_stack::Overlay;
+use crate::ui::views::jobs::run_list::RunList;
+
+/// The views, in Tab order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum View {
+    Jobs,
+    Logs,
+    Report,
+    Contracts,
+    Connections,
+}
+
+impl View {
+    /// Tab order: 1 Jobs … 5 Connections, wrapping around.
+    pub const ALL: [View; 5] = [
+        View::Jobs,
+        View::Logs,
+        View::Report,
+        View::Contracts,
+        View::Connections,
+    ];
+
+    /// The view `delta` tabs away.
+    pub fn cycle(self, delta: isize) -> View {
+        let i = View::ALL.iter().position(|v| *v == self).unwrap_or(0);
+        View::ALL[(i as isize + delta).rem_euclid(View::ALL.len() as isize) as usize]
+    }
+}
+
+/// What the App lends a view for one call.
+pub struct Lend<'a> {
+    pub config: &'a Arc<Config>,
+    /// For background jobs (each takes a clone) and for [`Screen::update`]; a key handler does
+    /// not read it.
+    pub store: &'a Store,
+    /// Where slow reads and small writes go, off the UI thread.
+    pub background: &'a mut Background,
+    /// The run history: the run card and the title show it, the Jobs view moves through it.
+    pub runs: &'a mut RunList,
+    /// "Now" on the App's clock (fixed in snapshots).
+    pub now: DateTime<Utc>,
+    /// False once the engine has stopped: a command sent now would be lost.
+    pub engine_running: bool,
+}
+
+/// Which entry of a serial's timeline is selected when it opens.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TimelinePick {
+    /// This entry, else the newest.
+    Entry(Option<SyncId>),
+    /// The newest entry on this connection (a contract's), else the newest.
+    NewestOn(String),
+}
+
+/// One thing a view asks the App to do; the App carries them out in order, in one place.
+pub enum Outcome {
+    /// A line on the message line (until the next key); `error` shows it in red.
+    Say { text: String, error: bool },
+    /// The message line emptied.
+    Unsay,
+    /// A line in the Logs view.
+    Log(LogLevel, String),
+    /// Something on screen changed outside a key press: draw again.
+    Redraw,
+    /// Opens an overlay on top.
+    Open(Overlay),
+    /// Closes the overlay on top.
+    CloseTop,
+    /// Reads an entry's details (in the update step) and opens them on top.
+    OpenDetails(ReportEntry),
+    /// Reads a serial's timeline (in the update step) and opens it on top.
+    OpenTimeline { serial: String, pick: TimelinePick },
+    /// Opens the new-run dialog (read in the update step), prefilled from a run.
+    OpenNewRun(Option<Prefill>),
+    /// A command for the engine. When the engine has stopped, `stopped` is said instead and
+    /// the outcomes after this one are dropped.
+    Send {
+        command: Command,
+        stopped: &'static str,
+    },
+    /// The run the engine starts next is selected when it appears.
+    FollowNextRun,
+    /// The Logs view, filtered on a connection's name.
+    LogsOf(String),
+    /// The sync report on a run's entries (one connection's, when named).
+    EntriesOf {
+        run_id: RunId,
+        connection: Option<String>,
+    },
+    /// A connection's health learnt elsewhere (before a mass resync), for the Connections view.
+    Health(String, HealthReport),
+    /// Why the resync of the entry in the details was refused, shown in them.
+    RefusedInDetails(String),
+    /// Contracts changed (one was deleted): the views that show them read them again.
+    ContractsChanged,
+    /// Copies `text` to the clipboard (OSC 52) and says so, naming `what` was copied.
+    Copy { what: String, text: String },
+}
+
+impl Outcome {
+    /// A line on the message line.
+    pub fn say(text: impl Into<String>) -> Outcome {
+        Outcome::Say {
+            text: text.into(),
+            error: false,
+        }
+    }
+
+    /// An error on the message line.
+    pub fn error(text: impl Into<String>) -> Outcome {
+        Outcome::Say {
+            text: text.into(),
+            error: true,
+        }
+    }
+}
+
+/// One view: its key context, what its actions do, and the update step before a frame.
+///
+/// A new view implements this (see ARCHITECTURE.md): its actions come from its key table
+/// (`keys.rs` beside it), through [`crate::ui::app::keys::bindings`].
+pub trait Screen {
+    /// Where the keys go while the view is on screen: the view's table, or its text field's.
+    fn context(&self) -> Context;
+
+    /// Carries out an action of the view's key table (the App keeps the ones every view shares:
+    /// switching views, help, quit, a new run). Reads nothing from the store.
+    fn handle(&mut self, action: Action, lend: &mut Lend) -> Vec<Outcome>;
+
+    /// A key the table does not bind while the view's text field has the keys.
+    fn type_key(&mut self, _key: KeyEvent) {}
+
+    /// The update step: reads what keys asked for and the page a frame of `area` shows (the
+    /// last known size when None). The only place a view reads the store on the UI thread.
+    fn update(&mut self, _lend: &mut Lend, _area: Option<Rect>) -> Vec<Outcome> {
+        Vec::new()
+    }
+
+    /// The view comes on screen.
+    fn shown(&mut self, _lend: &mut Lend) -> Vec<Outcome> {
+        Vec::new()
+    }
+
+    /// A background job this view started reported.
+    fn on_background(&mut self, _done: BackgroundResult, _lend: &mut Lend) -> Vec<Outcome> {
+        Vec::new()
+    }
+}
