@@ -95,8 +95,14 @@ pub struct Toast {
 #[derive(Debug)]
 enum Read {
     Details(Box<crate::store::ReportEntry>),
-    Timeline { serial: String, pick: TimelinePick },
+    Timeline {
+        serial: String,
+        pick: TimelinePick,
+    },
     NewRun(Option<Prefill>),
+    /// A key of the new-run dialog: it re-checks the workflow steps and the safety gate
+    /// against the store, so it is carried out here, not on the key.
+    DialogAction(Action),
 }
 
 /// The five views, each with its own state (private to it) and its [`Screen`] actions.
@@ -245,6 +251,15 @@ impl App {
             None if context.takes_text() => self.type_key(context, key),
             None => {}
         }
+        // A new-run dialog key (its gate and workflow checks read the store) is carried out by
+        // the update step at once: a confirmed start must not wait for the next frame.
+        if self
+            .reads
+            .iter()
+            .any(|read| matches!(read, Read::DialogAction(_)))
+        {
+            self.update(None);
+        }
     }
 
     pub fn handle_engine(&mut self, event: Event) {
@@ -362,6 +377,7 @@ impl App {
                     Err(e) => self.show_message(format!("cannot read the store: {e}"), true),
                 }
             }
+            Read::DialogAction(action) => self.act_on_dialog(action),
         }
         self.dirty = true;
     }
@@ -628,6 +644,10 @@ impl App {
     }
 
     fn on_dialog(&mut self, action: Action) {
+        self.reads.push(Read::DialogAction(action));
+    }
+
+    fn act_on_dialog(&mut self, action: Action) {
         let Some(dialog) = self.overlays.dialog() else {
             return;
         };
