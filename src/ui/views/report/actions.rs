@@ -4,6 +4,7 @@
 //! open through the App's update step ([`Outcome::OpenDetails`], [`Outcome::OpenTimeline`]).
 //! Anything that scans many entries runs in the background ([`super::work`]).
 
+use chrono::{DateTime, Utc};
 use ratatui::crossterm::event::KeyEvent;
 use ratatui::layout::Rect;
 
@@ -325,14 +326,19 @@ impl Report {
         self.set_run(Some(run_id));
         self.set_connections(connection.into_iter().collect());
         if let Some(run) = lend.runs.run(run_id) {
-            let age = (lend.now - run.started_at).num_days() + 1;
-            let days = u32::try_from(age).unwrap_or(MAX_WINDOW_DAYS);
-            if days > self.window_days() {
-                self.set_window(days);
-            }
+            self.reach_back_to(run.started_at, lend.now);
         }
         self.opened = true;
         self.refresh_report(lend);
+    }
+
+    /// Widens the window (never narrows it) so it reaches back to `started_at`.
+    fn reach_back_to(&mut self, started_at: DateTime<Utc>, now: DateTime<Utc>) {
+        let age = (now - started_at).num_days() + 1;
+        let days = u32::try_from(age).unwrap_or(MAX_WINDOW_DAYS);
+        if days > self.window_days() {
+            self.set_window(days);
+        }
     }
 
     /// `syncdeck triage RUN_ID`: the run's Failed entries, the window reaching back to the
@@ -340,12 +346,9 @@ impl Report {
     pub fn open_triage(&mut self, run_id: RunId, lend: &mut Lend) -> Option<ReportEntry> {
         self.set_run(Some(run_id));
         self.set_statuses(vec![EntryStatus::Failed]);
+        // The run list may not have read back that far at start: the store says when it began.
         if let Ok(Some(run)) = lend.store.get_run(run_id) {
-            let age = (lend.now - run.started_at).num_days() + 1;
-            let days = u32::try_from(age).unwrap_or(MAX_WINDOW_DAYS);
-            if days > self.window_days() {
-                self.set_window(days.min(MAX_WINDOW_DAYS));
-            }
+            self.reach_back_to(run.started_at, lend.now);
         }
         self.opened = true;
         self.refresh_report(lend);
