@@ -139,10 +139,32 @@ fn check_after_kill(setup: &DemoFiles, seen: &mut Seen, kill: usize, killed: boo
     if !killed {
         assert!(recovery.is_empty(), "after a clean end: {recovery:?}");
     }
-    // The killed run, when it got as far as recording itself, is the newest and Interrupted.
-    let interrupted_run = runs
+    // The killed run, when it got as far as recording itself, is the newest and Interrupted —
+    // unless the kill landed after the run had recorded its own end (the process was printing
+    // its JSON or closing the store): then it keeps the end it recorded and recovery has nothing
+    // to say about it.
+    let newest = runs
         .first()
-        .filter(|r| killed && !seen.runs.contains(&r.id))
+        .filter(|r| killed && !seen.runs.contains(&r.id));
+    if let Some(run) = newest.filter(|r| r.status != RunStatus::Interrupted) {
+        assert!(
+            matches!(run.status, RunStatus::Completed | RunStatus::Failed),
+            "kill {kill}: a killed run neither Interrupted nor ended by itself: {run:?}"
+        );
+        assert!(
+            !recovery.runs_interrupted.contains(&run.id),
+            "kill {kill}: {recovery:?}"
+        );
+        for row in store.connection_runs(run.id).unwrap() {
+            assert_eq!(row.status, run.status, "kill {kill}: {row:?}");
+        }
+        println!(
+            "kill {kill}: the kill landed after run #{} recorded its end",
+            run.id
+        );
+    }
+    let interrupted_run = newest
+        .filter(|r| r.status == RunStatus::Interrupted)
         .map(|run| {
             assert_eq!(run.status, RunStatus::Interrupted, "kill {kill}: {run:?}");
             assert!(
