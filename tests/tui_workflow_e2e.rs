@@ -141,7 +141,8 @@ fn walk(term: &Terminal, expect: &CmdbFleet) -> u64 {
     dialog_on_cmdb_only(term);
     term.keys(&["Tab", "Tab"]);
     term.type_text(serial);
-    term.keys(&["Tab", "Right"]);
+    // The step's mode, Dry, is chosen already.
+    term.keys(&["Tab"]);
     term.wait_for(&format!("Enter starts: Single Dry on cmdb for {serial}"));
     term.keys(&["Enter"]);
     let screen = term.wait_for("Last run #1 · Single Dry · ✔ completed");
@@ -163,9 +164,14 @@ fn walk(term: &Terminal, expect: &CmdbFleet) -> u64 {
     dialog_on_cmdb_only(term);
     term.keys(&["Tab", "Tab"]);
     term.type_text(serial);
-    term.keys(&["Tab", "Right", "Right"]);
-    term.wait_for(&format!("Enter starts: Single Live on cmdb for {serial}"));
+    // Live is the step's mode: chosen already, and Enter asks first.
+    term.keys(&["Tab"]);
+    term.wait_for(&format!(
+        "Enter asks first: Single LIVE on cmdb for {serial}"
+    ));
     term.keys(&["Enter"]);
+    term.wait_for("Start a Single LIVE run?");
+    term.keys(&["y"]);
     let screen = term.wait_for("Last run #2 · Single Live · ✔ completed");
     assert_eq!(
         counters_after(&screen, "#2 Single Live", LIVE),
@@ -181,7 +187,7 @@ fn walk(term: &Terminal, expect: &CmdbFleet) -> u64 {
 
     // 3. Full + Dry on cmdb: every record, the one just written now unchanged.
     dialog_on_cmdb_only(term);
-    term.keys(&["Tab", "Right", "Tab", "Right"]);
+    term.keys(&["Tab", "Right"]);
     term.wait_for("Enter starts: Full Dry on cmdb");
     term.keys(&["Enter"]);
     term.wait_for_within("Last run #3 · Full Dry · ✔ completed", 120);
@@ -333,7 +339,8 @@ fn the_recommended_workflow_on_cmdb_reads_its_counters_at_each_step() {
 
     // The Full + Live step's check: a second Full Dry finds nothing left to update.
     dialog_on_cmdb_only(&term);
-    term.keys(&["Tab", "Right", "Tab", "Right"]);
+    // Full, and Dry (Left from the Live step's mode; cmdb's own setting is dry anyway).
+    term.keys(&["Tab", "Right", "Tab", "Left"]);
     term.wait_for("Enter starts: Full Dry on cmdb");
     term.keys(&["Enter"]);
     term.wait_for_within("Last run #5 · Full Dry · ✔ completed", 120);

@@ -134,7 +134,9 @@ impl App {
                     );
                 }
             }
-            ConfirmedAction::StartForced(request) => self.start_run(request),
+            ConfirmedAction::StartLive(request) | ConfirmedAction::StartForced(request) => {
+                self.start_run(request)
+            }
             ConfirmedAction::Resync(ids) => self.send_resync(ids),
             ConfirmedAction::DeleteContract {
                 connection,
@@ -179,6 +181,10 @@ impl App {
                     DialogOutcome::Stay => {}
                     DialogOutcome::Close => self.overlays.close_top(),
                     DialogOutcome::Start(request) => self.start_run(request),
+                    DialogOutcome::ConfirmLive(request, split) => {
+                        self.overlays
+                            .push(Overlay::Confirm(Confirm::live_run(request, &split)));
+                    }
                     DialogOutcome::Gated(request, gate) => {
                         self.overlays
                             .push(Overlay::Confirm(Confirm::forced_full_live(request, &gate)));

@@ -7,10 +7,10 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph};
 
 use crate::engine::health::HealthReport;
-use crate::engine::{ResyncPlan, RunRequest};
+use crate::engine::{ResyncPlan, RunRequest, RunScope};
 use crate::store::{Run, RunId, SyncContract, SyncId};
 
-use crate::ui::overlays::new_run::Gate;
+use crate::ui::overlays::new_run::{Gate, ModeSplit};
 use crate::ui::widgets::format;
 use crate::ui::widgets::layout;
 use crate::ui::widgets::status;
@@ -22,6 +22,8 @@ pub enum ConfirmedAction {
     CancelRun(RunId),
     /// Quit while a run is going (the loop cancels the run on the way out).
     Quit,
+    /// Start a run that writes to at least one connection.
+    StartLive(RunRequest),
     /// Start a Full Live run past the safety gate.
     StartForced(RunRequest),
     /// Resync these report entries (a Resync run).
@@ -119,6 +121,33 @@ impl Confirm {
                 "Quitting cancels it; it is recorded as Canceled with what it processed.".into(),
             ],
             yes: "cancel the run and quit",
+        }
+    }
+
+    /// Start a run that is Live on at least one connection: which ones are written to, and
+    /// which ones only compared.
+    pub fn live_run(request: RunRequest, split: &ModeSplit) -> Confirm {
+        let (scope, what) = match &request.scope {
+            RunScope::Full => ("Full", "every record in scope".to_string()),
+            RunScope::Single(serial) => ("Single", format!("the record {serial}")),
+        };
+        let mut lines = vec![format!("LIVE: writes {what} to {}.", names(&split.live))];
+        if !split.dry.is_empty() {
+            lines.push(format!(
+                "Dry on {}: nothing is written there.",
+                names(&split.dry)
+            ));
+        }
+        lines.push(
+            "A Dry run of the same scope shows first what this one would change, writing \
+             nothing."
+                .into(),
+        );
+        Confirm {
+            action: ConfirmedAction::StartLive(request),
+            title: format!("Start a {scope} LIVE run?"),
+            lines,
+            yes: "start it live",
         }
     }
 
@@ -404,6 +433,15 @@ pub fn refusal_lines(plan: &ResyncPlan, max: usize) -> Vec<String> {
         ));
     }
     lines
+}
+
+/// Names as a reader lists them: `a`, `a and b`, `a, b and c`.
+fn names(list: &[String]) -> String {
+    match list {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
 }
 
 fn capitalise(text: &str) -> String {
