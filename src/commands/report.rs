@@ -204,6 +204,7 @@ fn parse(args: &ReportArgs) -> Result<(ReportFilter, ReportSort, Format), String
         run: args.run,
         search: args.search.clone().filter(|s| !s.trim().is_empty()),
         since: Some(Utc::now() - Duration::days(i64::from(args.days))),
+        failure: None,
     };
     Ok((filter, ReportSort { column, descending }, format))
 }

@@ -345,6 +345,8 @@ fn connection_json(row: &ConnectionRun) -> serde_json::Value {
             "failed": c.failed,
             "pending": c.pending,
             "errors": c.errors,
+            "fixable": c.fixable,
+            "not_syncable": c.not_syncable,
         },
         "note": row.note,
         "error": row.error.as_ref().map(|e| json!({"message": e.message, "hint": e.hint})),
@@ -387,6 +389,12 @@ fn summary(run: &Run, rows: &[ConnectionRun]) -> String {
             "  {:<20} fetched {} · new {} · changed {} · unchanged {}\n",
             "", c.fetched, c.new, c.changed, c.unchanged
         ));
+        if c.fixable + c.not_syncable > 0 {
+            out.push_str(&format!(
+                "  {:<20} Failed entries: {} a resync may fix · {} not syncable (syncdeck report --run {} --status failed)\n",
+                "", c.fixable, c.not_syncable, row.run_id
+            ));
+        }
         if let Some(error) = &row.error {
             out.push_str(&format!(
                 "  {:<20} error: {}\n",

@@ -35,8 +35,8 @@ use super::units::{DRIFTED, Target};
 use crate::config::{Config, Connection, Source};
 use crate::panics::panic_text;
 use crate::store::{
-    ConnectionRun, Counters, EntryStatus, Outcome, ReportEntry, RunError, RunId, RunMode,
-    RunStatus, Store, StoreError, WriteBatch,
+    ConnectionRun, Counters, EntryStatus, FailureClass, Outcome, ReportEntry, RunError, RunId,
+    RunMode, RunStatus, Store, StoreError, WriteBatch,
 };
 
 /// Entries per store commit.
@@ -760,6 +760,12 @@ fn fold(row: &mut ConnectionRun, result: &RecordResult) {
         Outcome::MissingDestination => c.missing_destination += 1,
         Outcome::Error if dry => c.errors += 1,
         Outcome::Error => c.failed += 1,
+    }
+    // Every Failed entry, whatever its outcome, in exactly one of the two.
+    match entry.failure_class() {
+        Some(FailureClass::Fixable) => c.fixable += 1,
+        Some(FailureClass::NotSyncable) => c.not_syncable += 1,
+        None => {}
     }
 }
 

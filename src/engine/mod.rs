@@ -416,6 +416,8 @@ pub fn total_counters(rows: &[ConnectionRun]) -> Counters {
         total.new += c.new;
         total.changed += c.changed;
         total.unchanged += c.unchanged;
+        total.fixable += c.fixable;
+        total.not_syncable += c.not_syncable;
     }
     total
 }

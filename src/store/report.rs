@@ -34,7 +34,7 @@ use super::report_scan::{self, Candidate, Candidates, IndexTable};
 use super::report_summary::{Needs, Summary};
 use super::report_systems::known_systems;
 use super::tables::*;
-use super::types::{EntryStatus, Outcome, ReportEntry, RunId, SyncId};
+use super::types::{EntryStatus, FailureClass, Outcome, ReportEntry, RunId, SyncId};
 
 /// Which entries the report shows; every condition set must hold.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -53,6 +53,9 @@ pub struct ReportFilter {
     pub search: Option<String>,
     /// Entries at or after this time (compared in milliseconds, as the indexes keep it).
     pub since: Option<DateTime<Utc>>,
+    /// Only Failed entries of this class (a retry may fix them, or none can); combined with
+    /// `statuses`, which must then allow Failed for anything to match.
+    pub failure: Option<FailureClass>,
 }
 
 /// A column the report can be sorted by.
@@ -164,6 +167,9 @@ impl ReportFilter {
                 .is_none_or(|since| entry.time.timestamp_millis() >= since.timestamp_millis())
             && Search::parse(self.search.as_deref())
                 .is_none_or(|search| search.matches(entry.sync_id, &entry.reference, &entry.system))
+            && self
+                .failure
+                .is_none_or(|class| entry.failure_class() == Some(class))
     }
 }
 
@@ -369,6 +375,12 @@ impl<'f> Query<'f> {
         let mut statuses = filter.statuses.clone();
         statuses.sort_by_key(|status| status.code());
         statuses.dedup();
+        // A failure class is a kind of Failed entry: walk the Failed part of the status index.
+        let mut no_status_matches = false;
+        if filter.failure.is_some() {
+            no_status_matches = !statuses.is_empty() && !statuses.contains(&EntryStatus::Failed);
+            statuses = vec![EntryStatus::Failed];
+        }
         let since_ms = filter
             .since
             .map_or(i64::MIN, |since| since.timestamp_millis());
@@ -430,6 +442,7 @@ impl<'f> Query<'f> {
             }
         }
         let source = match gathered {
+            _ if no_status_matches => Source::Nothing,
             Some(ids) if ids.is_empty() => Source::Nothing,
             Some(ids) => Source::Gathered {
                 ids,
@@ -520,19 +533,27 @@ impl<'f> Query<'f> {
                 }))
     }
 
-    /// Reads `needs` of one entry and hands them to `use_summary`; None if the entry is gone.
+    /// Reads `needs` of one entry and hands them to `use_summary`; None if the entry is gone,
+    /// or is not of the filter's failure class (which the indexes and the summary do not hold:
+    /// the entry is decoded whole, only for the Failed candidates of such a filter).
     fn with_summary<R>(
         &self,
         sync_id: SyncId,
         needs: Needs,
         use_summary: impl FnOnce(&Summary) -> R,
     ) -> Result<Option<R>, StoreError> {
-        if needs.is_empty() {
+        if needs.is_empty() && self.filter.failure.is_none() {
             return Ok(Some(use_summary(&Summary::default())));
         }
         let Some(bytes) = self.entries.get(sync_id).map_err(db("reading an entry"))? else {
             return Ok(None);
         };
+        if let Some(class) = self.filter.failure {
+            let entry = decode_entry(bytes.value(), "decoding an entry")?;
+            if entry.failure_class() != Some(class) {
+                return Ok(None);
+            }
+        }
         let summary = Summary::read(bytes.value(), needs)?;
         Ok(Some(use_summary(&summary)))
     }

@@ -169,6 +169,87 @@ impl Outcome {
     }
 }
 
+/// What kind of failure a Failed entry is (SPEC section 4, issue 15): one a retry may fix, or one
+/// no retry can fix until the data or the configuration changes.
+///
+/// **Fixable**: 5xx, 429, 408, 409, 423, 425 (the destination is down, busy or briefly in
+/// conflict), timeouts and connection errors (no HTTP status), a write whose outcome is unknown,
+/// a verification that failed, a source that could not be read, an interrupted run, a store that
+/// stopped recording, and 401 / 403: a credential rotated or fixed outside the configuration
+/// makes the same request succeed, so a resync after the credential fix is the way out.
+///
+/// **Not syncable**: missing source, missing destination, drifted from an applied plan, rule and
+/// format errors (a value the formatter or the body cannot carry, an ambiguous destination, a
+/// serial that is not one, a record no longer in the source), and the 4xx a retry of the same
+/// request cannot change: 400 (mapping or data), 404 (wrong path or the record is gone), 405
+/// (wrong method), 410, 413, 414, 415 (wrong format), 422 and any other 4xx not named above.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureClass {
+    /// A retry (a resync) may fix it.
+    Fixable,
+    /// No retry can fix it: the source record, the destination or the configuration must change.
+    NotSyncable,
+}
+
+impl FailureClass {
+    /// Reason codes of Failed entries no retry can fix, whatever their HTTP status.
+    const NOT_SYNCABLE_REASONS: [&'static str; 9] = [
+        "missing_source",
+        "missing_destination",
+        "drifted",
+        "rule",
+        "format_error",
+        "unsendable_value",
+        "ambiguous_destination",
+        "serial_too_long",
+        "not_in_source",
+    ];
+
+    /// The class of an entry with these columns; None unless `status` is Failed.
+    pub fn of(
+        status: EntryStatus,
+        outcome: Outcome,
+        reason: Option<&str>,
+        http_status: Option<u16>,
+    ) -> Option<FailureClass> {
+        if status != EntryStatus::Failed {
+            return None;
+        }
+        if matches!(
+            outcome,
+            Outcome::MissingSource | Outcome::MissingDestination | Outcome::Skipped
+        ) || reason.is_some_and(|reason| FailureClass::NOT_SYNCABLE_REASONS.contains(&reason))
+        {
+            return Some(FailureClass::NotSyncable);
+        }
+        Some(match http_status {
+            None => FailureClass::Fixable,
+            Some(401 | 403 | 408 | 409 | 423 | 425 | 429) => FailureClass::Fixable,
+            Some(status) if status >= 500 => FailureClass::Fixable,
+            Some(status) if (400..500).contains(&status) => FailureClass::NotSyncable,
+            // 1xx/2xx/3xx on a Failed entry: a redirect refused, an answer not understood.
+            Some(_) => FailureClass::Fixable,
+        })
+    }
+
+    /// Snake-case name, as on the command line and in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureClass::Fixable => "fixable",
+            FailureClass::NotSyncable => "not_syncable",
+        }
+    }
+
+    /// Words for the screen: "fixable", "not syncable".
+    pub fn label(self) -> &'static str {
+        match self {
+            FailureClass::Fixable => "fixable",
+            FailureClass::NotSyncable => "not syncable",
+        }
+    }
+}
+
 /// The counters of a connection run (SPEC section 3): the dry-run diagnostics and the live
 /// counters, plus the test-style totals.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -190,6 +271,13 @@ pub struct Counters {
     pub changed: u64,
     /// Records whose hash matches their contract's.
     pub unchanged: u64,
+    /// Entries recorded Failed that a retry may fix ([`FailureClass::Fixable`]).
+    #[serde(default)]
+    pub fixable: u64,
+    /// Entries recorded Failed that no retry can fix ([`FailureClass::NotSyncable`]):
+    /// `fixable + not_syncable` is the number of the connection run's Failed entries.
+    #[serde(default)]
+    pub not_syncable: u64,
 }
 
 /// A terminal error that stopped a connection run, with the hint of SPEC section 4.
@@ -325,6 +413,18 @@ pub struct ReportEntry {
     /// a dry run would have written). None in entries recorded before hashes were kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hashes: Option<ContractHashes>,
+}
+
+impl ReportEntry {
+    /// The entry's [`FailureClass`]; None unless it is Failed.
+    pub fn failure_class(&self) -> Option<FailureClass> {
+        FailureClass::of(
+            self.status,
+            self.outcome,
+            self.reason.as_deref(),
+            self.error.as_ref().and_then(|error| error.http_status),
+        )
+    }
 }
 
 /// A contract's last hash before and after one entry: equal when nothing changed, `before`
