@@ -384,7 +384,7 @@ impl App {
             Layout::vertical([
                 Constraint::Length(1),
                 Constraint::Length(self.banner_lines(area).len() as u16),
-                Constraint::Length(dashboard::HEIGHT),
+                Constraint::Length(dashboard::height(self.view == View::Jobs)),
                 Constraint::Fill(1),
                 Constraint::Length(u16::from(self.toast.is_some())),
                 Constraint::Length(1),
@@ -483,7 +483,12 @@ impl App {
         let Some(banner) = &self.banner else {
             return Vec::new();
         };
-        let max = if area.height >= 20 { 2 } else { 1 };
+        // Two lines on the jobs view of a tall screen; one elsewhere, where rows count.
+        let max = if area.height >= 20 && self.view == View::Jobs {
+            2
+        } else {
+            1
+        };
         let width = area.width as usize;
         let mut pieces = format::wrap(banner, width.saturating_sub(2));
         if pieces.len() > max {

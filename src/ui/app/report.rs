@@ -307,7 +307,10 @@ impl App {
                             status::run_type(r.run_type),
                             status::mode(r.mode),
                             format::started(r.started_at, false),
-                            status::label(r.status)
+                            status::label_with(
+                                r.status,
+                                status::run_failed_entries(self.runs.connection_runs(r.id))
+                            )
                         ),
                         Value::Run(r.id),
                         filter.run == Some(r.id),

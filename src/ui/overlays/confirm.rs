@@ -380,6 +380,15 @@ impl Confirm {
                 lines.push(Line::raw(format!("{prefix}{piece}")));
             }
         }
+        // Too tall for the screen: the text is cut (with an ellipsis), never the key line.
+        let room = area.height.saturating_sub(4) as usize;
+        if lines.len() > room {
+            lines.truncate(room.saturating_sub(1));
+            lines.push(Line::styled(
+                "… (more than the screen holds: a taller terminal shows it all)",
+                theme.dim(),
+            ));
+        }
         lines.push(Line::raw(""));
         if self.action == ConfirmedAction::Blocked {
             lines.push(Line::from(vec![

@@ -36,6 +36,8 @@ pub struct LastRun {
     pub mode: RunMode,
     pub at: DateTime<Utc>,
     pub status: RunStatus,
+    /// Its Failed entries ([`status::failed_entries`]).
+    pub failed: u64,
 }
 
 /// What the view reads from the store in the background: contracts and the last run.
@@ -78,6 +80,7 @@ pub fn summarize(config: &Config, store: &Store) -> Result<HashMap<String, Summa
                     mode: row.mode,
                     at: row.started_at.unwrap_or(run.started_at),
                     status: row.status,
+                    failed: status::failed_entries(row.mode, &row.counters),
                 });
             }
         }
@@ -225,8 +228,8 @@ fn last_run_spans(view: &ConnectionsView, name: &str, theme: Theme) -> Vec<Span<
             // The status before the time: a narrow row cuts the time, not the status.
             spans.push(Span::raw(format!("last run #{} ", run.run_id)));
             spans.push(Span::styled(
-                status::label(run.status),
-                theme.status(run.status),
+                status::label_with(run.status, run.failed),
+                theme.status_with(run.status, run.failed),
             ));
             spans.push(Span::raw(format!(" {}", format::started(run.at, false))));
         }

@@ -367,7 +367,12 @@ impl EntryDetails {
             ));
         }
         if let Some(c) = &self.connection_run {
-            run.push_str(&format!(" · {} {}", c.connection, status::label(c.status)));
+            let failed = status::failed_entries(c.mode, &c.counters);
+            run.push_str(&format!(
+                " · {} {}",
+                c.connection,
+                status::label_with(c.status, failed)
+            ));
         }
         out.push(Piece::Field("run", run, Tone::Plain));
         if let Some(r) = &self.run

@@ -1,0 +1,236 @@
+//! Issue 15's screens (ratatui's TestBackend, at 80x24 and 160x48): failures never look like
+//! success (point 2), 80x24 fits (point 8). A real store in a temp dir, the demo
+//! configuration, a frozen clock.
+
+use chrono::TimeDelta;
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::crossterm::event::KeyCode;
+use ratatui::layout::Rect;
+use syncdeck::config::{Config, Theme};
+use syncdeck::store::{
+    ConnectionRun, Counters, EntryStatus, Outcome, ReportEntry, Run, RunMode, RunStatus, RunType,
+    Store, WriteBatch,
+};
+use syncdeck::ui::overlays::confirm::{Confirm, ConfirmedAction};
+use syncdeck::ui::widgets::theme;
+
+mod common;
+
+use common::demo::config_at;
+use common::history::{self, completed_connection_run};
+use common::screen::{Fixture, at, key, now, plain, render, settle};
+
+const ALL: [&str; 4] = ["cmdb", "registry", "mdm", "cmdb-wrong-method"];
+
+fn run(store: &Store, run_type: RunType, mode: RunMode, status: RunStatus, names: &[&str]) -> Run {
+    let start = at(14, 0, 0);
+    let mut run = Run {
+        id: 0,
+        run_type,
+        mode,
+        status,
+        started_at: start,
+        finished_at: Some(start + TimeDelta::seconds(90)),
+        serial: None,
+        connections: names.iter().map(|n| n.to_string()).collect(),
+        credential_contexts: vec!["cmdb-demo".into()],
+        note: None,
+        owner: Some(history::owner_on_jump1("alice", 4242)),
+        trigger: Some(syncdeck::store::Trigger::console()),
+    };
+    run.id = store.create_run(run.clone()).unwrap();
+    run
+}
+
+fn live(updated: u64, fixable: u64, missing_destination: u64, not_syncable: u64) -> Counters {
+    let fetched = updated + fixable + not_syncable;
+    Counters {
+        updated,
+        missing_destination,
+        failed: fixable + not_syncable - missing_destination,
+        fixable,
+        not_syncable,
+        fetched,
+        new: fetched,
+        ..Counters::default()
+    }
+}
+
+/// A Full Live run that completed with failed entries on two of its connections (3 a retry
+/// may fix and 9 none can, 7 of them missing a destination, on cmdb; 4 on mdm), and a resync
+/// that fixed none of its 8.
+fn failures(config: &Config, store: &Store) {
+    let full = run(
+        store,
+        RunType::Full,
+        RunMode::Live,
+        RunStatus::Completed,
+        &ALL[..3],
+    );
+    let mut batch = WriteBatch::new();
+    batch.connection_runs = vec![
+        completed_connection_run(&full, 0, live(1_200, 3, 7, 9), config),
+        completed_connection_run(&full, 1, live(2_400, 0, 0, 0), config),
+        completed_connection_run(&full, 2, live(1_996, 4, 0, 0), config),
+    ];
+    store.commit(&mut batch).unwrap();
+    let resync = run(
+        store,
+        RunType::Resync,
+        RunMode::Live,
+        RunStatus::Completed,
+        &ALL[..1],
+    );
+    let mut batch = WriteBatch::new();
+    batch.connection_runs = vec![completed_connection_run(
+        &resync,
+        0,
+        live(0, 8, 0, 0),
+        config,
+    )];
+    store.commit(&mut batch).unwrap();
+}
+
+fn open(fill: impl FnOnce(&Config, &Store)) -> Fixture {
+    Fixture::open(config_at("127.0.0.1:7300"), plain(), fill)
+}
+
+fn snap(name: &str, f: &mut Fixture) {
+    insta::assert_snapshot!(format!("{name}_80x24"), render(&mut f.app, 80, 24));
+    insta::assert_snapshot!(format!("{name}_160x48"), render(&mut f.app, 160, 48));
+}
+
+#[test]
+fn a_completion_with_failed_entries_is_never_shown_as_success() {
+    let mut f = open(failures);
+    // The newest run first: the resync that fixed none of its 8.
+    let screen = render(&mut f.app, 80, 24);
+    assert!(
+        screen.contains("Last run #2 · Resync Live · ⚠ completed · 8 failed"),
+        "{screen}"
+    );
+    assert!(screen.contains("E opens the 8 failed"), "{screen}");
+    assert!(!screen.contains("✔ completed"), "{screen}");
+    // The Full run expanded: its row and its connections.
+    key(&mut f.app, KeyCode::Char('j'));
+    key(&mut f.app, KeyCode::Enter);
+    snap("completed_with_failures", &mut f);
+    let wide = render(&mut f.app, 160, 48);
+    assert!(wide.contains("⚠ completed · 16 failed"), "{wide}");
+    assert!(wide.contains("⚠ completed · 12 failed"), "{wide}");
+    assert!(wide.contains("→ E opens the 12 failed"), "{wide}");
+    assert!(wide.contains("⚠ completed · 4 failed"), "{wide}");
+    // The connection without failures stays plain success.
+    assert!(wide.contains("✔ completed"), "{wide}");
+    // Connections: each connection's last run says the same.
+    key(&mut f.app, KeyCode::Char('5'));
+    settle(&mut f.app, std::time::Duration::from_secs(10));
+    snap("connections_last_run_failed", &mut f);
+    let screen = render(&mut f.app, 160, 48);
+    assert!(
+        screen.contains("last run #2 ⚠ completed · 8 failed"),
+        "{screen}"
+    );
+}
+
+/// A Live run canceled after 120 of 2,400 records: 2,280 never tried, counted and shown.
+#[test]
+fn records_never_tried_are_counted() {
+    let mut f = open(|config, store| {
+        let canceled = run(
+            store,
+            RunType::Full,
+            RunMode::Live,
+            RunStatus::Canceled,
+            &ALL[..1],
+        );
+        let mut row: ConnectionRun =
+            completed_connection_run(&canceled, 0, live(120, 0, 0, 0), config);
+        row.status = RunStatus::Canceled;
+        row.total = 2_400;
+        let mut batch = WriteBatch::new();
+        batch.connection_runs = vec![row];
+        store.commit(&mut batch).unwrap();
+    });
+    key(&mut f.app, KeyCode::Enter);
+    let screen = render(&mut f.app, 80, 24);
+    assert!(screen.contains("2,280 never tried"), "{screen}");
+    assert!(
+        screen.contains("120 of 2,400 · 2,280 never tried"),
+        "{screen}"
+    );
+}
+
+/// 30 entries of one run: the report shows at least 14 of them at 80x24, the banner and the
+/// card taking a line each.
+#[test]
+fn the_report_shows_fourteen_entries_at_80x24() {
+    let mut f = Fixture::open(
+        config_at("127.0.0.1:7300"),
+        syncdeck::ui::app::AppOptions {
+            theme: Theme::Default,
+            banner: Some(
+                "DEMO · built-in demo systems on http://127.0.0.1:7300 · scratch store · to \
+                 leave the demo, write ~/.config/syncdeck/config.toml (see config.example.toml)"
+                    .into(),
+            ),
+        },
+        |config, store| {
+            failures(config, store);
+            let mut batch = WriteBatch::new();
+            for i in 0..30u32 {
+                batch.entries.push(ReportEntry {
+                    status: EntryStatus::Failed,
+                    outcome: Outcome::Error,
+                    ..history::entry(
+                        1,
+                        "cmdb",
+                        "ServiceNow CMDB (demo)",
+                        &format!("SD-{:06}", i + 1),
+                        at(14, 0, i),
+                    )
+                });
+            }
+            store.commit(&mut batch).unwrap();
+        },
+    );
+    key(&mut f.app, KeyCode::Char('3'));
+    settle(&mut f.app, std::time::Duration::from_secs(10));
+    let screen = render(&mut f.app, 80, 24);
+    let rows = screen.lines().filter(|l| l.contains("SD-0000")).count();
+    assert!(rows >= 14, "{rows} entries on screen:\n{screen}");
+    // The banner and the card take one line each, cut with an ellipsis.
+    let lines: Vec<&str> = screen.lines().collect();
+    assert!(
+        lines[1].contains("DEMO") && lines[1].contains('…'),
+        "{screen}"
+    );
+    assert!(lines[2].contains("Last run #2"), "{screen}");
+    snap("report_at_80x24", &mut f);
+    let _ = now();
+}
+
+/// A confirmation taller than the screen keeps its own key line: the text is cut instead.
+#[test]
+fn a_tall_confirmation_keeps_its_key_line() {
+    let confirm = Confirm {
+        action: ConfirmedAction::Quit,
+        title: "Resync 48 entries?".into(),
+        lines: (1..=40)
+            .map(|i| format!("  • line {i} of what the confirmation says"))
+            .collect(),
+        yes: "resync",
+    };
+    let mut terminal = Terminal::new(TestBackend::new(80, 24)).unwrap();
+    terminal
+        .draw(|frame| {
+            let area = Rect::new(0, 1, 80, 22);
+            confirm.draw(frame, area, theme::Theme::new(Theme::Default, false));
+        })
+        .unwrap();
+    let screen = terminal.backend().to_string();
+    assert!(screen.contains("y resync   n/Esc back"), "{screen}");
+    assert!(screen.contains("… (more than the screen holds"), "{screen}");
+    insta::assert_snapshot!("tall_confirmation_80x24", screen);
+}
