@@ -234,3 +234,68 @@ fn a_tall_confirmation_keeps_its_key_line() {
     assert!(screen.contains("… (more than the screen holds"), "{screen}");
     insta::assert_snapshot!("tall_confirmation_80x24", screen);
 }
+
+/// A Dry entry whose rule sends `name` with the value the destination holds, beside a real
+/// change: the details and the timeline say "same value, sent", never `x → x`.
+#[test]
+fn a_field_sent_with_the_same_value_is_not_shown_as_a_change() {
+    let mut f = open(|_, store| {
+        let dry = run(
+            store,
+            RunType::Single,
+            RunMode::Dry,
+            RunStatus::Completed,
+            &ALL[..1],
+        );
+        let mut batch = WriteBatch::new();
+        batch.entries.push(ReportEntry {
+            diff: vec![
+                syncdeck::store::FieldChange {
+                    field: "name".into(),
+                    old: Some("lt-par1-00042".into()),
+                    new: Some("lt-par1-00042".into()),
+                },
+                syncdeck::store::FieldChange {
+                    field: "ram_gb".into(),
+                    old: Some(8.into()),
+                    new: Some(16.into()),
+                },
+            ],
+            ..history::entry(
+                dry.id,
+                "cmdb",
+                "ServiceNow CMDB (demo)",
+                "SD-000042",
+                at(14, 0, 1),
+            )
+        });
+        store.commit(&mut batch).unwrap();
+    });
+    key(&mut f.app, KeyCode::Char('3'));
+    settle(&mut f.app, std::time::Duration::from_secs(10));
+    key(&mut f.app, KeyCode::Enter);
+    settle(&mut f.app, std::time::Duration::from_secs(10));
+    snap("same_value_details", &mut f);
+    let screen = render(&mut f.app, 160, 48);
+    assert!(
+        screen.contains("\"lt-par1-00042\" (same value, sent: on_same is not skip)"),
+        "{screen}"
+    );
+    assert!(
+        !screen.contains("\"lt-par1-00042\" → \"lt-par1-00042\""),
+        "{screen}"
+    );
+    assert!(screen.contains("ram_gb  8 → 16"), "{screen}");
+    assert!(
+        screen.contains("1 changed, 1 sent with the same value"),
+        "{screen}"
+    );
+    key(&mut f.app, KeyCode::Char('t'));
+    settle(&mut f.app, std::time::Duration::from_secs(10));
+    let screen = render(&mut f.app, 160, 48);
+    assert!(
+        screen.contains("name: \"lt-par1-00042\" (same value, sent: on_same is not skip)"),
+        "{screen}"
+    );
+    insta::assert_snapshot!("same_value_timeline_80x24", render(&mut f.app, 80, 24));
+}
