@@ -435,10 +435,12 @@ pub fn refusal_lines(plan: &ResyncPlan, max: usize) -> Vec<String> {
         .collect();
     if groups.len() > max {
         let rest: usize = groups[max..].iter().map(|(_, n)| n).sum();
+        let others = groups.len() - max;
         lines.push(format!(
-            "  • {} more, for {} other reasons",
+            "  • {} more, for {} other reason{}",
             format::count(rest as u64),
-            groups.len() - max
+            format::count(others as u64),
+            if others == 1 { "" } else { "s" }
         ));
     }
     lines
