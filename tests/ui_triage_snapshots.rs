@@ -299,3 +299,109 @@ fn a_field_sent_with_the_same_value_is_not_shown_as_a_change() {
     );
     insta::assert_snapshot!("same_value_timeline_80x24", render(&mut f.app, 80, 24));
 }
+
+/// `D` on a Dry connection row: the panel counts its entries by reason and lists the fields
+/// that would change most; Enter on a line opens the report filtered to those entries.
+#[test]
+fn the_diagnostics_panel_counts_by_reason_and_opens_the_report() {
+    let mut f = open(|config, store| {
+        let dry = run(
+            store,
+            RunType::Full,
+            RunMode::Dry,
+            RunStatus::Completed,
+            &ALL[..2],
+        );
+        let mut batch = WriteBatch::new();
+        let counters = Counters {
+            would_update: 3,
+            skipped: 3,
+            missing_source: 2,
+            fetched: 8,
+            ..Counters::default()
+        };
+        batch.connection_runs = vec![
+            completed_connection_run(&dry, 0, counters, config),
+            completed_connection_run(&dry, 1, Counters::default(), config),
+        ];
+        let entry = |i: u32, outcome: Outcome, reason: Option<&str>| ReportEntry {
+            outcome,
+            reason: reason.map(str::to_string),
+            ..history::entry(
+                dry.id,
+                "cmdb",
+                "ServiceNow CMDB (demo)",
+                &format!("SD-{i:06}"),
+                at(14, 0, i),
+            )
+        };
+        for i in 0..3 {
+            let mut e = entry(i, Outcome::WouldUpdate, None);
+            e.diff = vec![
+                syncdeck::store::FieldChange {
+                    field: "ram_gb".into(),
+                    old: Some(8.into()),
+                    new: Some(16.into()),
+                },
+                syncdeck::store::FieldChange {
+                    field: "name".into(),
+                    old: Some("lt-1".into()),
+                    new: Some("lt-1".into()),
+                },
+            ];
+            batch.entries.push(e);
+        }
+        batch
+            .entries
+            .push(entry(3, Outcome::Skipped, Some("no_change")));
+        batch
+            .entries
+            .push(entry(4, Outcome::Skipped, Some("no_change")));
+        batch.entries.push(entry(5, Outcome::Skipped, Some("rule")));
+        for i in 6..8 {
+            let mut e = entry(i, Outcome::MissingSource, Some("missing_source"));
+            e.error = Some(syncdeck::store::EntryError {
+                message: "required source field status is absent or null".into(),
+                ..syncdeck::store::EntryError::default()
+            });
+            batch.entries.push(e);
+        }
+        store.commit(&mut batch).unwrap();
+    });
+    // Expand the run, down to cmdb's row, D.
+    key(&mut f.app, KeyCode::Enter);
+    key(&mut f.app, KeyCode::Char('j'));
+    key(&mut f.app, KeyCode::Char('D'));
+    settle(&mut f.app, std::time::Duration::from_secs(10));
+    snap("diagnostics_panel", &mut f);
+    let screen = render(&mut f.app, 80, 24);
+    for line in [
+        "3  would update",
+        "2  skipped: no change",
+        "2  missing source field status",
+        "1  skipped: rule (null source",
+        "Fields that would change most",
+        "3  ram_gb",
+        "Fields sent with the same value",
+        "3  name",
+    ] {
+        assert!(screen.contains(line), "{line}:\n{screen}");
+    }
+    // The missing-source line opens the report on those two entries.
+    key(&mut f.app, KeyCode::Char('j'));
+    key(&mut f.app, KeyCode::Char('j'));
+    let screen = render(&mut f.app, 80, 24);
+    assert!(
+        screen.contains("▸ 2  missing source field status"),
+        "{screen}"
+    );
+    key(&mut f.app, KeyCode::Enter);
+    settle(&mut f.app, std::time::Duration::from_secs(10));
+    let screen = render(&mut f.app, 80, 24);
+    assert!(screen.contains("Sync report · showing 2 of"), "{screen}");
+    assert!(
+        screen.contains("run #1 · connection cmdb · outcome missing source"),
+        "{screen}"
+    );
+    insta::assert_snapshot!("diagnostics_into_report_80x24", screen);
+}

@@ -13,6 +13,7 @@ mod changes;
 mod compact;
 mod contracts;
 mod database;
+pub mod diagnostics;
 mod entries;
 mod entry_codec;
 mod error;

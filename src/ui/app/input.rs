@@ -86,6 +86,10 @@ impl App {
                 Ok(())
             }
             Context::Connections => self.on_connections(context, action),
+            Context::Diagnostics => {
+                self.on_diagnostics(action);
+                Ok(())
+            }
         };
         if let Err(e) = result {
             self.show_message(format!("cannot read the store: {e}"), true);
@@ -229,6 +233,7 @@ impl App {
             Action::PreviousView => self.show_view(self.view.cycle(-1)),
             Action::ApplyPlan if jobs => self.start_apply_plan(),
             Action::OpenEntries if jobs => self.open_entries(),
+            Action::Diagnose if jobs => self.open_diagnostics(),
             Action::Help => self.overlays.push(Overlay::Help(Help::new(
                 context,
                 crate::ui::app::keys::bindings(context),

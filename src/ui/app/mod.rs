@@ -8,6 +8,7 @@ pub mod background;
 pub mod clock;
 mod connections;
 mod contracts;
+mod diagnostics;
 mod engine_events;
 pub mod follow;
 mod input;

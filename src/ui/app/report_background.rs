@@ -241,6 +241,11 @@ impl App {
     pub(super) fn on_background(&mut self, done: BackgroundResult) {
         self.dirty = true;
         match done {
+            BackgroundResult::Diagnosed {
+                run_id,
+                connection,
+                result,
+            } => self.on_diagnosed(run_id, connection, result),
             BackgroundResult::Counted { generation, counts } => {
                 self.report_activity.counting = false;
                 match counts {
