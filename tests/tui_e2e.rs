@@ -92,7 +92,24 @@ fn an_operator_runs_single_dry_then_cancels_a_full_dry_and_quits() {
         "{processed} of {total}\n{screen}"
     );
 
+    // The demo's scratch store holds two runs: q asks before they go with it.
     term.keys(&["q"]);
+    let screen = term.wait_for("Quit the demo and drop its history?");
+    assert!(
+        screen.contains("2 runs and their report entries"),
+        "{screen}"
+    );
+    assert!(screen.contains("syncdeck demo --store PATH"), "{screen}");
+    term.keys(&["Escape"]);
+    // Esc backs out: the question is gone and the demo still runs.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while term.screen().contains("Quit the demo") {
+        assert!(std::time::Instant::now() < deadline, "{}", term.screen());
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    term.keys(&["q"]);
+    term.wait_for("Quit the demo and drop its history?");
+    term.keys(&["y"]);
     assert_eq!(term.exit_code(), 0);
     term.assert_restored();
 }

@@ -405,3 +405,26 @@ fn the_diagnostics_panel_counts_by_reason_and_opens_the_report() {
     );
     insta::assert_snapshot!("diagnostics_into_report_80x24", screen);
 }
+
+/// Quitting the demo with history in its scratch store asks first, and says how to keep it.
+#[test]
+fn quitting_the_demo_asks_before_dropping_its_history() {
+    for (width, height) in [(80, 24), (160, 48)] {
+        let confirm = Confirm::quit_demo(12, false);
+        assert_eq!(confirm.action, ConfirmedAction::Quit);
+        let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+        terminal
+            .draw(|frame| {
+                let area = Rect::new(0, 1, width, height - 2);
+                confirm.draw(frame, area, theme::Theme::new(Theme::Default, false));
+            })
+            .unwrap();
+        let screen = terminal.backend().to_string();
+        assert!(
+            screen.contains("12 runs and their report entries"),
+            "{screen}"
+        );
+        assert!(screen.contains("y quit and drop the history"), "{screen}");
+        insta::assert_snapshot!(format!("quit_demo_{width}x{height}"), screen);
+    }
+}

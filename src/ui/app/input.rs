@@ -295,6 +295,13 @@ impl App {
             Some(run) if run.status == RunStatus::Running => {
                 self.overlays.push(Overlay::Confirm(Confirm::quit(run)));
             }
+            // The demo's scratch store goes with the demo: say so when it holds history.
+            _ if self.store_is_scratch() && self.runs.loaded() > 0 => {
+                self.overlays.push(Overlay::Confirm(Confirm::quit_demo(
+                    self.runs.loaded(),
+                    !self.runs.is_exhausted(),
+                )));
+            }
             _ => self.quit = true,
         }
     }

@@ -64,6 +64,10 @@ pub struct AppOptions {
     pub banner: Option<String>,
 }
 
+/// The name the demo's scratch directory starts with (under the system's temp dir): a store
+/// there is deleted when the demo ends, so quitting with history in it asks first.
+pub const DEMO_SCRATCH_PREFIX: &str = "syncdeck-demo-";
+
 /// The banner: the demo's, and a read-only store's (what the console can and cannot do).
 fn banner(demo: Option<String>, read_only: Option<&str>) -> Option<String> {
     let read_only = read_only.map(|reason| {
@@ -285,6 +289,18 @@ impl App {
     /// The run now going in this process, if any (the loop cancels it on exit).
     pub fn running_run(&self) -> Option<RunId> {
         self.live
+    }
+
+    /// True when the store is the demo's scratch store: deleted when the demo ends.
+    pub(super) fn store_is_scratch(&self) -> bool {
+        let path = self.store.path();
+        self.banner.is_some()
+            && path.parent().is_some_and(|dir| {
+                dir.parent() == Some(std::env::temp_dir().as_path())
+                    && dir
+                        .file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with(DEMO_SCRATCH_PREFIX))
+            })
     }
 
     /// The run the card shows: this process's run going, else another process's, else the

@@ -124,6 +124,28 @@ impl Confirm {
         }
     }
 
+    /// Quit the demo whose scratch store (deleted on the way out) holds `runs` runs.
+    pub fn quit_demo(runs: usize, more: bool) -> Confirm {
+        let runs = format!(
+            "{}{} run{}",
+            format::count(runs as u64),
+            if more { "+" } else { "" },
+            if runs == 1 && !more { "" } else { "s" }
+        );
+        Confirm {
+            action: ConfirmedAction::Quit,
+            title: "Quit the demo and drop its history?".into(),
+            lines: vec![
+                format!(
+                    "The demo keeps its history in a scratch store, deleted when the demo ends: \
+                     {runs} and their report entries go with it."
+                ),
+                "To keep a demo's history, start it with: syncdeck demo --store PATH".into(),
+            ],
+            yes: "quit and drop the history",
+        }
+    }
+
     /// Start a run that is Live on at least one connection: which ones are written to, and
     /// which ones only compared.
     pub fn live_run(request: RunRequest, split: &ModeSplit) -> Confirm {
