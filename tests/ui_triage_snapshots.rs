@@ -428,3 +428,115 @@ fn quitting_the_demo_asks_before_dropping_its_history() {
         insta::assert_snapshot!(format!("quit_demo_{width}x{height}"), screen);
     }
 }
+
+/// The help scrolls with every move key: j/k, arrows, PgUp/PgDn (and Space), g/G, Home/End.
+#[test]
+fn the_help_scrolls_with_every_move_key() {
+    let mut f = open(failures);
+    key(&mut f.app, KeyCode::Char('?'));
+    let range = |f: &mut Fixture| -> String {
+        let screen = render(&mut f.app, 80, 24);
+        let line = screen
+            .lines()
+            .find(|l| l.contains(" of ") && l.contains("Esc close"))
+            .unwrap_or_else(|| panic!("no range:\n{screen}"))
+            .to_string();
+        let start = line.find(|c: char| c.is_ascii_digit()).unwrap();
+        line[start..].split("  ").next().unwrap().trim().to_string()
+    };
+    let first = range(&mut f);
+    assert!(first.starts_with("1-"), "{first}");
+    let total = first.rsplit(' ').next().unwrap().to_string();
+    key(&mut f.app, KeyCode::Char('j'));
+    assert!(range(&mut f).starts_with("2-"));
+    key(&mut f.app, KeyCode::Down);
+    assert!(range(&mut f).starts_with("3-"));
+    key(&mut f.app, KeyCode::Up);
+    key(&mut f.app, KeyCode::Char('k'));
+    assert_eq!(range(&mut f), first);
+    key(&mut f.app, KeyCode::PageDown);
+    let paged = range(&mut f);
+    assert_ne!(paged, first);
+    key(&mut f.app, KeyCode::PageUp);
+    assert_eq!(range(&mut f), first);
+    key(&mut f.app, KeyCode::Char('G'));
+    let last = range(&mut f);
+    assert!(last.ends_with(&format!("{total} of {total}")), "{last}");
+    key(&mut f.app, KeyCode::Char('g'));
+    assert_eq!(range(&mut f), first);
+    key(&mut f.app, KeyCode::End);
+    assert_eq!(range(&mut f), last);
+    key(&mut f.app, KeyCode::Home);
+    assert_eq!(range(&mut f), first);
+    key(&mut f.app, KeyCode::Char(' '));
+    assert_eq!(range(&mut f), paged);
+    key(&mut f.app, KeyCode::Char('G'));
+    snap("help_at_its_end", &mut f);
+}
+
+/// A filter picker shows how many entries each choice gives (the other filters kept) and
+/// moves to the choice whose first letters are typed.
+#[test]
+fn pickers_count_each_choice_and_take_type_ahead() {
+    let mut f = open(|_, store| {
+        let mut batch = WriteBatch::new();
+        let mut push = |connection: &str, i: u32, status: EntryStatus| {
+            batch.entries.push(ReportEntry {
+                status,
+                outcome: if status == EntryStatus::Failed {
+                    Outcome::Error
+                } else {
+                    Outcome::Updated
+                },
+                ..history::entry(1, connection, "demo", &format!("SD-{i:06}"), at(14, 0, i))
+            });
+        };
+        for i in 0..3 {
+            push("cmdb", i, EntryStatus::Failed);
+        }
+        for i in 3..5 {
+            push("cmdb", i, EntryStatus::Ok);
+        }
+        for i in 5..9 {
+            push("mdm", i, EntryStatus::Ok);
+        }
+        store.commit(&mut batch).unwrap();
+    });
+    key(&mut f.app, KeyCode::Char('3'));
+    settle(&mut f.app, std::time::Duration::from_secs(10));
+    key(&mut f.app, KeyCode::Char('C'));
+    settle(&mut f.app, std::time::Duration::from_secs(10));
+    let screen = render(&mut f.app, 80, 24);
+    let count_of = |screen: &str, label: &str| -> String {
+        let line = screen
+            .lines()
+            .find(|l| l.contains(label))
+            .unwrap_or_else(|| panic!("{label}:\n{screen}"));
+        // The count ends the choice's line, before the picker's border.
+        let after = &line[line.find(label).unwrap() + label.len()..];
+        let inside = after.split('│').next().unwrap_or_default();
+        inside
+            .split_whitespace()
+            .last()
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(count_of(&screen, "any connection"), "9", "{screen}");
+    assert_eq!(count_of(&screen, "] cmdb ·"), "5", "{screen}");
+    assert_eq!(count_of(&screen, "] mdm ·"), "4", "{screen}");
+    assert_eq!(count_of(&screen, "] registry ·"), "0", "{screen}");
+    // Type-ahead: "md" lands on mdm; Enter filters by it.
+    key(&mut f.app, KeyCode::Char('m'));
+    key(&mut f.app, KeyCode::Char('d'));
+    snap("connection_picker", &mut f);
+    key(&mut f.app, KeyCode::Enter);
+    settle(&mut f.app, std::time::Duration::from_secs(10));
+    let screen = render(&mut f.app, 80, 24);
+    assert!(screen.contains("connection mdm"), "{screen}");
+    // With the connection set, the status picker counts within it.
+    key(&mut f.app, KeyCode::Char('f'));
+    settle(&mut f.app, std::time::Duration::from_secs(10));
+    let screen = render(&mut f.app, 80, 24);
+    assert_eq!(count_of(&screen, "│ [ ] ✔ ok"), "4", "{screen}");
+    assert_eq!(count_of(&screen, "│ [ ] ✖ failed"), "0", "{screen}");
+}

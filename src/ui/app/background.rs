@@ -63,6 +63,11 @@ pub enum BackgroundResult {
         run_id: RunId,
         counts: Result<Vec<(String, u64, u64)>, String>,
     },
+    /// Entries each choice of a report picker would show, in the choices' order.
+    PickerCounted {
+        kind: crate::ui::views::report::picker::PickerKind,
+        counts: Result<Vec<Option<u64>>, String>,
+    },
     /// The diagnostics of one connection run, for its panel.
     Diagnosed {
         run_id: RunId,

@@ -35,6 +35,17 @@ impl App {
             }
             None if context == Context::LogsFilter => self.logs.type_key(key),
             None if context == Context::ReportSearch => self.report.search.type_key(key),
+            // Type-ahead in a picker: the first choice starting with what was typed.
+            None if context == Context::Picker => {
+                if let ratatui::crossterm::event::KeyCode::Char(c) = key.code
+                    && !key
+                        .modifiers
+                        .contains(ratatui::crossterm::event::KeyModifiers::CONTROL)
+                    && let Some(picker) = self.overlays.picker()
+                {
+                    picker.type_char(c);
+                }
+            }
             None if context == Context::ContractsSearch => self.contracts.search.type_key(key),
             None if context == Context::Export => {
                 if let Some(prompt) = self.overlays.export_prompt() {
@@ -160,8 +171,12 @@ impl App {
         };
         match action {
             Action::Back => self.overlays.close_top(),
-            Action::Up => help.scroll = help.scroll.saturating_sub(1),
-            Action::Down => help.scroll += 1,
+            Action::Up => help.scroll_by(-1),
+            Action::Down => help.scroll_by(1),
+            Action::PageUp => help.page(false),
+            Action::PageDown => help.page(true),
+            Action::Top => help.to_end(false),
+            Action::Bottom => help.to_end(true),
             Action::Quit => {
                 self.overlays.close_top();
                 self.request_quit();

@@ -15,6 +15,7 @@ mod input;
 pub mod keys;
 pub mod osc52;
 pub mod overlay_stack;
+mod picker_counts;
 mod report;
 mod report_background;
 mod timeline;

@@ -347,6 +347,7 @@ impl App {
             }
         };
         self.overlays.push(Overlay::Picker(picker));
+        self.count_picker_choices();
     }
 
     pub(super) fn on_picker(&mut self, action: Action) {

@@ -241,6 +241,9 @@ impl App {
     pub(super) fn on_background(&mut self, done: BackgroundResult) {
         self.dirty = true;
         match done {
+            BackgroundResult::PickerCounted { kind, counts } => {
+                self.on_picker_counted(kind, counts)
+            }
             BackgroundResult::Diagnosed {
                 run_id,
                 connection,

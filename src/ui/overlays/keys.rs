@@ -3,7 +3,7 @@
 
 use crate::ui::action::Action;
 use crate::ui::keymap::Key::*;
-use crate::ui::keymap::{Binding, MOVE, SCROLL, bind, ends, help, quit, table};
+use crate::ui::keymap::{Binding, MOVE, READ_PAGE, SCROLL, bind, ends, help, quit, table};
 
 pub const CONFIRM: &[Binding] = &[
     bind(&[Char('y'), Enter], Action::Confirm, Some("yes"), "do it"),
@@ -24,6 +24,8 @@ pub const HELP: &[Binding] = table!(
         "close the help",
     )],
     SCROLL,
+    READ_PAGE,
+    &ends("top of the help", "end of the help"),
     &[quit(&[Ctrl('c')], None)],
 );
 
