@@ -93,7 +93,13 @@ impl App {
                     None => format!(
                         "run #{} finished: {}{}",
                         run.id,
-                        run.status.as_str(),
+                        // "completed · 48 failed": never plain success with failures.
+                        crate::ui::widgets::status::word_with(
+                            run.status,
+                            crate::ui::widgets::status::run_failed_entries(
+                                self.runs.connection_runs(run.id)
+                            )
+                        ),
                         run.note
                             .as_ref()
                             .map_or(String::new(), |n| format!(" ({n})"))

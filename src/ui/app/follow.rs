@@ -209,7 +209,10 @@ impl App {
         let text = format!(
             "run #{} ({origin}) finished: {}{}",
             run.id,
-            run.status.as_str(),
+            crate::ui::widgets::status::word_with(
+                run.status,
+                crate::ui::widgets::status::run_failed_entries(self.runs.connection_runs(run.id))
+            ),
             run.note
                 .as_ref()
                 .map_or(String::new(), |n| format!(" ({n})"))

@@ -180,6 +180,15 @@ pub fn label_with(status: RunStatus, failed: u64) -> String {
     }
 }
 
+/// A status in words, without its mark: `completed`, `completed · 48 failed`, `canceled`.
+pub fn word_with(status: RunStatus, failed: u64) -> String {
+    if completed_with_failures(status, failed) {
+        format!("completed · {} failed", format::count(failed))
+    } else {
+        status.as_str().to_string()
+    }
+}
+
 /// The same in at most `width` columns: `⚠ completed · 48 failed`, else `⚠ 48 failed`.
 pub fn label_within(status: RunStatus, failed: u64, width: usize) -> String {
     let long = label_with(status, failed);
