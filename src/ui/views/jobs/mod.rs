@@ -277,10 +277,15 @@ fn connection_lines(
         true => [
             format!("  → {next_action}, then p applies the plan"),
             format!("  → {next_action} · p apply plan"),
-            "  → review diagnostics · p apply plan".to_string(),
+            // The short form, only when it hides no failure.
+            if failed == 0 {
+                "  → review diagnostics · p apply plan".to_string()
+            } else {
+                String::new()
+            },
         ]
         .into_iter()
-        .find(|text| format::width(text) <= room)
+        .find(|text| !text.is_empty() && format::width(text) <= room)
         .unwrap_or_else(|| format!("  → {next_action}")),
         false => format!("  → {next_action}"),
     };
