@@ -386,8 +386,9 @@ impl EntryDetails {
                 Some(crate::store::TriggerKind::Scheduled) => format!("as {}, ", owner.user),
                 _ => String::new(),
             };
+            // The origin says "by alice@jump1 · console" itself: the label does not repeat it.
             out.push(Piece::Field(
-                "started by",
+                "origin",
                 format!("{origin} · {account}pid {}", owner.pid),
                 Tone::Plain,
             ));
