@@ -494,6 +494,23 @@ fn the_dialog_matches_its_step_and_asks_before_any_live_write() {
         }
         other => panic!("expected a start, got {other:?}"),
     }
+    // Full with each connection's setting: the safety gate asks, and names the Dry one.
+    key(&mut f.app, KeyCode::Char('n'));
+    key(&mut f.app, KeyCode::BackTab);
+    key(&mut f.app, KeyCode::Right);
+    key(&mut f.app, KeyCode::Tab);
+    key(&mut f.app, KeyCode::Left);
+    key(&mut f.app, KeyCode::Enter);
+    let confirm = screen(&mut f.app, 80, 24);
+    assert!(
+        confirm.contains("Start a Full Live run anyway?"),
+        "{confirm}"
+    );
+    assert!(
+        confirm.contains("Dry on cmdb: nothing is written there."),
+        "{confirm}"
+    );
+    assert!(f.commands.try_recv().is_err());
 }
 
 #[test]

@@ -178,6 +178,12 @@ impl Confirm {
         let mut lines =
             vec!["Safety gate: a Full Live run writes to every record in scope, and".into()];
         lines.extend(gate.reasons.iter().map(|r| format!("  • {r}")));
+        if !gate.dry.is_empty() {
+            lines.push(format!(
+                "Dry on {}: nothing is written there.",
+                names(&gate.dry)
+            ));
+        }
         lines.push(
             "Recommended: a Full Dry run of this configuration first, then review its \
              diagnostics."

@@ -93,6 +93,8 @@ pub struct Prefill {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Gate {
     pub reasons: Vec<String>,
+    /// Chosen connections that run Dry in this run (nothing is written to them).
+    pub dry: Vec<String>,
 }
 
 /// The chosen connections by the mode they would run in, in config order.
@@ -303,7 +305,10 @@ impl NewRunDialog {
                 changed.join(", ")
             ));
         }
-        Gate { reasons }
+        Gate {
+            reasons,
+            dry: self.mode_split().dry,
+        }
     }
 
     /// Chosen connections whose run here would be past the workflow step they are on.
