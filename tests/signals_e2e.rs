@@ -44,9 +44,9 @@ const CONNECTIONS: &str = "cmdb, registry, mdm, cmdb-wrong-method";
 fn start_full_live(term: &Terminal) {
     term.keys(&["n"]);
     term.wait_for("New run");
-    // Serial → Scope → Connections, back to Scope: Full; Mode: Dry, then Live.
-    term.keys(&["BTab", "BTab", "Tab", "Right", "Tab", "Right", "Right"]);
-    term.wait_for(&format!("Enter starts: Full Live on {CONNECTIONS}"));
+    // Serial → Scope → Connections, back to Scope: Full; Mode: from Dry (the step's) to Live.
+    term.keys(&["BTab", "BTab", "Tab", "Right", "Tab", "Right"]);
+    term.wait_for(&format!("Enter asks first: Full LIVE on {CONNECTIONS}"));
     term.keys(&["Enter"]);
     term.wait_for("Start a Full Live run anyway?");
     term.keys(&["y"]);
@@ -313,8 +313,8 @@ async fn a_panic_in_an_engine_task_fails_that_connection_and_the_screen_keeps_wo
         KeyCode::Tab,
         KeyCode::Right,
         KeyCode::Tab,
-        KeyCode::Right,
     ]);
+    // Dry is the first step's mode, chosen already.
     assert!(
         dialog.contains(&format!("Enter starts: Full Dry on {CONNECTIONS}")),
         "{dialog}"
@@ -355,7 +355,7 @@ async fn a_panic_in_an_engine_task_fails_that_connection_and_the_screen_keeps_wo
     for c in "SD-000007".chars() {
         ui.app.handle_key(key(KeyCode::Char(c)));
     }
-    let dialog = ui.press(&[KeyCode::Tab, KeyCode::Right]);
+    let dialog = ui.press(&[KeyCode::Tab]);
     assert!(
         dialog.contains(&format!("Enter starts: Single Dry on {CONNECTIONS}")),
         "{dialog}"

@@ -48,7 +48,7 @@ fn an_operator_runs_single_dry_then_cancels_a_full_dry_and_quits() {
     term.keys(&["n"]);
     term.wait_for("New run");
     term.type_text("SD-000042");
-    term.keys(&["Tab", "Right"]);
+    term.keys(&["Tab"]);
     let dialog = term.wait_for("Enter starts: Single Dry");
     assert!(dialog.contains("SD-000042"), "{dialog}");
     term.keys(&["Enter"]);
@@ -64,7 +64,8 @@ fn an_operator_runs_single_dry_then_cancels_a_full_dry_and_quits() {
     // Full + Dry over every connection, canceled mid-run.
     term.keys(&["n"]);
     term.wait_for("New run");
-    term.keys(&["BTab", "BTab", "Tab", "Right", "Tab", "Right"]);
+    // The next step is Single Live, so Live is chosen: Left to Dry.
+    term.keys(&["BTab", "BTab", "Tab", "Right", "Tab", "Left"]);
     term.wait_for("Enter starts: Full Dry on cmdb, registry, mdm, cmdb-wrong-method");
     term.keys(&["Enter"]);
     term.wait_for("▶ running");
@@ -91,7 +92,24 @@ fn an_operator_runs_single_dry_then_cancels_a_full_dry_and_quits() {
         "{processed} of {total}\n{screen}"
     );
 
+    // The demo's scratch store holds two runs: q asks before they go with it.
     term.keys(&["q"]);
+    let screen = term.wait_for("Quit the demo and drop its history?");
+    assert!(
+        screen.contains("2 runs and their report entries"),
+        "{screen}"
+    );
+    assert!(screen.contains("syncdeck demo --store PATH"), "{screen}");
+    term.keys(&["Escape"]);
+    // Esc backs out: the question is gone and the demo still runs.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while term.screen().contains("Quit the demo") {
+        assert!(std::time::Instant::now() < deadline, "{}", term.screen());
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    term.keys(&["q"]);
+    term.wait_for("Quit the demo and drop its history?");
+    term.keys(&["y"]);
     assert_eq!(term.exit_code(), 0);
     term.assert_restored();
 }
@@ -109,7 +127,7 @@ fn sighup_mid_run_records_the_run_and_gives_the_terminal_back() {
     );
     term.keys(&["n"]);
     term.wait_for("New run");
-    term.keys(&["BTab", "BTab", "Tab", "Right", "Tab", "Right", "Enter"]);
+    term.keys(&["BTab", "BTab", "Tab", "Right", "Tab", "Enter"]);
     term.wait_for("▶ running");
     let pid = term.pid();
     let status = Command::new("kill").args(["-HUP", &pid]).status().unwrap();

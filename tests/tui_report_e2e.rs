@@ -111,7 +111,7 @@ fn on_call_finds_explains_resyncs_and_exports_the_failures() {
     // A Full Live run through the dialog; the safety gate asks (no clean Full Dry run yet).
     term.keys(&["n"]);
     term.wait_for("New run");
-    term.keys(&["BTab", "Right", "Tab", "Right", "Right"]);
+    term.keys(&["BTab", "Right", "Tab", "Right"]);
     term.wait_for("Enter asks for an explicit confirmation");
     term.keys(&["Enter"]);
     term.wait_for("Start a Full Live run anyway?");

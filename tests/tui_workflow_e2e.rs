@@ -97,14 +97,15 @@ fn counters_after(screen: &str, anchor: &str, header: &str) -> Vec<u64> {
 }
 
 /// Dry rows have 5 counters (Would Update, Skipped, Missing Source, Missing Destination,
-/// Errors); live rows 7 (Updated, Created, Skipped, Missing Source, Missing Destination, Failed,
-/// Pending).
+/// Errors); live rows 8 (Updated, Created, Skipped, Missing Source, Missing Destination, Failed,
+/// Not syncable, Pending).
 fn header_width(header: &str) -> usize {
-    if header == DRY { 5 } else { 7 }
+    if header == DRY { 5 } else { 8 }
 }
 
 const DRY: &str = "Would Update";
-const LIVE: &str = "Updated  Created";
+// One space between the labels where two do not fit (an 80-column connection row).
+const LIVE: &str = "Updated ";
 
 /// "fetched F · new N · changed C · unchanged U" under `anchor`: [F, N, C, U].
 fn totals_after(screen: &str, anchor: &str) -> Vec<u64> {
@@ -141,7 +142,8 @@ fn walk(term: &Terminal, expect: &CmdbFleet) -> u64 {
     dialog_on_cmdb_only(term);
     term.keys(&["Tab", "Tab"]);
     term.type_text(serial);
-    term.keys(&["Tab", "Right"]);
+    // The step's mode, Dry, is chosen already.
+    term.keys(&["Tab"]);
     term.wait_for(&format!("Enter starts: Single Dry on cmdb for {serial}"));
     term.keys(&["Enter"]);
     let screen = term.wait_for("Last run #1 · Single Dry · ✔ completed");
@@ -163,25 +165,30 @@ fn walk(term: &Terminal, expect: &CmdbFleet) -> u64 {
     dialog_on_cmdb_only(term);
     term.keys(&["Tab", "Tab"]);
     term.type_text(serial);
-    term.keys(&["Tab", "Right", "Right"]);
-    term.wait_for(&format!("Enter starts: Single Live on cmdb for {serial}"));
+    // Live is the step's mode: chosen already, and Enter asks first.
+    term.keys(&["Tab"]);
+    term.wait_for(&format!(
+        "Enter asks first: Single LIVE on cmdb for {serial}"
+    ));
     term.keys(&["Enter"]);
+    term.wait_for("Start a Single LIVE run?");
+    term.keys(&["y"]);
     let screen = term.wait_for("Last run #2 · Single Live · ✔ completed");
     assert_eq!(
         counters_after(&screen, "#2 Single Live", LIVE),
-        [1, 0, 0, 0, 0, 0, 0],
+        [1, 0, 0, 0, 0, 0, 0, 0],
         "updated 1:\n{screen}"
     );
     assert_eq!(
         counters_after(&screen, "Last run #2", LIVE),
-        [1, 0, 0, 0, 0, 0, 0],
+        [1, 0, 0, 0, 0, 0, 0, 0],
         "the card:\n{screen}"
     );
     assert_eq!(totals_after(&screen, "#2 Single Live"), [1, 1, 0, 0]);
 
     // 3. Full + Dry on cmdb: every record, the one just written now unchanged.
     dialog_on_cmdb_only(term);
-    term.keys(&["Tab", "Right", "Tab", "Right"]);
+    term.keys(&["Tab", "Right"]);
     term.wait_for("Enter starts: Full Dry on cmdb");
     term.keys(&["Enter"]);
     term.wait_for_within("Last run #3 · Full Dry · ✔ completed", 120);
@@ -229,12 +236,12 @@ fn walk(term: &Terminal, expect: &CmdbFleet) -> u64 {
     let screen = term.wait_for(&format!("{n} of {n}"));
     assert_eq!(
         counters_after(&screen, "#4 Apply  Live", LIVE),
-        [full[0], 0, 0, 0, 0, 0, 0],
+        [full[0], 0, 0, 0, 0, 0, 0, 0],
         "updated == the plan's would update:\n{screen}"
     );
     assert_eq!(
         counters_after(&screen, "Last run #4", LIVE),
-        [full[0], 0, 0, 0, 0, 0, 0],
+        [full[0], 0, 0, 0, 0, 0, 0, 0],
         "the card:\n{screen}"
     );
     assert!(
@@ -333,7 +340,8 @@ fn the_recommended_workflow_on_cmdb_reads_its_counters_at_each_step() {
 
     // The Full + Live step's check: a second Full Dry finds nothing left to update.
     dialog_on_cmdb_only(&term);
-    term.keys(&["Tab", "Right", "Tab", "Right"]);
+    // Full, and Dry (Left from the Live step's mode; cmdb's own setting is dry anyway).
+    term.keys(&["Tab", "Right", "Tab", "Left"]);
     term.wait_for("Enter starts: Full Dry on cmdb");
     term.keys(&["Enter"]);
     term.wait_for_within("Last run #5 · Full Dry · ✔ completed", 120);

@@ -443,7 +443,7 @@ fn new_run_dialog() {
     key(&mut f.app, KeyCode::BackTab);
     key(&mut f.app, KeyCode::Char(' '));
     key(&mut f.app, KeyCode::Tab);
-    key(&mut f.app, KeyCode::Right);
+    // From Dry (the step's mode) to Live.
     key(&mut f.app, KeyCode::Right);
     insta::assert_snapshot!("new_run_gate_80x24", screen(&mut f.app, 80, 24));
     key(&mut f.app, KeyCode::Enter);
@@ -461,6 +461,60 @@ fn new_run_dialog() {
 }
 
 #[test]
+fn the_dialog_matches_its_step_and_asks_before_any_live_write() {
+    // A fresh store: the first step, Single Dry, is what the dialog chooses.
+    let mut f = open(|_, _| {}, Theme::Default, None);
+    key(&mut f.app, KeyCode::Char('n'));
+    chars(&mut f.app, "DEV-000042");
+    let dialog = screen(&mut f.app, 80, 24);
+    assert!(dialog.contains("(•) Dry"), "{dialog}");
+    assert!(
+        dialog.contains("Enter starts: Single Dry on cmdb, registry, mdm, cmdb-wrong-method"),
+        "{dialog}"
+    );
+    // Each connection's setting: what it means, and Enter says LIVE and names them.
+    key(&mut f.app, KeyCode::Tab);
+    key(&mut f.app, KeyCode::Left);
+    snap("new_run_per_connection", &mut f.app);
+    key(&mut f.app, KeyCode::Enter);
+    assert!(
+        f.commands.try_recv().is_err(),
+        "nothing starts before the confirmation"
+    );
+    snap("new_run_live_confirm", &mut f.app);
+    // Esc goes back to the dialog; y starts the run as chosen.
+    key(&mut f.app, KeyCode::Esc);
+    assert!(screen(&mut f.app, 80, 24).contains("Enter asks first"));
+    key(&mut f.app, KeyCode::Enter);
+    key(&mut f.app, KeyCode::Char('y'));
+    match f.commands.try_recv() {
+        Ok(Command::StartRun(request)) => {
+            assert_eq!(request.mode, None, "each connection's own setting");
+            assert_eq!(request.connections.len(), 4);
+            assert!(!request.force);
+        }
+        other => panic!("expected a start, got {other:?}"),
+    }
+    // Full with each connection's setting: the safety gate asks, and names the Dry one.
+    key(&mut f.app, KeyCode::Char('n'));
+    key(&mut f.app, KeyCode::BackTab);
+    key(&mut f.app, KeyCode::Right);
+    key(&mut f.app, KeyCode::Tab);
+    key(&mut f.app, KeyCode::Left);
+    key(&mut f.app, KeyCode::Enter);
+    let confirm = screen(&mut f.app, 80, 24);
+    assert!(
+        confirm.contains("Start a Full Live run anyway?"),
+        "{confirm}"
+    );
+    assert!(
+        confirm.contains("Dry on cmdb: nothing is written there."),
+        "{confirm}"
+    );
+    assert!(f.commands.try_recv().is_err());
+}
+
+#[test]
 fn single_dry_from_the_dialog_remembers_the_serial() {
     let mut f = open(|_, _| {}, Theme::Default, None);
     key(&mut f.app, KeyCode::Char('n'));
@@ -470,11 +524,9 @@ fn single_dry_from_the_dialog_remembers_the_serial() {
     key(&mut f.app, KeyCode::BackTab);
     key(&mut f.app, KeyCode::Char('a'));
     key(&mut f.app, KeyCode::Char(' '));
+    // Dry, the first step's mode, is chosen already.
     key(&mut f.app, KeyCode::Tab);
     key(&mut f.app, KeyCode::Tab);
-    key(&mut f.app, KeyCode::Tab);
-    key(&mut f.app, KeyCode::Right);
-    key(&mut f.app, KeyCode::BackTab);
     chars(&mut f.app, "DEV-000042");
     insta::assert_snapshot!("new_run_single_dry_80x24", screen(&mut f.app, 80, 24));
     key(&mut f.app, KeyCode::Enter);

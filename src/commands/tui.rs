@@ -105,7 +105,11 @@ async fn run_demo(store: Option<&Path>) -> Result<UiExit, CommandError> {
 
 /// A fresh directory for the demo's scratch store, removed when the demo ends.
 fn scratch_dir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("syncdeck-demo-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!(
+        "{}{}",
+        crate::ui::app::DEMO_SCRATCH_PREFIX,
+        std::process::id()
+    ));
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::create_dir_all(&dir);
     dir

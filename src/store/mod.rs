@@ -14,6 +14,7 @@ mod compact;
 mod contract_codec;
 mod contracts;
 mod database;
+pub mod diagnostics;
 mod entries;
 mod entry_codec;
 mod entry_names;

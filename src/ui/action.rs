@@ -46,6 +46,8 @@ pub enum Action {
     PreviousView,
     /// From the jobs view: the selected run's entries in the sync report.
     OpenEntries,
+    /// From the jobs view: the diagnostics panel of the selected connection run.
+    Diagnose,
     /// Check or uncheck the report row under the cursor.
     ToggleSelect,
     /// Select every entry matching the report's filters.

@@ -108,6 +108,8 @@ pub enum Context {
     ContractsSearch,
     /// The connections at a glance.
     Connections,
+    /// The diagnostics panel of one connection run.
+    Diagnostics,
 }
 
 impl Context {
@@ -130,6 +132,7 @@ impl Context {
             Context::Contracts => "Contracts",
             Context::ContractsSearch => "Contracts: search",
             Context::Connections => "Connections",
+            Context::Diagnostics => "Diagnostics",
         }
     }
 

@@ -49,6 +49,32 @@ impl App {
                 ..
             } => View::Contracts,
             BackgroundResult::ApplyPlanned { .. } => View::Jobs,
+            // Counts for what is open over a view: into that overlay, if it is still open.
+            BackgroundResult::PickerCounted { kind, counts } => {
+                match counts {
+                    Ok(counts) => {
+                        if let Some(picker) = self.overlays.picker()
+                            && picker.kind == *kind
+                        {
+                            picker.set_counts(counts.clone());
+                        }
+                    }
+                    Err(e) => self.show_message(format!("cannot count the choices: {e}"), true),
+                }
+                return;
+            }
+            BackgroundResult::Diagnosed {
+                run_id,
+                connection,
+                result,
+            } => {
+                if let Some(panel) = self.overlays.diagnostics()
+                    && panel.is_for(*run_id, connection)
+                {
+                    panel.set_result(result.clone());
+                }
+                return;
+            }
             BackgroundResult::Stored {
                 write: StoreWrite::CancelRequested { run_id },
                 result,
@@ -192,7 +218,11 @@ impl App {
             None => format!(
                 "run #{} finished: {}{}",
                 run.id,
-                run.status.as_str(),
+                // "completed · 48 failed": never plain success with failures.
+                status::word_with(
+                    run.status,
+                    status::run_failed_entries(self.runs.connection_runs(run.id))
+                ),
                 run.note
                     .as_ref()
                     .map_or(String::new(), |n| format!(" ({n})"))
@@ -257,7 +287,10 @@ impl App {
         let text = format!(
             "run #{} ({origin}) finished: {}{}",
             run.id,
-            run.status.as_str(),
+            status::word_with(
+                run.status,
+                status::run_failed_entries(self.runs.connection_runs(run.id))
+            ),
             run.note
                 .as_ref()
                 .map_or(String::new(), |n| format!(" ({n})"))

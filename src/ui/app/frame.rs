@@ -13,12 +13,22 @@ use crate::ui::screen::View;
 use crate::ui::widgets::format;
 use crate::ui::widgets::theme::Theme;
 
-/// The banner's lines (two at most, one below 20 rows), cut with "…" when longer.
-pub fn banner_lines(banner: Option<&str>, area: Rect, theme: Theme) -> Vec<Line<'static>> {
+/// The banner's lines, cut with "…" when longer: two on the jobs view of a screen of 20 rows
+/// or more, one elsewhere (where rows count).
+pub fn banner_lines(
+    banner: Option<&str>,
+    view: View,
+    area: Rect,
+    theme: Theme,
+) -> Vec<Line<'static>> {
     let Some(banner) = banner else {
         return Vec::new();
     };
-    let max = if area.height >= 20 { 2 } else { 1 };
+    let max = if area.height >= 20 && view == View::Jobs {
+        2
+    } else {
+        1
+    };
     let width = area.width as usize;
     let mut pieces = format::wrap(banner, width.saturating_sub(2));
     if pieces.len() > max {

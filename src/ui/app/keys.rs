@@ -2,7 +2,7 @@
 //! table. Key lookup, the key bar and the help all go through [`bindings`].
 
 use crate::ui::keymap::{Binding, Context};
-use crate::ui::overlays::keys::{CONFIRM, HELP};
+use crate::ui::overlays::keys::{CONFIRM, DIAGNOSTICS, HELP};
 use crate::ui::overlays::new_run::keys::{NEW_RUN, NEW_RUN_SERIAL};
 use crate::ui::views::connections::keys::CONNECTIONS;
 use crate::ui::views::contracts::keys::{CONTRACTS, CONTRACTS_SEARCH};
@@ -29,6 +29,7 @@ pub fn bindings(context: Context) -> &'static [Binding] {
         Context::Contracts => CONTRACTS,
         Context::ContractsSearch => CONTRACTS_SEARCH,
         Context::Connections => CONNECTIONS,
+        Context::Diagnostics => DIAGNOSTICS,
     }
 }
 

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use ratatui::Frame;
-use ratatui::crossterm::event::{KeyEvent, KeyEventKind};
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::Line;
 use ratatui::widgets::Paragraph;
@@ -69,6 +69,10 @@ pub struct AppOptions {
     /// on screen.
     pub triage: Option<RunId>,
 }
+
+/// The name the demo's scratch directory starts with (under the system's temp dir): a store
+/// there is deleted when the demo ends, so quitting with history in it asks first.
+pub const DEMO_SCRATCH_PREFIX: &str = "syncdeck-demo-";
 
 /// The banner: the demo's, and a read-only store's (what the console can and cannot do).
 fn banner(demo: Option<String>, read_only: Option<&str>) -> Option<String> {
@@ -248,7 +252,9 @@ impl App {
         let context = self.context();
         match keymap::lookup(keys::bindings(context), &key) {
             Some(action) => self.apply(context, action),
-            None if context.takes_text() => self.type_key(context, key),
+            None if context.takes_text() || context == Context::Picker => {
+                self.type_key(context, key)
+            }
             None => {}
         }
         // A new-run dialog key (its gate and workflow checks read the store) is carried out by
@@ -439,6 +445,15 @@ impl App {
                     prompt.type_key(key);
                 }
             }
+            // Type-ahead in a picker: the first choice starting with what was typed.
+            Context::Picker => {
+                if let KeyCode::Char(c) = key.code
+                    && !key.modifiers.contains(KeyModifiers::CONTROL)
+                    && let Some(picker) = self.overlays.picker()
+                {
+                    picker.type_char(c);
+                }
+            }
             _ => {
                 let view = self.view;
                 self.with_view(view, |screen, _| screen.type_key(key));
@@ -530,8 +545,14 @@ impl App {
                     self.views.logs.filter_on(&connection);
                     self.view = View::Logs;
                 }
-                Outcome::EntriesOf { run_id, connection } => {
-                    self.lend(|views, _, lend| views.report.open_entries(run_id, connection, lend));
+                Outcome::EntriesOf {
+                    run_id,
+                    connection,
+                    narrow,
+                } => {
+                    self.lend(|views, _, lend| {
+                        views.report.open_entries(run_id, connection, narrow, lend)
+                    });
                     self.view = View::Report;
                 }
                 Outcome::Health(connection, report) => {
@@ -592,7 +613,9 @@ impl App {
                     "cancel requested for run #{run_id}: in-flight requests finish first"
                 )),
             ]),
-            ConfirmedAction::StartForced(request) => self.start_run(request),
+            ConfirmedAction::StartLive(request) | ConfirmedAction::StartForced(request) => {
+                self.start_run(request)
+            }
             ConfirmedAction::Resync(ids) => {
                 let outcomes = self.lend(|views, _, lend| views.report.resync_confirmed(ids, lend));
                 self.carry_out(outcomes);
@@ -633,8 +656,12 @@ impl App {
         };
         match action {
             Action::Back => self.overlays.close_top(),
-            Action::Up => help.scroll = help.scroll.saturating_sub(1),
-            Action::Down => help.scroll += 1,
+            Action::Up => help.scroll_by(-1),
+            Action::Down => help.scroll_by(1),
+            Action::PageUp => help.page(false),
+            Action::PageDown => help.page(true),
+            Action::Top => help.to_end(false),
+            Action::Bottom => help.to_end(true),
             Action::Quit => {
                 self.overlays.close_top();
                 self.request_quit();
@@ -655,6 +682,10 @@ impl App {
             DialogOutcome::Stay => {}
             DialogOutcome::Close => self.overlays.close_top(),
             DialogOutcome::Start(request) => self.start_run(request),
+            DialogOutcome::ConfirmLive(request, split) => {
+                self.overlays
+                    .push(Overlay::Confirm(Confirm::live_run(request, &split)));
+            }
             DialogOutcome::Gated(request, gate) => {
                 self.overlays
                     .push(Overlay::Confirm(Confirm::forced_full_live(request, &gate)));
@@ -695,8 +726,27 @@ impl App {
             Some(run) if run.status == RunStatus::Running => {
                 self.overlays.push(Overlay::Confirm(Confirm::quit(run)));
             }
+            // The demo's scratch store goes with the demo: say so when it holds history.
+            _ if self.store_is_scratch() && self.runs.loaded() > 0 => {
+                self.overlays.push(Overlay::Confirm(Confirm::quit_demo(
+                    self.runs.loaded(),
+                    !self.runs.is_exhausted(),
+                )));
+            }
             _ => self.quit = true,
         }
+    }
+
+    /// True when the store is the demo's scratch store: deleted when the demo ends.
+    fn store_is_scratch(&self) -> bool {
+        let path = self.store.path();
+        self.banner.is_some()
+            && path.parent().is_some_and(|dir| {
+                dir.parent() == Some(std::env::temp_dir().as_path())
+                    && dir
+                        .file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with(DEMO_SCRATCH_PREFIX))
+            })
     }
 
     /// `c`: this console's run going; else the selected run, or the card's, when it runs in
@@ -823,12 +873,12 @@ impl App {
         if layout::too_small(area) {
             return None;
         }
-        let banner = frame::banner_lines(self.banner.as_deref(), area, self.theme);
+        let banner = frame::banner_lines(self.banner.as_deref(), self.view, area, self.theme);
         Some(
             Layout::vertical([
                 Constraint::Length(1),
                 Constraint::Length(banner.len() as u16),
-                Constraint::Length(dashboard::HEIGHT),
+                Constraint::Length(dashboard::height(self.view == View::Jobs)),
                 Constraint::Fill(1),
                 Constraint::Length(u16::from(self.toast.is_some())),
                 Constraint::Length(1),
@@ -859,6 +909,7 @@ impl App {
         frame.render_widget(
             Paragraph::new(frame::banner_lines(
                 self.banner.as_deref(),
+                self.view,
                 area,
                 self.theme,
             )),

@@ -7,10 +7,10 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph};
 
 use crate::engine::health::HealthReport;
-use crate::engine::{ResyncPlan, RunRequest};
+use crate::engine::{ResyncPlan, RunRequest, RunScope};
 use crate::store::{Run, RunId, SyncContract, SyncId};
 
-use crate::ui::overlays::new_run::Gate;
+use crate::ui::overlays::new_run::{Gate, ModeSplit};
 use crate::ui::widgets::format;
 use crate::ui::widgets::layout;
 use crate::ui::widgets::status;
@@ -22,6 +22,8 @@ pub enum ConfirmedAction {
     CancelRun(RunId),
     /// Quit while a run is going (the loop cancels the run on the way out).
     Quit,
+    /// Start a run that writes to at least one connection.
+    StartLive(RunRequest),
     /// Start a Full Live run past the safety gate.
     StartForced(RunRequest),
     /// Resync these report entries (a Resync run).
@@ -122,11 +124,66 @@ impl Confirm {
         }
     }
 
+    /// Quit the demo whose scratch store (deleted on the way out) holds `runs` runs.
+    pub fn quit_demo(runs: usize, more: bool) -> Confirm {
+        let runs = format!(
+            "{}{} run{}",
+            format::count(runs as u64),
+            if more { "+" } else { "" },
+            if runs == 1 && !more { "" } else { "s" }
+        );
+        Confirm {
+            action: ConfirmedAction::Quit,
+            title: "Quit the demo and drop its history?".into(),
+            lines: vec![
+                format!(
+                    "The demo keeps its history in a scratch store, deleted when the demo ends: \
+                     {runs} and their report entries go with it."
+                ),
+                "To keep a demo's history, start it with: syncdeck demo --store PATH".into(),
+            ],
+            yes: "quit and drop the history",
+        }
+    }
+
+    /// Start a run that is Live on at least one connection: which ones are written to, and
+    /// which ones only compared.
+    pub fn live_run(request: RunRequest, split: &ModeSplit) -> Confirm {
+        let (scope, what) = match &request.scope {
+            RunScope::Full => ("Full", "every record in scope".to_string()),
+            RunScope::Single(serial) => ("Single", format!("the record {serial}")),
+        };
+        let mut lines = vec![format!("LIVE: writes {what} to {}.", names(&split.live))];
+        if !split.dry.is_empty() {
+            lines.push(format!(
+                "Dry on {}: nothing is written there.",
+                names(&split.dry)
+            ));
+        }
+        lines.push(
+            "A Dry run of the same scope shows first what this one would change, writing \
+             nothing."
+                .into(),
+        );
+        Confirm {
+            action: ConfirmedAction::StartLive(request),
+            title: format!("Start a {scope} LIVE run?"),
+            lines,
+            yes: "start it live",
+        }
+    }
+
     /// Start a Full Live run the safety gate stops.
     pub fn forced_full_live(request: RunRequest, gate: &Gate) -> Confirm {
         let mut lines =
             vec!["Safety gate: a Full Live run writes to every record in scope, and".into()];
         lines.extend(gate.reasons.iter().map(|r| format!("  • {r}")));
+        if !gate.dry.is_empty() {
+            lines.push(format!(
+                "Dry on {}: nothing is written there.",
+                names(&gate.dry)
+            ));
+        }
         lines.push(
             "Recommended: a Full Dry run of this configuration first, then review its \
              diagnostics."
@@ -341,6 +398,15 @@ impl Confirm {
                 lines.push(Line::raw(format!("{prefix}{piece}")));
             }
         }
+        // Too tall for the screen: the text is cut (with an ellipsis), never the key line.
+        let room = area.height.saturating_sub(4) as usize;
+        if lines.len() > room {
+            lines.truncate(room.saturating_sub(1));
+            lines.push(Line::styled(
+                "… (more than the screen holds: a taller terminal shows it all)",
+                theme.dim(),
+            ));
+        }
         lines.push(Line::raw(""));
         if self.action == ConfirmedAction::Blocked {
             lines.push(Line::from(vec![
@@ -392,13 +458,24 @@ pub fn refusal_lines(plan: &ResyncPlan, max: usize) -> Vec<String> {
         .collect();
     if groups.len() > max {
         let rest: usize = groups[max..].iter().map(|(_, n)| n).sum();
+        let others = groups.len() - max;
         lines.push(format!(
-            "  • {} more, for {} other reasons",
+            "  • {} more, for {} other reason{}",
             format::count(rest as u64),
-            groups.len() - max
+            format::count(others as u64),
+            if others == 1 { "" } else { "s" }
         ));
     }
     lines
+}
+
+/// Names as a reader lists them: `a`, `a and b`, `a, b and c`.
+fn names(list: &[String]) -> String {
+    match list {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
 }
 
 fn capitalise(text: &str) -> String {

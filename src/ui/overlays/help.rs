@@ -17,6 +17,8 @@ pub struct Help {
     /// The context's key table.
     pub bindings: &'static [Binding],
     pub scroll: usize,
+    /// Lines of the last drawn page, for page moves.
+    page: usize,
 }
 
 impl Help {
@@ -25,7 +27,24 @@ impl Help {
             context,
             bindings,
             scroll: 0,
+            page: 1,
         }
+    }
+
+    /// Scrolls by `lines` (negative: up); drawing clamps past the end.
+    pub fn scroll_by(&mut self, lines: isize) {
+        self.scroll = self.scroll.saturating_add_signed(lines);
+    }
+
+    /// Scrolls a page up or down (the lines the last frame showed, less one kept in sight).
+    pub fn page(&mut self, down: bool) {
+        let step = self.page.saturating_sub(1).max(1) as isize;
+        self.scroll_by(if down { step } else { -step });
+    }
+
+    /// The first or the last page.
+    pub fn to_end(&mut self, last: bool) {
+        self.scroll = if last { usize::MAX } else { 0 };
     }
 
     /// The entries, their sentences wrapped to `width` under the sentence column.
@@ -65,6 +84,7 @@ impl Help {
         let height = (lines.len() as u16 + 2).min(area.height.saturating_sub(2));
         let rect = layout::centered(area, width, height);
         let visible = height.saturating_sub(2) as usize;
+        self.page = visible.max(1);
         self.scroll = self.scroll.min(lines.len().saturating_sub(visible));
         let more = if lines.len() > visible {
             format!(

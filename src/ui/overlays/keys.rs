@@ -1,9 +1,9 @@
-//! The keys of the confirmation and of the help overlay.
+//! The keys of the confirmation, the help overlay and the diagnostics panel.
 //! Lookup, the key bar and the help all read these tables through [`crate::ui::keymap`].
 
 use crate::ui::action::Action;
 use crate::ui::keymap::Key::*;
-use crate::ui::keymap::{Binding, SCROLL, bind, quit, table};
+use crate::ui::keymap::{Binding, MOVE, READ_PAGE, SCROLL, bind, ends, help, quit, table};
 
 pub const CONFIRM: &[Binding] = &[
     bind(&[Char('y'), Enter], Action::Confirm, Some("yes"), "do it"),
@@ -24,5 +24,22 @@ pub const HELP: &[Binding] = table!(
         "close the help",
     )],
     SCROLL,
+    READ_PAGE,
+    &ends("top of the help", "end of the help"),
     &[quit(&[Ctrl('c')], None)],
+);
+
+pub const DIAGNOSTICS: &[Binding] = table!(
+    &[
+        bind(
+            &[Enter],
+            Action::Expand,
+            Some("open in report"),
+            "open the sync report on the entries of the line under the cursor",
+        ),
+        bind(&[Esc], Action::Back, Some("close"), "close the diagnostics"),
+    ],
+    MOVE,
+    &ends("first line", "last line"),
+    &[help(&[Char('?'), F(1)]), quit(&[Ctrl('c')], None)],
 );

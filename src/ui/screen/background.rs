@@ -14,6 +14,7 @@ use tokio::sync::Notify;
 
 use crate::engine::ResyncPlan;
 use crate::engine::health::HealthReport;
+use crate::store::diagnostics::Diagnostics;
 use crate::store::{CancelOutcome, CancelRequest, RunId, Store, SyncId, Trigger};
 
 use crate::ui::views::connections::summary::Summary;
@@ -61,6 +62,17 @@ pub enum BackgroundResult {
     ApplyPlanned {
         run_id: RunId,
         counts: Result<Vec<(String, u64, u64)>, String>,
+    },
+    /// Entries each choice of a report picker would show, in the choices' order.
+    PickerCounted {
+        kind: crate::ui::views::report::picker::PickerKind,
+        counts: Result<Vec<Option<u64>>, String>,
+    },
+    /// The diagnostics of one connection run, for its panel.
+    Diagnosed {
+        run_id: RunId,
+        connection: String,
+        result: Result<Diagnostics, String>,
     },
     /// Rows written so far and the total (not the end of the job).
     ExportProgress { written: u64, total: u64 },

@@ -20,7 +20,7 @@ use ratatui::layout::Rect;
 use crate::config::Config;
 use crate::engine::health::HealthReport;
 use crate::engine::{Command, LogLevel};
-use crate::store::{ReportEntry, RunId, Store, SyncId};
+use crate::store::{Outcome as EntryOutcome, ReportEntry, RunId, Store, SyncId};
 
 use crate::ui::action::Action;
 use crate::ui::keymap::Context;
@@ -81,6 +81,21 @@ pub enum TimelinePick {
     NewestOn(String),
 }
 
+/// Which of a run's entries the report opens on ([`Outcome::EntriesOf`]); the other filters
+/// and the search are cleared either way.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Narrow {
+    /// Every entry.
+    All,
+    /// The failed ones: status Failed where a connection ran Live, outcome error where all
+    /// ran Dry (what the run card counts as failed).
+    Failed { live: bool },
+    /// Failed ones a retry may fix (`F`).
+    Fixable,
+    /// The entries of these outcomes (a line of the diagnostics panel).
+    Outcomes(Vec<EntryOutcome>),
+}
+
 /// One thing a view asks the App to do; the App carries them out in order, in one place.
 pub enum Outcome {
     /// A line on the message line (until the next key); `error` shows it in red.
@@ -111,10 +126,11 @@ pub enum Outcome {
     FollowNextRun,
     /// The Logs view, filtered on a connection's name.
     LogsOf(String),
-    /// The sync report on a run's entries (one connection's, when named).
+    /// The sync report on a run's entries (one connection's, when named), narrowed.
     EntriesOf {
         run_id: RunId,
         connection: Option<String>,
+        narrow: Narrow,
     },
     /// A connection's health learnt elsewhere (before a mass resync), for the Connections view.
     Health(String, HealthReport),

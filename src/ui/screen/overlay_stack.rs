@@ -7,6 +7,7 @@ use ratatui::layout::Rect;
 
 use crate::ui::keymap::Context;
 use crate::ui::overlays::confirm::Confirm;
+use crate::ui::overlays::diagnostics::DiagnosticsPanel;
 use crate::ui::overlays::help::Help;
 use crate::ui::overlays::new_run::{Field, NewRunDialog};
 use crate::ui::views::report::entry_details::EntryDetails;
@@ -26,6 +27,8 @@ pub enum Overlay {
     /// A filter or sort picker over the report.
     Picker(Picker),
     NewRun(NewRunDialog),
+    /// The diagnostics of one connection run.
+    Diagnostics(DiagnosticsPanel),
     Help(Help),
     Confirm(Confirm),
 }
@@ -40,6 +43,7 @@ impl Overlay {
             Overlay::Picker(_) => Context::Picker,
             Overlay::NewRun(dialog) if dialog.focus == Field::Serial => Context::NewRunSerial,
             Overlay::NewRun(_) => Context::NewRun,
+            Overlay::Diagnostics(_) => Context::Diagnostics,
             Overlay::Help(_) => Context::Help,
             Overlay::Confirm(_) => Context::Confirm,
         }
@@ -134,6 +138,7 @@ impl OverlayStack {
     top_of_kind!(Export, ExportPrompt, export_prompt, take_export_prompt);
     top_of_kind!(Picker, Picker, picker, take_picker);
     top_of_kind!(NewRun, NewRunDialog, dialog, take_dialog);
+    top_of_kind!(Diagnostics, DiagnosticsPanel, diagnostics, take_diagnostics);
     top_of_kind!(Help, Help, help, take_help);
     top_of_kind!(Confirm, Confirm, confirm, take_confirm);
 
@@ -153,6 +158,7 @@ impl OverlayStack {
                 Overlay::Export(prompt) => prompt.draw(frame, area, theme),
                 Overlay::Picker(picker) => picker.draw(frame, area, theme),
                 Overlay::NewRun(dialog) => dialog.draw(frame, area, theme),
+                Overlay::Diagnostics(panel) => panel.draw(frame, area, theme),
                 Overlay::Help(help) => help.draw(frame, area, theme),
                 Overlay::Confirm(confirm) => confirm.draw(frame, area, theme),
             }

@@ -21,6 +21,12 @@ use crate::ui::widgets::theme::Theme;
 /// Lines the card takes, borders included.
 pub const HEIGHT: u16 = 6;
 
+/// Lines the card takes: the whole card, or one line (views other than the jobs, where the
+/// list needs the rows: the report shows 14 entries or more at 80x24).
+pub fn height(whole: bool) -> u16 {
+    if whole { HEIGHT } else { 1 }
+}
+
 /// Records done and the estimated records in scope of a run, over all its connections; the
 /// total is an estimate while some connections have not listed yet.
 pub fn overall(run: &Run, rows: &[ConnectionRun]) -> (u64, u64, bool) {
@@ -79,6 +85,11 @@ pub fn draw(
     theme: Theme,
 ) {
     let (run, rows) = (card.run, card.rows);
+    if area.height < HEIGHT {
+        let line = one_line(card, config, area.width as usize, now, theme);
+        frame.render_widget(Paragraph::new(line), area);
+        return;
+    }
     // Room for the title's right end (" c cancel " or " cancel requested ") and the corners.
     let right = if card.cancel_requested { 19 } else { 12 };
     let room = (area.width as usize).saturating_sub(right);
@@ -106,7 +117,14 @@ pub fn draw(
 
 /// `Last run #12 · Full Live · ✔ completed · by alice@jump1 · console`, the origin cut to
 /// what `width` leaves (or left out).
-fn heading(run: &Run, prefix: &str, width: usize, theme: Theme) -> Line<'static> {
+fn heading(
+    run: &Run,
+    rows: &[ConnectionRun],
+    prefix: &str,
+    width: usize,
+    theme: Theme,
+) -> Line<'static> {
+    let failed = status::run_failed_entries(rows);
     let mut spans = vec![
         Span::styled(format!(" {prefix} #{} ", run.id), theme.title()),
         Span::styled(
@@ -118,8 +136,8 @@ fn heading(run: &Run, prefix: &str, width: usize, theme: Theme) -> Line<'static>
             theme.strong(),
         ),
         Span::styled(
-            format!("{} ", status::label(run.status)),
-            theme.status(run.status),
+            format!("{} ", status::label_with(run.status, failed)),
+            theme.status_with(run.status, failed),
         ),
     ];
     let used: usize = spans.iter().map(Span::width).sum();
@@ -195,7 +213,7 @@ fn running(
     let cells = diagnostics::cells(run.mode, &counters, theme);
     let [labels, values] = diagnostics::panel(&cells, width, "", theme);
     let lines = vec![first, Line::from(bar), labels, values];
-    (heading(run, "▶ Run", title_room, theme), lines)
+    (heading(run, rows, "▶ Run", title_room, theme), lines)
 }
 
 fn idle(
@@ -216,15 +234,20 @@ fn idle(
     if let Some(serial) = &run.serial {
         facts.push(format!("serial {serial}"));
     }
+    let never = status::run_never_tried(rows);
+    if never > 0 {
+        facts.push(format!("{} never tried", format::count(never)));
+    }
     if !run.credential_contexts.is_empty() {
         facts.push(run.credential_contexts.join(", "));
     }
     let first = Line::styled(format::fit(&facts.join(" · "), width), theme.dim());
     let counters = engine::total_counters(rows);
     let cells = diagnostics::cells(run.mode, &counters, theme);
+    let failed = status::run_failed_entries(rows);
     let mut next = vec![
         Span::styled("next: ", theme.dim()),
-        Span::raw(status::next_action(run.status)),
+        Span::raw(status::next_action_with(run.status, failed)),
     ];
     // A finished Dry run that planned changes: applying its plan is the step after review.
     if run.mode == RunMode::Dry && run.status == RunStatus::Completed && counters.would_update > 0 {
@@ -245,7 +268,99 @@ fn idle(
     let next = fit_spans(next, width);
     let [labels, values] = diagnostics::panel(&cells, width, "", theme);
     let lines = vec![first, labels, values, Line::from(next)];
-    (heading(run, "Last run", title_room, theme), lines)
+    (heading(run, rows, "Last run", title_room, theme), lines)
+}
+
+/// The card in one line: `Last run #4 · Full Live · ⚠ completed · 199 failed · E opens the 199
+/// failed`, `▶ Run #5 · Full Live · registry 1,204 of 2,400 · 45% · ETA 2m05s · c cancel`, or
+/// `No runs yet · n starts one`; cut with an ellipsis.
+fn one_line(
+    card: &Card,
+    config: &Config,
+    width: usize,
+    now: DateTime<Utc>,
+    theme: Theme,
+) -> Line<'static> {
+    let Some(run) = card.run else {
+        let spans = vec![
+            Span::styled(" No runs yet ", theme.title()),
+            Span::styled("· ", theme.dim()),
+            Span::styled("n", theme.key()),
+            Span::raw(format!(
+                " starts one: Single Dry → Single Live → Full Dry → Full Live · {} connection{}",
+                config.connections.len(),
+                if config.connections.len() == 1 {
+                    ""
+                } else {
+                    "s"
+                }
+            )),
+        ];
+        return Line::from(fit_spans(spans, width));
+    };
+    let rows = card.rows;
+    let failed = status::run_failed_entries(rows);
+    let running = run.status == RunStatus::Running;
+    let prefix = if running { "▶ Run" } else { "Last run" };
+    let mut spans = vec![
+        Span::styled(format!(" {prefix} #{} ", run.id), theme.title()),
+        Span::styled(
+            format!(
+                "· {} {} · ",
+                status::run_type(run.run_type),
+                status::mode(run.mode)
+            ),
+            theme.strong(),
+        ),
+    ];
+    if running {
+        let (processed, total, exact) = overall(run, rows);
+        if let Some(r) = rows.iter().rev().find(|r| r.status == RunStatus::Running) {
+            spans.push(Span::styled(
+                format!(
+                    "{} {} · ",
+                    r.connection,
+                    gauge::x_of_n(r.processed, r.total, r.total > 0)
+                ),
+                theme.strong(),
+            ));
+        }
+        let eta = eta(now - run.started_at, processed, total).map_or("—".to_string(), |t| {
+            format!("{}{}", if exact { "" } else { "~" }, format::duration(t))
+        });
+        spans.push(Span::raw(format!(
+            "{} · ETA {eta}",
+            gauge::percent(processed, total)
+        )));
+        if failed > 0 {
+            spans.push(Span::styled(
+                format!(" · {} failed", format::count(failed)),
+                theme.warn(),
+            ));
+        }
+        if card.cancel_requested {
+            spans.push(Span::styled(" · cancel requested", theme.warn()));
+        } else {
+            spans.push(Span::styled(" · ", theme.dim()));
+            spans.push(Span::styled("c", theme.key()));
+            spans.push(Span::raw(" cancel"));
+        }
+    } else {
+        spans.push(Span::styled(
+            status::label_with(run.status, failed),
+            theme.status_with(run.status, failed),
+        ));
+        let never = status::run_never_tried(rows);
+        if never > 0 {
+            spans.push(Span::styled(
+                format!(" · {} never tried", format::count(never)),
+                theme.warn(),
+            ));
+        }
+        spans.push(Span::styled(" · next: ", theme.dim()));
+        spans.push(Span::raw(status::next_action_with(run.status, failed)));
+    }
+    Line::from(fit_spans(spans, width))
 }
 
 fn empty(config: &Config, area: Rect, theme: Theme) -> (Line<'static>, Vec<Line<'static>>) {

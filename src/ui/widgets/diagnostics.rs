@@ -61,7 +61,27 @@ pub fn cells(mode: RunMode, c: &Counters, theme: Theme) -> Vec<Cell> {
                 c.missing_destination,
                 spike,
             ),
-            cell("Failed", "Failed", c.failed, bad(c.failed)),
+            // Failed: a retry may fix them; Not syncable: none can (missing source or
+            // destination, drifted, rule, format, a 4xx the same request gets again). A store
+            // older than that split counted only `failed`.
+            {
+                let fixable = if c.fixable + c.not_syncable > 0 {
+                    c.fixable
+                } else {
+                    c.failed
+                };
+                cell("Failed", "Failed", fixable, bad(fixable))
+            },
+            cell(
+                "Not syncable",
+                "Not sync.",
+                c.not_syncable,
+                if c.not_syncable > 0 {
+                    theme.warn()
+                } else {
+                    plain
+                },
+            ),
             cell(
                 "Pending",
                 "Pending",
@@ -86,15 +106,21 @@ fn columns(cells: &[Cell], short: bool) -> Vec<usize> {
 pub fn panel(cells: &[Cell], width: usize, indent: &str, theme: Theme) -> [Line<'static>; 2] {
     let room = width.saturating_sub(format::width(indent));
     let full = columns(cells, false);
-    let short = cells.len() * 2 > room
-        || full.iter().sum::<usize>() + 2 * (cells.len().saturating_sub(1)) > room;
+    let gaps = cells.len().saturating_sub(1);
+    let short = cells.len() * 2 > room || full.iter().sum::<usize>() + 2 * gaps > room;
     let widths = if short { columns(cells, true) } else { full };
+    // Two spaces between columns where they fit, one where not.
+    let gap = if widths.iter().sum::<usize>() + 2 * gaps > room {
+        " "
+    } else {
+        "  "
+    };
     let mut labels = vec![Span::raw(indent.to_string())];
     let mut values = vec![Span::raw(indent.to_string())];
     for (i, (c, w)) in cells.iter().zip(&widths).enumerate() {
         if i > 0 {
-            labels.push(Span::raw("  "));
-            values.push(Span::raw("  "));
+            labels.push(Span::raw(gap));
+            values.push(Span::raw(gap));
         }
         let label = if short { c.short } else { c.label };
         labels.push(Span::styled(format::pad_left(label, *w), theme.label()));

@@ -3,6 +3,7 @@
 
 pub mod dashboard;
 pub mod diagnostics;
+pub mod field_change;
 pub mod format;
 pub mod gauge;
 pub mod layout;

@@ -123,6 +123,15 @@ impl Theme {
         }
     }
 
+    /// A status with its failed entries: a completion that left failures is a warning.
+    pub fn status_with(self, status: RunStatus, failed: u64) -> Style {
+        if status == RunStatus::Completed && failed > 0 {
+            self.warn()
+        } else {
+            self.status(status)
+        }
+    }
+
     /// A report entry's status.
     pub fn entry_status(self, status: EntryStatus) -> Style {
         match status {

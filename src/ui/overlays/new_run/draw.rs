@@ -14,7 +14,6 @@ use crate::ui::overlays::new_run::{Field, ModeChoice, NewRunDialog};
 use crate::ui::widgets::format;
 use crate::ui::widgets::layout;
 use crate::ui::widgets::list;
-use crate::ui::widgets::status;
 use crate::ui::widgets::theme::Theme;
 
 const LABEL: usize = 12;
@@ -41,10 +40,11 @@ fn radio(chosen: bool, text: &str, focused: bool, theme: Theme) -> Vec<Span<'sta
     ]
 }
 
+/// A connection's mode in the list: Live in capitals, as the Enter line says it.
 fn mode_word(mode: RunMode) -> &'static str {
     match mode {
         RunMode::Dry => "dry",
-        RunMode::Live => "live",
+        RunMode::Live => "LIVE",
     }
 }
 
@@ -148,38 +148,55 @@ impl NewRunDialog {
         lines
     }
 
-    fn summary(&self) -> String {
-        let names: Vec<&str> = self
-            .connections
-            .iter()
-            .filter(|c| c.chosen)
-            .map(|c| c.name.as_str())
-            .collect();
-        if names.is_empty() {
-            return String::new();
+    /// What Enter does, in words: "Enter starts: Single Dry on cmdb for X", or, when any chosen
+    /// connection runs Live, "Enter asks first: Full LIVE on registry, mdm · Dry on cmdb".
+    /// True in the second case.
+    fn summary(&self) -> (String, bool) {
+        let split = self.mode_split();
+        if split.live.is_empty() && split.dry.is_empty() {
+            return (String::new(), false);
         }
-        let modes: Vec<&str> = {
-            let mut m: Vec<&str> = self
-                .connections
-                .iter()
-                .filter(|c| c.chosen)
-                .map(|c| status::mode(self.effective_mode(c)))
-                .collect();
-            m.sort();
-            m.dedup();
-            m
-        };
         let scope = if self.full { "Full" } else { "Single" };
         let serial = if self.full || self.serial.value().trim().is_empty() {
             String::new()
         } else {
             format!(" for {}", self.serial.value().trim())
         };
-        format!(
-            "Enter starts: {scope} {} on {}{serial}",
-            modes.join("/"),
-            names.join(", ")
+        if split.live.is_empty() {
+            return (
+                format!(
+                    "Enter starts: {scope} Dry on {}{serial}",
+                    split.dry.join(", ")
+                ),
+                false,
+            );
+        }
+        let dry = if split.dry.is_empty() {
+            String::new()
+        } else {
+            format!(" · Dry on {}", split.dry.join(", "))
+        };
+        (
+            format!(
+                "Enter asks first: {scope} LIVE on {}{dry}{serial}",
+                split.live.join(", ")
+            ),
+            true,
         )
+    }
+
+    /// What "each connection's setting" means for the chosen connections:
+    /// "per connection: cmdb dry · registry, mdm LIVE".
+    fn per_connection(&self) -> String {
+        let split = self.mode_split();
+        let mut parts = Vec::new();
+        if !split.dry.is_empty() {
+            parts.push(format!("{} dry", split.dry.join(", ")));
+        }
+        if !split.live.is_empty() {
+            parts.push(format!("{} LIVE", split.live.join(", ")));
+        }
+        format!("per connection: {}", parts.join(" · "))
     }
 
     pub fn draw(&self, frame: &mut Frame, area: Rect, theme: Theme) {
@@ -238,6 +255,18 @@ impl NewRunDialog {
             ));
         }
         after.push(Line::from(mode));
+        if self.mode == ModeChoice::AsConfigured && self.connections.iter().any(|c| c.chosen) {
+            let room = text_width.saturating_sub(LABEL);
+            for piece in format::wrap(&self.per_connection(), room)
+                .into_iter()
+                .take(2)
+            {
+                after.push(Line::from(vec![
+                    Span::raw(" ".repeat(LABEL)),
+                    Span::styled(piece, theme.dim()),
+                ]));
+            }
+        }
         after.push(Line::raw(""));
         after.extend(self.workflow_lines(text_width, theme));
         after.extend(self.gate_lines(text_width, theme));
@@ -249,13 +278,17 @@ impl NewRunDialog {
                 after.push(Line::styled(piece, theme.error()));
             }
         }
-        let summary = self.summary();
+        let (summary, live) = self.summary();
         if !summary.is_empty() {
             after.push(Line::raw(""));
-            after.push(Line::styled(
-                format::fit(&summary, text_width),
-                theme.strong(),
-            ));
+            let style = if live {
+                theme.warn().patch(theme.strong())
+            } else {
+                theme.strong()
+            };
+            for piece in format::wrap(&summary, text_width).into_iter().take(2) {
+                after.push(Line::styled(piece, style));
+            }
         }
 
         // The connection list gets what is left, at least one row; blank lines go first.
@@ -305,6 +338,12 @@ impl NewRunDialog {
         let system_width = text_width
             .saturating_sub(2 + 4 + name_width + 2 + mode_width + 2)
             .min(widest_system);
+        // A system cut to a few letters ("Servi…") says nothing: leave it out instead.
+        let system_width = if system_width < 10.min(widest_system) {
+            0
+        } else {
+            system_width
+        };
         let mut lines: Vec<Line> = Vec::new();
         let focused = focus == Field::Connections;
         let range = if list_rows < self.connections.len() {
@@ -348,7 +387,7 @@ impl NewRunDialog {
                 Span::styled(format::pad(&c.name, name_width), theme.strong()),
                 Span::raw("  "),
                 Span::styled(format::pad(&c.system, system_width), theme.dim()),
-                Span::raw("  "),
+                Span::raw(if system_width > 0 { "  " } else { "" }),
                 Span::styled(
                     format::pad(&mode_text(c), mode_width),
                     if effective == RunMode::Live {

@@ -49,7 +49,18 @@ pub enum ModeChoice {
 }
 
 impl ModeChoice {
-    pub const ALL: [ModeChoice; 3] = [ModeChoice::AsConfigured, ModeChoice::Dry, ModeChoice::Live];
+    /// In the order shown: the safe choice first.
+    pub const ALL: [ModeChoice; 3] = [ModeChoice::Dry, ModeChoice::Live, ModeChoice::AsConfigured];
+
+    /// The choice that matches a workflow step: Dry on the Dry steps, Live on the Live ones,
+    /// each connection's setting once every step is done.
+    pub fn for_step(step: Option<Step>) -> ModeChoice {
+        match step {
+            Some(Step::SingleDry | Step::FullDry) => ModeChoice::Dry,
+            Some(Step::SingleLive | Step::FullLive) => ModeChoice::Live,
+            None => ModeChoice::AsConfigured,
+        }
+    }
 
     pub fn label(self) -> &'static str {
         match self {
@@ -82,6 +93,17 @@ pub struct Prefill {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Gate {
     pub reasons: Vec<String>,
+    /// Chosen connections that run Dry in this run (nothing is written to them).
+    pub dry: Vec<String>,
+}
+
+/// The chosen connections by the mode they would run in, in config order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ModeSplit {
+    /// Written to: the run sends their changes.
+    pub live: Vec<String>,
+    /// Only compared: nothing is written to them.
+    pub dry: Vec<String>,
 }
 
 /// What a key did to the dialog.
@@ -89,8 +111,11 @@ pub struct Gate {
 pub enum DialogOutcome {
     Stay,
     Close,
-    /// Start this run now.
+    /// Start this run now (Dry on every connection).
     Start(RunRequest),
+    /// This run writes to the `live` connections of the split: start it only after a
+    /// confirmation that names them.
+    ConfirmLive(RunRequest, ModeSplit),
     /// The safety gate stops this run: start it (forced) only after a confirmation.
     Gated(RunRequest, Gate),
 }
@@ -107,6 +132,9 @@ pub struct NewRunDialog {
     pub recent: Vec<String>,
     recent_pick: Option<usize>,
     pub mode: ModeChoice,
+    /// True once the operator chose the mode (or a rerun copied it): it no longer follows the
+    /// workflow step of the chosen connections.
+    mode_chosen: bool,
     /// The safety gate for the current choices, if it applies.
     pub gate: Option<Gate>,
     /// Why Enter would not start a run.
@@ -150,7 +178,8 @@ impl NewRunDialog {
             serial: Input::default(),
             recent: recent.to_vec(),
             recent_pick: None,
-            mode: ModeChoice::AsConfigured,
+            mode: ModeChoice::Dry,
+            mode_chosen: false,
             gate: None,
             problem: None,
             rerun_of: None,
@@ -164,6 +193,7 @@ impl NewRunDialog {
                     Some(RunMode::Dry) => ModeChoice::Dry,
                     Some(RunMode::Live) => ModeChoice::Live,
                 };
+                dialog.mode_chosen = true;
                 dialog.rerun_of = Some(p.run_id);
             }
             None => {
@@ -207,8 +237,24 @@ impl NewRunDialog {
         }
     }
 
-    /// Recomputes the gate and the problem after a change of choices.
+    /// The chosen connections split by the mode they would run in.
+    pub fn mode_split(&self) -> ModeSplit {
+        let mut split = ModeSplit::default();
+        for choice in self.chosen() {
+            match self.effective_mode(choice) {
+                RunMode::Live => split.live.push(choice.name.clone()),
+                RunMode::Dry => split.dry.push(choice.name.clone()),
+            }
+        }
+        split
+    }
+
+    /// Recomputes the mode (while it follows the step), the gate and the problem after a
+    /// change of choices.
     pub fn refresh(&mut self, config: &Config, store: &Store) {
+        if !self.mode_chosen {
+            self.mode = ModeChoice::for_step(self.current_step());
+        }
         self.gate = None;
         self.problem = None;
         if self.chosen().next().is_none() {
@@ -259,7 +305,10 @@ impl NewRunDialog {
                 changed.join(", ")
             ));
         }
-        Gate { reasons }
+        Gate {
+            reasons,
+            dry: self.mode_split().dry,
+        }
     }
 
     /// Chosen connections whose run here would be past the workflow step they are on.
@@ -296,6 +345,7 @@ impl NewRunDialog {
         match self.focus {
             Field::Scope => self.full = !self.full,
             Field::Mode => {
+                self.mode_chosen = true;
                 let all = ModeChoice::ALL;
                 let at = all.iter().position(|m| *m == self.mode).unwrap_or(0);
                 self.mode = all[if forward { (at + 1) % 3 } else { (at + 2) % 3 }];
@@ -375,8 +425,10 @@ impl NewRunDialog {
         if self.problem.is_some() {
             return DialogOutcome::Stay;
         }
+        let split = self.mode_split();
         match &self.gate {
             Some(gate) => DialogOutcome::Gated(self.request(), gate.clone()),
+            None if !split.live.is_empty() => DialogOutcome::ConfirmLive(self.request(), split),
             None => DialogOutcome::Start(self.request()),
         }
     }

@@ -169,8 +169,8 @@ fn last_run_spans(view: &ConnectionsView, name: &str, theme: Theme) -> Vec<Span<
             // The status before the time: a narrow row cuts the time, not the status.
             spans.push(Span::raw(format!("last run #{} ", run.run_id)));
             spans.push(Span::styled(
-                status::label(run.status),
-                theme.status(run.status),
+                status::label_with(run.status, run.failed),
+                theme.status_with(run.status, run.failed),
             ));
             spans.push(Span::raw(format!(" {}", format::started(run.at, false))));
         }

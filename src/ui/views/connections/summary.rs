@@ -19,6 +19,8 @@ pub struct LastRun {
     pub mode: RunMode,
     pub at: DateTime<Utc>,
     pub status: RunStatus,
+    /// Its Failed entries ([`crate::ui::widgets::status::failed_entries`]).
+    pub failed: u64,
 }
 
 /// What the view reads from the store in the background: contracts and the last run.
@@ -61,6 +63,7 @@ pub fn summarize(config: &Config, store: &Store) -> Result<HashMap<String, Summa
                     mode: row.mode,
                     at: row.started_at.unwrap_or(run.started_at),
                     status: row.status,
+                    failed: crate::ui::widgets::status::failed_entries(row.mode, &row.counters),
                 });
             }
         }

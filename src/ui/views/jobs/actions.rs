@@ -14,18 +14,29 @@ use crate::store::{
 use crate::ui::action::Action;
 use crate::ui::keymap::Context;
 use crate::ui::overlays::confirm::Confirm;
+use crate::ui::overlays::diagnostics::DiagnosticsPanel;
 use crate::ui::overlays::new_run::Prefill;
 use crate::ui::screen::background::BackgroundResult;
 use crate::ui::screen::overlay_stack::Overlay;
-use crate::ui::screen::{Lend, Outcome, Screen};
+use crate::ui::screen::{Lend, Narrow, Outcome, Screen};
 use crate::ui::views::jobs::JobsView;
 use crate::ui::views::jobs::run_list::Row;
+use crate::ui::widgets::format;
+use crate::ui::widgets::status;
 
 impl JobsView {
-    /// Enter on a run expands it; on a connection row it opens that connection's logs.
+    /// Enter on a run expands it; on a connection row with failed entries it opens them in
+    /// the report, on another connection row that connection's logs.
     fn expand(&mut self, lend: &mut Lend) -> Vec<Outcome> {
         let runs = &mut *lend.runs;
         match runs.selected_row() {
+            Some(row @ Row::Connection { run_id, position })
+                if runs
+                    .connection_run(run_id, position)
+                    .is_some_and(|r| status::failed_entries(r.mode, &r.counters) > 0) =>
+            {
+                return self.open_entries_of(row, lend);
+            }
             Some(Row::Connection { run_id, position }) => {
                 let name = runs
                     .connection_run(run_id, position)
@@ -96,12 +107,31 @@ impl JobsView {
         out
     }
 
-    /// `E`: the selected run's entries (its connection's, on a connection row) in the report.
+    /// `E`: the selected run's entries (its connection's, on a connection row) in the report;
+    /// only the failed ones when it has any.
     fn open_entries(&self, lend: &Lend) -> Vec<Outcome> {
+        match lend.runs.selected_row() {
+            Some(row) => self.open_entries_of(row, lend),
+            None => vec![Outcome::error("no run selected")],
+        }
+    }
+
+    /// A run's entries (a connection run's, on a connection row) in the report, narrowed to
+    /// the failed ones when the card counts any (`E opens the N failed`).
+    fn open_entries_of(&self, row: Row, lend: &Lend) -> Vec<Outcome> {
         let runs = &*lend.runs;
-        let Some(row) = runs.selected_row() else {
-            return vec![Outcome::error("no run selected")];
+        let run_id = row.run_id();
+        let rows: Vec<&ConnectionRun> = match row {
+            Row::Connection { position, .. } => {
+                runs.connection_run(run_id, position).into_iter().collect()
+            }
+            Row::Run(_) => runs.connection_runs(run_id).iter().collect(),
         };
+        let failed: u64 = rows
+            .iter()
+            .map(|r| status::failed_entries(r.mode, &r.counters))
+            .sum();
+        let live = rows.iter().any(|r| r.mode == RunMode::Live);
         let connection = match row {
             Row::Connection { run_id, position } => runs
                 .connection_run(run_id, position)
@@ -112,10 +142,85 @@ impl JobsView {
                 }),
             Row::Run(_) => None,
         };
-        vec![Outcome::EntriesOf {
-            run_id: row.run_id(),
-            connection,
-        }]
+        let whose = match &connection {
+            Some(name) => format!("{name} in run #{run_id}"),
+            None => format!("run #{run_id}"),
+        };
+        if failed == 0 {
+            return vec![
+                Outcome::EntriesOf {
+                    run_id,
+                    connection,
+                    narrow: Narrow::All,
+                },
+                Outcome::say(format!("the entries of {whose}")),
+            ];
+        }
+        vec![
+            Outcome::EntriesOf {
+                run_id,
+                connection,
+                narrow: Narrow::Failed { live },
+            },
+            Outcome::say(format!(
+                "the {} failed of {whose} · F: only those a retry may fix · Esc clears filters",
+                format::count(failed)
+            )),
+        ]
+    }
+
+    /// `D`: the diagnostics panel of the selected connection row (or of the selected run's
+    /// only connection), filled by a background job that reads its entries in one pass.
+    fn open_diagnostics(&self, lend: &mut Lend) -> Vec<Outcome> {
+        let runs = &*lend.runs;
+        let Some(row) = runs.selected_row() else {
+            return vec![Outcome::error("no run selected")];
+        };
+        let run_id = row.run_id();
+        let position = match row {
+            Row::Connection { position, .. } => position,
+            Row::Run(_) => match runs.run(run_id).map(|r| r.connections.len()) {
+                Some(1) => 0,
+                _ => {
+                    return vec![Outcome::error(
+                        "D shows one connection run: choose a connection row (Enter expands the run)",
+                    )];
+                }
+            },
+        };
+        let run_mode = runs.run(run_id).map(|r| r.mode);
+        let (connection, mode) = match runs.connection_run(run_id, position) {
+            Some(r) => (r.connection.clone(), r.mode),
+            None => {
+                let name = runs
+                    .run(run_id)
+                    .and_then(|r| r.connections.get(position as usize).cloned());
+                match name {
+                    Some(name) => (name, run_mode.unwrap_or(RunMode::Dry)),
+                    None => return Vec::new(),
+                }
+            }
+        };
+        let store = lend.store.clone();
+        let (asked, failed) = (connection.clone(), connection.clone());
+        lend.background.spawn(
+            "diagnostics",
+            move |_| BackgroundResult::Diagnosed {
+                run_id,
+                result: store
+                    .connection_run_diagnostics(run_id, &asked)
+                    .map_err(|e: StoreError| e.to_string()),
+                connection: asked,
+            },
+            move |panic| BackgroundResult::Diagnosed {
+                run_id,
+                connection: failed,
+                result: Err(panic),
+            },
+        );
+        vec![Outcome::Open(Overlay::Diagnostics(DiagnosticsPanel::new(
+            run_id, connection, mode,
+        )))]
     }
 
     /// `p`: checks the selected run has a plan to apply, then reads its counts in the
@@ -268,6 +373,7 @@ impl Screen for JobsView {
             Action::ToggleFailuresOnly => runs.toggle_failures_only(),
             Action::Rerun => return self.rerun(lend),
             Action::OpenEntries => return self.open_entries(lend),
+            Action::Diagnose => return self.open_diagnostics(lend),
             Action::ApplyPlan => return self.apply_plan(lend),
             _ => {}
         }

@@ -19,6 +19,8 @@ const WIDE: usize = 120;
 pub(super) struct Columns {
     pub(super) id: usize,
     pub(super) started: usize,
+    /// `✔ completed`, `⚠ 48 failed`; `⚠ completed · 48 failed` on a wide screen.
+    pub(super) status: usize,
     /// Who and what started the run (SPEC section 10).
     pub(super) by: usize,
     /// Credential contexts; 0 on a narrow screen, where the expanded run lists them.
@@ -33,8 +35,9 @@ impl Columns {
         let id = (digits + 1).max(4);
         let long = width >= WIDE;
         let started = if long { 19 } else { 11 };
+        let status = if long { 25 } else { 13 };
         // marker, id, type, mode, status, started, took, conn, with one space between.
-        let fixed = 2 + id + 1 + 6 + 1 + 4 + 1 + 13 + 1 + started + 1 + 6 + 1 + 4 + 1;
+        let fixed = 2 + id + 1 + 6 + 1 + 4 + 1 + status + 1 + started + 1 + 6 + 1 + 4 + 1;
         let rest = width.saturating_sub(fixed);
         let (by, credentials, details) = if long {
             let by = (rest / 3).clamp(12, 28);
@@ -52,6 +55,7 @@ impl Columns {
         Columns {
             id,
             started,
+            status,
             by,
             credentials,
             details,
@@ -65,7 +69,7 @@ impl Columns {
             format::pad_left("RUN", self.id),
             format::pad("TYPE", 6),
             format::pad("MODE", 4),
-            format::pad("STATUS", 13),
+            format::pad("STATUS", self.status),
             format::pad(
                 if self.long {
                     "STARTED (UTC)"

@@ -46,6 +46,14 @@ pub const JOBS: &[Binding] = table!(
             "the selected run's entries in the sync report (the connection's, on a connection row)",
         ),
         bind(
+            &[Char('D')],
+            Action::Diagnose,
+            Some("diagnostics"),
+            "diagnostics of the selected connection run: entries by reason (no change, rule, \
+             missing source field, missing destination, format error…) and the fields that \
+             change most; Enter on a line opens the report on those entries",
+        ),
+        bind(
             &[Char('p')],
             Action::ApplyPlan,
             None,

@@ -60,10 +60,11 @@ fn run_lines(
     let theme = paint.theme;
     let expanded = runs.is_expanded(run.id);
     let marker = if expanded { "▾ " } else { "▸ " };
+    let failed = status::run_failed_entries(runs.connection_runs(run.id));
     let status_style = if selected {
         Style::new()
     } else {
-        theme.status(run.status)
+        theme.status_with(run.status, failed)
     };
     let mut spans = vec![
         Span::raw(marker),
@@ -76,7 +77,13 @@ fn run_lines(
         Span::raw(" "),
         Span::raw(format::pad(status::mode(run.mode), 4)),
         Span::raw(" "),
-        Span::styled(format::pad(&status::label(run.status), 13), status_style),
+        Span::styled(
+            format::pad(
+                &status::label_within(run.status, failed, cols.status),
+                cols.status,
+            ),
+            status_style,
+        ),
         Span::raw(" "),
         Span::raw(format::pad(
             &format::started(run.started_at, cols.long),
@@ -210,7 +217,13 @@ fn connection_lines(
     }
     // The status sits at the right end of the name line, where the eye finds it.
     let status_span = match row {
-        Some(r) => Span::styled(status::label(r.status), theme.status(r.status)),
+        Some(r) => {
+            let failed = status::failed_entries(r.mode, &r.counters);
+            Span::styled(
+                status::label_with(r.status, failed),
+                theme.status_with(r.status, failed),
+            )
+        }
         None => Span::styled("· waiting", theme.dim()),
     };
     let room = width.saturating_sub(status_span.width() + 1);
@@ -249,23 +262,35 @@ fn connection_lines(
     {
         spans.push(Span::styled(format!(" · auto ×{n}"), theme.dim()));
     }
+    let never = status::never_tried(r);
+    if never > 0 {
+        spans.push(Span::styled(
+            format!(" · {} never tried", format::count(never)),
+            theme.warn(),
+        ));
+    }
     let used: usize = spans.iter().map(Span::width).sum();
+    let failed = status::failed_entries(r.mode, &r.counters);
+    let next_action = status::next_action_with(r.status, failed);
     // A finished Dry run with changes planned: the next step of the workflow is its plan.
     let planned =
         r.mode == RunMode::Dry && r.status == RunStatus::Completed && r.counters.would_update > 0;
     let room = width.saturating_sub(used);
     let next = match planned {
         true => [
-            format!(
-                "  → {}, then p applies the plan",
-                status::next_action(r.status)
-            ),
-            "  → review diagnostics · p apply plan".to_string(),
+            format!("  → {next_action}, then p applies the plan"),
+            format!("  → {next_action} · p apply plan"),
+            // The short form, only when it hides no failure.
+            if failed == 0 {
+                "  → review diagnostics · p apply plan".to_string()
+            } else {
+                String::new()
+            },
         ]
         .into_iter()
-        .find(|text| format::width(text) <= room)
-        .unwrap_or_else(|| format!("  → {}", status::next_action(r.status))),
-        false => format!("  → {}", status::next_action(r.status)),
+        .find(|text| !text.is_empty() && format::width(text) <= room)
+        .unwrap_or_else(|| format!("  → {next_action}")),
+        false => format!("  → {next_action}"),
     };
     let action = format::fit(&next, room);
     spans.push(Span::styled(action, theme.dim()));

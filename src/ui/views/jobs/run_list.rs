@@ -63,6 +63,8 @@ impl RunList {
         let page = store.list_runs(before, PAGE_SIZE)?;
         self.exhausted = page.len() < PAGE_SIZE;
         for run in page {
+            // A run row says how many entries failed: its connection runs come with it.
+            self.ensure_connection_runs(store, run.id)?;
             // A live run may already be here from its events.
             if self.position(run.id).is_err() {
                 self.runs.push(run);

@@ -17,6 +17,7 @@ use tui_input::backend::crossterm::EventHandler;
 use crate::engine::LogLevel;
 
 use crate::ui::widgets::format;
+use crate::ui::widgets::status;
 use crate::ui::widgets::theme::Theme;
 
 /// Lines kept; older ones drop off.
@@ -133,15 +134,18 @@ impl LogsView {
         let mut title = vec![
             Span::styled(" Logs ", theme.title()),
             Span::styled(
-                format!("· {} lines ", format::count(self.lines.len() as u64)),
+                format!(
+                    "· {} ",
+                    status::counted(self.lines.len() as u64, "line", "lines")
+                ),
                 theme.dim(),
             ),
         ];
         if !filter.is_empty() {
             title.push(Span::styled(
                 format!(
-                    "· filter \"{filter}\": {} match ",
-                    format::count(match_count as u64)
+                    "· filter \"{filter}\": {} ",
+                    status::counted(match_count as u64, "match", "matches")
                 ),
                 theme.warn(),
             ));

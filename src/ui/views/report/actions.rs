@@ -9,16 +9,19 @@ use ratatui::crossterm::event::KeyEvent;
 use ratatui::layout::Rect;
 
 use crate::export;
-use crate::store::{EntryStatus, ReportEntry, RunId, SortColumn};
+use crate::store::{
+    EntryStatus, FailureClass, Outcome as EntryOutcome, ReportEntry, ReportFilter, RunId,
+    SortColumn,
+};
 
 use crate::ui::action::Action;
 use crate::ui::keymap::Context;
 use crate::ui::screen::background::{BackgroundResult, ResyncScope};
 use crate::ui::screen::overlay_stack::Overlay;
-use crate::ui::screen::{Lend, Outcome, Screen, TimelinePick};
+use crate::ui::screen::{Lend, Narrow, Outcome, Screen, TimelinePick};
 use crate::ui::views::report::draw as report_view;
 use crate::ui::views::report::export_prompt::ExportPrompt;
-use crate::ui::views::report::picker::{Choice, Picker, PickerKind, Value};
+use crate::ui::views::report::picker::{self, Choice, Picker, PickerKind, Value};
 use crate::ui::views::report::{DEFAULT_WINDOW_DAYS, MAX_WINDOW_DAYS, OUTCOMES, Report};
 use crate::ui::widgets::format;
 use crate::ui::widgets::status;
@@ -315,16 +318,60 @@ impl Report {
                 Action::Back => return vec![Outcome::CloseTop],
                 _ => {}
             },
+            Overlay::Diagnostics(panel) => match action {
+                Action::Up => panel.move_by(-1),
+                Action::Down => panel.move_by(1),
+                Action::Top => panel.to_end(false),
+                Action::Bottom => panel.to_end(true),
+                Action::Back => return vec![Outcome::CloseTop],
+                Action::Expand => {
+                    let Some(item) = panel.selected() else {
+                        return Vec::new();
+                    };
+                    return vec![
+                        Outcome::CloseTop,
+                        Outcome::EntriesOf {
+                            run_id: panel.run_id,
+                            connection: Some(panel.connection.clone()),
+                            narrow: Narrow::Outcomes(item.outcomes),
+                        },
+                        Outcome::say(format!(
+                            "{} ({}): Esc clears the filters one by one",
+                            item.label,
+                            format::count(item.count)
+                        )),
+                    ];
+                }
+                _ => {}
+            },
             Overlay::NewRun(_) | Overlay::Help(_) | Overlay::Confirm(_) => {}
         }
         Vec::new()
     }
 
-    /// `E` in the jobs view: the run's entries (one connection's, when named) in the report,
-    /// the window widened to reach back to the run.
-    pub fn open_entries(&mut self, run_id: RunId, connection: Option<String>, lend: &mut Lend) {
+    /// `E` in the jobs view (and a line of the diagnostics panel): the run's entries (one
+    /// connection's, when named) in the report, narrowed, the other filters and the search
+    /// cleared, and the window widened to reach back to the run.
+    pub fn open_entries(
+        &mut self,
+        run_id: RunId,
+        connection: Option<String>,
+        narrow: Narrow,
+        lend: &mut Lend,
+    ) {
         self.set_run(Some(run_id));
         self.set_connections(connection.into_iter().collect());
+        let (statuses, outcomes, failure) = match narrow {
+            Narrow::All => (Vec::new(), Vec::new(), None),
+            Narrow::Failed { live: true } => (vec![EntryStatus::Failed], Vec::new(), None),
+            Narrow::Failed { live: false } => (Vec::new(), vec![EntryOutcome::Error], None),
+            Narrow::Fixable => (Vec::new(), Vec::new(), Some(FailureClass::Fixable)),
+            Narrow::Outcomes(outcomes) => (Vec::new(), outcomes, None),
+        };
+        self.set_statuses(statuses);
+        self.set_outcomes(outcomes);
+        self.set_failure(failure);
+        self.set_search("");
         if let Some(run) = lend.runs.run(run_id) {
             self.reach_back_to(run.started_at, lend.now);
         }
@@ -359,7 +406,7 @@ impl Report {
         first.into_iter().next()
     }
 
-    fn open_picker(&self, kind: PickerKind, lend: &Lend) -> Vec<Outcome> {
+    fn open_picker(&self, kind: PickerKind, lend: &mut Lend) -> Vec<Outcome> {
         let filter = self.filter();
         let any = |label: &str, none_set: bool| Choice::new(label, Value::Any, none_set);
         let picker = match kind {
@@ -413,7 +460,10 @@ impl Report {
                             status::run_type(r.run_type),
                             status::mode(r.mode),
                             format::started(r.started_at, false),
-                            status::label(r.status)
+                            status::label_with(
+                                r.status,
+                                status::run_failed_entries(lend.runs.connection_runs(r.id))
+                            )
                         ),
                         Value::Run(r.id),
                         filter.run == Some(r.id),
@@ -449,7 +499,37 @@ impl Report {
                 Picker::new(kind, "Sort by (S reverses)", choices, false)
             }
         };
+        if picker.counts_entries() {
+            self.count_choices(&picker, lend);
+        }
         vec![Outcome::Open(Overlay::Picker(picker))]
+    }
+
+    /// Counts, in the background, the entries each choice of a filter picker would show with
+    /// the other filters kept ([`BackgroundResult::PickerCounted`]).
+    fn count_choices(&self, picker: &Picker, lend: &mut Lend) {
+        let kind = picker.kind;
+        let base = self.filter().clone();
+        let filters: Vec<ReportFilter> = picker
+            .choices
+            .iter()
+            .map(|choice| picker::filter_for(&base, kind, &choice.value))
+            .collect();
+        let store = lend.store.clone();
+        lend.background.spawn(
+            "picker-counts",
+            move |_| BackgroundResult::PickerCounted {
+                kind,
+                counts: Ok(filters
+                    .iter()
+                    .map(|filter| store.report_count(filter).ok())
+                    .collect()),
+            },
+            move |panic| BackgroundResult::PickerCounted {
+                kind,
+                counts: Err(panic),
+            },
+        );
     }
 
     fn apply_picked(&mut self, kind: PickerKind, values: Vec<Value>, lend: &mut Lend) {

@@ -91,7 +91,14 @@ impl Layout {
             spec(Column::Status, 9, 9, 0),
             spec(Column::SyncId, id, id.max(7), 0),
             spec(Column::Reference, 9, m.reference.clamp(10, 24), 0),
-            spec(Column::System, 6, m.system.clamp(6, 32), 9),
+            // A system cut to a few letters ("Servi…") says nothing: below 12 columns it
+            // goes first, and the connection gets the room (the details show the system).
+            spec(
+                Column::System,
+                m.system.clamp(6, 12),
+                m.system.clamp(6, 32),
+                9,
+            ),
             spec(Column::Connection, 10, m.connection.clamp(10, 24), 2),
             // With the extra columns on, the outcome (also in the details) makes room for them.
             spec(Column::Outcome, 12, 19, if m.extra { 6 } else { 1 }),
@@ -177,8 +184,13 @@ impl Layout {
             }
             let mut name = heading(*column, *width).to_string();
             if sort_column(*column) == Some(sort.column) {
-                // The arrow stays whole; the name gives way.
-                name = format::fit(&name, width.saturating_sub(1));
+                // The arrow stays whole; the name gives way to its short form ("TRY" → "#"),
+                // and is cut (with an ellipsis) only when even that is too long.
+                let room = width.saturating_sub(1);
+                if format::width(&name) > room {
+                    name = short_heading(*column).to_string();
+                }
+                name = format::fit(&name, room);
                 name.push(if sort.descending { '▼' } else { '▲' });
             }
             let text = if right_aligned(*column) {
@@ -300,6 +312,21 @@ fn heading(column: Column, width: usize) -> &'static str {
     }
 }
 
+/// A heading short enough to sit beside the sort arrow in a narrow column.
+fn short_heading(column: Column) -> &'static str {
+    match column {
+        Column::Status => "STAT",
+        Column::SyncId => "ID",
+        Column::Reference => "REF",
+        Column::System => "SYS",
+        Column::Connection => "CONN",
+        Column::Outcome => "OUTC",
+        Column::Time => "TIME",
+        Column::Attempts => "#",
+        other => heading(other, 0),
+    }
+}
+
 /// The sort column a table column shows.
 fn sort_column(column: Column) -> Option<SortColumn> {
     Some(match column {
@@ -340,11 +367,41 @@ mod tests {
     }
 
     #[test]
-    fn eighty_columns_keep_every_base_column() {
+    fn eighty_columns_keep_whole_connection_names_over_a_cut_system() {
         let layout = Layout::new(78, &measure(false));
-        assert_eq!(names(&layout).len(), 9);
+        assert_eq!(names(&layout).len(), 8, "{layout:?}");
+        assert!(!layout.has(Column::System));
+        let connection = layout
+            .columns
+            .iter()
+            .find(|(c, _)| *c == Column::Connection)
+            .unwrap();
+        assert_eq!(connection.1, 17, "the longest name, whole");
         assert!(used(&layout) <= 78);
         assert!(!layout.long_time);
+    }
+
+    #[test]
+    fn a_sorted_narrow_column_keeps_a_readable_heading() {
+        let layout = Layout::new(78, &measure(false));
+        let theme = Theme::new(crate::config::Theme::Default, false);
+        for column in [
+            SortColumn::Attempts,
+            SortColumn::Time,
+            SortColumn::Reference,
+        ] {
+            let sort = ReportSort {
+                column,
+                descending: true,
+            };
+            let header: String = layout
+                .header(sort, theme)
+                .iter()
+                .map(|s| s.content.to_string())
+                .collect();
+            assert!(!header.contains("…▼"), "{column:?}: {header}");
+            assert!(header.contains('▼'), "{column:?}: {header}");
+        }
     }
 
     #[test]

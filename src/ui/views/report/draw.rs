@@ -13,6 +13,7 @@ use crate::ui::views::report::Report;
 use crate::ui::views::report::columns::{Layout, Measure};
 use crate::ui::widgets::format;
 use crate::ui::widgets::list;
+use crate::ui::widgets::status;
 use crate::ui::widgets::theme::Theme;
 
 /// What drawing needs besides the report.
@@ -87,7 +88,10 @@ fn empty_lines(report: &Report, theme: Theme) -> Vec<Line<'static>> {
     } else {
         vec![
             Line::styled(
-                format!("No entries in the last {} days.", report.window_days()),
+                format!(
+                    "No entries in the last {}.",
+                    status::counted(u64::from(report.window_days()), "day", "days")
+                ),
                 theme.strong(),
             ),
             Line::raw(""),

@@ -16,6 +16,7 @@ use crate::store::{
     ConnectionRun, EntryStatus, Outcome, ReportEntry, Run, Store, StoreError, SyncContract,
 };
 
+use crate::ui::widgets::field_change;
 use crate::ui::widgets::format;
 use crate::ui::widgets::pager::Pager;
 use crate::ui::widgets::status;
@@ -144,13 +145,6 @@ fn cut(text: &str, max: usize) -> Vec<String> {
         used += w;
     }
     pieces
-}
-
-fn json_value(value: &Option<serde_json::Value>, absent: &str) -> String {
-    match value {
-        None => absent.to_string(),
-        Some(value) => value.to_string(),
-    }
 }
 
 fn time(at: DateTime<Utc>) -> String {
@@ -291,7 +285,12 @@ impl EntryDetails {
         }
 
         out.push(Piece::Gap);
-        out.push(Piece::Heading("Field changes (old → new)".into()));
+        let (changed, same) = field_change::counts(&e.diff);
+        out.push(Piece::Heading(if same == 0 {
+            "Field changes (old → new)".to_string()
+        } else {
+            format!("Field changes (old → new): {changed} changed, {same} sent with the same value")
+        }));
         if e.diff.is_empty() {
             out.push(Piece::Text("none".into(), Tone::Dim));
         }
@@ -305,12 +304,15 @@ impl EntryDetails {
         for change in &e.diff {
             out.push(Piece::Text(
                 format!(
-                    "{}  {} → {}",
+                    "{}  {}",
                     format::pad(&change.field, field_width),
-                    json_value(&change.old, "(absent)"),
-                    json_value(&change.new, "(not written)")
+                    field_change::values(change, "(absent)", "(not written)")
                 ),
-                Tone::Plain,
+                if field_change::is_same_value(change) {
+                    Tone::Dim
+                } else {
+                    Tone::Plain
+                },
             ));
         }
 
@@ -367,7 +369,12 @@ impl EntryDetails {
             ));
         }
         if let Some(c) = &self.connection_run {
-            run.push_str(&format!(" · {} {}", c.connection, status::label(c.status)));
+            let failed = status::failed_entries(c.mode, &c.counters);
+            run.push_str(&format!(
+                " · {} {}",
+                c.connection,
+                status::label_with(c.status, failed)
+            ));
         }
         out.push(Piece::Field("run", run, Tone::Plain));
         if let Some(r) = &self.run
@@ -379,8 +386,9 @@ impl EntryDetails {
                 Some(crate::store::TriggerKind::Scheduled) => format!("as {}, ", owner.user),
                 _ => String::new(),
             };
+            // The origin says "by alice@jump1 · console" itself: the label does not repeat it.
             out.push(Piece::Field(
-                "started by",
+                "origin",
                 format!("{origin} · {account}pid {}", owner.pid),
                 Tone::Plain,
             ));

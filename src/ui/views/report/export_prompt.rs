@@ -69,7 +69,14 @@ impl ExportPrompt {
         let prompt = "file: ";
         let field = text_width.saturating_sub(prompt.len()).max(4);
         let scroll = self.input.visual_scroll(field);
-        let shown: String = self.input.value().chars().skip(scroll).collect();
+        // A path longer than the field is cut from the left: an ellipsis says so.
+        let shown: String = if scroll > 0 {
+            std::iter::once('…')
+                .chain(self.input.value().chars().skip(scroll + 1))
+                .collect()
+        } else {
+            self.input.value().chars().collect()
+        };
         lines.push(Line::from(vec![
             Span::styled(prompt, theme.key()),
             Span::raw(format::fit(&shown, field)),

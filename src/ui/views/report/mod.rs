@@ -22,8 +22,8 @@ use crate::ui::widgets::search_field::SearchField;
 use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::store::{
-    EntryStatus, Outcome, ReportEntry, ReportFilter, ReportSort, RunId, SortColumn, Store,
-    StoreError, SyncId,
+    EntryStatus, FailureClass, Outcome, ReportEntry, ReportFilter, ReportSort, RunId, SortColumn,
+    Store, StoreError, SyncId,
 };
 
 /// The window the report opens with (SPEC section 5).
@@ -40,6 +40,8 @@ pub enum FilterKind {
     Run,
     Search,
     Window,
+    /// Failed entries of one class: fixable (`F`) or not syncable.
+    Failure,
 }
 
 /// The outcomes in the order the picker lists them.
@@ -389,6 +391,15 @@ impl Report {
         true
     }
 
+    pub fn set_failure(&mut self, failure: Option<FailureClass>) -> bool {
+        if self.filter.failure == failure {
+            return false;
+        }
+        self.filter.failure = failure;
+        self.mark(FilterKind::Failure, failure.is_some());
+        true
+    }
+
     pub fn set_search(&mut self, text: &str) -> bool {
         let text = text.trim();
         let search = (!text.is_empty()).then(|| text.to_string());
@@ -422,6 +433,7 @@ impl Report {
             FilterKind::Run => self.set_run(None),
             FilterKind::Search => self.set_search(""),
             FilterKind::Window => self.set_window(DEFAULT_WINDOW_DAYS),
+            FilterKind::Failure => self.set_failure(None),
         };
         Some(kind)
     }
@@ -457,6 +469,11 @@ impl Report {
                     format!("search \"{}\"", self.filter.search.as_deref().unwrap_or(""))
                 }
                 FilterKind::Window => format!("window {} days", self.window_days),
+                FilterKind::Failure => match self.filter.failure {
+                    Some(FailureClass::Fixable) => "failed, fixable".to_string(),
+                    Some(FailureClass::NotSyncable) => "not syncable".to_string(),
+                    None => String::new(),
+                },
             })
             .collect()
     }

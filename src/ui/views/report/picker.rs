@@ -1,12 +1,14 @@
 //! A small list overlay that picks the report's filters (status, outcome, connection — several
-//! at once — or one run) and its sort column.
+//! at once — or one run) and its sort column. Each filter choice shows how many entries it
+//! would give with the other filters kept (counted in the background); typing a choice's first
+//! letters moves the cursor to it.
 
 use ratatui::Frame;
 use ratatui::layout::{Margin, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph};
 
-use crate::store::{EntryStatus, Outcome, RunId, SortColumn};
+use crate::store::{EntryStatus, Outcome, ReportFilter, RunId, SortColumn};
 
 use crate::ui::widgets::format;
 use crate::ui::widgets::layout;
@@ -64,6 +66,10 @@ pub struct Picker {
     /// Space was used: Enter applies the checked set instead of the line.
     touched: bool,
     scroll: usize,
+    /// Entries each choice would show, by choice; empty while counting (or for the sort).
+    counts: Vec<Option<u64>>,
+    /// What was typed to find a choice.
+    typed: String,
 }
 
 impl Picker {
@@ -86,10 +92,46 @@ impl Picker {
             multi,
             touched: false,
             scroll: 0,
+            counts: Vec::new(),
+            typed: String::new(),
+        }
+    }
+
+    /// True when the choices get counts (the filters; not the sort).
+    pub fn counts_entries(&self) -> bool {
+        self.kind != PickerKind::Sort
+    }
+
+    /// The counts of the choices, in their order.
+    pub fn set_counts(&mut self, counts: Vec<Option<u64>>) {
+        self.counts = counts;
+    }
+
+    /// Type-ahead: moves the cursor to the first choice whose label (or a word of it) starts
+    /// with what was typed so far; a letter that matches nothing starts over from itself.
+    pub fn type_char(&mut self, c: char) {
+        let find = |typed: &str, choices: &[Choice]| {
+            choices.iter().position(|choice| {
+                let label = choice.label.to_lowercase();
+                label.trim_start_matches('#').starts_with(typed)
+                    || label
+                        .split(|c: char| c.is_whitespace() || c == '-' || c == '#')
+                        .any(|word| word.starts_with(typed))
+            })
+        };
+        self.typed.extend(c.to_lowercase());
+        if let Some(at) = find(&self.typed, &self.choices) {
+            self.cursor = at;
+            return;
+        }
+        self.typed = c.to_lowercase().collect();
+        if let Some(at) = find(&self.typed, &self.choices) {
+            self.cursor = at;
         }
     }
 
     pub fn move_by(&mut self, delta: isize) {
+        self.typed.clear();
         let last = self.choices.len().saturating_sub(1);
         self.cursor = self.cursor.saturating_add_signed(delta).min(last);
     }
@@ -149,11 +191,22 @@ impl Picker {
             .max()
             .unwrap_or(0);
         let footer = if self.multi {
-            "Enter pick · Space check several · Esc cancel"
+            "Enter pick · Space check several · type to find · Esc cancel"
         } else {
-            "Enter pick · Esc cancel"
+            "Enter pick · type to find · Esc cancel"
         };
-        let width = (longest + 8)
+        let count_width = if self.counts_entries() {
+            self.counts
+                .iter()
+                .map(|n| n.map_or(1, |n| format::count(n).len()))
+                .max()
+                .unwrap_or(1)
+                .max(1)
+                + 2
+        } else {
+            0
+        };
+        let width = (longest + 8 + count_width)
             .max(format::width(footer) + 4)
             .max(format::width(&self.title) + 6)
             .min(area.width.saturating_sub(4) as usize) as u16;
@@ -179,7 +232,18 @@ impl Picker {
                 (false, true) => "(•) ",
                 (false, false) => "( ) ",
             };
-            let text = format::pad(&format!("{mark}{}", choice.label), text_width);
+            let count = if self.counts_entries() {
+                // "…" while counting.
+                let n = self.counts.get(i).copied().flatten();
+                format::pad_left(&n.map_or("…".to_string(), format::count), count_width)
+            } else {
+                String::new()
+            };
+            let label = format::pad(
+                &format!("{mark}{}", choice.label),
+                text_width.saturating_sub(count_width),
+            );
+            let text = format!("{label}{count}");
             let style = if i == self.cursor {
                 theme.selected()
             } else if choice.checked {
@@ -199,6 +263,26 @@ impl Picker {
         frame.render_widget(block, rect);
         frame.render_widget(Paragraph::new(lines), inner);
     }
+}
+
+/// The report's query with a picker's condition set to `value` (or cleared for "any"): what
+/// the choice would show, for its count.
+pub fn filter_for(base: &ReportFilter, kind: PickerKind, value: &Value) -> ReportFilter {
+    let mut filter = base.clone();
+    match (kind, value) {
+        (PickerKind::Status, Value::Status(status)) => filter.statuses = vec![*status],
+        (PickerKind::Status, _) => filter.statuses.clear(),
+        (PickerKind::Outcome, Value::Outcome(outcome)) => filter.outcomes = vec![*outcome],
+        (PickerKind::Outcome, _) => filter.outcomes.clear(),
+        (PickerKind::Connection, Value::Connection(name)) => {
+            filter.connections = vec![name.clone()]
+        }
+        (PickerKind::Connection, _) => filter.connections.clear(),
+        (PickerKind::Run, Value::Run(run)) => filter.run = Some(*run),
+        (PickerKind::Run, _) => filter.run = None,
+        (PickerKind::Sort, _) => {}
+    }
+    filter
 }
 
 #[cfg(test)]

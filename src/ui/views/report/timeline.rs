@@ -18,6 +18,7 @@ use crate::store::{
 };
 
 use crate::ui::views::report::entry_details::{Tone, entry_hint};
+use crate::ui::widgets::field_change;
 use crate::ui::widgets::format;
 use crate::ui::widgets::pager::Pager;
 use crate::ui::widgets::status;
@@ -86,11 +87,6 @@ fn hashes_text(hashes: Option<&ContractHashes>) -> (String, Tone) {
             Tone::Plain,
         ),
     }
-}
-
-/// A diff value as JSON (`16`, `"LON-1"`, `null`), or `–` when absent / not written.
-fn value(value: &Option<serde_json::Value>) -> String {
-    value.as_ref().map_or_else(|| "–".into(), |v| v.to_string())
 }
 
 /// Whether the entry did (or would do) what a sync is for; the others get their hint.
@@ -221,15 +217,19 @@ impl Timeline {
         }
         for (i, change) in entry.diff.iter().enumerate() {
             let text = format!(
-                "{}: {} → {}",
+                "{}: {}",
                 change.field,
-                value(&change.old),
-                value(&change.new)
+                field_change::values(change, "–", "–")
             );
-            out.push(if i == 0 {
-                Piece::Field("changes", text, Tone::Plain)
+            let tone = if field_change::is_same_value(change) {
+                Tone::Dim
             } else {
-                Piece::More(text, Tone::Plain)
+                Tone::Plain
+            };
+            out.push(if i == 0 {
+                Piece::Field("changes", text, tone)
+            } else {
+                Piece::More(text, tone)
             });
         }
         if let Some(error) = &entry.error {
@@ -488,8 +488,15 @@ mod tests {
 
     #[test]
     fn diff_values_show_null_and_absence_apart() {
-        assert_eq!(value(&None), "–");
-        assert_eq!(value(&Some(serde_json::Value::Null)), "null");
-        assert_eq!(value(&Some(16.into())), "16");
+        let change = |old: Option<serde_json::Value>| crate::store::FieldChange {
+            field: "f".into(),
+            old,
+            new: Some(16.into()),
+        };
+        assert_eq!(field_change::values(&change(None), "–", "–"), "– → 16");
+        assert_eq!(
+            field_change::values(&change(Some(serde_json::Value::Null)), "–", "–"),
+            "null → 16"
+        );
     }
 }
