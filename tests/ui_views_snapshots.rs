@@ -302,8 +302,16 @@ fn contracts_view_pages_searches_and_sorts() {
         "Esc clears the search: {shown}"
     );
 
-    // Sorted by target id, then reversed: the last target first.
+    // `s` opens the sort picker (as in the report): "ta" finds target id, Enter picks it;
+    // then reversed: the last target first.
     key(&mut f.app, KeyCode::Char('s'));
+    let shown = screen(&mut f.app, 100, 30);
+    assert!(
+        shown.contains("Sort contracts by") && shown.contains("last synced"),
+        "{shown}"
+    );
+    chars(&mut f.app, "ta");
+    key(&mut f.app, KeyCode::Enter);
     key(&mut f.app, KeyCode::Char('S'));
     let shown = screen(&mut f.app, 100, 30);
     let first = shown.find("SD-000105").unwrap();

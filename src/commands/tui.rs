@@ -74,12 +74,14 @@ async fn run_demo(store: Option<&Path>) -> Result<UiExit, CommandError> {
     // The banner names the store the demo really keeps its history in.
     let kept = match scratch {
         None => format!("store {}", store_path.display()),
-        Some(_) => "scratch store".to_string(),
+        Some(_) => "scratch store, deleted on quit".to_string(),
     };
+    // Short enough for two lines at 80 columns: where the demo is, what happens to its
+    // history, and the way out.
     let banner = format!(
-        "DEMO · built-in demo systems on http://{} · {kept} · to leave the demo, write {} (see config.example.toml)",
+        "DEMO on http://{} · {kept} · to leave the demo, write {} (see config.example.toml)",
         server.addr(),
-        crate::paths::default_config_file().display()
+        home_relative(&crate::paths::default_config_file())
     );
     tracing::info!(addr = %server.addr(), store = %store_path.display(), "demo started");
     let theme = config.ui.theme;
@@ -101,6 +103,17 @@ async fn run_demo(store: Option<&Path>) -> Result<UiExit, CommandError> {
         context: "the terminal".into(),
         source,
     })
+}
+
+/// `~/.config/syncdeck/config.toml` rather than the full path under the home directory.
+fn home_relative(path: &Path) -> String {
+    match std::env::var_os("HOME").map(PathBuf::from) {
+        Some(home) if !home.as_os_str().is_empty() => match path.strip_prefix(&home) {
+            Ok(rest) => format!("~/{}", rest.display()),
+            Err(_) => path.display().to_string(),
+        },
+        _ => path.display().to_string(),
+    }
 }
 
 /// A fresh directory for the demo's scratch store, removed when the demo ends.

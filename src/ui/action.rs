@@ -26,7 +26,6 @@ pub enum Action {
     Rerun,
     /// Cancel the running run (asks first).
     CancelRun,
-    CycleStatusFilter,
     ToggleFailuresOnly,
     /// Open the logs filter.
     Search,
@@ -44,8 +43,13 @@ pub enum Action {
     Dismiss,
     ShowReport,
     PreviousView,
-    /// From the jobs view: the selected run's entries in the sync report.
+    /// From the jobs view: the selected run's entries in the sync report (its failed ones
+    /// when it has any); elsewhere, the failed entries of the run on the card.
     OpenEntries,
+    /// From the jobs view: the selected run's kept log lines in the Logs view.
+    RunLogs,
+    /// In the report: only failed entries a retry may fix (again: off).
+    FilterFixable,
     /// From the jobs view: the diagnostics panel of the selected connection run.
     Diagnose,
     /// Check or uncheck the report row under the cursor.
@@ -76,8 +80,6 @@ pub enum Action {
     /// Contracts view: the next / previous connection.
     NextConnection,
     PreviousConnection,
-    /// Contracts view: sort by the next column.
-    CycleSort,
     /// Contracts view: delete the selected contract (asks first).
     DeleteContract,
     /// Connections view: flip the selected connection's dry-run default (a store override).

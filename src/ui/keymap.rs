@@ -244,6 +244,27 @@ pub const fn cancel_run(bar: Option<&'static str>) -> Binding {
     )
 }
 
+/// `E` outside the jobs view: the failed entries of the run the card shows (its "next"
+/// names the key).
+pub const fn card_failures(bar: Option<&'static str>) -> Binding {
+    bind(
+        &[Char('E')],
+        Action::OpenEntries,
+        bar,
+        "the failed entries of the run on the card (the last run) in the sync report",
+    )
+}
+
+/// `L` outside the jobs view: the kept log lines of the run the card shows.
+pub const fn card_logs() -> Binding {
+    bind(
+        &[Char('L')],
+        Action::RunLogs,
+        None,
+        "the warning and error lines the run on the card kept (the last run), in Logs",
+    )
+}
+
 /// `g` and `G`: the first and the last row, in each list's own words.
 pub const fn ends(top: &'static str, bottom: &'static str) -> [Binding; 2] {
     [
@@ -316,7 +337,7 @@ pub const LEAVE_SEARCH: Binding = bind(
     &[Esc],
     Action::Back,
     Some("cancel"),
-    "leave the field, keeping the search as it was",
+    "leave the field, the search put back as it was before",
 );
 
 /// Moving between the new-run dialog's fields.

@@ -30,12 +30,16 @@ pub fn banner_lines(
         1
     };
     let width = area.width as usize;
-    let mut pieces = format::wrap(banner, width.saturating_sub(2));
+    let room = width.saturating_sub(2);
+    let mut pieces = format::wrap(banner, room);
     if pieces.len() > max {
-        pieces.truncate(max);
-        if let Some(last) = pieces.last_mut() {
-            *last = format::fit(&format!("{last} …"), width.saturating_sub(2));
-        }
+        // The last line shown ends at a word, then "…".
+        let rest = pieces.split_off(max - 1).join(" ");
+        let last = format::wrap(&rest, room.saturating_sub(2))
+            .into_iter()
+            .next()
+            .unwrap_or_default();
+        pieces.push(format::fit(&format!("{last} …"), room));
     }
     pieces
         .into_iter()

@@ -37,6 +37,7 @@ use crate::ui::keymap::{self, Context};
 use crate::ui::overlays::confirm::{Confirm, ConfirmedAction};
 use crate::ui::overlays::help::{self, Help};
 use crate::ui::overlays::new_run::{self, DialogOutcome, NewRunDialog, Prefill};
+use crate::ui::overlays::picker::PickerKind;
 use crate::ui::screen::background::{Background, StoreWrite};
 use crate::ui::screen::overlay_stack::{Overlay, OverlayStack};
 use crate::ui::screen::{Lend, Outcome, Screen, TimelinePick};
@@ -255,7 +256,15 @@ impl App {
             None if context.takes_text() || context == Context::Picker => {
                 self.type_key(context, key)
             }
-            None => {}
+            // A key that does nothing says so, and where the keys are.
+            None => {
+                if let Some(pressed) = keymap::Key::from_event(&key) {
+                    self.show_message(
+                        format!("{} does nothing here · ? help", pressed.name()),
+                        false,
+                    );
+                }
+            }
         }
         // A new-run dialog key (its gate and workflow checks read the store) is carried out by
         // the update step at once: a confirmed start must not wait for the next frame.
@@ -504,6 +513,17 @@ impl App {
             Action::PreviousView => self.show_view(self.view.cycle(-1)),
             Action::NewRun => self.reads.push(Read::NewRun(None)),
             Action::CancelRun => self.ask_cancel(),
+            // The jobs view opens its selected run's, Connections its selected connection's.
+            Action::OpenEntries if !matches!(self.view, View::Jobs | View::Connections) => {
+                self.open_card_failures()
+            }
+            Action::RunLogs if self.view != View::Jobs => match self.card_run() {
+                Some(run_id) => self.carry_out(vec![Outcome::LogsOf {
+                    run_id,
+                    connection: None,
+                }]),
+                None => self.show_message("no run yet: n starts one", true),
+            },
             _ => {
                 let view = self.view;
                 let outcomes = self.with_view(view, |screen, lend| screen.handle(action, lend));
@@ -541,8 +561,8 @@ impl App {
                     }
                 }
                 Outcome::FollowNextRun => self.follow_next_run = true,
-                Outcome::LogsOf(connection) => {
-                    self.views.logs.filter_on(&connection);
+                Outcome::LogsOf { run_id, connection } => {
+                    self.views.logs.show_run(run_id, connection.as_deref());
                     self.view = View::Logs;
                 }
                 Outcome::EntriesOf {
@@ -566,6 +586,16 @@ impl App {
                 Outcome::ContractsChanged => {
                     self.views.contracts.reload();
                     self.views.connections.mark_stale();
+                }
+                Outcome::Picked { kind, values } => {
+                    let view = match kind {
+                        PickerKind::RunStatus => View::Jobs,
+                        PickerKind::ContractSort => View::Contracts,
+                        _ => View::Report,
+                    };
+                    let outcomes =
+                        self.with_view(view, |screen, lend| screen.picked(kind, values, lend));
+                    self.carry_out(outcomes);
                 }
                 Outcome::Copy { what, text } => self.copy_to_clipboard(&what, &text),
             }
@@ -814,6 +844,21 @@ impl App {
         Some(format!(
             "read-only store (on {reason}): this console cannot {what}"
         ))
+    }
+
+    /// `E` outside the jobs view: the failed entries of the run on the card, as its "next"
+    /// says.
+    fn open_card_failures(&mut self) {
+        let Some(run_id) = self.card_run() else {
+            return self.show_message("no run yet: n starts one", true);
+        };
+        let rows = self.runs.connection_runs(run_id);
+        let failed = crate::ui::widgets::status::run_failed_entries(rows);
+        if failed == 0 {
+            return self.show_message(format!("run #{run_id} has no failed entries"), false);
+        }
+        let live = rows.iter().any(|r| r.mode == crate::store::RunMode::Live);
+        self.carry_out(Outcome::entries_of(run_id, None, failed, live));
     }
 
     /// The run the card shows: this process's run going, else another process's, else the

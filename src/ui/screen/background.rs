@@ -65,7 +65,7 @@ pub enum BackgroundResult {
     },
     /// Entries each choice of a report picker would show, in the choices' order.
     PickerCounted {
-        kind: crate::ui::views::report::picker::PickerKind,
+        kind: crate::ui::overlays::picker::PickerKind,
         counts: Result<Vec<Option<u64>>, String>,
     },
     /// The diagnostics of one connection run, for its panel.

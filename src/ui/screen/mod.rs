@@ -25,6 +25,7 @@ use crate::store::{Outcome as EntryOutcome, ReportEntry, RunId, Store, SyncId};
 use crate::ui::action::Action;
 use crate::ui::keymap::Context;
 use crate::ui::overlays::new_run::Prefill;
+use crate::ui::overlays::picker::{PickerKind, Value};
 use crate::ui::screen::background::{Background, BackgroundResult};
 use crate::ui::screen::overlay_stack::Overlay;
 use crate::ui::views::jobs::run_list::RunList;
@@ -124,8 +125,11 @@ pub enum Outcome {
     },
     /// The run the engine starts next is selected when it appears.
     FollowNextRun,
-    /// The Logs view, filtered on a connection's name.
-    LogsOf(String),
+    /// The Logs view on a run's kept lines, filtered on a connection's name when one is given.
+    LogsOf {
+        run_id: RunId,
+        connection: Option<String>,
+    },
     /// The sync report on a run's entries (one connection's, when named), narrowed.
     EntriesOf {
         run_id: RunId,
@@ -138,11 +142,50 @@ pub enum Outcome {
     RefusedInDetails(String),
     /// Contracts changed (one was deleted): the views that show them read them again.
     ContractsChanged,
+    /// What a picker of another view than the report picked (the jobs' status filter, the
+    /// contracts' sort), for that view's [`Screen::picked`].
+    Picked {
+        kind: PickerKind,
+        values: Vec<Value>,
+    },
     /// Copies `text` to the clipboard (OSC 52) and says so, naming `what` was copied.
     Copy { what: String, text: String },
 }
 
 impl Outcome {
+    /// The report on a run's entries (a connection's, when named): its `failed` ones when it
+    /// has any, saying how many and what `F` and Esc do next; else all of them.
+    pub fn entries_of(
+        run_id: RunId,
+        connection: Option<String>,
+        failed: u64,
+        live: bool,
+    ) -> Vec<Outcome> {
+        let whose = match &connection {
+            Some(name) => format!("{name} in run #{run_id}"),
+            None => format!("run #{run_id}"),
+        };
+        let (narrow, text) = if failed == 0 {
+            (Narrow::All, format!("the entries of {whose}"))
+        } else {
+            (
+                Narrow::Failed { live },
+                format!(
+                    "the {} failed of {whose} · F: only those a retry may fix · Esc clears filters",
+                    crate::ui::widgets::format::count(failed)
+                ),
+            )
+        };
+        vec![
+            Outcome::EntriesOf {
+                run_id,
+                connection,
+                narrow,
+            },
+            Outcome::say(text),
+        ]
+    }
+
     /// A line on the message line.
     pub fn say(text: impl Into<String>) -> Outcome {
         Outcome::Say {
@@ -183,6 +226,11 @@ pub trait Screen {
 
     /// The view comes on screen.
     fn shown(&mut self, _lend: &mut Lend) -> Vec<Outcome> {
+        Vec::new()
+    }
+
+    /// What a picker the view opened picked (the report applies its own).
+    fn picked(&mut self, _kind: PickerKind, _values: Vec<Value>, _lend: &mut Lend) -> Vec<Outcome> {
         Vec::new()
     }
 

@@ -10,9 +10,9 @@ use crate::ui::overlays::confirm::Confirm;
 use crate::ui::overlays::diagnostics::DiagnosticsPanel;
 use crate::ui::overlays::help::Help;
 use crate::ui::overlays::new_run::{Field, NewRunDialog};
+use crate::ui::overlays::picker::Picker;
 use crate::ui::views::report::entry_details::EntryDetails;
 use crate::ui::views::report::export_prompt::ExportPrompt;
-use crate::ui::views::report::picker::Picker;
 use crate::ui::views::report::timeline::Timeline;
 use crate::ui::widgets::theme::Theme;
 

@@ -358,7 +358,9 @@ fn one_line(
             ));
         }
         spans.push(Span::styled(" · next: ", theme.dim()));
-        spans.push(Span::raw(status::next_action_with(run.status, failed)));
+        spans.push(Span::raw(status::next_action_outside_jobs(
+            run.status, failed,
+        )));
     }
     Line::from(fit_spans(spans, width))
 }

@@ -97,7 +97,7 @@ pub fn draw_first_line(
 /// The search field on one line, with the terminal cursor in it.
 fn draw_search(frame: &mut Frame, line: Rect, input: &Input, theme: Theme) {
     let prompt = "search: ";
-    let hint = "  Enter applies · Esc cancels";
+    let hint = "  Enter keeps · Esc puts back";
     let field = (line.width as usize)
         .saturating_sub(prompt.len() + hint.len())
         .max(8);

@@ -27,12 +27,12 @@ pub fn label(status: RunStatus) -> String {
 /// The next action for a connection run in this status.
 pub fn next_action(status: RunStatus) -> &'static str {
     match status {
-        RunStatus::Running => "monitor progress and logs",
-        RunStatus::Completed => "review update/skip diagnostics",
-        RunStatus::Failed => "open error details and logs",
-        RunStatus::Canceled => "rerun Single first, then Full",
-        RunStatus::Incomplete => "read why the listing ended early, then rerun",
-        RunStatus::Interrupted => "the process ended mid-run: rerun Single first, then Full",
+        RunStatus::Running => "2 follows its log · c cancel",
+        RunStatus::Completed => "D diagnostics",
+        RunStatus::Failed => "L shows why it stopped",
+        RunStatus::Canceled => "r reruns it",
+        RunStatus::Incomplete => "L shows why the listing ended early · r reruns it",
+        RunStatus::Interrupted => "the process ended mid-run: r reruns it",
     }
 }
 
@@ -81,7 +81,7 @@ pub fn origin(run: &Run, width: usize) -> String {
         .unwrap_or_else(|| format::fit(&full, width))
 }
 
-/// The statuses `f` cycles through after "all".
+/// The statuses the jobs view's `f` picker offers after "any status".
 pub const FILTER_CYCLE: [RunStatus; 6] = [
     RunStatus::Running,
     RunStatus::Completed,
@@ -203,8 +203,24 @@ pub fn label_within(status: RunStatus, failed: u64, width: usize) -> String {
 pub fn next_action_with(status: RunStatus, failed: u64) -> String {
     if completed_with_failures(status, failed) {
         format!("E opens the {} failed", format::count(failed))
+    } else if status == RunStatus::Failed && failed > 0 {
+        format!(
+            "E opens the {} failed · L why it stopped",
+            format::count(failed)
+        )
     } else {
         next_action(status).to_string()
+    }
+}
+
+/// The next action as the one-line card outside the jobs view says it: `E`, `L` and `2` work in
+/// every view; a key only the jobs view has (D, r) is named with the way there.
+pub fn next_action_outside_jobs(status: RunStatus, failed: u64) -> String {
+    let next = next_action_with(status, failed);
+    if ["E ", "L ", "2 "].iter().any(|key| next.starts_with(key)) {
+        next
+    } else {
+        format!("1 jobs, then {next}")
     }
 }
 
@@ -231,10 +247,20 @@ mod tests {
             next_action_with(RunStatus::Completed, 8),
             "E opens the 8 failed"
         );
+        assert_eq!(next_action_with(RunStatus::Completed, 0), "D diagnostics");
         assert_eq!(
-            next_action_with(RunStatus::Completed, 0),
-            "review update/skip diagnostics"
+            next_action_outside_jobs(RunStatus::Completed, 0),
+            "1 jobs, then D diagnostics"
         );
+        assert_eq!(
+            next_action_outside_jobs(RunStatus::Completed, 4),
+            "E opens the 4 failed"
+        );
+        assert_eq!(
+            next_action_with(RunStatus::Failed, 3),
+            "E opens the 3 failed · L why it stopped"
+        );
+        assert_eq!(next_action_with(RunStatus::Canceled, 0), "r reruns it");
     }
 
     #[test]

@@ -170,6 +170,20 @@ impl Screen for ConnectionsView {
             Action::Expand => self.details = !self.details,
             Action::Back => self.details = false,
             Action::ToggleDryRun => self.toggle_dry_run(lend),
+            Action::OpenEntries => {
+                let Some(name) = self.current(config).map(|c| c.name.clone()) else {
+                    return Vec::new();
+                };
+                return match self.last_run(&name) {
+                    Some(last) => Outcome::entries_of(
+                        last.run_id,
+                        Some(name),
+                        last.failed,
+                        last.mode == RunMode::Live,
+                    ),
+                    None => vec![Outcome::error(format!("{name} has not run yet"))],
+                };
+            }
             Action::CheckHealth => {
                 if let Some(name) = self.current(config).map(|c| c.name.clone()) {
                     return self.start_health_check(name, lend);

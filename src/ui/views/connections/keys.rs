@@ -3,7 +3,7 @@
 
 use crate::ui::action::Action;
 use crate::ui::keymap::Key::*;
-use crate::ui::keymap::{Binding, MOVE, bind, ends, new_run, table, view_keys};
+use crate::ui::keymap::{Binding, MOVE, bind, card_logs, ends, new_run, table, view_keys};
 
 pub const CONNECTIONS: &[Binding] = table!(
     &[
@@ -21,6 +21,12 @@ pub const CONNECTIONS: &[Binding] = table!(
              accepted (in the background; kept in the store)",
         ),
         bind(
+            &[Char('E')],
+            Action::OpenEntries,
+            Some("failed"),
+            "the connection's last run in the sync report: its failed entries when it has any",
+        ),
+        bind(
             &[Char('D')],
             Action::ToggleDryRun,
             Some("dry run"),
@@ -36,6 +42,6 @@ pub const CONNECTIONS: &[Binding] = table!(
     ],
     MOVE,
     &ends("first connection", "last connection"),
-    &[new_run(None)],
+    &[new_run(None), card_logs()],
     &view_keys(None, None, None),
 );

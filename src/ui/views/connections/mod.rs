@@ -81,6 +81,11 @@ impl ConnectionsView {
         config.connections.get(self.selected)
     }
 
+    /// The connection's last run, once the summaries are read.
+    pub fn last_run(&self, name: &str) -> Option<LastRun> {
+        self.summaries.as_ref()?.get(name)?.last_run.clone()
+    }
+
     pub fn move_by(&mut self, config: &Config, delta: isize) {
         let last = config.connections.len().saturating_sub(1);
         self.selected = self.selected.saturating_add_signed(delta).min(last);

@@ -9,6 +9,7 @@ use crate::engine::LogLevel;
 use crate::ui::action::Action;
 use crate::ui::keymap::Context;
 use crate::ui::overlays::confirm::Confirm;
+use crate::ui::overlays::picker::{Choice, Picker, PickerKind, Value};
 use crate::ui::screen::background::{BackgroundResult, StoreWrite};
 use crate::ui::screen::overlay_stack::Overlay;
 use crate::ui::screen::{Lend, Outcome, Screen, TimelinePick};
@@ -28,6 +29,19 @@ impl ContractsView {
     }
 }
 
+impl ContractsView {
+    /// "sorted by last seen (descending)".
+    fn sorted_line(&self) -> Outcome {
+        let (sort, descending) = self.sort();
+        let way = if descending {
+            "descending"
+        } else {
+            "ascending"
+        };
+        Outcome::say(format!("sorted by {} ({way})", sort_name(sort)))
+    }
+}
+
 impl Screen for ContractsView {
     fn context(&self) -> Context {
         if self.search.is_open() {
@@ -43,7 +57,10 @@ impl Screen for ContractsView {
                 Action::FinishInput => {
                     self.finish_search();
                 }
-                Action::Back => self.search.cancel(),
+                Action::Back => {
+                    let before = self.search.cancel();
+                    self.set_filter(before);
+                }
                 _ => {}
             }
             return Vec::new();
@@ -57,22 +74,23 @@ impl Screen for ContractsView {
             Action::Bottom => self.last(),
             Action::NextConnection => self.cycle_connection(lend.config, 1),
             Action::PreviousConnection => self.cycle_connection(lend.config, -1),
-            Action::CycleSort | Action::ReverseSort => {
-                if action == Action::CycleSort {
-                    self.cycle_sort();
-                } else {
-                    self.reverse_sort();
-                }
-                let (sort, descending) = self.sort();
-                let way = if descending {
-                    "descending"
-                } else {
-                    "ascending"
-                };
-                return vec![Outcome::say(format!(
-                    "sorted by {} ({way})",
-                    sort_name(sort)
-                ))];
+            Action::PickSort => {
+                let (current, _) = self.sort();
+                let choices = ContractsView::SORTS
+                    .iter()
+                    .map(|s| Choice::new(sort_name(*s), Value::ContractSort(*s), current == *s))
+                    .collect();
+                let picker = Picker::new(
+                    PickerKind::ContractSort,
+                    "Sort contracts by (S reverses)",
+                    choices,
+                    false,
+                );
+                return vec![Outcome::Open(Overlay::Picker(picker))];
+            }
+            Action::ReverseSort => {
+                self.reverse_sort();
+                return vec![self.sorted_line()];
             }
             Action::Search => self.start_search(),
             Action::Back if self.set_filter(String::new()) => {
@@ -104,9 +122,27 @@ impl Screen for ContractsView {
         self.search.type_key(key);
     }
 
+    fn picked(&mut self, kind: PickerKind, values: Vec<Value>, _lend: &mut Lend) -> Vec<Outcome> {
+        let sort = values.iter().find_map(|v| match v {
+            Value::ContractSort(s) => Some(*s),
+            _ => None,
+        });
+        match sort {
+            Some(sort) if kind == PickerKind::ContractSort => {
+                self.set_sort(sort);
+                vec![self.sorted_line()]
+            }
+            _ => Vec::new(),
+        }
+    }
+
     /// The page around the cursor: the rows a frame of `area` shows, or (before a key, the
     /// view maybe not drawn since the query changed) the last drawn height.
     fn update(&mut self, lend: &mut Lend, area: Option<Rect>) -> Vec<Outcome> {
+        // The search filters as it is typed.
+        if let Some(text) = self.search.take_typed() {
+            self.set_filter(text.trim().to_string());
+        }
         match area {
             Some(area) => {
                 let rows = contracts_view::rows(area);

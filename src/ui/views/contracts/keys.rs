@@ -4,7 +4,8 @@
 use crate::ui::action::Action;
 use crate::ui::keymap::Key::*;
 use crate::ui::keymap::{
-    Binding, LEAVE_SEARCH, MOVE, PAGE, bind, ends, help, new_run, quit, table, view_keys,
+    Binding, LEAVE_SEARCH, MOVE, PAGE, bind, card_failures, card_logs, ends, help, new_run, quit,
+    table, view_keys,
 };
 
 pub const CONTRACTS: &[Binding] = table!(
@@ -29,9 +30,9 @@ pub const CONTRACTS: &[Binding] = table!(
         ),
         bind(
             &[Char('s')],
-            Action::CycleSort,
+            Action::PickSort,
             Some("sort"),
-            "sort by the next column: origin id, target id, hash, last seen, last synced, action",
+            "sort by a column (a picker): origin id, target id, hash, last seen, last synced, action",
         ),
         bind(&[Char('S')], Action::ReverseSort, None, "reverse the sort"),
         bind(
@@ -52,7 +53,7 @@ pub const CONTRACTS: &[Binding] = table!(
     MOVE,
     PAGE,
     &ends("first contract", "last contract"),
-    &[new_run(None)],
+    &[new_run(None), card_failures(None), card_logs()],
     &view_keys(None, None, None),
 );
 
@@ -60,8 +61,9 @@ pub const CONTRACTS_SEARCH: &[Binding] = &[
     bind(
         &[Enter],
         Action::FinishInput,
-        Some("search"),
-        "search: serial or target id, anywhere in it, any case (empty: all)",
+        Some("keep"),
+        "keep the search (the list filters as you type): serial or target id, anywhere in it, \
+         any case (empty: all)",
     ),
     LEAVE_SEARCH,
     help(&[F(1)]),

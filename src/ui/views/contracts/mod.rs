@@ -100,10 +100,17 @@ impl ContractsView {
     }
 
     /// Sort by the next column (from the first contract).
-    pub fn cycle_sort(&mut self) {
-        let i = SORTS.iter().position(|s| *s == self.sort).unwrap_or(0);
-        self.sort = SORTS[(i + 1) % SORTS.len()];
+    /// The columns `s` offers, in order.
+    pub const SORTS: [ContractSort; 6] = SORTS;
+
+    /// Sorts by `sort` (the `s` picker's choice); false when it already was.
+    pub fn set_sort(&mut self, sort: ContractSort) -> bool {
+        if self.sort == sort {
+            return false;
+        }
+        self.sort = sort;
         self.restart();
+        true
     }
 
     pub fn reverse_sort(&mut self) {
@@ -474,15 +481,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sorting_cycles_through_every_column_and_back() {
+    fn every_column_can_be_picked_and_picking_the_same_changes_nothing() {
         let mut view = ContractsView::default();
-        let mut seen = vec![view.sort().0];
-        for _ in 0..SORTS.len() {
-            view.cycle_sort();
-            seen.push(view.sort().0);
+        for sort in SORTS {
+            let before = view.sort().0;
+            assert_eq!(view.set_sort(sort), before != sort);
+            assert_eq!(view.sort().0, sort);
         }
-        assert_eq!(seen.first(), seen.last());
-        assert_eq!(&seen[..SORTS.len()], &SORTS);
+        assert!(!view.set_sort(*SORTS.last().unwrap()));
     }
 
     #[test]

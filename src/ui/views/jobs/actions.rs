@@ -16,12 +16,12 @@ use crate::ui::keymap::Context;
 use crate::ui::overlays::confirm::Confirm;
 use crate::ui::overlays::diagnostics::DiagnosticsPanel;
 use crate::ui::overlays::new_run::Prefill;
+use crate::ui::overlays::picker::{Choice, Picker, PickerKind, Value};
 use crate::ui::screen::background::BackgroundResult;
 use crate::ui::screen::overlay_stack::Overlay;
-use crate::ui::screen::{Lend, Narrow, Outcome, Screen};
+use crate::ui::screen::{Lend, Outcome, Screen};
 use crate::ui::views::jobs::JobsView;
 use crate::ui::views::jobs::run_list::Row;
-use crate::ui::widgets::format;
 use crate::ui::widgets::status;
 
 impl JobsView {
@@ -47,10 +47,13 @@ impl JobsView {
                     });
                 if let Some(name) = name {
                     return vec![
-                        Outcome::LogsOf(name.clone()),
                         Outcome::say(format!(
-                            "logs of {name} (this session's lines; Esc clears the filter)"
+                            "the lines run #{run_id} kept about {name} (Esc clears the filter)"
                         )),
+                        Outcome::LogsOf {
+                            run_id,
+                            connection: Some(name),
+                        },
                     ];
                 }
             }
@@ -142,31 +145,7 @@ impl JobsView {
                 }),
             Row::Run(_) => None,
         };
-        let whose = match &connection {
-            Some(name) => format!("{name} in run #{run_id}"),
-            None => format!("run #{run_id}"),
-        };
-        if failed == 0 {
-            return vec![
-                Outcome::EntriesOf {
-                    run_id,
-                    connection,
-                    narrow: Narrow::All,
-                },
-                Outcome::say(format!("the entries of {whose}")),
-            ];
-        }
-        vec![
-            Outcome::EntriesOf {
-                run_id,
-                connection,
-                narrow: Narrow::Failed { live },
-            },
-            Outcome::say(format!(
-                "the {} failed of {whose} · F: only those a retry may fix · Esc clears filters",
-                format::count(failed)
-            )),
-        ]
+        Outcome::entries_of(run_id, connection, failed, live)
     }
 
     /// `D`: the diagnostics panel of the selected connection row (or of the selected run's
@@ -369,11 +348,29 @@ impl Screen for JobsView {
             Action::Expand => return self.expand(lend),
             Action::Collapse => runs.collapse(),
             Action::Back if runs.clear_filters() => return vec![Outcome::say("filters cleared")],
-            Action::CycleStatusFilter => runs.cycle_status_filter(),
+            Action::FilterStatus => {
+                let current = runs.status_filter();
+                let mut choices = vec![Choice::new("any status", Value::Any, current.is_none())];
+                choices.extend(status::FILTER_CYCLE.iter().map(|s| {
+                    Choice::new(status::label(*s), Value::RunStatus(*s), current == Some(*s))
+                }));
+                let picker =
+                    Picker::new(PickerKind::RunStatus, "Filter runs: status", choices, false);
+                return vec![Outcome::Open(Overlay::Picker(picker))];
+            }
             Action::ToggleFailuresOnly => runs.toggle_failures_only(),
             Action::Rerun => return self.rerun(lend),
             Action::OpenEntries => return self.open_entries(lend),
             Action::Diagnose => return self.open_diagnostics(lend),
+            Action::RunLogs => {
+                return match lend.runs.selected_row() {
+                    Some(row) => vec![Outcome::LogsOf {
+                        run_id: row.run_id(),
+                        connection: None,
+                    }],
+                    None => vec![Outcome::error("no run selected")],
+                };
+            }
             Action::ApplyPlan => return self.apply_plan(lend),
             _ => {}
         }
@@ -387,6 +384,21 @@ impl Screen for JobsView {
             Ok(false) => Vec::new(),
             Err(e) => vec![Outcome::error(format!("cannot read the store: {e}"))],
         }
+    }
+
+    fn picked(&mut self, kind: PickerKind, values: Vec<Value>, lend: &mut Lend) -> Vec<Outcome> {
+        if kind != PickerKind::RunStatus {
+            return Vec::new();
+        }
+        let status = values.iter().find_map(|v| match v {
+            Value::RunStatus(s) => Some(*s),
+            _ => None,
+        });
+        lend.runs.set_status_filter(status);
+        vec![Outcome::say(match status {
+            Some(s) => format!("runs {} only · Esc clears the filter", status::label(s)),
+            None => "runs of every status".to_string(),
+        })]
     }
 
     fn on_background(&mut self, done: BackgroundResult, _lend: &mut Lend) -> Vec<Outcome> {

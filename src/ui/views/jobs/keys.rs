@@ -12,7 +12,15 @@ pub const JOBS: &[Binding] = table!(
             &[Enter, Char('l'), Right],
             Action::Expand,
             Some("expand"),
-            "expand the run into its connections; on a connection row, open its logs",
+            "expand the run into its connections; on a connection row, its failed entries in \
+             the sync report (its kept log lines when it has none)",
+        ),
+        bind(
+            &[Char('E')],
+            Action::OpenEntries,
+            Some("entries"),
+            "the selected run's entries in the sync report (the connection's, on a connection \
+             row): only the failed ones when it has any",
         ),
         bind(
             &[Char('h'), Left],
@@ -29,9 +37,10 @@ pub const JOBS: &[Binding] = table!(
         ),
         bind(
             &[Char('f')],
-            Action::CycleStatusFilter,
+            Action::FilterStatus,
             Some("status"),
-            "filter runs by status: all, running, completed, failed, canceled, incomplete, interrupted",
+            "filter runs by status (a picker): running, completed, failed, canceled, incomplete, \
+             interrupted",
         ),
         bind(
             &[Char('F')],
@@ -40,10 +49,11 @@ pub const JOBS: &[Binding] = table!(
             "show only failures (failed, incomplete, interrupted)",
         ),
         bind(
-            &[Char('E')],
-            Action::OpenEntries,
-            Some("entries"),
-            "the selected run's entries in the sync report (the connection's, on a connection row)",
+            &[Char('L')],
+            Action::RunLogs,
+            Some("run log"),
+            "the selected run's warning and error lines (retries, aborts, refusals, hints), kept \
+             with the run: there after any restart",
         ),
         bind(
             &[Char('D')],

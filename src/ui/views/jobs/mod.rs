@@ -282,7 +282,7 @@ fn connection_lines(
             format!("  → {next_action} · p apply plan"),
             // The short form, only when it hides no failure.
             if failed == 0 {
-                "  → review diagnostics · p apply plan".to_string()
+                "  → D diagnostics · p apply plan".to_string()
             } else {
                 String::new()
             },

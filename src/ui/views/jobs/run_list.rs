@@ -301,17 +301,9 @@ impl RunList {
         }
     }
 
-    /// Next status of the `f` cycle: all → running → … → interrupted → all.
-    pub fn cycle_status_filter(&mut self) {
-        let cycle = &status::FILTER_CYCLE;
-        self.status_filter = match self.status_filter {
-            None => Some(cycle[0]),
-            Some(s) => cycle
-                .iter()
-                .position(|c| *c == s)
-                .and_then(|i| cycle.get(i + 1))
-                .copied(),
-        };
+    /// The status filter `f` picks (None: every status).
+    pub fn set_status_filter(&mut self, status: Option<RunStatus>) {
+        self.status_filter = status;
         self.rebuild(false);
     }
 
@@ -449,7 +441,7 @@ mod tests {
                 .iter()
                 .all(|r| runs.run(r.run_id()).unwrap().status == RunStatus::Failed)
         );
-        runs.cycle_status_filter();
+        runs.set_status_filter(Some(RunStatus::Running));
         runs.update(&store).unwrap();
         assert_eq!(runs.status_filter(), Some(RunStatus::Running));
         assert!(runs.rows().is_empty());

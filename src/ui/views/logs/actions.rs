@@ -1,19 +1,12 @@
 //! The Logs view's actions: scrolling, the filter field.
 
 use ratatui::crossterm::event::KeyEvent;
+use ratatui::layout::Rect;
 
 use crate::ui::action::Action;
 use crate::ui::keymap::Context;
 use crate::ui::screen::{Lend, Outcome, Screen};
 use crate::ui::views::logs::LogsView;
-
-impl LogsView {
-    /// Shows only the lines that name `connection` (Enter on a connection row of the jobs).
-    pub fn filter_on(&mut self, connection: &str) {
-        self.filter = tui_input::Input::new(connection.to_string());
-        self.filter_changed();
-    }
-}
 
 impl Screen for LogsView {
     fn context(&self) -> Context {
@@ -32,8 +25,9 @@ impl Screen for LogsView {
             Action::PageDown => self.scroll_down(self.page()),
             Action::Top => self.oldest(),
             Action::Bottom => self.follow(),
-            Action::Back => {
-                self.clear_filter();
+            // Esc clears the filter first, then leaves a run's kept lines.
+            Action::Back if !self.clear_filter() && self.show_session() => {
+                return vec![Outcome::say("this session's lines")];
             }
             Action::FinishInput => self.editing = false,
             Action::Search => self.editing = true,
@@ -44,5 +38,37 @@ impl Screen for LogsView {
 
     fn type_key(&mut self, key: KeyEvent) {
         LogsView::type_key(self, key);
+    }
+
+    /// A run's kept lines, when they wait to be read.
+    fn update(&mut self, lend: &mut Lend, _area: Option<Rect>) -> Vec<Outcome> {
+        let Some(run_id) = self.run_to_read() else {
+            return Vec::new();
+        };
+        match lend.store.run_log(run_id) {
+            Ok(kept) => {
+                self.set_run_lines(run_id, kept);
+                vec![Outcome::Redraw]
+            }
+            Err(e) => {
+                self.show_session();
+                vec![Outcome::error(format!(
+                    "cannot read the lines of run #{run_id}: {e}"
+                ))]
+            }
+        }
+    }
+
+    /// Opened with no line this session (after a restart): the selected run's kept lines;
+    /// showing a run's: the selected run's, read again (it may have ended since).
+    fn shown(&mut self, lend: &mut Lend) -> Vec<Outcome> {
+        let selected = lend.runs.selected_run().map(|r| r.id);
+        if let Some(run_id) = selected
+            && (self.run().is_some() || self.is_empty())
+        {
+            let filter = self.filter_text();
+            self.show_run(run_id, (!filter.is_empty()).then_some(filter.as_str()));
+        }
+        Vec::new()
     }
 }

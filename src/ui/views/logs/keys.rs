@@ -3,7 +3,10 @@
 
 use crate::ui::action::Action;
 use crate::ui::keymap::Key::*;
-use crate::ui::keymap::{Binding, PAGE, bind, cancel_run, help, new_run, quit, table, view_keys};
+use crate::ui::keymap::{
+    Binding, PAGE, bind, cancel_run, card_failures, card_logs, help, new_run, quit, table,
+    view_keys,
+};
 
 pub const LOGS: &[Binding] = table!(
     &[
@@ -32,6 +35,8 @@ pub const LOGS: &[Binding] = table!(
             "newest line, and follow new ones",
         ),
         new_run(Some("new run")),
+        card_failures(Some("failed")),
+        card_logs(),
         cancel_run(Some("cancel")),
     ],
     &view_keys(Some("jobs"), None, Some("report")),

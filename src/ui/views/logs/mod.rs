@@ -1,4 +1,7 @@
-//! The Logs view: the engine's recent log lines (the last 2,000), scrollable, filtered with `/`.
+//! The Logs view: the engine's recent log lines (the last 2,000), scrollable, filtered with `/`;
+//! or one run's warning and error lines, kept with the run in the store (`L` in the jobs view,
+//! Enter on a connection row without failures, or the view opened with no line this session:
+//! after a restart, the selected run's), read by the update step.
 
 mod actions;
 pub mod keys;
@@ -15,6 +18,8 @@ use tui_input::Input;
 use tui_input::backend::crossterm::EventHandler;
 
 use crate::engine::LogLevel;
+use crate::store::RunId;
+use crate::store::{LogLine as KeptLine, LogSeverity};
 
 use crate::ui::widgets::format;
 use crate::ui::widgets::status;
@@ -31,10 +36,20 @@ pub struct LogLine {
     pub message: String,
 }
 
+/// One run's lines, kept with it in the store.
+#[derive(Debug)]
+struct RunLog {
+    run_id: RunId,
+    /// None until the update step reads them.
+    lines: Option<VecDeque<LogLine>>,
+}
+
 /// The kept lines, the filter and the scroll position.
 #[derive(Debug, Default)]
 pub struct LogsView {
     lines: VecDeque<LogLine>,
+    /// Showing one run's kept lines instead of this session's.
+    run: Option<RunLog>,
     filter: Input,
     /// The filter field has the keys.
     editing: bool,
@@ -79,8 +94,75 @@ impl LogsView {
             || level_word(line.level).trim().eq_ignore_ascii_case(needle)
     }
 
+    /// The lines on show: the run's kept ones, or this session's.
+    fn shown(&self) -> &VecDeque<LogLine> {
+        static NONE: VecDeque<LogLine> = VecDeque::new();
+        match &self.run {
+            Some(run) => run.lines.as_ref().unwrap_or(&NONE),
+            None => &self.lines,
+        }
+    }
+
     fn matching(&self) -> Vec<&LogLine> {
-        self.lines.iter().filter(|l| self.matches(l)).collect()
+        self.shown().iter().filter(|l| self.matches(l)).collect()
+    }
+
+    /// Shows a run's kept lines (read by the next update step), filtered on a connection's
+    /// name when one is given.
+    pub fn show_run(&mut self, run_id: RunId, connection: Option<&str>) {
+        self.run = Some(RunLog {
+            run_id,
+            lines: None,
+        });
+        self.filter = Input::new(connection.unwrap_or_default().to_string());
+        self.editing = false;
+        self.scroll = 0;
+    }
+
+    /// Back to this session's lines; false when they were on show.
+    pub fn show_session(&mut self) -> bool {
+        self.scroll = 0;
+        self.run.take().is_some()
+    }
+
+    /// The run whose kept lines are on show.
+    pub fn run(&self) -> Option<RunId> {
+        self.run.as_ref().map(|r| r.run_id)
+    }
+
+    /// The run whose kept lines wait to be read.
+    pub fn run_to_read(&self) -> Option<RunId> {
+        self.run
+            .as_ref()
+            .filter(|r| r.lines.is_none())
+            .map(|r| r.run_id)
+    }
+
+    /// The kept lines of the run on show, as read from the store.
+    pub fn set_run_lines(&mut self, run_id: RunId, kept: Vec<KeptLine>) {
+        let Some(run) = self.run.as_mut().filter(|r| r.run_id == run_id) else {
+            return;
+        };
+        run.lines = Some(
+            kept.into_iter()
+                .map(|line| {
+                    let message = match &line.connection {
+                        Some(name) if !line.message.contains(name.as_str()) => {
+                            format!("{name}: {}", line.message)
+                        }
+                        _ => line.message,
+                    };
+                    LogLine {
+                        at: line.at,
+                        level: match line.severity {
+                            LogSeverity::Warn => LogLevel::Warn,
+                            LogSeverity::Error => LogLevel::Error,
+                        },
+                        message,
+                    }
+                })
+                .collect(),
+        );
     }
 
     /// Scrolls towards older lines.
@@ -107,6 +189,11 @@ impl LogsView {
         self.scroll = 0;
     }
 
+    /// The filter's text.
+    pub fn filter_text(&self) -> String {
+        self.filter.value().to_string()
+    }
+
     /// Clears the filter; false when there was none.
     pub fn clear_filter(&mut self) -> bool {
         let had = !self.filter.value().is_empty() || self.editing;
@@ -131,12 +218,16 @@ impl LogsView {
     pub fn draw(&mut self, frame: &mut Frame, area: Rect, theme: Theme) {
         let match_count = self.matching().len();
         let filter = self.filter.value().to_string();
+        let whose = match self.run() {
+            Some(run_id) => format!("run #{run_id}, kept with the run (Esc: this session's)"),
+            None => "this session".to_string(),
+        };
         let mut title = vec![
             Span::styled(" Logs ", theme.title()),
             Span::styled(
                 format!(
-                    "· {} ",
-                    status::counted(self.lines.len() as u64, "line", "lines")
+                    "· {whose} · {} ",
+                    status::counted(self.shown().len() as u64, "line", "lines")
                 ),
                 theme.dim(),
             ),
@@ -179,12 +270,22 @@ impl LogsView {
         let width = inner.width as usize;
         let mut lines: Vec<Line> = Vec::new();
         if matching.is_empty() {
-            let message = if self.lines.is_empty() {
-                "No log lines yet: the engine's messages appear here while runs go."
-            } else {
-                "No line matches the filter (Esc clears it)."
+            let message = match &self.run {
+                _ if !self.shown().is_empty() => {
+                    "No line matches the filter (Esc clears it).".to_string()
+                }
+                Some(RunLog { lines: None, .. }) => "Reading the run's lines…".to_string(),
+                Some(RunLog { run_id, .. }) => format!(
+                    "Run #{run_id} kept no warning or error line (retries, aborts, refusals \
+                     and hints are kept; Esc: this session's lines)."
+                ),
+                None => "No log lines yet this session: the engine's messages appear here \
+                         while runs go; L in the jobs view shows a run's kept lines."
+                    .to_string(),
             };
-            lines.push(Line::styled(message, theme.dim()));
+            for piece in format::wrap(&message, width) {
+                lines.push(Line::styled(piece, theme.dim()));
+            }
         } else {
             let bottom = matching.len() - 1 - self.scroll.min(matching.len() - 1);
             let mut above: Vec<Vec<Line>> = Vec::new();

@@ -16,12 +16,12 @@ use crate::store::{
 
 use crate::ui::action::Action;
 use crate::ui::keymap::Context;
+use crate::ui::overlays::picker::{self, Choice, Picker, PickerKind, Value};
 use crate::ui::screen::background::{BackgroundResult, ResyncScope};
 use crate::ui::screen::overlay_stack::Overlay;
 use crate::ui::screen::{Lend, Narrow, Outcome, Screen, TimelinePick};
 use crate::ui::views::report::draw as report_view;
 use crate::ui::views::report::export_prompt::ExportPrompt;
-use crate::ui::views::report::picker::{self, Choice, Picker, PickerKind, Value};
 use crate::ui::views::report::{DEFAULT_WINDOW_DAYS, MAX_WINDOW_DAYS, OUTCOMES, Report};
 use crate::ui::widgets::format;
 use crate::ui::widgets::status;
@@ -47,7 +47,12 @@ impl Screen for Report {
                         self.refresh_report(lend);
                     }
                 }
-                Action::Back => self.search.cancel(),
+                Action::Back => {
+                    let before = self.search.cancel();
+                    if self.set_search(&before) {
+                        self.refresh_report(lend);
+                    }
+                }
                 _ => {}
             }
             return Vec::new();
@@ -125,6 +130,16 @@ impl Screen for Report {
                 }
             }
             Action::ToggleColumns => self.extra = !self.extra,
+            Action::FilterFixable => {
+                let on = self.filter().failure != Some(FailureClass::Fixable);
+                self.set_failure(on.then_some(FailureClass::Fixable));
+                self.refresh_report(lend);
+                return vec![Outcome::say(if on {
+                    "failed entries a retry may fix (R resyncs them) · F again: off"
+                } else {
+                    "the fixable filter is off"
+                })];
+            }
             Action::Export => {
                 let scope = match self.matching() {
                     Some(n) => format!(
@@ -172,6 +187,12 @@ impl Screen for Report {
     /// a key): the page of the entry under the cursor, if it is not read. Then the details a
     /// move in them asked for, now that their entry is read.
     fn update(&mut self, lend: &mut Lend, area: Option<Rect>) -> Vec<Outcome> {
+        // The search filters as it is typed.
+        if let Some(text) = self.search.take_typed()
+            && self.set_search(&text)
+        {
+            self.refresh_report(lend);
+        }
         match area {
             Some(area) => {
                 let rows = report_view::rows(area);
@@ -301,6 +322,10 @@ impl Report {
                 Action::Confirm => {
                     let kind = picker.kind;
                     let values = picker.chosen();
+                    if !kind.is_report() {
+                        // The jobs view's or the contracts': theirs to apply.
+                        return vec![Outcome::CloseTop, Outcome::Picked { kind, values }];
+                    }
                     self.apply_picked(kind, values, lend);
                     return vec![Outcome::CloseTop];
                 }
@@ -476,6 +501,7 @@ impl Report {
                 }
                 Picker::new(kind, "Filter: run", choices, false)
             }
+            PickerKind::RunStatus | PickerKind::ContractSort => return Vec::new(),
             PickerKind::Sort => {
                 let sort = self.sort();
                 let choices = SortColumn::ALL
@@ -579,6 +605,7 @@ impl Report {
                 }
                 return;
             }
+            PickerKind::RunStatus | PickerKind::ContractSort => false,
         };
         if changed {
             self.refresh_report(lend);

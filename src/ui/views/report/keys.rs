@@ -5,8 +5,8 @@
 use crate::ui::action::Action;
 use crate::ui::keymap::Key::*;
 use crate::ui::keymap::{
-    Binding, LEAVE_SEARCH, MOVE, PAGE, READ_PAGE, SCROLL, bind, cancel_run, ends, help, new_run,
-    quit, table, view_keys,
+    Binding, LEAVE_SEARCH, MOVE, PAGE, READ_PAGE, SCROLL, bind, cancel_run, card_failures,
+    card_logs, ends, help, new_run, quit, table, view_keys,
 };
 
 pub const REPORT: &[Binding] = table!(
@@ -16,6 +16,22 @@ pub const REPORT: &[Binding] = table!(
             Action::Expand,
             Some("details"),
             "the entry's details: why it failed, the hint, attempts, field diff, contract; resync",
+        ),
+        bind(
+            &[Char('F')],
+            Action::FilterFixable,
+            Some("fixable"),
+            "failed, fixable: only the failed entries a retry may fix (not missing source or \
+             destination, drifted, rule or format errors); again: off",
+        ),
+        card_failures(Some("failed")),
+        card_logs(),
+        bind(
+            &[Char('R')],
+            Action::Resync,
+            Some("resync"),
+            "resync the selected entries; with none selected, every failed entry in the filter \
+             (asks first, stating the count and connections)",
         ),
         bind(
             &[Space],
@@ -34,13 +50,6 @@ pub const REPORT: &[Binding] = table!(
             Action::ClearSelection,
             None,
             "clear the selection",
-        ),
-        bind(
-            &[Char('R')],
-            Action::Resync,
-            Some("resync"),
-            "resync the selected entries; with none selected, every failed entry in the filter \
-             (asks first, stating the count and connections)",
         ),
         bind(
             &[Char('/')],
@@ -128,8 +137,9 @@ pub const REPORT_SEARCH: &[Binding] = &[
     bind(
         &[Enter],
         Action::FinishInput,
-        Some("search"),
-        "search: an exact sync id (12345 or #12345), a serial prefix or a system substring",
+        Some("keep"),
+        "keep the search (the list filters as you type): an exact sync id (12345 or #12345), a \
+         serial prefix or a system substring",
     ),
     LEAVE_SEARCH,
     help(&[F(1)]),

@@ -10,7 +10,6 @@ pub mod draw;
 pub mod entry_details;
 pub mod export_prompt;
 pub mod keys;
-pub mod picker;
 pub mod timeline;
 mod work;
 

@@ -8,7 +8,9 @@ use ratatui::layout::{Margin, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph};
 
-use crate::store::{EntryStatus, Outcome, ReportFilter, RunId, SortColumn};
+use crate::store::{
+    ContractSort, EntryStatus, Outcome, ReportFilter, RunId, RunStatus, SortColumn,
+};
 
 use crate::ui::widgets::format;
 use crate::ui::widgets::layout;
@@ -24,6 +26,10 @@ pub enum Value {
     Connection(String),
     Run(RunId),
     Sort(SortColumn),
+    /// The jobs view's status filter.
+    RunStatus(RunStatus),
+    /// The contracts' sort column.
+    ContractSort(ContractSort),
 }
 
 /// What the picker sets.
@@ -34,6 +40,17 @@ pub enum PickerKind {
     Connection,
     Run,
     Sort,
+    /// The jobs view's run status filter.
+    RunStatus,
+    /// The contracts' sort.
+    ContractSort,
+}
+
+impl PickerKind {
+    /// The report's filters and sort; the others belong to the jobs and contracts views.
+    pub fn is_report(self) -> bool {
+        !matches!(self, PickerKind::RunStatus | PickerKind::ContractSort)
+    }
 }
 
 /// One line of the list.
@@ -99,7 +116,10 @@ impl Picker {
 
     /// True when the choices get counts (the filters; not the sort).
     pub fn counts_entries(&self) -> bool {
-        self.kind != PickerKind::Sort
+        matches!(
+            self.kind,
+            PickerKind::Status | PickerKind::Outcome | PickerKind::Connection | PickerKind::Run
+        )
     }
 
     /// The counts of the choices, in their order.
@@ -280,7 +300,7 @@ pub fn filter_for(base: &ReportFilter, kind: PickerKind, value: &Value) -> Repor
         (PickerKind::Connection, _) => filter.connections.clear(),
         (PickerKind::Run, Value::Run(run)) => filter.run = Some(*run),
         (PickerKind::Run, _) => filter.run = None,
-        (PickerKind::Sort, _) => {}
+        (PickerKind::Sort | PickerKind::RunStatus | PickerKind::ContractSort, _) => {}
     }
     filter
 }
