@@ -26,6 +26,12 @@ use crate::ui::views::report::{DEFAULT_WINDOW_DAYS, MAX_WINDOW_DAYS, OUTCOMES, R
 use crate::ui::widgets::format;
 use crate::ui::widgets::status;
 
+/// Failed entries `syncdeck triage` looks through for the first one a retry may fix.
+const TRIAGE_LOOKAHEAD: usize = 200;
+
+/// Rows shown above the entry triage opens on, for context.
+const TRIAGE_ABOVE: usize = 2;
+
 /// Runs the run picker lists.
 const RUN_CHOICES: usize = 30;
 
@@ -424,11 +430,18 @@ impl Report {
         }
         self.opened = true;
         self.refresh_report(lend);
-        let first = lend
+        // The first failure a retry may fix, when the first page has one (what on-call can act
+        // on); else the first failure.
+        let page = lend
             .store
-            .report_page(self.filter(), self.sort(), 0, 1)
+            .report_page(self.filter(), self.sort(), 0, TRIAGE_LOOKAHEAD)
             .ok()?;
-        first.into_iter().next()
+        let at = page
+            .iter()
+            .position(|e| e.failure_class() == Some(FailureClass::Fixable))
+            .unwrap_or(0);
+        self.list.place(at, at.saturating_sub(TRIAGE_ABOVE));
+        page.into_iter().nth(at)
     }
 
     fn open_picker(&self, kind: PickerKind, lend: &mut Lend) -> Vec<Outcome> {
@@ -472,7 +485,17 @@ impl Report {
                         ));
                     }
                 }
-                Picker::new(kind, "Filter: connection", choices, true)
+                let mut picker = Picker::new(kind, "Filter: connection", choices, true);
+                // None set: the cursor starts on the connection of the entry under the cursor.
+                if filter.connections.is_empty()
+                    && let Some(entry) = self.current()
+                    && let Some(at) = picker.choices.iter().position(
+                        |c| matches!(&c.value, Value::Connection(name) if *name == entry.connection),
+                    )
+                {
+                    picker.cursor = at;
+                }
+                picker
             }
             PickerKind::Run => {
                 let mut choices = vec![any("any run", filter.run.is_none())];
