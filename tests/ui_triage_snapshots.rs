@@ -541,3 +541,228 @@ fn pickers_count_each_choice_and_take_type_ahead() {
     assert_eq!(count_of(&screen, "│ [ ] ✔ ok"), "4", "{screen}");
     assert_eq!(count_of(&screen, "│ [ ] ✖ failed"), "0", "{screen}");
 }
+
+/// Run #1 of [`failures`] with its cmdb entries: 3 failed with a 503 (a retry may fix them),
+/// 2 missing their destination (none can), 2 updated.
+fn failures_with_entries(config: &Config, store: &Store) {
+    failures(config, store);
+    let mut batch = WriteBatch::new();
+    let entry = |i: u32, status, outcome, http: Option<u16>| {
+        let mut e = ReportEntry {
+            status,
+            outcome,
+            ..history::entry(
+                1,
+                "cmdb",
+                "ServiceNow CMDB (demo)",
+                &format!("SD-{:06}", i),
+                at(14, 0, i),
+            )
+        };
+        if let Some(code) = http {
+            e.error = Some(syncdeck::store::EntryError {
+                http_status: Some(code),
+                code: None,
+                message: format!("HTTP {code}"),
+                hint: Some("destination down: run the health check, then resync".into()),
+                method: None,
+                url: None,
+                response_excerpt: None,
+            });
+        }
+        e
+    };
+    for i in 1..=3 {
+        batch
+            .entries
+            .push(entry(i, EntryStatus::Failed, Outcome::Error, Some(503)));
+    }
+    for i in 4..=5 {
+        batch.entries.push(entry(
+            i,
+            EntryStatus::Failed,
+            Outcome::MissingDestination,
+            None,
+        ));
+    }
+    for i in 6..=7 {
+        batch
+            .entries
+            .push(entry(i, EntryStatus::Ok, Outcome::Updated, None));
+    }
+    store.commit(&mut batch).unwrap();
+}
+
+/// `E` from any view opens the failed entries of the card's run; in Jobs, of the selected run
+/// (the connection's, on its row; Enter on a failed connection row too); `F` narrows to the
+/// ones a retry may fix; both are in the 80-column key bar.
+#[test]
+fn e_opens_the_failed_and_f_the_fixable() {
+    let mut f = open(failures_with_entries);
+    // Jobs: run #1 (the second row), E.
+    key(&mut f.app, KeyCode::Char('j'));
+    key(&mut f.app, KeyCode::Char('E'));
+    settle(&mut f.app, std::time::Duration::from_secs(10));
+    let screen = render(&mut f.app, 80, 24);
+    assert!(screen.contains("run #1 · status failed"), "{screen}");
+    assert!(screen.contains("showing 5 of 7"), "{screen}");
+    let bar = screen.lines().last().unwrap();
+    assert!(
+        bar.contains("F fixable") && bar.contains("E failed"),
+        "{bar}"
+    );
+    snap("report_failed_of_run", &mut f);
+    key(&mut f.app, KeyCode::Char('F'));
+    settle(&mut f.app, std::time::Duration::from_secs(10));
+    let screen = render(&mut f.app, 80, 24);
+    assert!(
+        screen.contains("status failed · failed, fixable"),
+        "{screen}"
+    );
+    assert!(screen.contains("showing 3 of 7"), "{screen}");
+    snap("report_fixable", &mut f);
+    // F again: off; Esc twice clears the run's filters; E from the report: the card's run (#2,
+    // the resync, whose 8 failures have no entries here).
+    key(&mut f.app, KeyCode::Char('F'));
+    let screen = render(&mut f.app, 80, 24);
+    assert!(screen.contains("the fixable filter is off"), "{screen}");
+    key(&mut f.app, KeyCode::Char('E'));
+    settle(&mut f.app, std::time::Duration::from_secs(10));
+    let screen = render(&mut f.app, 80, 24);
+    assert!(screen.contains("the 8 failed of run #2"), "{screen}");
+    assert!(screen.contains("status failed · run #2"), "{screen}");
+
+    // Jobs: Enter on the failed cmdb row of run #1 opens its failures.
+    key(&mut f.app, KeyCode::Char('1'));
+    key(&mut f.app, KeyCode::Enter);
+    key(&mut f.app, KeyCode::Char('j'));
+    key(&mut f.app, KeyCode::Enter);
+    settle(&mut f.app, std::time::Duration::from_secs(10));
+    let screen = render(&mut f.app, 80, 24);
+    assert!(
+        screen.contains("status failed · run #1 · connection cmdb"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("the 12 failed of cmdb in run #1"),
+        "{screen}"
+    );
+}
+
+/// A run's warning and error lines kept in the store: `L` (and Logs opened with no line this
+/// session, as after a restart) shows them; Esc goes back to this session's lines.
+#[test]
+fn a_runs_kept_log_lines_show_after_a_restart() {
+    let mut f = open(|config, store| {
+        failures(config, store);
+        let line =
+            |s: u32, severity, connection: Option<&str>, message: &str| syncdeck::store::LogLine {
+                at: at(14, 0, s),
+                severity,
+                connection: connection.map(str::to_string),
+                message: message.into(),
+            };
+        use syncdeck::store::LogSeverity::{Error, Warn};
+        store
+            .append_run_log(
+                1,
+                &[
+                    line(
+                        3,
+                        Warn,
+                        Some("mdm"),
+                        "SD-000042: HTTP 429, retrying in 2s (1 of 5)",
+                    ),
+                    line(
+                        9,
+                        Error,
+                        Some("mdm"),
+                        "SD-000042: HTTP 503 Service Unavailable; gave up after 5 attempts · \
+                         hint: destination down: run the connection's health check, then resync",
+                    ),
+                    line(
+                        12,
+                        Error,
+                        Some("cmdb"),
+                        "cmdb: stopped: 5 consecutive contract errors",
+                    ),
+                ],
+            )
+            .unwrap();
+    });
+    // Run #1 selected, L: its kept lines.
+    key(&mut f.app, KeyCode::Char('j'));
+    key(&mut f.app, KeyCode::Char('L'));
+    settle(&mut f.app, std::time::Duration::from_secs(10));
+    let screen = render(&mut f.app, 80, 24);
+    assert!(screen.contains("run #1, kept with the run"), "{screen}");
+    assert!(screen.contains("mdm: SD-000042: HTTP 429"), "{screen}");
+    assert!(screen.contains("5 consecutive contract errors"), "{screen}");
+    snap("run_log_kept", &mut f);
+    // Esc: this session's lines (none: the console just started).
+    key(&mut f.app, KeyCode::Esc);
+    let screen = render(&mut f.app, 80, 24);
+    assert!(screen.contains("Logs · this session · 0 lines"), "{screen}");
+    // Back to Jobs, the newest run selected (it kept none), then 2: no line this session, so
+    // the selected run's.
+    key(&mut f.app, KeyCode::Char('1'));
+    key(&mut f.app, KeyCode::Char('g'));
+    key(&mut f.app, KeyCode::Char('2'));
+    settle(&mut f.app, std::time::Duration::from_secs(10));
+    let screen = render(&mut f.app, 80, 24);
+    assert!(
+        screen.contains("Run #2 kept no warning or error line"),
+        "{screen}"
+    );
+}
+
+/// `f` and `s` open pickers wherever they are bound (the jobs' status filter, the contracts'
+/// sort, as in the report); a key bound to nothing says so.
+#[test]
+fn f_and_s_open_pickers_everywhere_and_unbound_keys_speak() {
+    let mut f = open(failures);
+    key(&mut f.app, KeyCode::Char('z'));
+    let screen = render(&mut f.app, 80, 24);
+    assert!(screen.contains("z does nothing here · ? help"), "{screen}");
+    key(&mut f.app, KeyCode::Char('f'));
+    let screen = render(&mut f.app, 80, 24);
+    assert!(screen.contains("Filter runs: status"), "{screen}");
+    snap("jobs_status_picker", &mut f);
+    // "ca" types ahead to canceled; Enter picks it: no run is canceled.
+    key(&mut f.app, KeyCode::Char('c'));
+    key(&mut f.app, KeyCode::Char('a'));
+    key(&mut f.app, KeyCode::Enter);
+    let screen = render(&mut f.app, 80, 24);
+    assert!(screen.contains("runs ⊘ canceled only"), "{screen}");
+    key(&mut f.app, KeyCode::Esc);
+    let screen = render(&mut f.app, 80, 24);
+    assert!(screen.contains("#1 Full"), "{screen}");
+    key(&mut f.app, KeyCode::Char('4'));
+    key(&mut f.app, KeyCode::Char('s'));
+    let screen = render(&mut f.app, 80, 24);
+    assert!(screen.contains("Sort contracts by"), "{screen}");
+    snap("contracts_sort_picker", &mut f);
+}
+
+/// The report's search filters as it is typed; Esc puts back the search there was.
+#[test]
+fn search_filters_as_you_type() {
+    let mut f = open(failures_with_entries);
+    key(&mut f.app, KeyCode::Char('3'));
+    settle(&mut f.app, std::time::Duration::from_secs(10));
+    key(&mut f.app, KeyCode::Char('/'));
+    common::screen::chars(&mut f.app, "SD-000004");
+    // The frame's update step applies what was typed; its count comes in the background.
+    render(&mut f.app, 80, 24);
+    settle(&mut f.app, std::time::Duration::from_secs(10));
+    let screen = render(&mut f.app, 80, 24);
+    assert!(screen.contains("showing 1 of 7"), "{screen}");
+    assert!(screen.contains("Enter keeps · Esc puts back"), "{screen}");
+    snap("search_as_you_type", &mut f);
+    key(&mut f.app, KeyCode::Esc);
+    render(&mut f.app, 80, 24);
+    settle(&mut f.app, std::time::Duration::from_secs(10));
+    let screen = render(&mut f.app, 80, 24);
+    assert!(screen.contains("showing 7 of 7"), "{screen}");
+    assert!(screen.contains("filters: none"), "{screen}");
+}
