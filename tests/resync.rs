@@ -302,6 +302,20 @@ async fn failures_of_a_wrong_credential_turn_ok_in_place_and_keep_their_401() {
         })
         .unwrap();
     assert_eq!(failed_now, 120 - enrolled + outage.len() as u64);
+    // The original run's counters moved with its entries: its card, `report` and the report's
+    // failed filter agree.
+    let original_counters =
+        |store: &syncdeck::store::Store| store.connection_runs(failed_run.id).unwrap()[0].counters;
+    let c = original_counters(&demo.store);
+    assert_eq!(c.fixable + c.not_syncable, failed_now, "{c:?}");
+    assert_eq!(c.missing_destination, 120 - enrolled, "{c:?}");
+    assert_eq!(c.failed, outage.len() as u64, "{c:?}");
+    assert_eq!(c.fixable, outage.len() as u64, "{c:?}");
+    assert_eq!(
+        c.updated + c.skipped,
+        enrolled - outage.len() as u64,
+        "{c:?}"
+    );
     // Only the outage's failures can still be fixed; a second resync, after the outage, does.
     let plan = plan_resync(&demo.config, &demo.store, &ids).unwrap();
     let mut accepted: Vec<SyncId> = plan.accepted.iter().map(|(id, _)| *id).collect();
@@ -321,6 +335,9 @@ async fn failures_of_a_wrong_credential_turn_ok_in_place_and_keep_their_401() {
     assert_eq!(again.status, RunStatus::Completed, "{again:?}");
     assert_eq!(rows[0].counters.failed, 0, "{:?}", rows[0].counters);
     assert_eq!(rows[0].counters.updated, outage.len() as u64);
+    let c = original_counters(&demo.store);
+    assert_eq!((c.failed, c.fixable), (0, 0), "{c:?}");
+    assert_eq!(c.not_syncable, 120 - enrolled, "{c:?}");
     for id in &outage {
         let after = demo.store.get_entry(*id).unwrap().unwrap();
         assert_eq!(after.status, EntryStatus::Ok, "{after:?}");

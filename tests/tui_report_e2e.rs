@@ -129,7 +129,8 @@ fn on_call_finds_explains_resyncs_and_exports_the_failures() {
     assert!(failed > 0);
     term.keys(&["C"]);
     term.wait_for("Filter: connection");
-    term.keys(&["j", "j", "Enter"]);
+    // The cursor starts on the entry's connection; typing a name finds another.
+    term.keys(&["r", "e", "Enter"]);
     let (screen, registry_failed) = counted(&term, "connection registry");
     assert!(registry_failed > 0 && registry_failed < failed, "{screen}");
     let row = rows(&screen)
@@ -190,7 +191,7 @@ fn on_call_finds_explains_resyncs_and_exports_the_failures() {
     counted(&term, "filters: status failed  ");
     term.keys(&["C"]);
     term.wait_for("Filter: connection");
-    term.keys(&["j", "j", "j", "Enter"]);
+    term.keys(&["m", "d", "Enter"]);
     let (_, mdm_failed) = counted(&term, "connection mdm");
     assert_eq!(mdm_failed, (mdm_missing.len() + outage.len()) as u64);
     term.keys(&["a"]);
@@ -230,7 +231,7 @@ fn on_call_finds_explains_resyncs_and_exports_the_failures() {
     // Missing Source. No retry can fix either: R says so and sends nothing.
     term.keys(&["C"]);
     term.wait_for("Filter: connection");
-    term.keys(&["k", "Enter"]);
+    term.keys(&["r", "e", "Enter"]);
     let (_, registry) = counted(&term, "connection registry");
     assert_eq!(registry, registry_failed);
     term.keys(&["a"]);

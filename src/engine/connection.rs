@@ -36,8 +36,8 @@ use super::units::{DRIFTED, Target};
 use crate::config::{Config, Connection, Source};
 use crate::panics::panic_text;
 use crate::store::{
-    ConnectionRun, Counters, EntryStatus, FailureClass, LogSeverity, Outcome, ReportEntry,
-    RunError, RunId, RunMode, RunStatus, Store, StoreError, WriteBatch,
+    ConnectionRun, Counters, LogSeverity, Recount, ReportEntry, RunError, RunId, RunMode,
+    RunStatus, Store, StoreError, WriteBatch,
 };
 
 /// Entries per store commit.
@@ -586,9 +586,16 @@ impl Collected {
         } else {
             for original in originals {
                 fold(row, &result);
-                self.batch
-                    .entries
-                    .push(resync::merge(original, &result.entry));
+                let merged = resync::merge(original, &result.entry);
+                // The original run's counters follow its entry (its card and `report` agree
+                // with its entries after the resync).
+                self.batch.recounts.push(Recount {
+                    run_id: original.run_id,
+                    connection: original.connection.clone(),
+                    before: original.clone(),
+                    after: merged.clone(),
+                });
+                self.batch.entries.push(merged);
             }
         }
         let mut stops = false;
@@ -763,26 +770,7 @@ fn fold(row: &mut ConnectionRun, result: &RecordResult) {
             Novelty::Unchanged => c.unchanged += 1,
         }
     }
-    let entry = &result.entry;
-    let dry = entry.status == EntryStatus::Dry;
-    match entry.outcome {
-        Outcome::WouldUpdate | Outcome::WouldCreate => c.would_update += 1,
-        Outcome::Updated => c.updated += 1,
-        Outcome::Created => c.created += 1,
-        // Not written because it drifted from its plan: a failure to act on, as its status says.
-        Outcome::Skipped if entry.status == EntryStatus::Failed => c.failed += 1,
-        Outcome::Skipped => c.skipped += 1,
-        Outcome::MissingSource => c.missing_source += 1,
-        Outcome::MissingDestination => c.missing_destination += 1,
-        Outcome::Error if dry => c.errors += 1,
-        Outcome::Error => c.failed += 1,
-    }
-    // Every Failed entry, whatever its outcome, in exactly one of the two.
-    match entry.failure_class() {
-        Some(FailureClass::Fixable) => c.fixable += 1,
-        Some(FailureClass::NotSyncable) => c.not_syncable += 1,
-        None => {}
-    }
+    c.count_entry(&result.entry);
 }
 
 fn progress(job: &ConnectionJob, row: &ConnectionRun, throttle: &Throttle) {

@@ -24,6 +24,18 @@ pub struct WriteBatch {
     pub connection_runs: Vec<ConnectionRun>,
     /// Runs to insert or replace; their ids come from [`Store::create_run`].
     pub runs: Vec<Run>,
+    /// Entries changed in place (a resync): their run's connection-run counters move from
+    /// what each was to what it is, in the same transaction.
+    pub recounts: Vec<Recount>,
+}
+
+/// One entry changed in place, for its connection run's counters.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct Recount {
+    pub run_id: RunId,
+    pub connection: String,
+    pub before: ReportEntry,
+    pub after: ReportEntry,
 }
 
 impl WriteBatch {
@@ -39,6 +51,7 @@ impl WriteBatch {
             && self.contract_deletes.is_empty()
             && self.connection_runs.is_empty()
             && self.runs.is_empty()
+            && self.recounts.is_empty()
     }
 
     /// Forgets everything, keeping the allocations for the next batch.
@@ -48,6 +61,7 @@ impl WriteBatch {
         self.contract_deletes.clear();
         self.connection_runs.clear();
         self.runs.clear();
+        self.recounts.clear();
     }
 }
 
@@ -102,6 +116,24 @@ impl Store {
     }
 }
 
+/// Moves the counters of the connection runs whose entries changed in place (a resync), after
+/// the batch's own rows so a row written in the same batch is moved too.
+fn recount(txn: &WriteTransaction, recounts: &[Recount]) -> Result<(), StoreError> {
+    for recount in recounts {
+        let rows = super::rows::read_connection_runs(txn, recount.run_id)?;
+        let Some(mut row) = rows
+            .into_iter()
+            .find(|row| row.connection == recount.connection)
+        else {
+            continue;
+        };
+        row.counters.uncount_entry(&recount.before);
+        row.counters.count_entry(&recount.after);
+        put_connection_run(txn, &row)?;
+    }
+    Ok(())
+}
+
 /// Writes a batch into an open transaction; assigns ids to new entries in place.
 pub(crate) fn apply(
     txn: &WriteTransaction,
@@ -119,6 +151,7 @@ pub(crate) fn apply(
     for connection_run in &batch.connection_runs {
         put_connection_run(txn, connection_run)?;
     }
+    recount(txn, &batch.recounts)?;
     if !batch.contract_deletes.is_empty() || !batch.contracts.is_empty() {
         let mut table = txn.open_table(CONTRACTS).map_err(db("opening contracts"))?;
         for (connection, origin_id) in &batch.contract_deletes {

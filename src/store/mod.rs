@@ -39,7 +39,7 @@ mod tables;
 mod timeline;
 pub mod types;
 
-pub use batch::WriteBatch;
+pub use batch::{Recount, WriteBatch};
 pub use cancel::{CancelOutcome, CancelRequest};
 pub use compact::{COMPACT_AFTER_GROWTH, COMPACT_AFTER_PRUNED, Compacted, SpaceStats, TableSpace};
 pub use contracts::{ContractPage, ContractQuery, ContractSort};

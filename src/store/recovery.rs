@@ -11,7 +11,9 @@ use redb::{
 
 use super::error::{StoreError, db};
 use super::recovered::Recovery;
-use super::rows::{forget_cancel_request, put_connection_run, put_entries, put_run};
+use super::rows::{
+    forget_cancel_request, put_connection_run, put_entries, put_run, read_connection_runs,
+};
 use super::tables::*;
 use super::types::{ConnectionRun, EntryError, EntryStatus, ReportEntry, Run, RunId, RunStatus};
 
@@ -399,24 +401,6 @@ fn read_connection_run(
     found
         .map(|bytes| decode(bytes.value(), "decoding a connection run"))
         .transpose()
-}
-
-fn read_connection_runs(
-    txn: &WriteTransaction,
-    run_id: RunId,
-) -> Result<Vec<ConnectionRun>, StoreError> {
-    let table = txn
-        .open_table(CONNECTION_RUNS)
-        .map_err(db("opening connection runs"))?;
-    let mut rows = Vec::new();
-    for item in table
-        .range((run_id, 0)..=(run_id, u32::MAX))
-        .map_err(db("reading connection runs"))?
-    {
-        let (_, bytes) = item.map_err(db("reading connection runs"))?;
-        rows.push(decode(bytes.value(), "decoding a connection run")?);
-    }
-    Ok(rows)
 }
 
 /// The keys of every Running run and connection run, by decoding each row (stores written

@@ -28,6 +28,25 @@ pub(crate) fn put_run(txn: &WriteTransaction, run: &Run) -> Result<(), StoreErro
     Ok(())
 }
 
+/// The connection runs of a run, read inside a write transaction.
+pub(crate) fn read_connection_runs(
+    txn: &WriteTransaction,
+    run_id: RunId,
+) -> Result<Vec<ConnectionRun>, StoreError> {
+    let table = txn
+        .open_table(CONNECTION_RUNS)
+        .map_err(db("opening connection runs"))?;
+    let mut rows = Vec::new();
+    for item in table
+        .range((run_id, 0)..=(run_id, u32::MAX))
+        .map_err(db("reading connection runs"))?
+    {
+        let (_, bytes) = item.map_err(db("reading connection runs"))?;
+        rows.push(decode(bytes.value(), "decoding a connection run")?);
+    }
+    Ok(rows)
+}
+
 /// Writes a connection run row, keeping [`RUNNING`] in step.
 pub(crate) fn put_connection_run(
     txn: &WriteTransaction,

@@ -280,6 +280,42 @@ pub struct Counters {
     pub not_syncable: u64,
 }
 
+impl Counters {
+    /// Counts one entry as its run's counters hold it: its outcome (a Failed skip counts as
+    /// failed, a Dry error as an error) and, when Failed, its [`FailureClass`].
+    pub fn count_entry(&mut self, entry: &ReportEntry) {
+        self.tally(entry, |n| *n += 1);
+    }
+
+    /// Takes one entry's count back: an entry a resync changed in place moves from what it
+    /// was to what it is now ([`crate::store::WriteBatch::recounts`]).
+    pub fn uncount_entry(&mut self, entry: &ReportEntry) {
+        self.tally(entry, |n| *n = n.saturating_sub(1));
+    }
+
+    fn tally(&mut self, entry: &ReportEntry, change: impl Fn(&mut u64)) {
+        let dry = entry.status == EntryStatus::Dry;
+        change(match entry.outcome {
+            Outcome::WouldUpdate | Outcome::WouldCreate => &mut self.would_update,
+            Outcome::Updated => &mut self.updated,
+            Outcome::Created => &mut self.created,
+            // Not written because it drifted from its plan: a failure, as its status says.
+            Outcome::Skipped if entry.status == EntryStatus::Failed => &mut self.failed,
+            Outcome::Skipped => &mut self.skipped,
+            Outcome::MissingSource => &mut self.missing_source,
+            Outcome::MissingDestination => &mut self.missing_destination,
+            Outcome::Error if dry => &mut self.errors,
+            Outcome::Error => &mut self.failed,
+        });
+        // Every Failed entry, whatever its outcome, in exactly one of the two.
+        match entry.failure_class() {
+            Some(FailureClass::Fixable) => change(&mut self.fixable),
+            Some(FailureClass::NotSyncable) => change(&mut self.not_syncable),
+            None => {}
+        }
+    }
+}
+
 /// A terminal error that stopped a connection run, with the hint of SPEC section 4.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunError {

@@ -3,7 +3,7 @@
 //! results (each handed to the view that started the job), and the tick.
 
 use crate::engine::{Event, LogLevel};
-use crate::store::{Run, RunId, RunStatus};
+use crate::store::{Run, RunId, RunStatus, RunType};
 
 use crate::ui::app::follow::{Followed, FollowedRun};
 use crate::ui::app::{App, View};
@@ -242,6 +242,12 @@ impl App {
             }
             outcomes
         });
+        // The runs whose entries a resync changed in place have new counters.
+        if run.run_type == RunType::Resync
+            && let Err(e) = self.runs.reread_connection_runs(&self.store)
+        {
+            self.log(LogLevel::Warn, format!("cannot read the runs again: {e}"));
+        }
         self.runs.upsert_run(run);
         self.show_message(text, failed);
         self.carry_out(outcomes);
@@ -282,6 +288,11 @@ impl App {
 
     /// A run of another process ended while this console watched it.
     fn followed_run_ended(&mut self, run: &Run) {
+        if run.run_type == RunType::Resync
+            && let Err(e) = self.runs.reread_connection_runs(&self.store)
+        {
+            self.log(LogLevel::Warn, format!("cannot read the runs again: {e}"));
+        }
         let origin = crate::store::origin(run.owner.as_ref(), run.trigger.as_ref());
         let asked = self.asked_cancel.remove(&run.id);
         let text = format!(

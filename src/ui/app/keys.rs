@@ -2,13 +2,13 @@
 //! table. Key lookup, the key bar and the help all go through [`bindings`].
 
 use crate::ui::keymap::{Binding, Context};
-use crate::ui::overlays::keys::{CONFIRM, DIAGNOSTICS, HELP};
+use crate::ui::overlays::keys::{CONFIRM, DIAGNOSTICS, HELP, PICKER};
 use crate::ui::overlays::new_run::keys::{NEW_RUN, NEW_RUN_SERIAL};
 use crate::ui::views::connections::keys::CONNECTIONS;
 use crate::ui::views::contracts::keys::{CONTRACTS, CONTRACTS_SEARCH};
 use crate::ui::views::jobs::keys::JOBS;
 use crate::ui::views::logs::keys::{LOGS, LOGS_FILTER};
-use crate::ui::views::report::keys::{DETAILS, EXPORT, PICKER, REPORT, REPORT_SEARCH, TIMELINE};
+use crate::ui::views::report::keys::{DETAILS, EXPORT, REPORT, REPORT_SEARCH, TIMELINE};
 
 /// The key map of a context.
 pub fn bindings(context: Context) -> &'static [Binding] {

@@ -1,4 +1,4 @@
-//! The keys of the confirmation, the help overlay and the diagnostics panel.
+//! The keys of the confirmation, the help overlay, the diagnostics panel and the picker.
 //! Lookup, the key bar and the help all read these tables through [`crate::ui::keymap`].
 
 use crate::ui::action::Action;
@@ -42,4 +42,34 @@ pub const DIAGNOSTICS: &[Binding] = table!(
     MOVE,
     &ends("first line", "last line"),
     &[help(&[Char('?'), F(1)]), quit(&[Ctrl('c')], None)],
+);
+
+/// The picker: the report's filters and sort, the jobs' status filter, the contracts' sort.
+pub const PICKER: &[Binding] = table!(
+    &[
+        bind(
+            &[Enter],
+            Action::Confirm,
+            Some("pick"),
+            "pick the choice under the cursor; after Space, apply the checked ones",
+        ),
+        bind(
+            &[Space],
+            Action::ToggleChoice,
+            Some("check"),
+            "check or uncheck a choice, to pick several at once",
+        ),
+    ],
+    MOVE,
+    &ends("first choice", "last choice"),
+    &[
+        bind(
+            &[Esc, Char('q')],
+            Action::Dismiss,
+            Some("cancel"),
+            "close without changing anything",
+        ),
+        help(&[Char('?'), F(1)]),
+        quit(&[Ctrl('c')], None),
+    ],
 );

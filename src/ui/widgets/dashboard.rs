@@ -117,15 +117,9 @@ pub fn draw(
 
 /// `Last run #12 · Full Live · ✔ completed · by alice@jump1 · console`, the origin cut to
 /// what `width` leaves (or left out).
-fn heading(
-    run: &Run,
-    rows: &[ConnectionRun],
-    prefix: &str,
-    width: usize,
-    theme: Theme,
-) -> Line<'static> {
-    let failed = status::run_failed_entries(rows);
-    let mut spans = vec![
+/// " Last run #7 · Full Live · ": the card's title before the status.
+fn run_title(run: &Run, prefix: &str, theme: Theme) -> Vec<Span<'static>> {
+    vec![
         Span::styled(format!(" {prefix} #{} ", run.id), theme.title()),
         Span::styled(
             format!(
@@ -135,11 +129,22 @@ fn heading(
             ),
             theme.strong(),
         ),
-        Span::styled(
-            format!("{} ", status::label_with(run.status, failed)),
-            theme.status_with(run.status, failed),
-        ),
-    ];
+    ]
+}
+
+fn heading(
+    run: &Run,
+    rows: &[ConnectionRun],
+    prefix: &str,
+    width: usize,
+    theme: Theme,
+) -> Line<'static> {
+    let failed = status::run_failed_entries(rows);
+    let mut spans = run_title(run, prefix, theme);
+    spans.push(Span::styled(
+        format!("{} ", status::label_with(run.status, failed)),
+        theme.status_with(run.status, failed),
+    ));
     let used: usize = spans.iter().map(Span::width).sum();
     let room = width.saturating_sub(used + 3);
     let origin = status::origin(run, room);
@@ -302,17 +307,7 @@ fn one_line(
     let failed = status::run_failed_entries(rows);
     let running = run.status == RunStatus::Running;
     let prefix = if running { "▶ Run" } else { "Last run" };
-    let mut spans = vec![
-        Span::styled(format!(" {prefix} #{} ", run.id), theme.title()),
-        Span::styled(
-            format!(
-                "· {} {} · ",
-                status::run_type(run.run_type),
-                status::mode(run.mode)
-            ),
-            theme.strong(),
-        ),
-    ];
+    let mut spans = run_title(run, prefix, theme);
     if running {
         let (processed, total, exact) = overall(run, rows);
         if let Some(r) = rows.iter().rev().find(|r| r.status == RunStatus::Running) {

@@ -143,6 +143,18 @@ impl RunList {
         Ok(())
     }
 
+    /// Reads every known run's connection runs again: a resync moved the counters of the
+    /// runs whose entries it changed in place.
+    pub fn reread_connection_runs(&mut self, store: &Store) -> Result<(), StoreError> {
+        let ids: Vec<RunId> = self.connection_runs.keys().copied().collect();
+        for id in ids {
+            let rows = store.connection_runs(id)?;
+            self.connection_runs.insert(id, rows);
+        }
+        self.rebuild(false);
+        Ok(())
+    }
+
     pub fn is_expanded(&self, id: RunId) -> bool {
         self.expanded.contains(&id)
     }

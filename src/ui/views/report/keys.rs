@@ -195,35 +195,6 @@ pub const DETAILS: &[Binding] = table!(
     ],
 );
 
-pub const PICKER: &[Binding] = table!(
-    &[
-        bind(
-            &[Enter],
-            Action::Confirm,
-            Some("pick"),
-            "pick the choice under the cursor; after Space, apply the checked ones",
-        ),
-        bind(
-            &[Space],
-            Action::ToggleChoice,
-            Some("check"),
-            "check or uncheck a choice, to pick several at once",
-        ),
-    ],
-    MOVE,
-    &ends("first choice", "last choice"),
-    &[
-        bind(
-            &[Esc, Char('q')],
-            Action::Dismiss,
-            Some("cancel"),
-            "close without changing anything",
-        ),
-        help(&[Char('?'), F(1)]),
-        quit(&[Ctrl('c')], None),
-    ],
-);
-
 pub const EXPORT: &[Binding] = &[
     bind(
         &[Enter],
