@@ -677,8 +677,8 @@ async fn conclude(
         row.status = RunStatus::Canceled;
         let canceled = format!(
             "canceled: {} of {} processed",
-            row.processed,
-            row.total.max(dispatched)
+            crate::text::thousands(row.processed),
+            crate::text::thousands(row.total.max(dispatched))
         );
         row.note = Some(match row.note.take() {
             Some(note) => format!("{canceled}; {note}"),

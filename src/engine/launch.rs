@@ -319,7 +319,11 @@ async fn execute_run(
     if run.status == RunStatus::Canceled {
         let processed: u64 = rows.iter().map(|r| r.processed).sum();
         let total: u64 = rows.iter().map(|r| r.total).sum();
-        let mut canceled = format!("canceled: {processed} of {total} processed");
+        let mut canceled = format!(
+            "canceled: {} of {} processed",
+            crate::text::thousands(processed),
+            crate::text::thousands(total)
+        );
         if let Some(request) = requested {
             canceled.push_str(&format!("; requested by {}", request.requester()));
         }

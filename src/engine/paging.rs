@@ -220,8 +220,9 @@ impl<'a> Pager<'a> {
     fn end(&self) -> Step {
         match self.total {
             Some(total) if self.records < total => Step::Short(format!(
-                "the listing gave {} of the {total} records its total announced",
-                self.records
+                "the listing gave {} of the {} records its total announced",
+                crate::text::thousands(self.records),
+                crate::text::thousands(total)
             )),
             _ => Step::End,
         }
