@@ -621,11 +621,20 @@ fn e_opens_the_failed_and_f_the_fixable() {
     );
     assert!(screen.contains("showing 3 of 7"), "{screen}");
     snap("report_fixable", &mut f);
-    // F again: off; Esc twice clears the run's filters; E from the report: the card's run (#2,
-    // the resync, whose 8 failures have no entries here).
+    // F again: the ones no retry can fix (the two missing destinations); again: off. Then E
+    // from the report: the card's run (#2, the resync, whose 8 failures have no entries here).
+    key(&mut f.app, KeyCode::Char('F'));
+    render(&mut f.app, 80, 24);
+    settle(&mut f.app, std::time::Duration::from_secs(10));
+    let screen = render(&mut f.app, 80, 24);
+    assert!(screen.contains("status failed · not syncable"), "{screen}");
+    assert!(screen.contains("showing 2 of 7"), "{screen}");
     key(&mut f.app, KeyCode::Char('F'));
     let screen = render(&mut f.app, 80, 24);
-    assert!(screen.contains("the fixable filter is off"), "{screen}");
+    assert!(
+        screen.contains("the failure class filter is off"),
+        "{screen}"
+    );
     key(&mut f.app, KeyCode::Char('E'));
     settle(&mut f.app, std::time::Duration::from_secs(10));
     let screen = render(&mut f.app, 80, 24);

@@ -136,15 +136,23 @@ impl Screen for Report {
                 }
             }
             Action::ToggleColumns => self.extra = !self.extra,
+            // Failed entries by class: fixable, then not syncable, then either.
             Action::FilterFixable => {
-                let on = self.filter().failure != Some(FailureClass::Fixable);
-                self.set_failure(on.then_some(FailureClass::Fixable));
+                let (next, said) = match self.filter().failure {
+                    None => (
+                        Some(FailureClass::Fixable),
+                        "failed entries a retry may fix (R resyncs them) · F again: not syncable",
+                    ),
+                    Some(FailureClass::Fixable) => (
+                        Some(FailureClass::NotSyncable),
+                        "failed entries no retry can fix (missing source or destination, drifted, \
+                         rule, format, 4xx) · F again: off",
+                    ),
+                    Some(FailureClass::NotSyncable) => (None, "the failure class filter is off"),
+                };
+                self.set_failure(next);
                 self.refresh_report(lend);
-                return vec![Outcome::say(if on {
-                    "failed entries a retry may fix (R resyncs them) · F again: off"
-                } else {
-                    "the fixable filter is off"
-                })];
+                return vec![Outcome::say(said)];
             }
             Action::Export => {
                 let scope = match self.matching() {

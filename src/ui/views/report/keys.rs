@@ -21,8 +21,8 @@ pub const REPORT: &[Binding] = table!(
             &[Char('F')],
             Action::FilterFixable,
             Some("fixable"),
-            "failed, fixable: only the failed entries a retry may fix (not missing source or \
-             destination, drifted, rule or format errors); again: off",
+            "failed, fixable: only the failed entries a retry may fix; again: the not syncable \
+             ones (missing source or destination, drifted, rule, format, 4xx); again: off",
         ),
         card_failures(Some("failed")),
         card_logs(),
