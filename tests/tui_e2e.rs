@@ -36,7 +36,9 @@ fn canceled_counts(screen: &str) -> (u64, u64) {
         .take(3)
         .collect();
     assert_eq!(words[1], "of", "{screen}");
-    (words[0].parse().unwrap(), words[2].parse().unwrap())
+    // Counted with separators: "canceled: 1,204 of 2,400 processed".
+    let number = |word: &str| word.replace(',', "").parse().unwrap();
+    (number(words[0]), number(words[2]))
 }
 
 #[test]

@@ -124,7 +124,7 @@ fn on_call_finds_explains_resyncs_and_exports_the_failures() {
     term.wait_for("Sync report");
     term.keys(&["f"]);
     term.wait_for("Filter: status");
-    term.keys(&["j", "j", "j", "j", "Enter"]);
+    term.keys(&["Down", "Down", "Down", "Down", "Enter"]);
     let (_, failed) = counted(&term, "filters: status failed");
     assert!(failed > 0);
     term.keys(&["C"]);

@@ -40,8 +40,14 @@ fn walk(width: u16, height: u16) {
     term.keys(&["F"]);
     term.wait_for("failed, fixable");
 
+    // F again: those no retry can fix; again: off.
+    term.keys(&["F"]);
+    term.wait_for("not syncable");
+    term.keys(&["F"]);
+    term.wait_for("the failure class filter is off");
+
     // Point 6: the resync confirmation of the filter leaves out what a retry cannot fix.
-    term.keys(&["F", "R"]);
+    term.keys(&["R"]);
     let confirm = term.wait_for("left out");
     assert!(confirm.contains("Resync"), "{confirm}");
     term.keys(&["Escape"]);

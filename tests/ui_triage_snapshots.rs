@@ -622,7 +622,7 @@ fn e_opens_the_failed_and_f_the_fixable() {
     assert!(screen.contains("showing 3 of 7"), "{screen}");
     snap("report_fixable", &mut f);
     // F again: the ones no retry can fix (the two missing destinations); again: off. Then E
-    // from the report: the card's run (#2, the resync, whose 8 failures have no entries here).
+    // from the report: the card's run (#2, the resync).
     key(&mut f.app, KeyCode::Char('F'));
     render(&mut f.app, 80, 24);
     settle(&mut f.app, std::time::Duration::from_secs(10));
@@ -638,8 +638,19 @@ fn e_opens_the_failed_and_f_the_fixable() {
     key(&mut f.app, KeyCode::Char('E'));
     settle(&mut f.app, std::time::Duration::from_secs(10));
     let screen = render(&mut f.app, 80, 24);
-    assert!(screen.contains("the 8 failed of run #2"), "{screen}");
-    assert!(screen.contains("status failed · run #2"), "{screen}");
+    // A resync changes the original entries in place: its failures are the Failed entries
+    // changed since it started, in the runs they came from (here all of run #1's, recorded
+    // at the same minute).
+    assert!(
+        screen.contains("the 8 still failed after resync run #2"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("status failed · changed since 03-14 14:00:00"),
+        "{screen}"
+    );
+    let filters = screen.lines().find(|l| l.contains("filters:")).unwrap();
+    assert!(!filters.contains("run #"), "{filters}");
 
     // Jobs: Enter on the failed cmdb row of run #1 opens its failures.
     key(&mut f.app, KeyCode::Char('1'));

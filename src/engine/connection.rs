@@ -36,8 +36,8 @@ use super::units::{DRIFTED, Target};
 use crate::config::{Config, Connection, Source};
 use crate::panics::panic_text;
 use crate::store::{
-    ConnectionRun, Counters, LogSeverity, Recount, ReportEntry, RunError, RunId, RunMode,
-    RunStatus, Store, StoreError, WriteBatch,
+    ConnectionRun, Counters, EntryTally, LogSeverity, Recount, ReportEntry, RunError, RunId,
+    RunMode, RunStatus, Store, StoreError, WriteBatch,
 };
 
 /// Entries per store commit.
@@ -592,8 +592,8 @@ impl Collected {
                 self.batch.recounts.push(Recount {
                     run_id: original.run_id,
                     connection: original.connection.clone(),
-                    before: original.clone(),
-                    after: merged.clone(),
+                    before: EntryTally::of(original),
+                    after: EntryTally::of(&merged),
                 });
                 self.batch.entries.push(merged);
             }

@@ -6,7 +6,7 @@ use super::Store;
 use super::error::{StoreError, db};
 use super::rows::{put_connection_run, put_entries, put_run, raise_sequence};
 use super::tables::*;
-use super::types::{ConnectionRun, ReportEntry, Run, RunId, SyncContract, SyncId};
+use super::types::{ConnectionRun, EntryTally, ReportEntry, Run, RunId, SyncContract, SyncId};
 
 /// Everything one commit writes; see [`Store::commit`]. Serialisable: what a run could not
 /// commit goes to its recovery file batch by batch (see `recovery_file`).
@@ -29,13 +29,14 @@ pub struct WriteBatch {
     pub recounts: Vec<Recount>,
 }
 
-/// One entry changed in place, for its connection run's counters.
+/// One entry changed in place, for its connection run's counters: what it counted as before
+/// and counts as now.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Recount {
     pub run_id: RunId,
     pub connection: String,
-    pub before: ReportEntry,
-    pub after: ReportEntry,
+    pub before: EntryTally,
+    pub after: EntryTally,
 }
 
 impl WriteBatch {
@@ -127,8 +128,8 @@ fn recount(txn: &WriteTransaction, recounts: &[Recount]) -> Result<(), StoreErro
         else {
             continue;
         };
-        row.counters.uncount_entry(&recount.before);
-        row.counters.count_entry(&recount.after);
+        row.counters.uncount(recount.before);
+        row.counters.count(recount.after);
         put_connection_run(txn, &row)?;
     }
     Ok(())

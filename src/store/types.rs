@@ -280,20 +280,43 @@ pub struct Counters {
     pub not_syncable: u64,
 }
 
+/// What a run's counters hold of one entry: its status, outcome and failure class.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntryTally {
+    pub status: EntryStatus,
+    pub outcome: Outcome,
+    pub class: Option<FailureClass>,
+}
+
+impl EntryTally {
+    pub fn of(entry: &ReportEntry) -> EntryTally {
+        EntryTally {
+            status: entry.status,
+            outcome: entry.outcome,
+            class: entry.failure_class(),
+        }
+    }
+}
+
 impl Counters {
     /// Counts one entry as its run's counters hold it: its outcome (a Failed skip counts as
     /// failed, a Dry error as an error) and, when Failed, its [`FailureClass`].
     pub fn count_entry(&mut self, entry: &ReportEntry) {
-        self.tally(entry, |n| *n += 1);
+        self.tally(EntryTally::of(entry), |n| *n += 1);
+    }
+
+    /// Counts a tally (see [`Counters::count_entry`]).
+    pub fn count(&mut self, tally: EntryTally) {
+        self.tally(tally, |n| *n += 1);
     }
 
     /// Takes one entry's count back: an entry a resync changed in place moves from what it
     /// was to what it is now ([`crate::store::WriteBatch::recounts`]).
-    pub fn uncount_entry(&mut self, entry: &ReportEntry) {
-        self.tally(entry, |n| *n = n.saturating_sub(1));
+    pub fn uncount(&mut self, tally: EntryTally) {
+        self.tally(tally, |n| *n = n.saturating_sub(1));
     }
 
-    fn tally(&mut self, entry: &ReportEntry, change: impl Fn(&mut u64)) {
+    fn tally(&mut self, entry: EntryTally, change: impl Fn(&mut u64)) {
         let dry = entry.status == EntryStatus::Dry;
         change(match entry.outcome {
             Outcome::WouldUpdate | Outcome::WouldCreate => &mut self.would_update,
@@ -308,7 +331,7 @@ impl Counters {
             Outcome::Error => &mut self.failed,
         });
         // Every Failed entry, whatever its outcome, in exactly one of the two.
-        match entry.failure_class() {
+        match entry.class {
             Some(FailureClass::Fixable) => change(&mut self.fixable),
             Some(FailureClass::NotSyncable) => change(&mut self.not_syncable),
             None => {}

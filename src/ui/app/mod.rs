@@ -40,7 +40,7 @@ use crate::ui::overlays::new_run::{self, DialogOutcome, NewRunDialog, Prefill};
 use crate::ui::overlays::picker::PickerKind;
 use crate::ui::screen::background::{Background, StoreWrite};
 use crate::ui::screen::overlay_stack::{Overlay, OverlayStack};
-use crate::ui::screen::{Lend, Outcome, Screen, TimelinePick};
+use crate::ui::screen::{FailedOf, Lend, Outcome, Screen, TimelinePick};
 use crate::ui::views::connections::{self as connections_view, ConnectionsView};
 use crate::ui::views::contracts::{self as contracts_view, ContractsView};
 use crate::ui::views::jobs::run_list::RunList;
@@ -259,10 +259,12 @@ impl App {
             // A key that does nothing says so, and where the keys are.
             None => {
                 if let Some(pressed) = keymap::Key::from_event(&key) {
-                    self.show_message(
-                        format!("{} does nothing here · ? help", pressed.name()),
-                        false,
-                    );
+                    let help = keys::bindings(context)
+                        .iter()
+                        .find(|b| b.action == Action::Help)
+                        .and_then(|b| b.keys.first())
+                        .map_or(String::new(), |k| format!(" · {} help", k.name()));
+                    self.show_message(format!("{} does nothing here{help}", pressed.name()), false);
                 }
             }
         }
@@ -852,13 +854,17 @@ impl App {
         let Some(run_id) = self.card_run() else {
             return self.show_message("no run yet: n starts one", true);
         };
-        let rows = self.runs.connection_runs(run_id);
-        let failed = crate::ui::widgets::status::run_failed_entries(rows);
-        if failed == 0 {
+        let failed = FailedOf::of(run_id, None, self.runs.connection_runs(run_id));
+        if failed.live + failed.dry == 0 {
             return self.show_message(format!("run #{run_id} has no failed entries"), false);
         }
-        let live = rows.iter().any(|r| r.mode == crate::store::RunMode::Live);
-        self.carry_out(Outcome::entries_of(run_id, None, failed, live));
+        let failed = match self.runs.run(run_id) {
+            Some(run) if run.run_type == crate::store::RunType::Resync => {
+                failed.resync(run.started_at)
+            }
+            _ => failed,
+        };
+        self.carry_out(Outcome::entries_of(failed));
     }
 
     /// The run the card shows: this process's run going, else another process's, else the
@@ -968,6 +974,9 @@ impl App {
             run,
             rows,
             cancel_requested: card_run.is_some_and(|id| self.cancel_pending(id)),
+            cancel_key: keys::bindings(self.context())
+                .iter()
+                .any(|b| b.action == Action::CancelRun),
         };
         dashboard::draw(frame, card_area, &card, &self.config, now, self.theme);
         match self.view {

@@ -45,31 +45,32 @@ pub const DIAGNOSTICS: &[Binding] = table!(
 );
 
 /// The picker: the report's filters and sort, the jobs' status filter, the contracts' sort.
-pub const PICKER: &[Binding] = table!(
-    &[
-        bind(
-            &[Enter],
-            Action::Confirm,
-            Some("pick"),
-            "pick the choice under the cursor; after Space, apply the checked ones",
-        ),
-        bind(
-            &[Space],
-            Action::ToggleChoice,
-            Some("check"),
-            "check or uncheck a choice, to pick several at once",
-        ),
-    ],
-    MOVE,
-    &ends("first choice", "last choice"),
-    &[
-        bind(
-            &[Esc, Char('q')],
-            Action::Dismiss,
-            Some("cancel"),
-            "close without changing anything",
-        ),
-        help(&[Char('?'), F(1)]),
-        quit(&[Ctrl('c')], None),
-    ],
-);
+/// Every letter and digit is type-ahead.
+pub const PICKER: &[Binding] = &[
+    bind(
+        &[Enter],
+        Action::Confirm,
+        Some("pick"),
+        "pick the choice under the cursor; after Space, apply the checked ones",
+    ),
+    bind(
+        &[Space],
+        Action::ToggleChoice,
+        Some("check"),
+        "check or uncheck a choice, to pick several at once",
+    ),
+    // Letters find a choice (type-ahead: "jamf", "kandji", "qualys" too), so moving is by
+    // the arrows and the page keys alone.
+    bind(&[Up], Action::Up, None, "move up"),
+    bind(&[Down], Action::Down, None, "move down"),
+    bind(&[Home, PageUp], Action::Top, None, "first choice"),
+    bind(&[End, PageDown], Action::Bottom, None, "last choice"),
+    bind(
+        &[Esc],
+        Action::Dismiss,
+        Some("cancel"),
+        "close without changing anything",
+    ),
+    help(&[F(1)]),
+    quit(&[Ctrl('c')], None),
+];

@@ -82,6 +82,49 @@ pub enum TimelinePick {
     NewestOn(String),
 }
 
+/// A run's (or connection run's) failed entries, as `E` opens them ([`Outcome::entries_of`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FailedOf {
+    pub run_id: RunId,
+    /// One connection's, when named.
+    pub connection: Option<String>,
+    /// Failed entries of the connections that ran Live.
+    pub live: u64,
+    /// Errors of the connections that ran Dry.
+    pub dry: u64,
+    /// For a Resync run, when it started: its entries are the originals, changed in place.
+    pub resync_started: Option<DateTime<Utc>>,
+}
+
+impl FailedOf {
+    /// The failed entries of `rows` (a run's connection runs, or one of them).
+    pub fn of<'a>(
+        run_id: RunId,
+        connection: Option<String>,
+        rows: impl IntoIterator<Item = &'a crate::store::ConnectionRun>,
+    ) -> FailedOf {
+        let mut failed = FailedOf {
+            run_id,
+            connection,
+            ..FailedOf::default()
+        };
+        for row in rows {
+            let n = crate::ui::widgets::status::failed_entries(row.mode, &row.counters);
+            match row.mode {
+                crate::store::RunMode::Live => failed.live += n,
+                crate::store::RunMode::Dry => failed.dry += n,
+            }
+        }
+        failed
+    }
+
+    /// Said of a Resync run (started at `started`), whose entries are the originals.
+    pub fn resync(mut self, started: DateTime<Utc>) -> FailedOf {
+        self.resync_started = Some(started);
+        self
+    }
+}
+
 /// Which of a run's entries the report opens on ([`Outcome::EntriesOf`]); the other filters
 /// and the search are cleared either way.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -95,6 +138,9 @@ pub enum Narrow {
     Fixable,
     /// The entries of these outcomes (a line of the diagnostics panel).
     Outcomes(Vec<EntryOutcome>),
+    /// A Resync run's: the Failed entries changed since it started, in whatever run they came
+    /// from (a resync changes the original entries in place).
+    ChangedSince(DateTime<Utc>),
 }
 
 /// One thing a view asks the App to do; the App carries them out in order, in one place.
@@ -153,28 +199,47 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    /// The report on a run's entries (a connection's, when named): its `failed` ones when it
-    /// has any, saying how many and what `F` and Esc do next; else all of them.
-    pub fn entries_of(
-        run_id: RunId,
-        connection: Option<String>,
-        failed: u64,
-        live: bool,
-    ) -> Vec<Outcome> {
+    /// The report on a run's entries (a connection's, when named): its failed ones when it
+    /// has any (the Live connections' when some ran Live, else the Dry ones' errors), saying
+    /// how many and what `F` and Esc do next; else all of them. A resync's failures are the
+    /// entries it changed in place, in the runs they came from: those of its connections
+    /// still failed and changed since it started.
+    pub fn entries_of(failed: FailedOf) -> Vec<Outcome> {
+        let FailedOf {
+            run_id,
+            connection,
+            live,
+            dry,
+            resync_started,
+        } = failed;
         let whose = match &connection {
             Some(name) => format!("{name} in run #{run_id}"),
             None => format!("run #{run_id}"),
         };
-        let (narrow, text) = if failed == 0 {
-            (Narrow::All, format!("the entries of {whose}"))
-        } else {
-            (
-                Narrow::Failed { live },
+        let (narrow, text) = match (live, dry, resync_started) {
+            (0, 0, _) => (Narrow::All, format!("the entries of {whose}")),
+            (0, dry, None) => (
+                Narrow::Failed { live: false },
+                format!(
+                    "the {} errors of {whose} (Dry) · Esc clears filters",
+                    crate::ui::widgets::format::count(dry)
+                ),
+            ),
+            (live, _, None) => (
+                Narrow::Failed { live: true },
                 format!(
                     "the {} failed of {whose} · F: only those a retry may fix · Esc clears filters",
+                    crate::ui::widgets::format::count(live)
+                ),
+            ),
+            (failed, _, Some(since)) => (
+                Narrow::ChangedSince(since),
+                format!(
+                    "the {} still failed after resync {whose}: entries of the runs they came \
+                     from, changed since it started · Esc clears filters",
                     crate::ui::widgets::format::count(failed)
                 ),
-            )
+            ),
         };
         vec![
             Outcome::EntriesOf {

@@ -74,6 +74,9 @@ pub struct Card<'a> {
     pub run: Option<&'a Run>,
     pub rows: &'a [ConnectionRun],
     pub cancel_requested: bool,
+    /// `c` cancels in the view on screen (in Contracts it switches connections): the one-line
+    /// card names it only then.
+    pub cancel_key: bool,
 }
 
 pub fn draw(
@@ -335,7 +338,7 @@ fn one_line(
         }
         if card.cancel_requested {
             spans.push(Span::styled(" · cancel requested", theme.warn()));
-        } else {
+        } else if card.cancel_key {
             spans.push(Span::styled(" · ", theme.dim()));
             spans.push(Span::styled("c", theme.key()));
             spans.push(Span::raw(" cancel"));

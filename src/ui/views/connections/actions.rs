@@ -4,12 +4,12 @@
 
 use crate::engine::health::HealthReport;
 use crate::engine::{LogLevel, dry_run_override_key};
-use crate::store::RunMode;
+use crate::store::{RunMode, RunType};
 
 use crate::ui::action::Action;
 use crate::ui::keymap::Context;
 use crate::ui::screen::background::{BackgroundResult, StoreWrite};
-use crate::ui::screen::{Lend, Outcome, Screen};
+use crate::ui::screen::{FailedOf, Lend, Outcome, Screen};
 use crate::ui::views::connections::ConnectionsView;
 use crate::ui::views::connections::summary;
 use crate::ui::widgets::status;
@@ -175,12 +175,20 @@ impl Screen for ConnectionsView {
                     return Vec::new();
                 };
                 return match self.last_run(&name) {
-                    Some(last) => Outcome::entries_of(
-                        last.run_id,
-                        Some(name),
-                        last.failed,
-                        last.mode == RunMode::Live,
-                    ),
+                    Some(last) => {
+                        let (live, dry) = match last.mode {
+                            RunMode::Live => (last.failed, 0),
+                            RunMode::Dry => (0, last.failed),
+                        };
+                        let failed = FailedOf {
+                            run_id: last.run_id,
+                            connection: Some(name),
+                            live,
+                            dry,
+                            resync_started: (last.run_type == RunType::Resync).then_some(last.at),
+                        };
+                        Outcome::entries_of(failed)
+                    }
                     None => vec![Outcome::error(format!("{name} has not run yet"))],
                 };
             }

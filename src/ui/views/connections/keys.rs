@@ -3,7 +3,9 @@
 
 use crate::ui::action::Action;
 use crate::ui::keymap::Key::*;
-use crate::ui::keymap::{Binding, MOVE, bind, card_logs, ends, new_run, table, view_keys};
+use crate::ui::keymap::{
+    Binding, MOVE, bind, cancel_run, card_logs, ends, new_run, table, view_keys,
+};
 
 pub const CONNECTIONS: &[Binding] = table!(
     &[
@@ -42,6 +44,6 @@ pub const CONNECTIONS: &[Binding] = table!(
     ],
     MOVE,
     &ends("first connection", "last connection"),
-    &[new_run(None), card_logs()],
+    &[new_run(None), cancel_run(None), card_logs()],
     &view_keys(None, None, None),
 );

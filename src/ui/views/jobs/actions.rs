@@ -19,7 +19,7 @@ use crate::ui::overlays::new_run::Prefill;
 use crate::ui::overlays::picker::{Choice, Picker, PickerKind, Value};
 use crate::ui::screen::background::BackgroundResult;
 use crate::ui::screen::overlay_stack::Overlay;
-use crate::ui::screen::{Lend, Outcome, Screen};
+use crate::ui::screen::{FailedOf, Lend, Outcome, Screen};
 use crate::ui::views::jobs::JobsView;
 use crate::ui::views::jobs::run_list::Row;
 use crate::ui::widgets::status;
@@ -130,11 +130,6 @@ impl JobsView {
             }
             Row::Run(_) => runs.connection_runs(run_id).iter().collect(),
         };
-        let failed: u64 = rows
-            .iter()
-            .map(|r| status::failed_entries(r.mode, &r.counters))
-            .sum();
-        let live = rows.iter().any(|r| r.mode == RunMode::Live);
         let connection = match row {
             Row::Connection { run_id, position } => runs
                 .connection_run(run_id, position)
@@ -145,7 +140,11 @@ impl JobsView {
                 }),
             Row::Run(_) => None,
         };
-        Outcome::entries_of(run_id, connection, failed, live)
+        let failed = FailedOf::of(run_id, connection, rows);
+        Outcome::entries_of(match runs.run(run_id) {
+            Some(run) if run.run_type == RunType::Resync => failed.resync(run.started_at),
+            _ => failed,
+        })
     }
 
     /// `D`: the diagnostics panel of the selected connection row (or of the selected run's

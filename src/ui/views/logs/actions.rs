@@ -62,8 +62,13 @@ impl Screen for LogsView {
     /// Opened with no line this session (after a restart): the selected run's kept lines;
     /// showing a run's: the selected run's, read again (it may have ended since).
     fn shown(&mut self, lend: &mut Lend) -> Vec<Outcome> {
-        let selected = lend.runs.selected_run().map(|r| r.id);
-        if let Some(run_id) = selected
+        let selected = lend.runs.selected_run().map(|r| (r.id, r.status));
+        // A run going: this session's lines follow it live ("2 follows its log").
+        if let Some((_, crate::store::RunStatus::Running)) = selected {
+            self.show_session();
+            return Vec::new();
+        }
+        if let Some((run_id, _)) = selected
             && (self.run().is_some() || self.is_empty())
         {
             let filter = self.filter_text();

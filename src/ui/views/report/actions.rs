@@ -398,10 +398,17 @@ impl Report {
         narrow: Narrow,
         lend: &mut Lend,
     ) {
-        self.set_run(Some(run_id));
+        // A resync's failures are the original entries, in the runs they came from.
+        let since = match &narrow {
+            Narrow::ChangedSince(at) => Some(*at),
+            _ => None,
+        };
+        self.set_run(since.is_none().then_some(run_id));
+        self.set_changed_since(since);
         self.set_connections(connection.into_iter().collect());
         let (statuses, outcomes, failure) = match narrow {
             Narrow::All => (Vec::new(), Vec::new(), None),
+            Narrow::ChangedSince(_) => (vec![EntryStatus::Failed], Vec::new(), None),
             Narrow::Failed { live: true } => (vec![EntryStatus::Failed], Vec::new(), None),
             Narrow::Failed { live: false } => (Vec::new(), vec![EntryOutcome::Error], None),
             Narrow::Fixable => (Vec::new(), Vec::new(), Some(FailureClass::Fixable)),

@@ -41,6 +41,8 @@ pub enum FilterKind {
     Window,
     /// Failed entries of one class: fixable (`F`) or not syncable.
     Failure,
+    /// Entries changed since a moment (a resync's start: `E` on a Resync run).
+    ChangedSince,
 }
 
 /// The outcomes in the order the picker lists them.
@@ -110,10 +112,15 @@ impl Report {
         }
     }
 
-    /// The filters as the store takes them, the window included.
+    /// The filters as the store takes them, the window included (or the later "changed
+    /// since").
     pub fn query(&self) -> ReportFilter {
         ReportFilter {
-            since: Some(self.since),
+            since: Some(
+                self.filter
+                    .since
+                    .map_or(self.since, |at| at.max(self.since)),
+            ),
             ..self.filter.clone()
         }
     }
@@ -390,6 +397,16 @@ impl Report {
         true
     }
 
+    /// Only entries changed since `at` (their time: a resync's entries took its time).
+    pub fn set_changed_since(&mut self, at: Option<DateTime<Utc>>) -> bool {
+        if self.filter.since == at {
+            return false;
+        }
+        self.filter.since = at;
+        self.mark(FilterKind::ChangedSince, at.is_some());
+        true
+    }
+
     pub fn set_failure(&mut self, failure: Option<FailureClass>) -> bool {
         if self.filter.failure == failure {
             return false;
@@ -433,6 +450,7 @@ impl Report {
             FilterKind::Search => self.set_search(""),
             FilterKind::Window => self.set_window(DEFAULT_WINDOW_DAYS),
             FilterKind::Failure => self.set_failure(None),
+            FilterKind::ChangedSince => self.set_changed_since(None),
         };
         Some(kind)
     }
@@ -468,6 +486,10 @@ impl Report {
                     format!("search \"{}\"", self.filter.search.as_deref().unwrap_or(""))
                 }
                 FilterKind::Window => format!("window {} days", self.window_days),
+                FilterKind::ChangedSince => match self.filter.since {
+                    Some(at) => format!("changed since {}", at.format("%m-%d %H:%M:%S")),
+                    None => String::new(),
+                },
                 FilterKind::Failure => match self.filter.failure {
                     Some(FailureClass::Fixable) => "failed, fixable".to_string(),
                     Some(FailureClass::NotSyncable) => "not syncable".to_string(),
