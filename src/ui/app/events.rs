@@ -213,20 +213,10 @@ impl App {
         if self.live == Some(run.id) {
             self.live = None;
         }
+        let ending = self.run_ended(&run);
         let text = match self.recording_failure.take() {
             Some(failure) => format!("run #{} failed: {failure}", run.id),
-            None => format!(
-                "run #{} finished: {}{}",
-                run.id,
-                // "completed · 48 failed": never plain success with failures.
-                status::word_with(
-                    run.status,
-                    status::run_failed_entries(self.runs.connection_runs(run.id))
-                ),
-                run.note
-                    .as_ref()
-                    .map_or(String::new(), |n| format!(" ({n})"))
-            ),
+            None => format!("run #{} finished: {ending}", run.id),
         };
         let failed = status::is_failure(run.status);
         let on_connections = self.view == View::Connections;
@@ -242,12 +232,6 @@ impl App {
             }
             outcomes
         });
-        // The runs whose entries a resync changed in place have new counters.
-        if run.run_type == RunType::Resync
-            && let Err(e) = self.runs.reread_connection_runs(&self.store)
-        {
-            self.log(LogLevel::Warn, format!("cannot read the runs again: {e}"));
-        }
         self.runs.upsert_run(run);
         self.show_message(text, failed);
         self.carry_out(outcomes);
@@ -286,18 +270,17 @@ impl App {
         self.dirty |= self.view == View::Jobs;
     }
 
-    /// A run of another process ended while this console watched it.
-    fn followed_run_ended(&mut self, run: &Run) {
+    /// A run ended, here or in another process: a resync's changes reach the runs whose
+    /// entries it changed in place (their counters moved); returns how it ended in words,
+    /// "completed · 48 failed (note)": never plain success with failures.
+    fn run_ended(&mut self, run: &Run) -> String {
         if run.run_type == RunType::Resync
             && let Err(e) = self.runs.reread_connection_runs(&self.store)
         {
             self.log(LogLevel::Warn, format!("cannot read the runs again: {e}"));
         }
-        let origin = crate::store::origin(run.owner.as_ref(), run.trigger.as_ref());
-        let asked = self.asked_cancel.remove(&run.id);
-        let text = format!(
-            "run #{} ({origin}) finished: {}{}",
-            run.id,
+        format!(
+            "{}{}",
             status::word_with(
                 run.status,
                 status::run_failed_entries(self.runs.connection_runs(run.id))
@@ -305,7 +288,15 @@ impl App {
             run.note
                 .as_ref()
                 .map_or(String::new(), |n| format!(" ({n})"))
-        );
+        )
+    }
+
+    /// A run of another process ended while this console watched it.
+    fn followed_run_ended(&mut self, run: &Run) {
+        let ending = self.run_ended(run);
+        let origin = crate::store::origin(run.owner.as_ref(), run.trigger.as_ref());
+        let asked = self.asked_cancel.remove(&run.id);
+        let text = format!("run #{} ({origin}) finished: {ending}", run.id);
         let level = if status::is_failure(run.status) {
             LogLevel::Warn
         } else {

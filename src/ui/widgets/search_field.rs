@@ -8,6 +8,8 @@ use ratatui::crossterm::event::{Event as TermEvent, KeyEvent};
 use tui_input::Input;
 use tui_input::backend::crossterm::EventHandler;
 
+use crate::ui::action::Action;
+
 /// A search being typed, or none.
 #[derive(Debug, Default)]
 pub struct SearchField {
@@ -64,6 +66,16 @@ impl SearchField {
             .take()
             .map(|input| input.value().to_string())
             .unwrap_or_default()
+    }
+
+    /// Enter or Esc while the field is open: closes it and gives the search to apply (what
+    /// was typed, or the one there was before); None for any other action.
+    pub fn close_on(&mut self, action: Action) -> Option<String> {
+        match action {
+            Action::FinishInput => Some(self.finish()),
+            Action::Back => Some(self.cancel()),
+            _ => None,
+        }
     }
 
     /// The field while open, for drawing.

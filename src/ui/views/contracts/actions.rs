@@ -53,15 +53,8 @@ impl Screen for ContractsView {
 
     fn handle(&mut self, action: Action, lend: &mut Lend) -> Vec<Outcome> {
         if self.search.is_open() {
-            match action {
-                Action::FinishInput => {
-                    self.finish_search();
-                }
-                Action::Back => {
-                    let before = self.search.cancel();
-                    self.set_filter(before);
-                }
-                _ => {}
+            if let Some(text) = self.search.close_on(action) {
+                self.set_filter(text.trim().to_string());
             }
             return Vec::new();
         }

@@ -131,12 +131,6 @@ impl ContractsView {
         self.search.open(self.filter.as_deref());
     }
 
-    /// Applies what was typed; false when the search did not change.
-    pub fn finish_search(&mut self) -> bool {
-        let text = self.search.finish().trim().to_string();
-        self.set_filter(text)
-    }
-
     /// Sets the search (blank: none); false when it did not change.
     pub fn set_filter(&mut self, text: String) -> bool {
         let filter = (!text.is_empty()).then_some(text);

@@ -46,20 +46,10 @@ impl Screen for Report {
 
     fn handle(&mut self, action: Action, lend: &mut Lend) -> Vec<Outcome> {
         if self.search.is_open() {
-            match action {
-                Action::FinishInput => {
-                    let text = self.search.finish();
-                    if self.set_search(&text) {
-                        self.refresh_report(lend);
-                    }
-                }
-                Action::Back => {
-                    let before = self.search.cancel();
-                    if self.set_search(&before) {
-                        self.refresh_report(lend);
-                    }
-                }
-                _ => {}
+            if let Some(text) = self.search.close_on(action)
+                && self.set_search(&text)
+            {
+                self.refresh_report(lend);
             }
             return Vec::new();
         }

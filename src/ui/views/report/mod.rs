@@ -358,74 +358,60 @@ impl Report {
         self.list.restart();
     }
 
-    pub fn set_statuses(&mut self, statuses: Vec<EntryStatus>) -> bool {
-        if self.filter.statuses == statuses {
+    /// Sets one condition of the filter; false when it already was `value`.
+    fn set_condition<T: PartialEq>(
+        &mut self,
+        kind: FilterKind,
+        value: T,
+        active: bool,
+        slot: impl FnOnce(&mut ReportFilter) -> &mut T,
+    ) -> bool {
+        let slot = slot(&mut self.filter);
+        if *slot == value {
             return false;
         }
-        let active = !statuses.is_empty();
-        self.filter.statuses = statuses;
-        self.mark(FilterKind::Status, active);
+        *slot = value;
+        self.mark(kind, active);
         true
+    }
+
+    pub fn set_statuses(&mut self, statuses: Vec<EntryStatus>) -> bool {
+        let active = !statuses.is_empty();
+        self.set_condition(FilterKind::Status, statuses, active, |f| &mut f.statuses)
     }
 
     pub fn set_outcomes(&mut self, outcomes: Vec<Outcome>) -> bool {
-        if self.filter.outcomes == outcomes {
-            return false;
-        }
         let active = !outcomes.is_empty();
-        self.filter.outcomes = outcomes;
-        self.mark(FilterKind::Outcome, active);
-        true
+        self.set_condition(FilterKind::Outcome, outcomes, active, |f| &mut f.outcomes)
     }
 
     pub fn set_connections(&mut self, connections: Vec<String>) -> bool {
-        if self.filter.connections == connections {
-            return false;
-        }
         let active = !connections.is_empty();
-        self.filter.connections = connections;
-        self.mark(FilterKind::Connection, active);
-        true
+        self.set_condition(FilterKind::Connection, connections, active, |f| {
+            &mut f.connections
+        })
     }
 
     pub fn set_run(&mut self, run: Option<RunId>) -> bool {
-        if self.filter.run == run {
-            return false;
-        }
-        self.filter.run = run;
-        self.mark(FilterKind::Run, run.is_some());
-        true
+        self.set_condition(FilterKind::Run, run, run.is_some(), |f| &mut f.run)
     }
 
     /// Only entries changed since `at` (their time: a resync's entries took its time).
     pub fn set_changed_since(&mut self, at: Option<DateTime<Utc>>) -> bool {
-        if self.filter.since == at {
-            return false;
-        }
-        self.filter.since = at;
-        self.mark(FilterKind::ChangedSince, at.is_some());
-        true
+        self.set_condition(FilterKind::ChangedSince, at, at.is_some(), |f| &mut f.since)
     }
 
     pub fn set_failure(&mut self, failure: Option<FailureClass>) -> bool {
-        if self.filter.failure == failure {
-            return false;
-        }
-        self.filter.failure = failure;
-        self.mark(FilterKind::Failure, failure.is_some());
-        true
+        self.set_condition(FilterKind::Failure, failure, failure.is_some(), |f| {
+            &mut f.failure
+        })
     }
 
     pub fn set_search(&mut self, text: &str) -> bool {
         let text = text.trim();
         let search = (!text.is_empty()).then(|| text.to_string());
-        if self.filter.search == search {
-            return false;
-        }
         let active = search.is_some();
-        self.filter.search = search;
-        self.mark(FilterKind::Search, active);
-        true
+        self.set_condition(FilterKind::Search, search, active, |f| &mut f.search)
     }
 
     /// Sets the window, 1 to 15 days.
