@@ -31,7 +31,9 @@ fn walk(width: u16, height: u16) {
     // Point 3: E opens the run's failed entries; F narrows to those a retry may fix; both
     // are in the key bar.
     term.keys(&["E"]);
-    let report = term.wait_for("run #1 · status failed");
+    term.wait_for("run #1 · status failed");
+    // The key bar (a capture may land between two rows of one frame: wait for it too).
+    let report = term.wait_for("F fixable");
     let bar = report.lines().last().unwrap_or_default().to_string();
     assert!(
         bar.contains("F fixable") && bar.contains("E failed"),
@@ -54,8 +56,17 @@ fn walk(width: u16, height: u16) {
 
     // Point 4: the run's warning and error lines, kept with it.
     term.keys(&["1", "L"]);
-    let logs = term.wait_for("run #1, kept with the run");
-    assert!(logs.contains("ERROR") || logs.contains("WARN"), "{logs}");
+    term.wait_for("run #1, kept with the run");
+    // Its lines, below the title (waited for: a capture may land inside one frame).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let logs = term.screen();
+        if logs.contains("ERROR") || logs.contains("WARN") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{logs}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 
     // Point 5: the diagnostics of the run's first connection.
     term.keys(&["1", "g", "j", "D"]);
